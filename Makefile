@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make sweep` and `make test`.
+# The virtualenv is created on first use and reinstalled only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export RAY_USAGE_STATS_ENABLED := 0
+export MLFLOW_DISABLE_TELEMETRY := true
+export AWS_EC2_METADATA_DISABLED := true
+export DO_NOT_TRACK := 1
+
+.PHONY: venv test lint bench sweep clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check platform tests
+	$(BIN)/ruff format --check platform tests
+
+bench: $(STAMP)
+	@set -e; for script in tests/bench/bench_*.py; do \
+		echo "== $$script"; $(BIN)/python $$script; \
+	done
+
+sweep: $(STAMP)
+	$(BIN)/ncsweep sweep $(SWEEP_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
