@@ -1,0 +1,116 @@
+"""NONL: the NTCE numerator over a denominator of negatives only."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._common import (
+    NegativeSet,
+    check_inputs,
+    check_positive,
+    full_precision,
+    masked_logsumexp,
+    masked_mean,
+    prototype_rows,
+    unit,
+)
+from ._registry import register_loss
+
+__all__ = ["NONLLoss"]
+
+ANCHORS = ("prototype", "instance", "bidirectional")
+
+
+@register_loss("nonl")
+class NONLLoss(nn.Module):
+    """NONL (PAPER.md, loss family 4): negatives-only normalisation; can be negative.
+
+    With ``s_ij = ŵ_{y_i}·u_j/τ``, ``a`` = ``align_weight``, ``b`` = ``unif_weight``:
+
+    - ``anchor="prototype"`` (the paper's NONL, default):
+      ``ℓ_i = a·(−s_ii) + b·log Σ_{j: y_j ≠ y_i} exp(s_ij)`` over the M columns (batch,
+      gathered across ranks if ``gather``, then ``memory`` past entries, as in NTCE).
+    - ``anchor="instance"``: ``ℓ_i = a·(−s_ii) + b·log Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ)``, the
+      other K−1 prototypes as negatives (no columns, nothing gathered).
+    - ``anchor="bidirectional"``: ``ℓ_i = a·(−s_ii) + b·(log Σ_{j: y_j ≠ y_i} exp(s_ij)
+      + log Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ))``: the alignment term once plus both log-sum-exp
+      terms; an empty term (a single-class negative set, or K = 1) contributes 0.
+
+    The mean is over this rank's anchors that have at least one negative; the others are
+    left out (e.g. a batch of one class with the prototype anchor). If none has, the loss
+    is a zero connected to the inputs. ``negative_set_size`` after a call: M for the
+    prototype anchor, K for the instance anchor, M + K for bidirectional. Log-sum-exp in
+    float32 (float64 for float64 inputs), also under autocast. ``bias`` is ignored. The
+    distributed convention is NTCE's (see ``NTCELoss``).
+
+    Args:
+        temperature: τ > 0.
+        anchor: "prototype", "instance" or "bidirectional".
+        align_weight: weight of the alignment term.
+        unif_weight: weight of the log-sum-exp (uniformity) term(s).
+        gather: gather the columns from every rank under torch.distributed.
+        memory: number of past gathered features kept as extra columns (0: none).
+
+    Shapes:
+        features B×D, labels B (int64 in [0, K)), prototypes K×D; returns a scalar.
+
+    Example:
+        >>> head = nn.Linear(512, 10, bias=False)
+        >>> loss = NONLLoss(0.1)(torch.randn(8, 512), torch.randint(10, (8,)), head.weight)
+    """
+
+    normalized = True
+    uses_prototypes = True
+    views = 1
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        anchor: str = "prototype",
+        align_weight: float = 1.0,
+        unif_weight: float = 1.0,
+        gather: bool = True,
+        memory: int = 0,
+    ) -> None:
+        super().__init__()
+        check_positive("temperature", temperature)
+        if anchor not in ANCHORS:
+            raise ValueError(f"anchor must be one of {', '.join(ANCHORS)}; got {anchor!r}")
+        self.temperature, self.anchor = float(temperature), anchor
+        self.align_weight, self.unif_weight = float(align_weight), float(unif_weight)
+        self.negatives = NegativeSet(gather, memory)
+        self.negative_set_size = 0
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        labels: torch.Tensor,
+        prototypes: torch.Tensor | None = None,
+        bias: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        check_inputs("nonl", features, labels, prototypes, bias)
+        with full_precision(features, prototypes) as dtype:
+            u, w = unit(features, dtype), unit(prototypes, dtype)
+            positive = (u * w[labels]).sum(dim=1) / self.temperature
+            zero = positive.new_zeros(())
+            uniform, valid, cols, size = zero, torch.zeros_like(labels, dtype=torch.bool), None, 0
+            if self.anchor != "instance":
+                cols = self.negatives.columns(u, labels)
+                rows, row_labels, row_of = prototype_rows(w, labels)
+                sims = rows @ cols.features.T / self.temperature
+                lse, nonempty = masked_logsumexp(sims, row_labels[:, None] != cols.labels[None, :])
+                uniform = uniform + torch.where(nonempty[row_of], lse[row_of], zero)
+                valid, size = valid | nonempty[row_of], size + cols.features.shape[0]
+            if self.anchor != "prototype":
+                logits = u @ w.T / self.temperature
+                others = torch.ones_like(logits, dtype=torch.bool).scatter_(1, labels[:, None], False)
+                lse, nonempty = masked_logsumexp(logits, others)
+                uniform = uniform + torch.where(nonempty, lse, zero)
+                valid, size = valid | nonempty, size + w.shape[0]
+            per_anchor = -self.align_weight * positive + self.unif_weight * uniform
+            loss = masked_mean(per_anchor, valid)
+        if cols is not None:
+            self.negatives.remember(cols)
+        self.negative_set_size = size
+        return loss
