@@ -1,0 +1,35 @@
+"""Dataset registry: ``create_dataset(name, ...) -> DataBundle`` and ``list_datasets()``.
+
+Importing this package registers the built-in datasets: ``digits`` (bundled, offline),
+``synthetic`` (Gaussian mixture), ``cifar10``, ``cifar100`` and ``imagenet`` (read from a
+local or ``s3://`` root). Any of them can be long-tailed with ``imbalance=``.
+
+Example:
+    >>> from ncsweep.data import create_dataset
+    >>> bundle = create_dataset("digits", imbalance={"ratio": 0.1, "profile": "exp"})
+    >>> bundle.input_shape, bundle.num_classes
+    ((1, 8, 8), 10)
+"""
+
+from ncsweep.data import cifar, digits, imagenet, synthetic  # noqa: F401  (registration)
+from ncsweep.data._registry import (
+    DataBundle,
+    DatasetNotFoundError,
+    create_dataset,
+    dataset_options,
+    list_datasets,
+    register_dataset,
+)
+from ncsweep.data.in_memory import TensorImageDataset
+from ncsweep.data.longtail import long_tail_counts
+
+__all__ = [
+    "DataBundle",
+    "DatasetNotFoundError",
+    "TensorImageDataset",
+    "create_dataset",
+    "dataset_options",
+    "list_datasets",
+    "long_tail_counts",
+    "register_dataset",
+]

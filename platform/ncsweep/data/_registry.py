@@ -1,0 +1,168 @@
+"""The dataset registry: ``@register_dataset`` fills it, ``create_dataset`` is the one factory.
+
+A builder is a function ``build(*, root, views, augment, seed, **options) -> DataBundle``.
+Its keyword-only parameters after the common ones are its options, with their defaults:
+``create_dataset`` checks user options against them, so a typo fails with the allowed list.
+The registry, not the builder, resolves ``s3://`` roots (``remote.py``) and applies the long
+tail (``longtail.py``), so every dataset gets both without writing a line.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from torch.utils.data import Dataset
+
+__all__ = [
+    "DataBundle",
+    "DatasetNotFoundError",
+    "create_dataset",
+    "dataset_options",
+    "list_datasets",
+    "register_dataset",
+]
+
+_COMMON = ("root", "views", "augment", "seed")
+
+
+class DatasetNotFoundError(ValueError):
+    """A dataset's files are not where they were looked for; the message says where and how."""
+
+
+@dataclass
+class DataBundle:
+    """The splits of one dataset, ready for ``torch.utils.data.DataLoader``.
+
+    Attributes:
+        train: yields ``(x, y)``; ``x`` is augmented, C×H×W, or V×C×H×W when ``views`` > 1
+            (V independently augmented views of the same image); ``y`` an int class index.
+            Has ``targets`` (one label per sample, in order).
+        train_eval: the same samples in the same order as ``train``, un-augmented, C×H×W.
+        val: held-out split, un-augmented, C×H×W, class-balanced (never long-tailed).
+        num_classes: K.
+        input_shape: ``(C, H, W)`` of one view.
+        class_counts: train samples per class (length K), after any imbalance.
+        name: the registry name.
+    """
+
+    train: Dataset
+    train_eval: Dataset
+    val: Dataset
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    class_counts: list[int]
+    name: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    build: Callable[..., DataBundle]
+    options: dict[str, Any]
+    remote_paths: tuple[str, ...]
+
+
+_REGISTRY: dict[str, _Entry] = {}
+
+
+def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable:
+    """Register a dataset builder under ``name``.
+
+    Args:
+        name: the registry name (``create_dataset(name)``).
+        remote_paths: paths below the root that the builder reads; for an ``s3://`` root only
+            these are copied into the local cache. Empty: the builder needs no root.
+    """
+
+    def decorator(build: Callable[..., DataBundle]) -> Callable[..., DataBundle]:
+        if name in _REGISTRY:
+            raise ValueError(f"dataset {name!r} is already registered")
+        params = inspect.signature(build).parameters
+        missing = [p for p in _COMMON if p not in params]
+        if missing:
+            raise TypeError(f"dataset builder {build.__name__} lacks parameters {missing}")
+        options = {
+            p.name: p.default
+            for p in params.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _COMMON
+        }
+        _REGISTRY[name] = _Entry(build, options, tuple(remote_paths))
+        return build
+
+    return decorator
+
+
+def list_datasets() -> list[str]:
+    """Registered dataset names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def dataset_options(name: str) -> dict[str, Any]:
+    """The options ``name`` accepts, with their defaults."""
+    return dict(_entry(name).options)
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown dataset {name!r}; allowed: {', '.join(list_datasets())}"
+        ) from None
+
+
+def create_dataset(
+    name: str,
+    *,
+    root: str | None = None,
+    views: int = 1,
+    augment: bool = True,
+    imbalance: dict | None = None,
+    seed: int = 0,
+    cache_dir: str | None = None,
+    **options: Any,
+) -> DataBundle:
+    """Build the train / train_eval / val splits of a registered dataset.
+
+    Args:
+        name: one of ``list_datasets()``.
+        root: local directory or ``s3://bucket/prefix`` holding the files (torchvision's
+            layouts); ``None`` uses the dataset's default (``~/.cache/ncsweep/datasets``).
+        views: augmented views per training sample (2 for SupCon).
+        augment: ``False`` makes ``train`` yield un-augmented images (still V views).
+        imbalance: ``{"ratio": r, "profile": "exp" | "step"}`` makes train long-tailed;
+            see ``longtail.long_tail_counts``.
+        seed: seeds splits, synthetic data and the long-tail subset (not augmentation).
+        cache_dir: local cache for ``s3://`` roots (default ``~/.cache/ncsweep/datasets``).
+        **options: dataset-specific; ``dataset_options(name)`` lists them.
+
+    Raises:
+        ValueError: unknown name, option or bad value (the message lists the allowed ones).
+        DatasetNotFoundError: the files are missing; the message says where it looked.
+
+    Example:
+        >>> bundle = create_dataset("digits", views=2)
+        >>> x, y = bundle.train[0]   # x: 2×1×8×8
+    """
+    from ncsweep.data.longtail import apply_imbalance, validate_imbalance
+    from ncsweep.data.remote import is_remote, materialize
+
+    entry = _entry(name)
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        allowed = ", ".join(sorted(entry.options)) or "none"
+        raise ValueError(f"unknown option(s) {unknown} for dataset {name!r}; allowed: {allowed}")
+    if isinstance(views, bool) or not isinstance(views, int) or views < 1:
+        raise ValueError(f"views must be an integer >= 1, got {views!r}")
+    imbalance = validate_imbalance(imbalance)
+    if root is not None and is_remote(root):
+        if not entry.remote_paths:
+            raise ValueError(f"dataset {name!r} reads no files; root {root!r} makes no sense")
+        root = materialize(root, entry.remote_paths, cache_dir=cache_dir)
+    bundle = entry.build(root=root, views=views, augment=augment, seed=seed, **options)
+    bundle.name = name
+    if imbalance is not None:
+        bundle = apply_imbalance(bundle, seed=seed, **imbalance)
+    return bundle

@@ -1,0 +1,117 @@
+"""CIFAR-10 and CIFAR-100 from torchvision's on-disk format (nothing is downloaded).
+
+Layout under ``root``: ``cifar-10-batches-py/{data_batch_1..5, test_batch}`` or
+``cifar-100-python/{train, test}``, the pickles torchvision's ``CIFAR10(download=True)``
+writes. They are read here directly rather than through ``torchvision.datasets.CIFAR10``
+because that class insists on the official MD5 sums (in ``__init__`` and again for the
+metadata), which rejects subsets, re-encoded copies and test fixtures; the decoding is the
+same (``data`` N×3072 uint8 rows -> N×32×32×3, labels from ``labels``/``fine_labels``) and
+samples go through PIL like torchvision's, so its transforms apply unchanged.
+
+The arrays are loaded once and shared by ``train`` and ``train_eval`` (different transforms).
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
+from ncsweep.data.remote import default_cache_dir
+from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transforms
+
+__all__ = ["ImageArrayDataset", "build_cifar10", "build_cifar100", "load_cifar"]
+
+_LAYOUTS = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], 10),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], 100),
+}
+
+
+class ImageArrayDataset(Dataset):
+    """uint8 images N×H×W×C in memory, returned through PIL and ``transform``.
+
+    ``dataset[i]`` -> ``(transform(PIL image), int label)``; ``targets`` is the N labels.
+    """
+
+    def __init__(self, data: np.ndarray, targets: Sequence[int], transform: Callable | None) -> None:
+        self.data = data
+        self.targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        img = Image.fromarray(self.data[index])
+        x = self.transform(img) if self.transform is not None else img
+        return x, int(self.targets[index])
+
+    def subset(self, indices: torch.Tensor) -> ImageArrayDataset:
+        """The samples at ``indices`` (a copy of those rows), same transform."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return ImageArrayDataset(self.data[idx], self.targets[idx].tolist(), self.transform)
+
+
+def _missing(name: str, root: Path, folder: str, missing: list[str]) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{name}: looked for {root / folder} and did not find {', '.join(missing)}. Put "
+        f"torchvision's {folder} under {root} (e.g. torchvision.datasets."
+        f"{name.upper()}('{root}', download=True) on a machine with internet), or pass "
+        "--set data.root=DIR or --set data.root=s3://bucket/prefix"
+    )
+
+
+def load_cifar(name: str, root: str | Path) -> tuple[tuple[np.ndarray, list[int]], tuple[np.ndarray, list[int]]]:
+    """((train images N×32×32×3 uint8, labels), (test images, labels)) for cifar10/cifar100."""
+    folder, train_files, test_files, _ = _LAYOUTS[name]
+    root = Path(root).expanduser()
+    base = root / folder
+    missing = [f for f in (*train_files, *test_files) if not (base / f).is_file()]
+    if missing:
+        raise _missing(name, root, folder, missing)
+
+    def read(files: list[str]) -> tuple[np.ndarray, list[int]]:
+        rows, labels = [], []
+        for f in files:
+            with open(base / f, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")
+            rows.append(np.asarray(entry["data"], dtype=np.uint8))
+            labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+        data = np.concatenate(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(data), labels
+
+    return read(train_files), read(test_files)
+
+
+def _build(name: str, stats, *, root: str | None, views: int, augment: bool) -> DataBundle:
+    (train_x, train_y), (val_x, val_y) = load_cifar(name, root or default_cache_dir())
+    num_classes = _LAYOUTS[name][3]
+    train_tf, eval_tf = cifar_transforms(stats, views=views, augment=augment)
+    return DataBundle(
+        train=ImageArrayDataset(train_x, train_y, train_tf),
+        train_eval=ImageArrayDataset(train_x, train_y, eval_tf),
+        val=ImageArrayDataset(val_x, val_y, eval_tf),
+        num_classes=num_classes,
+        input_shape=(3, 32, 32),
+        class_counts=np.bincount(np.asarray(train_y), minlength=num_classes).tolist(),
+        name=name,
+    )
+
+
+@register_dataset("cifar10", remote_paths=("cifar-10-batches-py",))
+def build_cifar10(*, root: str | None, views: int, augment: bool, seed: int) -> DataBundle:
+    """CIFAR-10: 50,000 train / 10,000 test (used as val) 3×32×32 images, 10 classes."""
+    return _build("cifar10", CIFAR10_STATS, root=root, views=views, augment=augment)
+
+
+@register_dataset("cifar100", remote_paths=("cifar-100-python",))
+def build_cifar100(*, root: str | None, views: int, augment: bool, seed: int) -> DataBundle:
+    """CIFAR-100: 50,000 train / 10,000 test (used as val) 3×32×32 images, 100 classes."""
+    return _build("cifar100", CIFAR100_STATS, root=root, views=views, augment=augment)

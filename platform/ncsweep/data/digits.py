@@ -1,0 +1,43 @@
+"""scikit-learn's bundled handwritten digits (1,797 8×8 images, 10 classes): the offline default.
+
+Pixels 0…16 are scaled to [0, 1], then normalised with the training split's mean and std.
+The split is stratified and seeded. Everything is in memory (``TensorImageDataset``);
+augmentation is a random shift of ±1 pixel, vectorised over the batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from ncsweep.data._registry import DataBundle, register_dataset
+from ncsweep.data.in_memory import in_memory_bundle
+
+__all__ = ["build_digits"]
+
+
+@register_dataset("digits")
+def build_digits(
+    *, root: str | None, views: int, augment: bool, seed: int, val_fraction: float = 0.25
+) -> DataBundle:
+    """Digits as 1×8×8 float tensors; ``val_fraction`` of each class held out (seeded)."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    data = load_digits()
+    images = (data.images.astype(np.float32) / 16.0)[:, None]
+    train_x, val_x, train_y, val_y = train_test_split(
+        images, data.target, test_size=val_fraction, stratify=data.target, random_state=seed
+    )
+    return in_memory_bundle(
+        torch.from_numpy(train_x),
+        torch.from_numpy(train_y).long(),
+        torch.from_numpy(val_x),
+        torch.from_numpy(val_y).long(),
+        num_classes=10,
+        views=views,
+        augment=augment,
+        shift=1,
+        name="digits",
+    )

@@ -1,0 +1,47 @@
+import pytest
+
+from ncsweep.data import DatasetNotFoundError, create_dataset, dataset_options, list_datasets
+
+
+def test_list_datasets_names_the_builtins():
+    assert list_datasets() == ["cifar10", "cifar100", "digits", "imagenet", "synthetic"]
+
+
+def test_unknown_dataset_lists_allowed_names():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*cifar10.*digits.*synthetic"):
+        create_dataset("mnist")
+
+
+def test_unknown_option_lists_allowed_options():
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['val_frac'\].*allowed: val_fraction"):
+        create_dataset("digits", val_frac=0.2)
+
+
+def test_dataset_options_report_defaults():
+    assert dataset_options("digits") == {"val_fraction": 0.25}
+    assert dataset_options("synthetic")["num_classes"] == 10
+
+
+@pytest.mark.parametrize("views", [0, -1, 1.5, True])
+def test_bad_views_is_a_value_error(views):
+    with pytest.raises(ValueError, match="views"):
+        create_dataset("synthetic", views=views)
+
+
+def test_dataset_not_found_is_a_value_error():
+    assert issubclass(DatasetNotFoundError, ValueError)
+
+
+@pytest.mark.parametrize("name", ["digits", "synthetic"])
+@pytest.mark.parametrize("views", [1, 2])
+def test_bundle_contract_for_in_memory_datasets(name, views):
+    b = create_dataset(name, views=views)
+    x, y = b.train[0]
+    expected = b.input_shape if views == 1 else (views, *b.input_shape)
+    assert tuple(x.shape) == expected
+    assert tuple(b.train_eval[0][0].shape) == b.input_shape
+    assert tuple(b.val[0][0].shape) == b.input_shape
+    assert 0 <= y < b.num_classes
+    assert len(b.train) == len(b.train_eval) == sum(b.class_counts)
+    assert len(b.class_counts) == b.num_classes
+    assert b.name == name
