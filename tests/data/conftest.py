@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ def s3_server(monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its buckets in process-global state: start every test from an empty store.
+    _reset_moto(endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing-secret-value")
@@ -42,7 +45,14 @@ def s3_server(monkeypatch):
     try:
         yield endpoint
     finally:
+        _reset_moto(endpoint)
         server.stop()
+
+
+def _reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
 
 
 def write_fake_cifar(root: Path, name: str, train_per_class: int = 4, test_per_class: int = 2) -> Path:
@@ -81,6 +91,12 @@ def write_fake_cifar(root: Path, name: str, train_per_class: int = 4, test_per_c
         with open(folder / fname, "wb") as fh:
             pickle.dump(entry, fh)
     return root
+
+
+@pytest.fixture
+def fake_cifar_writer():
+    """``write_fake_cifar(root, name, train_per_class=4, test_per_class=2) -> root``."""
+    return write_fake_cifar
 
 
 @pytest.fixture
