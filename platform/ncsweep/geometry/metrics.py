@@ -1,0 +1,352 @@
+"""Neural Collapse metrics as functions of accumulated :class:`ClassStats`.
+
+Notation (PAPER.md "Neural Collapse metrics"): K' non-empty classes c with n_c samples,
+N = Σ n_c, raw features h, unit features u = h/‖h‖, raw class means μ_c, global mean
+μ_G = (1/K') Σ_c μ_c (mean of class means), centred means M̄ (K'×D, rows μ_c − μ_G),
+prototypes W (K×D, rows w_c), unit prototypes ŵ_c = w_c/‖w_c‖. All maths in float64.
+
+Classical (raw features h):
+
+- ``nc1``  = tr(Σ_W Σ_B^†)/K' with Σ_W = (1/N) Σ_c Σ_{i∈c} (h_i−μ_c)(h_i−μ_c)ᵀ and
+  Σ_B = M̄ᵀM̄/K'. From the thin SVD M̄ = U S Vᵀ keeping r ≤ K'−1 components with
+  s_j > max(K', D)·ε·s_1: Σ_B^† = K' Σ_j v_j v_jᵀ/s_j², so nc1 = Σ_j v_jᵀ Σ_W v_j / s_j².
+- ``cdnv`` (Galanti et al. 2022) = mean over pairs c<c' of (σ_c² + σ_c'²)/(2‖μ_c − μ_c'‖²),
+  σ_c² = (1/n_c) Σ_{i∈c} ‖h_i − μ_c‖².
+- ``equinorm``    = std(‖μ_c − μ_G‖)/mean(‖μ_c − μ_G‖)   (population std, ddof 0).
+- ``equiangular`` = std over pairs c<c' of cos(μ_c−μ_G, μ_c'−μ_G)  (ddof 0).
+- ``max_angle``   = mean over pairs c<c' of |cos + 1/(K'−1)|.
+- ``etf_error``   = ‖G/‖G‖_F − (I − 11ᵀ/K')/√(K'−1)‖_F with G = M̄M̄ᵀ. Both terms have
+  unit Frobenius norm; the value lies in [0, √(2 − 2/√(K'−1))] (worst case: rank-one G).
+- ``self_duality`` (NC3) = ‖W/‖W‖_F − M̄/‖M̄‖_F‖²_F, W restricted to the K' classes; in [0, 4].
+- ``ncc_mismatch`` (NC4) = fraction of samples where argmax of the classifier's logits and
+  argmin_c ‖h − μ_c‖ differ (second pass, :class:`NCCAgreement`).
+
+The paper's five (unit features u, unit prototypes ŵ; erank(A) = exp(−Σ_j p_j log p_j),
+p = λ(A)/Σλ(A), Roy & Vetterli 2007; erank of the zero matrix is 0):
+
+- ``erank_intra`` = mean over classes (with n_c ≥ 2 and a kept scatter) of
+  erank(Σ_{i∈c} (u_i − ū_c)(u_i − ū_c)ᵀ).
+- ``erank_inter`` = erank of the covariance of the K' class means ū_c of u; ≤ K'−1.
+- ``erank_proto`` = erank of the covariance of the K unit prototypes ŵ_c; ≤ K−1.
+- ``align_proto_class``    = (1/K') Σ_c ‖ŵ_c − μ̂_c‖², μ̂_c = ū_c/‖ū_c‖; in [0, 4].
+- ``align_proto_instance`` = (1/N) Σ_i ‖ŵ_{y_i} − u_i‖²
+  = (1/N) Σ_c (n_c‖ŵ_c‖² + Σ_{i∈c}‖u_i‖² − 2 ŵ_c·Σ_{i∈c} u_i); in [0, 4].
+
+Companions (Song et al., arXiv 2406.03999, as in the authors' code ``util.py``): with the
+Grams G_W = [ŵ_c·ŵ_c'] and G_M = [m_c·m_c'], m_c = normalise(μ̂_c − (1/K')Σ_c' μ̂_c'),
+both K'×K', and the matrix entropy H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G):
+
+- ``mir`` = (H(G_W) + H(G_M) − H(G_W ∘ G_M)) / min(H(G_W), H(G_M))  (∘ = Hadamard), in [0, 1].
+- ``hdr`` = |H(G_W) − H(G_M)| / max(H(G_W), H(G_M)), in [0, 1].
+
+Deviation from the authors' code: they centre the normalised class means by the NORMALISED
+sample mean of the features; at collapse that mean is ≈ 0 and normalising it yields an
+arbitrary unit vector, so here the centre is the plain mean of the normalised class means.
+At exact collapse both Grams equal the simplex-ETF Gram: hdr = 0 and mir = :func:`mir_at_collapse`
+(K), which is below 1 (0.5 at K = 3, 0.952 at K = 10, 0.998 at K = 100), so mir's optimum is
+that value, not 1. Two unrelated near-orthogonal Grams (random features in high D) are both
+≈ I and also give mir ≈ 1, hdr ≈ 0: these two compare Grams, they do not certify collapse.
+
+Numerical noise floor: eigenvalues below D·ε·tr(Σ_{i∈c} u_i u_iᵀ) of a per-class scatter
+are cancellation noise of the uncentred moments and count as zero (a within-class std below
+≈ 3e-7 of the feature norm is indistinguishable from exact collapse).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .agreement import NCCAgreement
+from .stats import ClassStats
+
+__all__ = [
+    "METRIC_NAMES",
+    "PROTOTYPE_METRICS",
+    "METRIC_DIRECTIONS",
+    "MetricsInfo",
+    "NCMetrics",
+    "collapse_metrics",
+    "effective_rank",
+    "effective_rank_from_spectrum",
+    "matrix_entropy",
+    "mir_at_collapse",
+]
+
+METRIC_NAMES: tuple[str, ...] = (
+    "nc1",
+    "cdnv",
+    "equinorm",
+    "equiangular",
+    "max_angle",
+    "etf_error",
+    "self_duality",
+    "ncc_mismatch",
+    "erank_intra",
+    "erank_inter",
+    "erank_proto",
+    "align_proto_class",
+    "align_proto_instance",
+    "mir",
+    "hdr",
+)
+
+PROTOTYPE_METRICS: frozenset[str] = frozenset(
+    {"self_duality", "erank_proto", "align_proto_class", "align_proto_instance", "mir", "hdr"}
+)
+
+#: "max" where a larger raw value is closer to collapse, "min" otherwise. mir counts as
+#: "max": it grows towards its collapse value during training (Song et al.).
+METRIC_DIRECTIONS: dict[str, str] = {
+    name: ("max" if name in {"erank_inter", "erank_proto", "mir"} else "min")
+    for name in METRIC_NAMES
+}
+
+_EPS = torch.finfo(torch.float64).eps
+# Bound on the temporary memory of the per-class spectra (bytes).
+_CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass
+class MetricsInfo:
+    """How a metrics dict was computed.
+
+    Attributes:
+        num_classes: K.
+        dim: D.
+        num_samples: N.
+        empty_classes: classes without samples (excluded from class-mean metrics).
+        erank_intra_classes: classes averaged in ``erank_intra``.
+        erank_intra_subset: True when the scatter budget limited those to a seeded subset.
+        absent: metric name -> why it is not in the dict.
+        ncc_accuracy: nearest-class-centre accuracy of the agreement pass, if any.
+        classifier_accuracy: accuracy of ``argmax logits`` in the agreement pass, if any.
+    """
+
+    num_classes: int
+    dim: int
+    num_samples: int
+    empty_classes: list[int] = field(default_factory=list)
+    erank_intra_classes: list[int] = field(default_factory=list)
+    erank_intra_subset: bool = False
+    absent: dict[str, str] = field(default_factory=dict)
+    ncc_accuracy: float | None = None
+    classifier_accuracy: float | None = None
+
+
+class NCMetrics(dict):
+    """A flat ``dict[str, float]`` of metric values with an ``info`` attribute (:class:`MetricsInfo`)."""
+
+    def __init__(self, values: dict[str, float], info: MetricsInfo) -> None:
+        super().__init__(values)
+        self.info = info
+
+
+def effective_rank_from_spectrum(eigenvalues: Tensor, tol: Tensor | float | None = None) -> Tensor:
+    """Roy-Vetterli effective rank of spectra ``[..., n]``: exp(−Σ p log p), p = λ/Σλ.
+
+    Eigenvalues ≤ ``tol`` count as zero (default n·ε·max|λ|, per spectrum). Returns ``[...]``;
+    0 for an all-zero spectrum.
+    """
+    lam = eigenvalues.to(torch.float64)
+    n = lam.shape[-1]
+    if tol is None:
+        tol = n * _EPS * lam.abs().amax(-1, keepdim=True)
+    elif isinstance(tol, Tensor):
+        tol = tol.to(lam).unsqueeze(-1)
+    lam = torch.where(lam > tol, lam, torch.zeros_like(lam))
+    total = lam.sum(-1, keepdim=True)
+    p = lam / total.clamp_min(torch.finfo(torch.float64).tiny)
+    plogp = torch.where(p > 0, p * torch.log(p.clamp_min(torch.finfo(torch.float64).tiny)), 0.0)
+    erank = torch.exp(-plogp.sum(-1))
+    return torch.where(total.squeeze(-1) > 0, erank, torch.zeros_like(erank))
+
+
+def effective_rank(matrix: Tensor, tol: Tensor | float | None = None) -> Tensor:
+    """Effective rank of symmetric PSD matrices ``[..., n, n]`` (see :func:`effective_rank_from_spectrum`)."""
+    return effective_rank_from_spectrum(torch.linalg.eigvalsh(matrix.to(torch.float64)), tol)
+
+
+def _covariance_spectrum(points: Tensor) -> Tensor:
+    """Non-zero-capable eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean.
+
+    Uses the smaller of the n×n Gram and the D×D scatter (same non-zero spectrum).
+    """
+    centred = points - points.mean(0, keepdim=True)
+    gram = centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
+    return torch.linalg.eigvalsh(gram)
+
+
+def matrix_entropy(gram: Tensor) -> float:
+    """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
+    sym = 0.5 * (gram + gram.T)
+    lam = torch.linalg.eigvalsh(sym / torch.trace(sym)).clamp_min(0)
+    return float(-(torch.where(lam > 0, lam * torch.log(lam.clamp_min(1e-300)), 0.0)).sum())
+
+
+def mir_at_collapse(num_classes: int) -> float:
+    """``mir`` when both Grams are the K-class simplex-ETF Gram (closed form, K ≥ 3).
+
+    G = (K/(K−1))(I − 11ᵀ/K): H(G) = log(K−1). G∘G = a I + 11ᵀ/(K−1)² with a = 1 − 1/(K−1)²
+    has eigenvalues a (K−1 times) and a + K/(K−1)²; mir = (2 log(K−1) − H(G∘G))/log(K−1).
+    """
+    K = int(num_classes)
+    if K < 3:
+        raise ValueError(f"mir is defined for K >= 3 classes, got {K}")
+    a = 1.0 - 1.0 / (K - 1) ** 2
+    b = a + K / (K - 1) ** 2
+    h12 = -(K - 1) * (a / K) * math.log(a / K) - (b / K) * math.log(b / K)
+    h = math.log(K - 1)
+    return (2 * h - h12) / h
+
+
+def _pairs(k: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    iu = torch.triu_indices(k, k, offset=1, device=device)
+    return iu[0], iu[1]
+
+
+def collapse_metrics(
+    stats: ClassStats,
+    prototypes: Tensor | None = None,
+    agreement: NCCAgreement | None = None,
+) -> NCMetrics:
+    """All Neural Collapse metrics (module docstring) from finished statistics.
+
+    Args:
+        stats: first-pass statistics (all-reduced if distributed).
+        prototypes: ``[K, D]`` classifier weights W (rows per class, like ``nn.Linear``);
+            without them the prototype metrics are absent.
+        agreement: second pass; with logits it gives ``ncc_mismatch``.
+
+    Returns:
+        :class:`NCMetrics`: ``{name: value}`` for the metrics that could be computed, in
+        :data:`METRIC_NAMES` order; ``.info`` lists empty classes, the erank subset and why
+        any metric is absent.
+
+    Raises:
+        ValueError: fewer than two non-empty classes, or prototypes of the wrong shape.
+    """
+    K, D = stats.num_classes, stats.dim
+    counts = stats.counts
+    device = counts.device
+    present = torch.nonzero(counts > 0).flatten()
+    kp = present.numel()
+    empty = stats.empty_classes
+    if kp < 2:
+        raise ValueError(
+            f"need samples from at least 2 classes, got {kp} non-empty of K={K} "
+            f"(empty classes: {empty})"
+        )
+    info = MetricsInfo(num_classes=K, dim=D, num_samples=stats.num_samples, empty_classes=empty)
+    out: dict[str, float] = {}
+    n = counts[present]
+    N = n.sum()
+    rows, cols = _pairs(kp, device)
+
+    # ---- classical metrics on raw features
+    mu = stats.sum_h[present] / n.unsqueeze(1)
+    mbar = mu - mu.mean(0, keepdim=True)
+    sigma_w = stats.within_scatter() / N
+    _, s, vh = torch.linalg.svd(mbar, full_matrices=False)
+    r = min(kp - 1, D)
+    s, vh = s[:r], vh[:r]
+    keep = s > max(kp, D) * _EPS * s[0]
+    s, vh = s[keep], vh[keep]
+    out["nc1"] = float((((vh @ sigma_w) * vh).sum(1) / s.square()).sum())
+
+    sigma2 = (stats.sqnorm_h[present] / n - mu.square().sum(1)).clamp_min(0)
+    gram = mbar @ mbar.T
+    sq = torch.diagonal(gram)
+    dist2 = (sq[rows] + sq[cols] - 2 * gram[rows, cols]).clamp_min(0)
+    out["cdnv"] = float(((sigma2[rows] + sigma2[cols]) / (2 * dist2)).mean())
+
+    norms = sq.sqrt()
+    out["equinorm"] = float(norms.std(unbiased=False) / norms.mean())
+    denom = norms.clamp_min(torch.finfo(torch.float64).tiny)
+    cos = (gram[rows, cols] / (denom[rows] * denom[cols])).clamp(-1, 1)
+    out["equiangular"] = float(cos.std(unbiased=False)) if cos.numel() > 1 else 0.0
+    out["max_angle"] = float((cos + 1.0 / (kp - 1)).abs().mean())
+    etf = (torch.eye(kp, dtype=torch.float64, device=device) - 1.0 / kp) / math.sqrt(kp - 1)
+    out["etf_error"] = float(torch.linalg.norm(gram / torch.linalg.norm(gram) - etf))
+
+    # ---- prototypes: validated once, used by NC3 and the paper's metrics
+    w = None
+    if prototypes is not None:
+        if tuple(prototypes.shape) != (K, D):
+            raise ValueError(
+                f"prototypes must have shape [{K}, {D}] (num_classes, dim), "
+                f"got {list(prototypes.shape)}"
+            )
+        w = prototypes.detach().to(device=device, dtype=torch.float64)
+        wp = w[present]
+        diff = wp / torch.linalg.norm(wp) - mbar / torch.linalg.norm(mbar)
+        out["self_duality"] = float(diff.square().sum())
+    else:
+        for name in sorted(PROTOTYPE_METRICS):
+            info.absent[name] = "needs prototypes"
+
+    if agreement is not None:
+        info.ncc_accuracy = agreement.ncc_accuracy
+        info.classifier_accuracy = agreement.classifier_accuracy
+        if agreement.mismatch is not None:
+            out["ncc_mismatch"] = agreement.mismatch
+        else:
+            info.absent["ncc_mismatch"] = "agreement pass had no logits"
+    else:
+        info.absent["ncc_mismatch"] = "needs an NCCAgreement pass with logits"
+
+    # ---- the paper's metrics on unit features
+    ids = torch.tensor(stats.scatter_classes, dtype=torch.long)
+    counts_cpu = counts.cpu()
+    usable = counts_cpu[ids] >= 2
+    eranks = []
+    chunk = max(1, _CHUNK_BYTES // (D * D * 8))
+    for start in range(0, ids.numel(), chunk):
+        stop = min(start + chunk, ids.numel())
+        sel = usable[start:stop]
+        if not bool(sel.any()):
+            continue
+        scatter = stats.class_scatter_u(start, stop)[sel.to(device)]
+        cls = ids[start:stop][sel].to(device)
+        tol = D * _EPS * stats.sqnorm_u[cls]
+        eranks.append(effective_rank(scatter, tol))
+    info.erank_intra_classes = ids[usable].tolist()
+    info.erank_intra_subset = stats.scatter_subset
+    if eranks:
+        out["erank_intra"] = float(torch.cat(eranks).mean())
+    else:
+        info.absent["erank_intra"] = (
+            "no class with >= 2 samples has a per-class scatter "
+            f"(scatter_budget_bytes={stats.scatter_budget_bytes}, D={D})"
+        )
+
+    mu_u = stats.sum_u[present] / n.unsqueeze(1)
+    out["erank_inter"] = float(effective_rank_from_spectrum(_covariance_spectrum(mu_u)))
+
+    if w is not None:
+        w_hat = F.normalize(w, dim=1)
+        out["erank_proto"] = float(effective_rank_from_spectrum(_covariance_spectrum(w_hat)))
+        mu_hat = F.normalize(mu_u, dim=1)
+        wp_hat = w_hat[present]
+        out["align_proto_class"] = float((wp_hat - mu_hat).square().sum(1).mean())
+        inst = (
+            n * wp_hat.square().sum(1)
+            + stats.sqnorm_u[present]
+            - 2 * (wp_hat * stats.sum_u[present]).sum(1)
+        )
+        out["align_proto_instance"] = float(inst.sum() / N)
+        m = F.normalize(mu_hat - mu_hat.mean(0, keepdim=True), dim=1)
+        g_w, g_m = wp_hat @ wp_hat.T, m @ m.T
+        h_w, h_m, h_wm = matrix_entropy(g_w), matrix_entropy(g_m), matrix_entropy(g_w * g_m)
+        if min(h_w, h_m) > 0:
+            out["mir"] = (h_w + h_m - h_wm) / min(h_w, h_m)
+        else:
+            info.absent["mir"] = "a Gram has zero entropy (rank one), mir is 0/0"
+        out["hdr"] = abs(h_w - h_m) / max(h_w, h_m) if max(h_w, h_m) > 0 else 0.0
+
+    ordered = {name: out[name] for name in METRIC_NAMES if name in out}
+    return NCMetrics(ordered, info)
