@@ -41,6 +41,7 @@ def _metrics(h, y, k, w=None, logits=None, batch=37, **kw):
         (7, 12, 120, [3], 0.0),
         (4, 16, 200, [], 3.0),
         (12, 6, 240, [0, 11], 0.5),
+        (6, 64, 30, [], 1.0),  # n_c ~ 5 << D: low-rank spectrum path
     ],
 )
 def test_every_raw_metric_equals_the_dense_reference(k, d, n, empty, offset):

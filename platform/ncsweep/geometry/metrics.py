@@ -25,7 +25,8 @@ The paper's five (unit features u, unit prototypes ŵ; erank(A) = exp(−Σ_j p_
 p = λ(A)/Σλ(A), Roy & Vetterli 2007; erank of the zero matrix is 0):
 
 - ``erank_intra`` = mean over classes (with n_c ≥ 2 and a kept scatter) of
-  erank(Σ_{i∈c} (u_i − ū_c)(u_i − ū_c)ᵀ).
+  erank(Σ_{i∈c} (u_i − ū_c)(u_i − ū_c)ᵀ). That scatter has rank ≤ n_c − 1; when this is
+  well below D its spectrum comes from a range finder (exact for a rank-deficient matrix).
 - ``erank_inter`` = erank of the covariance of the K' class means ū_c of u; ≤ K'−1.
 - ``erank_proto`` = erank of the covariance of the K unit prototypes ŵ_c; ≤ K−1.
 - ``align_proto_class``    = (1/K') Σ_c ‖ŵ_c − μ̂_c‖², μ̂_c = ū_c/‖ū_c‖; in [0, 4].
@@ -181,6 +182,24 @@ def _covariance_spectrum(points: Tensor) -> Tensor:
     return torch.linalg.eigvalsh(gram)
 
 
+def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
+    """Eigenvalues of PSD scatters ``[b, D, D]`` known to have rank ≤ ``rank`` (≤ n_c − 1).
+
+    When the rank is well below D the non-zero spectrum is exact from a range finder:
+    Q = orth(S Ω) with Ω a fixed Gaussian D×(rank+8), then eig(QᵀSQ) — O(D²·rank) instead
+    of O(D³). Otherwise a full ``eigvalsh``.
+    """
+    d = scatter.shape[-1]
+    width = rank + 8
+    if 2 * width >= d:
+        return torch.linalg.eigvalsh(scatter)
+    gen = torch.Generator().manual_seed(0)
+    omega = torch.randn(d, width, generator=gen, dtype=torch.float64).to(scatter.device)
+    q, _ = torch.linalg.qr(scatter @ omega)
+    small = q.transpose(-1, -2) @ scatter @ q
+    return torch.linalg.eigvalsh(0.5 * (small + small.transpose(-1, -2)))
+
+
 def matrix_entropy(gram: Tensor) -> float:
     """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
     sym = 0.5 * (gram + gram.T)
@@ -311,9 +330,10 @@ def collapse_metrics(
         if not bool(sel.any()):
             continue
         scatter = stats.class_scatter_u(start, stop)[sel.to(device)]
-        cls = ids[start:stop][sel].to(device)
-        tol = D * _EPS * stats.sqnorm_u[cls]
-        eranks.append(effective_rank(scatter, tol))
+        cls = ids[start:stop][sel]
+        tol = D * _EPS * stats.sqnorm_u[cls.to(device)]
+        rank = min(int(counts_cpu[cls].max()) - 1, D)
+        eranks.append(effective_rank_from_spectrum(_scatter_spectrum(scatter, rank), tol))
     info.erank_intra_classes = ids[usable].tolist()
     info.erank_intra_subset = stats.scatter_subset
     if eranks:
