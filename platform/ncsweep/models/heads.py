@@ -1,0 +1,122 @@
+"""Heads on the penultimate feature z (B×D): a registry like the backbones'.
+
+- ``linear``: ``nn.Linear(D, K)`` with bias; CE's classifier. Prototypes = weight (K×D).
+- ``prototype``: K×D weight, no bias; the normalised losses (NormFace, NTCE, NONL) use its
+  rows as class prototypes ``w_c`` and normalise them inside the loss.
+- ``projection``: SupCon's MLP ``D -> D -> proj_dim`` (Linear, ReLU, Linear); no prototypes.
+
+Every head has ``embed(z)`` (what the loss gets as features), ``prototypes`` and ``bias``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LinearHead",
+    "ProjectionHead",
+    "PrototypeHead",
+    "create_head",
+    "list_heads",
+    "register_head",
+]
+
+_HEADS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_head(name: str) -> Callable:
+    """Register a head class built as ``cls(feature_dim, num_classes, proj_dim)``."""
+
+    def decorator(cls):
+        if name in _HEADS:
+            raise ValueError(f"head {name!r} is already registered")
+        _HEADS[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_heads() -> list[str]:
+    """Registered head names, sorted."""
+    return sorted(_HEADS)
+
+
+def create_head(name: str, *, feature_dim: int, num_classes: int, proj_dim: int) -> nn.Module:
+    """Build head ``name``; ``ValueError`` listing the allowed names if unknown."""
+    if name not in _HEADS:
+        raise ValueError(f"unknown head {name!r}; allowed: {', '.join(list_heads())}")
+    return _HEADS[name](feature_dim, num_classes, proj_dim)
+
+
+@register_head("linear")
+class LinearHead(nn.Linear):
+    """``nn.Linear(D, K)`` with bias. ``embed(z) = z``; logits ``z Wᵀ + b`` are the loss's job."""
+
+    def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 0) -> None:
+        super().__init__(feature_dim, num_classes, bias=True)
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    @property
+    def prototypes(self) -> torch.Tensor:
+        """K×D classifier weight."""
+        return self.weight
+
+
+@register_head("prototype")
+class PrototypeHead(nn.Module):
+    """K learnable prototypes ``W`` (K×D), no bias, initialised like ``nn.Linear.weight``.
+
+    ``embed(z) = z``; calling the head gives the cosine logits ``û ŵᵀ`` (B×K) for convenience.
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(num_classes, feature_dim))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(z, dim=1) @ nn.functional.normalize(self.weight, dim=1).T
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    @property
+    def prototypes(self) -> torch.Tensor:
+        """K×D prototypes (unnormalised; losses normalise)."""
+        return self.weight
+
+    @property
+    def bias(self) -> None:
+        return None
+
+
+@register_head("projection")
+class ProjectionHead(nn.Sequential):
+    """SupCon's projection MLP: ``D -> D -> proj_dim`` (Linear, ReLU, Linear).
+
+    ``embed(z)`` = ``head(z)`` (B×proj_dim, unnormalised; the loss normalises). No prototypes.
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 128) -> None:
+        super().__init__(
+            nn.Linear(feature_dim, feature_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(feature_dim, proj_dim),
+        )
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        return self(z)
+
+    @property
+    def prototypes(self) -> None:
+        return None
+
+    @property
+    def bias(self) -> None:
+        return None
