@@ -91,23 +91,33 @@ class NONLLoss(nn.Module):
     ) -> torch.Tensor:
         check_inputs("nonl", features, labels, prototypes, bias)
         with full_precision(features, prototypes) as dtype:
-            u, w = unit(features, dtype), unit(prototypes, dtype)
-            positive = (u * w[labels]).sum(dim=1) / self.temperature
-            zero = positive.new_zeros(())
-            uniform, valid, cols, size = zero, torch.zeros_like(labels, dtype=torch.bool), None, 0
+            u, w = unit(features, dtype), unit(prototypes, dtype, 1 / self.temperature)
+            local = torch.arange(labels.shape[0], device=labels.device)
+            valid = torch.zeros_like(labels, dtype=torch.bool)
+            uniform, cols, rows, size = 0, None, None, 0
             if self.anchor != "instance":
                 cols = self.negatives.columns(u, labels)
                 rows, row_labels, row_of = prototype_rows(w, labels)
-                sims = rows @ cols.features.T / self.temperature
-                lse, nonempty = masked_logsumexp(sims, row_labels[:, None] != cols.labels[None, :])
-                uniform = uniform + torch.where(nonempty[row_of], lse[row_of], zero)
+                sims = rows @ cols.features.T
+                positive = sims[row_of, cols.offset + local]
+                same_class = row_labels[:, None] == cols.labels[None, :]
+                lse, nonempty = masked_logsumexp(sims, same_class)
+                uniform = torch.where(nonempty[row_of], lse[row_of], 0)
                 valid, size = valid | nonempty[row_of], size + cols.features.shape[0]
             if self.anchor != "prototype":
-                logits = u @ w.T / self.temperature
-                others = torch.ones_like(logits, dtype=torch.bool).scatter_(1, labels[:, None], False)
-                lse, nonempty = masked_logsumexp(logits, others)
-                uniform = uniform + torch.where(nonempty, lse, zero)
-                valid, size = valid | nonempty, size + w.shape[0]
+                n = labels.shape[0]
+                if rows is w:
+                    # the prototype rows already hold every ŵ_c·u_i for the local batch
+                    logits = sims[:, cols.offset : cols.offset + n].T
+                else:
+                    logits = u @ w.T
+                if self.anchor == "instance":
+                    positive = logits.gather(1, labels[:, None]).squeeze(1)
+                if w.shape[0] > 1:  # with K = 1 there is no other prototype
+                    others = logits.scatter(1, labels[:, None], float("-inf"))
+                    uniform = uniform + torch.logsumexp(others, dim=1)
+                    valid = torch.ones_like(valid)
+                size += w.shape[0]
             per_anchor = -self.align_weight * positive + self.unif_weight * uniform
             loss = masked_mean(per_anchor, valid)
         if cols is not None:

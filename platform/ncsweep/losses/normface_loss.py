@@ -52,5 +52,5 @@ class NormFaceLoss(nn.Module):
         check_inputs("normface", features, labels, prototypes, bias)
         self.negative_set_size = prototypes.shape[0]
         with full_precision(features, prototypes) as dtype:
-            logits = unit(features, dtype) @ unit(prototypes, dtype).T / self.temperature
+            logits = unit(features, dtype) @ unit(prototypes, dtype, 1 / self.temperature).T
             return F.cross_entropy(logits, labels)

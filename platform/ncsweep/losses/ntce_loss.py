@@ -67,8 +67,8 @@ class NTCELoss(nn.Module):
         check_inputs("ntce", features, labels, prototypes, bias)
         with full_precision(features, prototypes) as dtype:
             cols = self.negatives.columns(unit(features, dtype), labels)
-            rows, _, row_of = prototype_rows(unit(prototypes, dtype), labels)
-            sims = rows @ cols.features.T / self.temperature
+            rows, _, row_of = prototype_rows(unit(prototypes, dtype, 1 / self.temperature), labels)
+            sims = rows @ cols.features.T
             local = torch.arange(labels.shape[0], device=labels.device)
             positive = sims[row_of, cols.offset + local]
             loss = (torch.logsumexp(sims, dim=1)[row_of] - positive).mean()

@@ -10,7 +10,6 @@ from ._common import (
     check_inputs,
     check_positive,
     full_precision,
-    masked_logsumexp,
     masked_mean,
     unit,
 )
@@ -79,14 +78,15 @@ class SCLLoss(nn.Module):
         with full_precision(features) as dtype:
             a = unit(features, dtype).reshape(b * v, d)
             cols = self.negatives.columns(a, labels.repeat_interleave(v))
-            logits = a @ cols.features.T / self.temperature
+            logits = (a / self.temperature) @ cols.features.T
             local = torch.arange(b * v, device=labels.device)
-            others = torch.ones_like(logits, dtype=torch.bool)
-            others[local, cols.offset + local] = False
-            positives = others & (cols.labels[cols.offset + local][:, None] == cols.labels[None, :])
+            itself = (local, cols.offset + local)
+            positives = cols.labels[cols.offset + local][:, None] == cols.labels[None, :]
+            positives[itself] = False
             count = positives.sum(dim=1)
-            denominator, _ = masked_logsumexp(logits, others)
-            mean_positive = (logits * positives).sum(dim=1) / count.clamp(min=1)
+            # V >= 2, so every row keeps at least one column once its own is removed
+            denominator = torch.logsumexp(logits.index_put(itself, logits.new_tensor(float("-inf"))), dim=1)
+            mean_positive = torch.where(positives, logits, 0).sum(dim=1) / count.clamp(min=1)
             per_anchor = denominator - mean_positive
             if self.base_temperature is not None:
                 per_anchor = per_anchor * (self.temperature / self.base_temperature)
