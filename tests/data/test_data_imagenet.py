@@ -46,3 +46,11 @@ def test_missing_imagenet_says_where_it_looked(tmp_path):
 def test_bad_num_classes_is_a_value_error(imagenet_root, num_classes):
     with pytest.raises(ValueError, match="num_classes"):
         create_dataset("imagenet", root=str(imagenet_root), num_classes=num_classes)
+
+
+def test_long_tailed_imagefolder_keeps_targets_and_shared_indices(imagenet_root):
+    b = create_dataset("imagenet", root=str(imagenet_root), imbalance={"ratio": 0.34, "profile": "exp"}, **SMALL)
+    assert b.class_counts == [3, 2, 1, 1]
+    assert b.train.targets.tolist() == b.train_eval.targets.tolist() == [0, 0, 0, 1, 1, 2, 3]
+    assert b.train[6][1] == 3 and b.train_eval[6][0].shape == (3, 16, 16)
+    assert len(b.val) == 8
