@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import reference_losses as ref
+import torch
 from reference_losses import call, make_inputs
 
 from ncsweep.losses import create_loss
@@ -73,3 +74,12 @@ def test_nonl_negative_set_size_per_anchor(anchor, expected):
     loss = create_loss("nonl", anchor=anchor)
     call(loss, *make_inputs(loss))
     assert loss.negative_set_size == expected
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+def test_ce_with_bias_matches_reference(label_smoothing):
+    loss = create_loss("ce", label_smoothing=label_smoothing)
+    features, labels, prototypes = make_inputs(loss, seed=4)
+    bias = torch.randn(prototypes.shape[0], dtype=torch.float64)
+    expected = ref.ce(features, labels, prototypes, bias, label_smoothing)
+    assert float(loss(features, labels, prototypes, bias)) == pytest.approx(expected, abs=1e-10, rel=1e-10)

@@ -56,13 +56,15 @@ def test_contract_finite_scalar_and_gradients_reach_the_inputs(name):
     assert isinstance(loss.negative_set_size, int) and loss.negative_set_size > 0
 
 
-@pytest.mark.parametrize("input_dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize(("autocast_dtype", "input_dtype"), [
+    (torch.bfloat16, torch.float32), (torch.bfloat16, torch.bfloat16), (torch.float16, torch.float16),
+])
 @pytest.mark.parametrize("name", list_losses())
-def test_bf16_autocast_on_cpu_gives_finite_float32_results(name, input_dtype):
+def test_low_precision_autocast_on_cpu_gives_finite_float32_results(name, autocast_dtype, input_dtype):
     loss = create_loss(name) if name == "ce" else create_loss(name, temperature=0.01)
     features, labels, prototypes = make_inputs(loss, b=16, d=8, k=4, dtype=input_dtype)
     features.requires_grad_()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=autocast_dtype):
         value = call(loss, features, labels, prototypes)
     value.backward()
     assert value.dtype == torch.float32 and torch.isfinite(value)

@@ -195,8 +195,8 @@ class NegativeSet(nn.Module):
         feats, labs = batch, batch_labels
         if self.memory is not None and len(self.memory):
             mem_feats, mem_labels = self.memory.get()
-            feats = torch.cat([batch, mem_feats.to(batch.dtype)])
-            labs = torch.cat([batch_labels, mem_labels.to(batch_labels.device)])
+            feats = torch.cat([batch, mem_feats.to(batch)])
+            labs = torch.cat([batch_labels, mem_labels.to(batch_labels)])
         return Columns(feats, labs, offset, batch, batch_labels)
 
     def remember(self, columns: Columns) -> None:

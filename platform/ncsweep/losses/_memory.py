@@ -34,7 +34,7 @@ class CrossBatchMemory(nn.Module):
         >>> mem.enqueue(torch.eye(3), torch.tensor([0, 1, 2]))
         >>> mem.enqueue(torch.eye(3), torch.tensor([0, 1, 2]))
         >>> mem.get()[1].tolist()
-        [1, 2, 0, 1, 2]
+        [2, 0, 1, 2]
     """
 
     def __init__(self, size: int) -> None:
@@ -59,6 +59,9 @@ class CrossBatchMemory(nn.Module):
         if self.features.shape[0] != self.size:
             self.features = features.new_zeros(self.size, features.shape[1])
             self.labels = labels.new_zeros(self.size, dtype=torch.long)
+        elif self.features.device != features.device:
+            # a loss restored on the CPU and never moved follows its inputs
+            self.features, self.labels = self.features.to(features.device), self.labels.to(features.device)
         features, labels = features[-self.size :], labels[-self.size :]
         n = features.shape[0]
         slots = (self._ptr + torch.arange(n, device=self.features.device)) % self.size

@@ -37,7 +37,8 @@ class NONLLoss(nn.Module):
       + log Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ))``: the alignment term once plus both log-sum-exp
       terms; an empty term (a single-class negative set, or K = 1) contributes 0.
 
-    The mean is over this rank's anchors that have at least one negative; the others are
+    ``gather`` and ``memory`` only act on the prototype-anchored term, so they do nothing
+    for ``anchor="instance"``. The mean is over this rank's anchors that have at least one negative; the others are
     left out (e.g. a batch of one class with the prototype anchor). If none has, the loss
     is a zero connected to the inputs. ``negative_set_size`` after a call: M for the
     prototype anchor, K for the instance anchor, M + K for bidirectional. Log-sum-exp in
