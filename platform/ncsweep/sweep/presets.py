@@ -1,0 +1,282 @@
+"""Presets: a base spec, sweep defaults and distribution replacements for one setting.
+
+``search_spaces/presets/<name>.yaml``::
+
+    preset: digits
+    description: CPU default
+    spec:                      # base ExperimentSpec (nested), under each family's base
+      data: {name: digits}
+      model: {name: mlp}
+      run: {epochs: 12, batch_size: 128}
+    sweep:                     # defaults the CLI can override (SweepDefaults)
+      trials: 4
+      scheduler: asha
+    space:                     # per family, or "all": {dotted key: distribution}
+      all:
+        run.batch_size: {type: categorical, choices: [64, 128]}
+
+Resources: ``sweep.workers_per_trial`` Ray Train workers per trial, each with
+``cpus_per_worker`` CPUs; ``gpus_per_trial`` GPUs for the whole trial, split evenly over
+its workers. :attr:`Preset.spec` carries them as ``run.workers``, ``run.cpus_per_worker``
+and ``run.gpus_per_worker`` (a preset that also sets them in ``spec.run`` must agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ncsweep.config import SpecError, read_yaml, spec_from_dict
+from ncsweep.sweep.spaces import (
+    FAMILIES,
+    SearchSpace,
+    list_families,
+    load_space,
+    merge_nested,
+    parse_distribution,
+    search_spaces_dir,
+)
+
+__all__ = ["NC_METRIC_NAMES", "Preset", "SweepDefaults", "list_presets", "load_preset"]
+
+# The NC metric names of DESIGN.md (``nc_iters/<name>``); the Pareto objective uses one of
+# them, or ``mean`` over all. Kept here, not imported from geometry/, so reading a preset
+# does not import torch.
+NC_METRIC_NAMES: tuple[str, ...] = (
+    "nc1",
+    "cdnv",
+    "equinorm",
+    "equiangular",
+    "max_angle",
+    "etf_error",
+    "self_duality",
+    "ncc_mismatch",
+    "erank_intra",
+    "erank_inter",
+    "erank_proto",
+    "align_proto_class",
+    "align_proto_instance",
+    "mir",
+    "hdr",
+)
+
+_FILE_KEYS = ("preset", "description", "spec", "sweep", "space")
+
+
+class SweepDefaults(BaseModel):
+    """How a sweep runs; every field can be overridden on the command line."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
+
+    trials: int = Field(4, ge=1, description="trials per loss family")
+    scheduler: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
+    reduction_factor: int = Field(3, ge=2)
+    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
+    cpus_per_worker: float = Field(1.0, ge=0)
+    objective: Literal["accuracy", "pareto"] = "accuracy"
+    nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
+
+    @field_validator("nc_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value != "mean" and value not in NC_METRIC_NAMES:
+            raise ValueError(f"must be 'mean' or one of {', '.join(NC_METRIC_NAMES)}")
+        return value
+
+    @property
+    def gpus_per_worker(self) -> float:
+        return self.gpus_per_trial / self.workers_per_trial
+
+    def run_resources(self) -> dict[str, Any]:
+        """The ``run`` keys of a trial's spec these defaults imply."""
+        return {
+            "workers": self.workers_per_trial,
+            "cpus_per_worker": self.cpus_per_worker,
+            "gpus_per_worker": self.gpus_per_worker,
+        }
+
+
+def _sweep_defaults(raw: Any, source: str) -> SweepDefaults:
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: sweep must be a mapping, got {raw!r}")
+    try:
+        return SweepDefaults(**raw)
+    except ValidationError as err:
+        lines = [f"{source}: invalid sweep settings"]
+        for item in err.errors():
+            key = "sweep." + ".".join(str(p) for p in item["loc"])
+            if item["type"] == "extra_forbidden":
+                lines.append(
+                    f"  - unknown key '{key}'; allowed: {', '.join(SweepDefaults.model_fields)}"
+                )
+            else:
+                msg = item["msg"].removeprefix("Value error, ")
+                lines.append(f"  - {key}: {msg} (got {item.get('input')!r})")
+        raise SpecError("\n".join(lines)) from None
+
+
+@dataclass
+class Preset:
+    """A named setting: base spec, sweep defaults, replacements of distributions.
+
+    Attributes:
+        spec: nested ExperimentSpec dict, with the run resources of ``sweep`` filled in.
+        space: ``{"all" or family: {dotted key: distribution}}``; ``all`` applies to every
+            family whose space has the key, a family's own entry then overrides it.
+    """
+
+    name: str
+    description: str
+    spec: dict[str, Any]
+    sweep: SweepDefaults
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    source: str = "<preset>"
+    root: Path | None = None
+
+    def replacements(self, family: str) -> dict[str, Any]:
+        """``{key: distribution}`` for ``family``: ``all`` first, then the family's own."""
+        known = set(_space_keys(family, self.root))
+        out = {k: v for k, v in (self.space.get("all") or {}).items() if k in known}
+        out.update(self.space.get(family) or {})
+        return out
+
+    def space_for(self, family: str) -> SearchSpace:
+        """``family``'s search space with this preset's replacements, validated on its spec."""
+        return load_space(
+            family,
+            self.root,
+            replace=self.replacements(family),
+            preset_spec=self.spec,
+            replace_source=f"{self.source} space",
+        )
+
+    def with_sweep(self, **changes: Any) -> Preset:
+        """A copy with sweep defaults changed (CLI overrides); run resources follow them."""
+        unset = {k: v for k, v in changes.items() if v is not None}
+        sweep = _sweep_defaults(
+            {**self.sweep.model_dump(), **unset}, f"{self.source} with command-line overrides"
+        )
+        spec = merge_nested(self.spec, {"run": sweep.run_resources()})
+        spec_from_dict(
+            merge_nested(spec, {"loss": {"name": "ce"}}),
+            f"{self.source} with command-line overrides",
+        )
+        return Preset(self.name, self.description, spec, sweep, self.space, self.source, self.root)
+
+
+def _space_keys(family: str, root: Path | None) -> list[str]:
+    """Parameter names in a family file, read without validating it (empty if absent)."""
+    path = (root or search_spaces_dir()) / f"{family}.yaml"
+    if not path.is_file():
+        return []
+    space = read_yaml(path).get("space")
+    return [str(k) for k in space] if isinstance(space, dict) else []
+
+
+def list_presets(root: str | Path | None = None) -> list[str]:
+    """Preset names in ``root/presets`` (default :func:`search_spaces_dir`), sorted."""
+    root = Path(root) if root is not None else search_spaces_dir()
+    return sorted(p.stem for p in (root / "presets").glob("*.yaml"))
+
+
+def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
+    """Read and validate ``root/presets/<name>.yaml`` (or ``name`` itself if it is a YAML path).
+
+    Raises:
+        SpecError: unknown preset (listing the available ones), unknown keys, an unknown
+            dataset or model, bad sweep settings, a spec that does not build, a replacement
+            for a parameter no family has; each names the file and the key.
+    """
+    root = Path(root) if root is not None else search_spaces_dir()
+    text = str(name)
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        path = Path(text).expanduser()
+    else:
+        path = root / "presets" / f"{text}.yaml"
+        if not path.is_file():
+            raise SpecError(
+                f"unknown preset '{text}'; available in {root / 'presets'}: "
+                f"{', '.join(list_presets(root)) or 'none'} "
+                "(or give the path of a preset YAML file)"
+            )
+    source = str(path)
+    data = read_yaml(path)
+    unknown = sorted(set(data) - set(_FILE_KEYS))
+    if unknown:
+        raise SpecError(
+            f"{source}: unknown top-level key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(_FILE_KEYS)}"
+        )
+    preset_name = data.get("preset") or path.stem
+    description = data.get("description") or ""
+    if not isinstance(preset_name, str) or not isinstance(description, str):
+        raise SpecError(f"{source}: preset and description must be strings")
+
+    sweep = _sweep_defaults(data.get("sweep") or {}, source)
+    spec = data.get("spec") or {}
+    if not isinstance(spec, dict):
+        raise SpecError(f"{source}: spec must be a nested mapping of spec sections, got {spec!r}")
+    if isinstance(spec.get("loss"), dict) and "name" in spec["loss"]:
+        raise SpecError(
+            f"{source}: spec.loss.name is set by each family's search space; "
+            "remove it from the preset"
+        )
+    spec = _with_resources(spec, sweep, source)
+    _check_registries(spec, source)
+    spec_from_dict(merge_nested(spec, {"loss": {"name": "ce"}}), f"{source} (spec)")
+
+    space = data.get("space") or {}
+    if not isinstance(space, dict):
+        raise SpecError(f"{source}: space must map 'all' or a family to replacements")
+    for group, entries in space.items():
+        if group != "all" and group not in FAMILIES:
+            raise SpecError(
+                f"{source}: space.{group}: not a family; allowed: all, {', '.join(FAMILIES)}"
+            )
+        if not isinstance(entries, dict):
+            raise SpecError(f"{source}: space.{group} must map parameters to distributions")
+        known = (
+            {k for f in list_families(root) for k in _space_keys(f, root)}
+            if group == "all"
+            else set(_space_keys(group, root))
+        )
+        for key, dist in entries.items():
+            parse_distribution(str(key), dist, f"{source} space.{group}")
+            if key not in known:
+                where = "any family's" if group == "all" else f"the {group}"
+                raise SpecError(
+                    f"{source}: space.{group}.{key}: not a parameter of {where} "
+                    f"search space; known: {', '.join(sorted(known)) or 'none'}"
+                )
+    return Preset(preset_name, description.strip(), spec, sweep, space, source, root)
+
+
+def _with_resources(spec: dict[str, Any], sweep: SweepDefaults, source: str) -> dict[str, Any]:
+    run = spec.get("run") if isinstance(spec.get("run"), dict) else {}
+    implied = sweep.run_resources()
+    for key, value in implied.items():
+        if key in run and run[key] != value:
+            raise SpecError(
+                f"{source}: spec.run.{key}={run[key]!r} disagrees with the sweep "
+                f"settings, which imply {value!r}; set it in the sweep section only"
+            )
+    return merge_nested(spec, {"run": implied})
+
+
+def _check_registries(spec: dict[str, Any], source: str) -> None:
+    from ncsweep.data import list_datasets
+    from ncsweep.models import list_models
+
+    for section, lister in (("data", list_datasets), ("model", list_models)):
+        node = spec.get(section)
+        name = node.get("name") if isinstance(node, dict) else None
+        if name is not None and name not in lister():
+            raise SpecError(
+                f"{source}: spec.{section}.name '{name}' is not registered; "
+                f"allowed: {', '.join(lister())}"
+            )
