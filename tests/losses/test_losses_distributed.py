@@ -92,7 +92,7 @@ def test_two_rank_gather_equals_single_process_on_concatenated_batch(per_rank, c
             torch.testing.assert_close(mean_grad, single[step]["prototypes"], rtol=0, atol=1e-10)
 
 
-def test_without_gather_each_rank_only_sees_its_own_batch(per_rank):
+def test_gathered_loss_differs_from_the_local_only_loss(per_rank):
     """Guards the test itself: the gathered losses must differ from purely local ones."""
     local = run_steps(0, slice(0, LOCAL_B))
     assert abs(float(local[0]["loss"]) - float(per_rank[0][0][0]["loss"])) > 1e-6

@@ -40,7 +40,7 @@ def check_inputs(
     views: int = 1,
     needs_prototypes: bool = True,
 ) -> None:
-    """Validate the shapes of a loss call; raise ValueError saying what was expected.
+    """Validate shapes and label range of a loss call; raise ValueError saying what was expected.
 
     ``views`` 1 expects features B×D; ``views`` ≥ 2 expects B×V×D with V ≥ 2.
     """
@@ -57,9 +57,11 @@ def check_inputs(
             f"{loss}: batch size mismatch, features have B={features.shape[0]} "
             f"but labels have {labels.shape[0]}"
         )
+    # one read of two numbers from the device per call, the price of catching bad labels
+    low, high = torch.stack(torch.aminmax(labels)).tolist() if labels.numel() else (0, 0)
     if not needs_prototypes:
-        if labels.numel() and int(labels.min()) < 0:
-            raise ValueError(f"{loss} expects labels >= 0")
+        if low < 0:
+            raise ValueError(f"{loss} expects labels >= 0, got {low}")
         return
     if prototypes is None:
         raise ValueError(f"{loss} needs prototypes K×D (like nn.Linear.weight), got None")
@@ -71,8 +73,8 @@ def check_inputs(
     k = prototypes.shape[0]
     if bias is not None and tuple(bias.shape) != (k,):
         raise ValueError(f"{loss} expects bias of shape K=({k},), got {tuple(bias.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k):
-        raise ValueError(f"{loss} expects labels in [0, K) = [0, {k}), got [{int(labels.min())}, {int(labels.max())}]")
+    if low < 0 or high >= k:
+        raise ValueError(f"{loss} expects labels in [0, K) = [0, {k}), got values in [{low}, {high}]")
 
 
 @contextlib.contextmanager
