@@ -1,0 +1,323 @@
+"""Typed specs for one training run, loaded from YAML and overridden with ``key.sub=value``.
+
+An :class:`ExperimentSpec` has one section per concern::
+
+    data:     which dataset, where it lives, augmentation, long-tail profile
+    model:    backbone from the model registry
+    loss:     loss family and its options (temperature, anchor, weights, negative set)
+    optim:    optimiser, base learning rate per 256 samples, weight decay
+    schedule: cosine with linear warm-up, or constant
+    eval:     how often to evaluate, NC sample budget and threshold, SCL probes
+    run:      steps/epochs, global batch, workers, checkpoints, seed, tracking
+
+Every model forbids unknown keys, so a typo fails before Ray starts. All user mistakes are
+raised as :class:`SpecError`, whose message names the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "SpecError",
+    "DataSpec",
+    "ImbalanceSpec",
+    "ModelSpec",
+    "LossSpec",
+    "OptimSpec",
+    "ScheduleSpec",
+    "EvalSpec",
+    "RunSpec",
+    "ExperimentSpec",
+    "LOSS_OPTIONS",
+    "load_spec",
+    "parse_overrides",
+    "apply_overrides",
+    "spec_from_dict",
+    "flatten",
+    "dump_spec",
+]
+
+LossName = Literal["ce", "normface", "ntce", "nonl", "scl"]
+
+# Which LossSpec fields each family accepts; the others must stay at their defaults.
+LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
+    "ce": ("label_smoothing",),
+    "normface": ("temperature",),
+    "ntce": ("temperature", "gather", "memory"),
+    "nonl": ("temperature", "anchor", "align_weight", "unif_weight", "gather", "memory"),
+    "scl": ("temperature", "base_temperature", "gather", "memory"),
+}
+
+
+class SpecError(ValueError):
+    """A user mistake in a spec, search space or command line (exit code 2)."""
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ImbalanceSpec(_Spec):
+    """Long-tailed training set; the validation set stays balanced."""
+
+    ratio: float = Field(0.01, gt=0, le=1, description="n_min / n_max")
+    profile: Literal["exp", "step"] = "exp"
+
+
+class DataSpec(_Spec):
+    name: str = "digits"
+    root: str | None = Field(None, description="local path or s3://bucket/prefix")
+    augment: bool = True
+    imbalance: ImbalanceSpec | None = None
+    cache_dir: str | None = None
+    loader_workers: int = Field(0, ge=0, description="DataLoader worker processes per worker")
+    options: dict[str, Any] = Field(default_factory=dict, description="dataset-specific options")
+
+
+class ModelSpec(_Spec):
+    name: str = "mlp"
+    sync_bn: bool = False
+    proj_dim: int = Field(128, gt=0, description="SCL projection head output size")
+    options: dict[str, Any] = Field(default_factory=dict, description="backbone-specific options")
+
+
+class LossSpec(_Spec):
+    """Loss family and options; an option the family does not take is an error."""
+
+    name: LossName = "ce"
+    temperature: float = Field(0.1, gt=0)
+    anchor: Literal["prototype", "instance", "bidirectional"] = "prototype"
+    align_weight: float = Field(1.0, ge=0)
+    unif_weight: float = Field(1.0, ge=0)
+    gather: bool = Field(True, description="negatives from every worker (autograd all-gather)")
+    memory: int = Field(0, ge=0, description="cross-batch memory entries (0 = off)")
+    base_temperature: float | None = Field(None, gt=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _options_belong_to_family(self) -> LossSpec:
+        allowed = set(LOSS_OPTIONS[self.name])
+        foreign = sorted(k for k in self.model_fields_set - {"name"} if k not in allowed)
+        changed = [k for k in foreign if getattr(self, k) != type(self).model_fields[k].default]
+        if changed:
+            raise ValueError(
+                f"option(s) {', '.join(changed)} do not apply to loss '{self.name}'; "
+                f"it takes: {', '.join(LOSS_OPTIONS[self.name]) or 'no options'}"
+            )
+        return self
+
+    def kwargs(self) -> dict[str, Any]:
+        """Constructor arguments for ``create_loss(self.name, **kwargs)``."""
+        return {k: getattr(self, k) for k in LOSS_OPTIONS[self.name]}
+
+
+class OptimSpec(_Spec):
+    name: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.2, gt=0, description="learning rate per 256 samples of global batch")
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(1e-4, ge=0)
+
+    def scaled_lr(self, global_batch: int) -> float:
+        """The paper's linear scaling rule: ``lr * global_batch / 256``."""
+        return self.lr * global_batch / 256
+
+
+class ScheduleSpec(_Spec):
+    name: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+
+
+class EvalSpec(_Spec):
+    eval_every: int | None = Field(None, gt=0, description="steps between evaluations; None = once an epoch")
+    nc_samples: int = Field(10_000, gt=0, description="at most this many training samples for NC")
+    nc_threshold: float = Field(95.0, gt=0, le=100)
+    val_nc: bool = True
+    probe_epochs: int = Field(30, ge=1, description="SCL linear probes: epochs on frozen features")
+    probe_lr: float = Field(0.01, gt=0)
+    probe_batch: int = Field(256, gt=0)
+
+
+class RunSpec(_Spec):
+    name: str | None = None
+    seed: int = 0
+    epochs: int = Field(30, gt=0)
+    max_steps: int | None = Field(None, gt=0, description="cap on optimizer steps (None = epochs)")
+    batch_size: int = Field(128, gt=0, description="global batch (split across workers)")
+    workers: int = Field(1, gt=0)
+    cpus_per_worker: float = Field(1.0, ge=0)
+    gpus_per_worker: float = Field(0.0, ge=0)
+    amp: Literal["auto", "bf16", "off"] = "auto"
+    log_every: int = Field(10, gt=0, description="steps between train/loss logs")
+    checkpoint_every: int | None = Field(None, gt=0, description="steps; None = at each evaluation")
+    keep_checkpoints: int = Field(2, gt=0)
+    max_failures: int = Field(1, ge=0, description="worker-group restarts from the last checkpoint")
+    experiment: str = "ncsweep"
+    storage_path: str | None = Field(None, description="Ray storage: local dir or s3://bucket/prefix")
+
+    @model_validator(mode="after")
+    def _batch_splits_across_workers(self) -> RunSpec:
+        if self.batch_size % self.workers:
+            raise ValueError(
+                f"batch_size {self.batch_size} is not divisible by workers {self.workers}"
+            )
+        return self
+
+
+class ExperimentSpec(_Spec):
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    loss: LossSpec = Field(default_factory=LossSpec)
+    optim: OptimSpec = Field(default_factory=OptimSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+
+    def steps_per_epoch(self, train_size: int) -> int:
+        """Optimizer steps in one epoch (the last partial batch is dropped)."""
+        return max(1, train_size // self.run.batch_size)
+
+    def total_steps(self, train_size: int) -> int:
+        steps = self.run.epochs * self.steps_per_epoch(train_size)
+        return min(steps, self.run.max_steps) if self.run.max_steps else steps
+
+
+# ---------------------------------------------------------------------------------------
+# Loading, overrides and error messages
+
+
+def _allowed_here(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, list[str]]:
+    """Walk ``loc`` through nested specs; return the dotted key and the allowed sub-keys."""
+    current: Any = model
+    for part in loc[:-1]:
+        field = current.model_fields.get(str(part)) if isinstance(current, type) else None
+        if field is None:
+            break
+        inner = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
+        nested = [a for a in inner if issubclass(a, BaseModel)]
+        if not nested:
+            break
+        current = nested[0]
+    allowed = list(current.model_fields) if isinstance(current, type) else []
+    return ".".join(str(p) for p in loc), allowed
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid spec"]
+    for item in err.errors():
+        key, allowed = _allowed_here(ExperimentSpec, tuple(item["loc"]))
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  - unknown key '{key}'; allowed here: {', '.join(allowed)}")
+        else:
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"  - {key or '(top level)'}: {msg} (got {item.get('input')!r})")
+    return "\n".join(lines)
+
+
+def spec_from_dict(data: dict[str, Any], source: str = "<spec>") -> ExperimentSpec:
+    """Validate a plain dict into an :class:`ExperimentSpec`, raising :class:`SpecError`."""
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(_format_validation_error(err, source)) from None
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """``yaml.safe_load`` a file into a dict; a missing or malformed file is a SpecError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SpecError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def parse_overrides(items: list[str] | None) -> list[tuple[str, Any]]:
+    """Parse ``["loss.temperature=0.2", ...]``; values are YAML scalars (``true``, ``1e-3``, ``[1, 2]``)."""
+    parsed = []
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise SpecError(f"--set {item!r}: expected key.sub=value, e.g. loss.temperature=0.2")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        parsed.append((key.strip(), value))
+    return parsed
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Set dotted keys into a nested dict (a copy); the result is validated by the caller."""
+    out = _deep_copy(data)
+    for key, value in overrides:
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise SpecError(f"--set {key}: '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | None = None,
+              base: dict[str, Any] | None = None) -> ExperimentSpec:
+    """Load ``path`` (YAML) on top of ``base``, apply ``--set`` overrides, validate.
+
+    Export files carry a ``provenance`` section next to the spec: it is ignored here.
+    """
+    data = _deep_copy(base or {})
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        data = _merge(data, read_yaml(path))
+    data.pop("provenance", None)
+    pairs = parse_overrides(overrides)
+    if pairs:
+        source += " with --set " + " ".join(f"{k}={v}" for k, v in pairs)
+    return spec_from_dict(apply_overrides(data, pairs), source)
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = _deep_copy(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"loss": {"temperature": 0.1}}`` -> ``{"loss.temperature": 0.1}`` (for MLflow params)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def dump_spec(spec: ExperimentSpec) -> str:
+    """YAML text that :func:`load_spec` reads back into an equal spec."""
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

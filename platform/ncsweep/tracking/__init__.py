@@ -1,0 +1,44 @@
+"""Experiment tracking in MLflow: a sweep is a parent run, each trial a child run.
+
+Only this package (and ``report``) imports MLflow.
+"""
+
+from .provenance import git_commit, package_versions, provenance_tags
+from .runs import (
+    PARENT_TAG,
+    TAG_FAILURE,
+    TAG_FAMILY,
+    TAG_KIND,
+    TAG_SWEEP,
+    TAG_TRIAL,
+    MetricLogger,
+    ensure_experiment,
+    find_run,
+    finish_run,
+    log_params,
+    log_text,
+    resolve_tracking_uri,
+    set_tags,
+    start_run,
+)
+
+__all__ = [
+    "PARENT_TAG",
+    "TAG_FAILURE",
+    "TAG_FAMILY",
+    "TAG_KIND",
+    "TAG_SWEEP",
+    "TAG_TRIAL",
+    "MetricLogger",
+    "ensure_experiment",
+    "find_run",
+    "finish_run",
+    "git_commit",
+    "log_params",
+    "log_text",
+    "package_versions",
+    "provenance_tags",
+    "resolve_tracking_uri",
+    "set_tags",
+    "start_run",
+]

@@ -1,0 +1,176 @@
+"""MLflow runs for training runs and sweeps, through ``MlflowClient`` with explicit run ids.
+
+No global ``mlflow.start_run`` state: the driver creates (or re-attaches) a run and hands its
+id to the Ray Train workers, where rank 0 logs metrics against the optimizer step. That keeps
+logging safe in any process and makes a restarted trial find its run instead of making a new
+one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRunId``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from .._environment import redact
+
+__all__ = [
+    "TAG_FAMILY",
+    "TAG_TRIAL",
+    "TAG_SWEEP",
+    "TAG_KIND",
+    "TAG_FAILURE",
+    "PARENT_TAG",
+    "resolve_tracking_uri",
+    "ensure_experiment",
+    "start_run",
+    "find_run",
+    "log_params",
+    "log_text",
+    "set_tags",
+    "finish_run",
+    "MetricLogger",
+]
+
+TAG_FAMILY = "ncsweep.loss"
+TAG_TRIAL = "ncsweep.trial_id"
+TAG_SWEEP = "ncsweep.sweep"
+TAG_KIND = "ncsweep.kind"
+TAG_FAILURE = "ncsweep.failure_reason"
+PARENT_TAG = "mlflow.parentRunId"
+
+_MAX_PARAM_BATCH = 100
+_MAX_METRIC_BATCH = 1000
+_MAX_PARAM_LEN = 6000
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``.
+
+    Relative SQLite and file paths are made absolute: Ray workers run in other directories.
+    """
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    if "://" not in uri:
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def _default_artifact_location(uri: str, experiment: str) -> str | None:
+    """Local stores keep artifacts beside the database; servers choose their own."""
+    if uri.startswith("sqlite:///"):
+        root = Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts"
+        return (root / experiment).as_uri()
+    if uri.startswith("file:"):
+        return None
+    return None
+
+
+def ensure_experiment(uri: str, name: str, artifact_location: str | None = None) -> str:
+    """Create the experiment if needed (in the driver, before any trial) and return its id."""
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        if found.lifecycle_stage == "deleted":
+            client.restore_experiment(found.experiment_id)
+        return found.experiment_id
+    location = artifact_location or _default_artifact_location(uri, name)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:
+        # Another process created it between our lookup and create.
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def find_run(uri: str, experiment_id: str, tags: dict[str, str]) -> str | None:
+    """The newest run of the experiment carrying all ``tags``, or None."""
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    runs = MlflowClient(uri).search_runs(
+        [experiment_id], filter_string=query, order_by=["attributes.start_time DESC"], max_results=1
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def start_run(uri: str, experiment_id: str, run_name: str, tags: dict[str, str],
+              parent_run_id: str | None = None, reattach: dict[str, str] | None = None) -> str:
+    """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING)."""
+    client = MlflowClient(uri)
+    if reattach:
+        run_id = find_run(uri, experiment_id, reattach)
+        if run_id is not None:
+            client.update_run(run_id, status="RUNNING")
+            return run_id
+    all_tags = dict(tags)
+    if parent_run_id:
+        all_tags[PARENT_TAG] = parent_run_id
+    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    return run.info.run_id
+
+
+def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
+    """Log params once; values already logged with the same value are skipped (resume-safe)."""
+    client = MlflowClient(uri)
+    existing = client.get_run(run_id).data.params
+    fresh = []
+    for key, value in params.items():
+        text = str(redact(value, key))[:_MAX_PARAM_LEN]
+        if key not in existing:
+            fresh.append(Param(key, text))
+    for i in range(0, len(fresh), _MAX_PARAM_BATCH):
+        client.log_batch(run_id, params=fresh[i : i + _MAX_PARAM_BATCH])
+
+
+def set_tags(uri: str, run_id: str, tags: dict[str, Any]) -> None:
+    client = MlflowClient(uri)
+    client.log_batch(run_id, tags=[RunTag(k, str(redact(v, k))) for k, v in tags.items()])
+
+
+def finish_run(uri: str, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag."""
+    client = MlflowClient(uri)
+    if reason:
+        client.set_tag(run_id, TAG_FAILURE, reason[:5000])
+    client.set_terminated(run_id, status=status)
+
+
+class MetricLogger:
+    """Buffers metrics and writes them with ``log_batch``; non-finite values are dropped.
+
+    Args:
+        uri: tracking URI (absolute).
+        run_id: the run to log to.
+    """
+
+    def __init__(self, uri: str, run_id: str):
+        self.client = MlflowClient(uri)
+        self.run_id = run_id
+        self._pending: list[Metric] = []
+
+    def log(self, metrics: dict[str, float], step: int, flush: bool = True) -> None:
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if math.isfinite(value):
+                self._pending.append(Metric(key, float(value), now, int(step)))
+        if flush:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:_MAX_METRIC_BATCH], self._pending[_MAX_METRIC_BATCH:]
+            self.client.log_batch(self.run_id, metrics=batch)
+
+
+def log_text(uri: str, run_id: str, text: str, artifact_file: str) -> None:
+    """Store ``text`` as an artifact of the run (spec YAML, leaderboard, checkpoint path)."""
+    MlflowClient(uri).log_text(run_id, text, artifact_file)

@@ -1,0 +1,187 @@
+"""Evaluation during training: accuracy, loss and every NC metric, reduced across workers.
+
+Each rank evaluates a disjoint shard (``sampling.eval_shard``); sums are all-reduced, so the
+numbers equal one pass over the whole split in one process. NC statistics come from
+``geometry.ClassStats`` (streaming, float64), never from features held in memory.
+
+Which features and prototypes the geometry sees depends on the family:
+
+- classifier losses (``ce``, ``normface``, ``ntce``, ``nonl``): the penultimate feature
+  ``z`` (B×D) and the classifier rows ``W`` (K×D); prediction ``argmax(Wz + b)`` for ``ce``,
+  ``argmax_c ŵ_c·u`` for the normalised losses;
+- ``scl``: the projection-head output ``a`` (B×128) and the fixed class-mean prototypes of
+  the training features (the paper's evaluation head), prediction ``argmax_c μ̂_c·â``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+
+from ..geometry import ClassMeanClassifier, ClassStats, NCCAgreement, collapse_metrics, nc_scores
+from .distributed import all_reduce_, rank, world_size
+from .sampling import eval_shard
+
+__all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
+
+
+@dataclass
+class EvalLoaders:
+    train: DataLoader  # fixed seeded subset of the un-augmented training set (NC, prototypes)
+    val: DataLoader
+    train_full: DataLoader  # the whole un-augmented training set (exact SCL prototypes, probes)
+
+
+def make_eval_loaders(bundle, batch_size: int, nc_samples: int, seed: int,
+                      loader_workers: int = 0) -> EvalLoaders:
+    r, w = rank(), world_size()
+
+    def loader(dataset, limit=None):
+        shard = Subset(dataset, eval_shard(len(dataset), r, w, limit, seed))
+        return DataLoader(shard, batch_size=batch_size, shuffle=False,
+                          num_workers=loader_workers)
+
+    return EvalLoaders(train=loader(bundle.train_eval, nc_samples), val=loader(bundle.val),
+                       train_full=loader(bundle.train_eval))
+
+
+class FeatureView:
+    """What evaluation reads off a model for one loss family.
+
+    Args:
+        model: an ``NCModel`` (unwrapped from DDP).
+        normalized: prediction by cosine (True) or ``Wz + b`` (False).
+        projection: use the projection head output and class-mean prototypes (SCL).
+    """
+
+    def __init__(self, model: nn.Module, normalized: bool, projection: bool):
+        self.model = model
+        self.normalized = normalized
+        self.projection = projection
+        self.class_means: ClassMeanClassifier | None = None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.model.features(x)
+        return self.model.embed(z) if self.projection else z
+
+    def prototypes(self) -> torch.Tensor | None:
+        if self.projection:
+            return None if self.class_means is None else self.class_means.prototypes
+        return self.model.prototypes.detach()
+
+    def logits(self, feats: torch.Tensor) -> torch.Tensor | None:
+        """B×K scores of the classifier the family is evaluated with (None before SCL means)."""
+        if self.projection:
+            return None if self.class_means is None else self.class_means.logits(feats)
+        weight = self.model.prototypes
+        if self.normalized:
+            return F.normalize(feats.float(), dim=1) @ F.normalize(weight.float(), dim=1).T
+        bias = self.model.bias
+        return F.linear(feats.float(), weight.float(), None if bias is None else bias.float())
+
+
+def _batches(loader: DataLoader, view: FeatureView, device, autocast) -> Iterator:
+    for x, y in loader:
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast():
+            feats = view.features(x)
+        yield feats.float(), y
+
+
+def _class_stats(loader, view, num_classes, device, autocast) -> ClassStats:
+    stats = None
+    for feats, y in _batches(loader, view, device, autocast):
+        if stats is None:
+            stats = ClassStats(num_classes, feats.shape[1], device=device)
+        stats.update(feats, y)
+    if stats is None:  # this rank's shard is empty: still join the collective
+        dim = view.features(torch.zeros(1, *loader.dataset.dataset[0][0].shape,
+                                        device=device)).shape[1]
+        stats = ClassStats(num_classes, dim, device=device)
+    return stats.all_reduce()
+
+
+def _nc(loader, view, stats, device, autocast, initial) -> tuple[dict, dict]:
+    """Second pass (NC4 agreement) and the metrics; returns (raw, scores)."""
+    agreement = NCCAgreement(stats)
+    for feats, y in _batches(loader, view, device, autocast):
+        agreement.update(feats, y, view.logits(feats))
+    agreement.all_reduce()
+    raw = collapse_metrics(stats, prototypes=view.prototypes(), agreement=agreement)
+    return raw, nc_scores(raw, num_classes=stats.num_classes, initial=initial)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, view: FeatureView, loaders: EvalLoaders, eval_loss: nn.Module,
+             num_classes: int, device, autocast=nullcontext, initial: dict | None = None,
+             val_nc: bool = True, exact_prototypes: bool = False) -> dict[str, float]:
+    """All evaluation metrics, keyed as MLflow logs them (``val/acc1``, ``nc/nc1``, ...).
+
+    Args:
+        initial: raw training-set NC metrics at step 0, the reference for the scores.
+        exact_prototypes: SCL only: class means over the whole training set (final
+            evaluation) instead of the NC subset.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        train_stats = _class_stats(loaders.train, view, num_classes, device, autocast)
+        if view.projection:
+            source = train_stats
+            if exact_prototypes and loaders.train_full is not loaders.train:
+                source = _class_stats(loaders.train_full, view, num_classes, device, autocast)
+            view.class_means = ClassMeanClassifier.from_stats(source)
+        raw, scores = _nc(loaders.train, view, train_stats, device, autocast, initial)
+        metrics = {f"nc/{k}": v for k, v in raw.items()}
+        metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
+        metrics.update(_val_accuracy(loaders.val, view, eval_loss, device, autocast))
+        if val_nc:
+            val_stats = _class_stats(loaders.val, view, num_classes, device, autocast)
+            vraw, vscores = _nc(loaders.val, view, val_stats, device, autocast, None)
+            metrics.update({f"val_nc/{k}": v for k, v in vraw.items()})
+            metrics.update({f"val_nc_score/{k}": v for k, v in vscores.items()})
+        return metrics
+    finally:
+        model.train(was_training)
+
+
+def _val_accuracy(loader, view, eval_loss, device, autocast) -> dict[str, float]:
+    totals = torch.zeros(4, dtype=torch.float64, device=device)  # n, loss sum, top1, top5
+    for feats, y in _batches(loader, view, device, autocast):
+        logits = view.logits(feats)
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        hits = top.eq(y[:, None])
+        totals[0] += y.numel()
+        totals[1] += float(_loss_value(eval_loss, view, feats, y)) * y.numel()
+        totals[2] += hits[:, 0].sum()
+        totals[3] += hits.any(dim=1).sum()
+    all_reduce_(totals)
+    n = max(totals[0].item(), 1.0)
+    return {"val/loss": totals[1].item() / n, "val/acc1": totals[2].item() / n,
+            "val/acc5": totals[3].item() / n}
+
+
+def _loss_value(eval_loss, view, feats, y) -> torch.Tensor:
+    if view.projection:  # SCL on single val views: NormFace against the class-mean prototypes
+        return eval_loss(feats, y, view.prototypes())
+    return eval_loss(feats, y, view.model.prototypes, view.model.bias)
+
+
+def split_nc(metrics: dict[str, float], prefix: str = "nc/") -> dict[str, float]:
+    """``{"nc/nc1": x, ...}`` -> ``{"nc1": x, ...}``."""
+    return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+
+
+def autocast_for(device: torch.device, amp: str) -> type[AbstractContextManager] | object:
+    """bf16 autocast on GPU for ``auto``/``bf16``; on CPU only when asked for ``bf16``."""
+    use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
+    if not use:
+        return nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)

@@ -1,0 +1,141 @@
+"""Driver side of one training run: MLflow run, ``TorchTrainer``, outcome.
+
+``run_training`` is what ``ncsweep train`` calls in the driver and what each sweep trial
+calls inside its Tune function trainable; the Ray Train run is named by the caller (a
+sweep uses the trial id) so a restored sweep finds its runs and checkpoints again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+import ray.train
+from ray.train.torch import TorchTrainer
+
+from .._environment import QUIET_ENV
+from ..config import ExperimentSpec, dump_spec, flatten
+from ..tracking import (
+    TAG_FAMILY,
+    TAG_KIND,
+    ensure_experiment,
+    finish_run,
+    log_params,
+    log_text,
+    provenance_tags,
+    resolve_tracking_uri,
+    set_tags,
+    start_run,
+)
+from .loop import STATUS_FAILED, train_loop_per_worker
+
+__all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
+
+
+@dataclass
+class TrainOutcome:
+    status: str  # FINISHED or FAILED
+    run_id: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str | None = None
+    failure_reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "FINISHED"
+
+
+def ensure_ray(address: str | None = None) -> None:
+    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (no dashboard)."""
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)},
+                              "log_to_driver": True}
+    if not address:
+        kwargs["include_dashboard"] = False
+    ray.init(address=address, **kwargs)
+
+
+def default_storage(path: str | None) -> str:
+    """Ray storage: an ``s3://`` URI as is, a local path made absolute (``./ray_results``)."""
+    path = path or "ray_results"
+    return path if "://" in path else str(Path(path).resolve())
+
+
+def build_trainer(spec: ExperimentSpec, run_name: str, tracking: dict[str, str] | None,
+                  storage_path: str, callbacks: list | None = None) -> TorchTrainer:
+    r = spec.run
+    resources = {"CPU": r.cpus_per_worker}
+    if r.gpus_per_worker:
+        resources["GPU"] = r.gpus_per_worker
+    return TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
+        scaling_config=ray.train.ScalingConfig(num_workers=r.workers,
+                                               use_gpu=r.gpus_per_worker > 0,
+                                               resources_per_worker=resources),
+        run_config=ray.train.RunConfig(
+            name=run_name, storage_path=storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=r.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=r.keep_checkpoints),
+            callbacks=callbacks or None,
+            # Ray Train logs every report (all metrics) at INFO: far too loud for a person.
+            logging_config=ray.train.LoggingConfig(log_level="WARNING")),
+    )
+
+
+def run_tags(spec: ExperimentSpec) -> dict[str, str]:
+    return {TAG_FAMILY: spec.loss.name, "ncsweep.dataset": spec.data.name,
+            "ncsweep.model": spec.model.name, **provenance_tags()}
+
+
+def run_training(spec: ExperimentSpec, *, run_name: str, tracking_uri: str | None = None,
+                 storage_path: str | None = None, parent_run_id: str | None = None,
+                 reattach: dict[str, str] | None = None, extra_tags: dict[str, str] | None = None,
+                 callbacks: list | None = None) -> TrainOutcome:
+    """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
+
+    Args:
+        run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
+        reattach: tags identifying an existing MLflow run to continue instead of a new one.
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    experiment_id = ensure_experiment(uri, spec.run.experiment)
+    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
+    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
+    set_tags(uri, run_id, tags)
+    log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
+    log_text(uri, run_id, dump_spec(spec), "spec.yaml")
+
+    ensure_ray()
+    trainer = build_trainer(spec, run_name, {"uri": uri, "run_id": run_id},
+                            default_storage(storage_path or spec.run.storage_path), callbacks)
+    try:
+        result = trainer.fit()
+    except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
+        reason = _reason(err)
+        finish_run(uri, run_id, "FAILED", reason)
+        return TrainOutcome("FAILED", run_id, failure_reason=reason)
+
+    metrics = dict(result.metrics or {})
+    checkpoint = result.checkpoint.path if result.checkpoint else None
+    if checkpoint:
+        set_tags(uri, run_id, {"ncsweep.checkpoint": checkpoint})
+        log_text(uri, run_id, checkpoint + "\n", "checkpoint_location.txt")
+    if metrics.get("status") == STATUS_FAILED:
+        reason = str(metrics.get("failure_reason", "failed"))
+        finish_run(uri, run_id, "FAILED", reason)
+        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
+    finish_run(uri, run_id, "FINISHED")
+    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+
+
+def _reason(err: BaseException) -> str:
+    """The innermost message of a Ray-wrapped worker error, on one line."""
+    text = str(err).strip().splitlines()
+    last = [line for line in text if line.strip()]
+    return (last[-1] if last else type(err).__name__)[:1000]

@@ -1,0 +1,169 @@
+"""Shared fixtures: the real services the tests run against, all on 127.0.0.1.
+
+- ``s3_endpoint`` (session): moto's S3 API server; AWS_* variables point every S3 client of
+  this process and of the Ray processes started after it (s3fs, Ray storage, MLflow) at it.
+- ``s3_server`` (function): the same server, emptied before and after the test.
+- ``ray_session`` (session): a local Ray instance with 2 CPUs and no dashboard.
+- ``mlflow_server`` (session): ``mlflow server`` with a SQLite store and proxied artifacts.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ncsweep._environment import QUIET_ENV
+
+os.environ.update(QUIET_ENV)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _reset_moto(endpoint: str) -> None:
+    request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's S3 server for the whole session; sets the AWS environment process-wide so that
+    Ray workers started later inherit it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
+    os.environ.update({
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-value", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true"})
+    for key in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture
+def s3_server(s3_endpoint):
+    """The S3 server, empty at the start of the test (moto keeps process-global state)."""
+    _reset_moto(s3_endpoint)
+    try:
+        yield s3_endpoint
+    finally:
+        _reset_moto(s3_endpoint)
+
+
+@pytest.fixture(scope="session")
+def ray_session(s3_endpoint):
+    """A local Ray instance (2 CPUs, no dashboard) in its own temp dir, stopped at the end."""
+    import ray
+
+    temp_dir = tempfile.mkdtemp(prefix="ncsr", dir="/tmp")
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir,
+             runtime_env={"env_vars": dict(QUIET_ENV)}, log_to_driver=True)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """``mlflow server`` on 127.0.0.1 (SQLite store, proxied artifacts); yields its URI."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+         "--artifacts-destination", str(root / "artifacts")],
+        env=env, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()}") from None
+            time.sleep(0.5)
+    try:
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def write_fake_cifar(root: Path, name: str, train_per_class: int = 4, test_per_class: int = 2) -> Path:
+    """Write a tiny CIFAR in torchvision's pickle layout under root; returns root.
+
+    cifar10: 5 train batches (train_per_class images of each class spread over them) and
+    test_batch; cifar100: train and test with fine/coarse labels. Pixels are seeded noise.
+    """
+    rng = np.random.default_rng(0 if name == "cifar10" else 1)
+    k = 10 if name == "cifar10" else 100
+
+    def batch(labels: list[int]) -> dict:
+        data = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+        entry = {"batch_label": "fake", "data": data, "filenames": [f"{i}.png" for i in range(len(labels))]}
+        if name == "cifar10":
+            entry["labels"] = labels
+        else:
+            entry["fine_labels"] = labels
+            entry["coarse_labels"] = [c // 5 for c in labels]
+        return entry
+
+    train = [c for _ in range(train_per_class) for c in range(k)]
+    test = [c for _ in range(test_per_class) for c in range(k)]
+    if name == "cifar10":
+        folder = root / "cifar-10-batches-py"
+        folder.mkdir(parents=True)
+        files = {f"data_batch_{i + 1}": batch(train[i::5]) for i in range(5)}
+        files["test_batch"] = batch(test)
+        files["batches.meta"] = {"label_names": [f"class{c}" for c in range(k)]}
+    else:
+        folder = root / "cifar-100-python"
+        folder.mkdir(parents=True)
+        files = {"train": batch(train), "test": batch(test)}
+        files["meta"] = {"fine_label_names": [f"class{c}" for c in range(k)]}
+    for fname, entry in files.items():
+        with open(folder / fname, "wb") as fh:
+            pickle.dump(entry, fh)
+    return root
+
+
+@pytest.fixture
+def fake_cifar_writer():
+    """``write_fake_cifar(root, name, train_per_class=4, test_per_class=2) -> root``."""
+    return write_fake_cifar
