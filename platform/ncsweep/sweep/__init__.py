@@ -1,0 +1,26 @@
+"""Sweeps: search spaces -> one Optuna study per loss family on Ray Tune -> MLflow -> exports."""
+
+from .export import export_best
+from .leaderboard import best_per_family, collect_rows, leaderboard_table
+from .presets import Preset, list_presets, load_preset
+from .runner import SweepOutcome, run_sweep
+from .spaces import SearchSpace, list_families, load_space
+from .state import SweepConfig, load_state, save_state
+
+__all__ = [
+    "Preset",
+    "SearchSpace",
+    "SweepConfig",
+    "SweepOutcome",
+    "best_per_family",
+    "collect_rows",
+    "export_best",
+    "leaderboard_table",
+    "list_families",
+    "list_presets",
+    "load_preset",
+    "load_space",
+    "load_state",
+    "run_sweep",
+    "save_state",
+]

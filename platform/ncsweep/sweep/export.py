@@ -1,0 +1,81 @@
+"""Export the best configuration per loss family as files ``ncsweep train --config`` runs.
+
+``<out>/<family>.yaml`` is the trial's full spec plus a ``provenance`` section (which
+``config.load_spec`` ignores): sweep, trial, MLflow run id, metric values, seed, git commit,
+package versions. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
+trials (accuracy up, steps to the NC threshold down), each with its spec.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from .._environment import redact
+from ..config import read_yaml
+from ..tracking import git_commit, package_versions
+from .leaderboard import TrialRow, best_per_family
+from .objectives import pareto_front
+
+__all__ = ["export_best", "trial_spec", "pareto_rows"]
+
+_REPORTED = ("val/acc1", "val/acc5", "val/loss", "val/acc1_prototypes", "val/acc1_probe",
+             "val/acc1_normprobe", "objective/nc_steps")
+
+
+def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
+    """The spec a run trained with (its ``spec.yaml`` artifact), ready to train again."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = MlflowClient(uri).download_artifacts(run_id, "spec.yaml", tmp)
+        spec = read_yaml(path)
+    spec.setdefault("run", {}).update(name=None, storage_path=None)
+    return spec
+
+
+def _provenance(uri: str, sweep: str, row: TrialRow, seed: int) -> dict[str, Any]:
+    metrics = {k: row.metrics[k] for k in _REPORTED if k in row.metrics}
+    if row.nc_steps is not None:
+        metrics["objective/nc_steps"] = row.nc_steps
+    metrics["mean_nc_score"] = row.mean_nc_score
+    metrics.update({f"nc_iters/{k}": v for k, v in sorted(row.nc_iters.items())})
+    return {
+        "sweep": sweep, "family": row.family, "trial_id": row.trial_id,
+        "mlflow_run_id": row.run_id, "tracking_uri": redact(uri), "metrics": metrics,
+        "seed": seed, "git_commit": git_commit(), "versions": package_versions(),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
+    candidates = [r for r in rows if r.family == family and r.complete
+                  and r.acc1 is not None and r.nc_steps is not None]
+    front = pareto_front([(r.acc1, r.nc_steps) for r in candidates])
+    return sorted((candidates[i] for i in front), key=lambda r: -r.acc1)
+
+
+def export_best(uri: str, sweep: str, rows: list[TrialRow], out: str | Path, seed: int,
+                pareto: bool = False) -> list[Path]:
+    """Write one YAML per family (and Pareto fronts); returns the files written."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for family, row in sorted(best_per_family(rows).items()):
+        document = trial_spec(uri, row.run_id)
+        document["provenance"] = _provenance(uri, sweep, row, seed)
+        path = out / f"{family}.yaml"
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        written.append(path)
+        if pareto:
+            front = [{"provenance": _provenance(uri, sweep, r, seed), "spec": trial_spec(uri, r.run_id)}
+                     for r in pareto_rows(rows, family)]
+            path = out / f"{family}_pareto.yaml"
+            path.write_text(yaml.safe_dump({"family": family, "objectives": [
+                "maximise val/acc1", "minimise objective/nc_steps"], "front": front},
+                sort_keys=False))
+            written.append(path)
+    return written

@@ -1,0 +1,141 @@
+"""The leaderboard of a sweep, read from MLflow (so it works while the sweep runs, after it,
+and from any machine that reaches the tracking server).
+
+One row per trial (its MLflow child run); the best trial of a family is the finished,
+full-budget trial with the highest ``val/acc1`` (ties: fewer steps to the NC threshold).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field
+
+from mlflow.tracking import MlflowClient
+from rich.table import Table
+
+from ..config import SpecError
+from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
+from .objectives import ACCURACY, nc_steps
+
+__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table",
+           "rows_to_csv", "rows_to_json", "PAPER_FIVE"]
+
+PAPER_FIVE = ("erank_intra", "erank_inter", "erank_proto", "align_proto_class",
+              "align_proto_instance")
+
+
+@dataclass
+class TrialRow:
+    family: str
+    trial_id: str
+    run_id: str
+    status: str
+    acc1: float | None
+    mean_nc_score: float | None
+    nc_steps: float | None
+    step: int | None
+    total_steps: int | None
+    nc_iters: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        """Finished its whole budget (not stopped early by ASHA, not failed)."""
+        return (self.status == "FINISHED" and self.step is not None
+                and self.total_steps is not None and self.step >= self.total_steps)
+
+
+def find_parent(uri: str, sweep: str) -> tuple[str, str]:
+    """(experiment id, parent run id) of sweep ``sweep``; SpecError if there is none."""
+    experiment = MlflowClient(uri).get_experiment_by_name(sweep)
+    parent = find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}) \
+        if experiment else None
+    if parent is None:
+        raise SpecError(f"no MLflow sweep run named {sweep!r} at {uri}")
+    return experiment.experiment_id, parent
+
+
+def collect_rows(uri: str, sweep: str, nc_metric: str = "mean") -> list[TrialRow]:
+    experiment_id, parent = find_parent(uri, sweep)
+    runs = MlflowClient(uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=50_000)
+    rows = []
+    for run in runs:
+        m = run.data.metrics
+        scores = [v for k, v in m.items() if k.startswith("nc_score/")]
+        rows.append(TrialRow(
+            family=run.data.tags.get(TAG_FAMILY, "?"),
+            trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
+            run_id=run.info.run_id,
+            status=run.info.status,
+            acc1=m.get(ACCURACY),
+            mean_nc_score=sum(scores) / len(scores) if scores else None,
+            nc_steps=nc_steps(m, nc_metric),
+            step=int(m["step"]) if "step" in m else None,
+            total_steps=int(m["total_steps"]) if "total_steps" in m else None,
+            nc_iters={k.removeprefix("nc_iters/"): int(v) for k, v in m.items()
+                      if k.startswith("nc_iters/")},
+            metrics=dict(m)))
+    return sorted(rows, key=lambda r: (r.family, -(r.acc1 or -1.0)))
+
+
+def _rank_key(row: TrialRow) -> tuple[float, float]:
+    return (row.acc1 or 0.0, -(row.nc_steps if row.nc_steps is not None else float("inf")))
+
+
+def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
+    best: dict[str, TrialRow] = {}
+    for row in rows:
+        if row.complete and (row.family not in best or _rank_key(row) > _rank_key(best[row.family])):
+            best[row.family] = row
+    return best
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
+    """Best trial per family first, then the trial counts by status."""
+    best = best_per_family(rows)
+    table = Table(title=title)
+    for column in ("family", "val/acc1", "mean NC score %", "NC steps (obj.)",
+                   *(f"steps→95 {n}" for n in PAPER_FIVE), "trials ok/stopped/failed",
+                   "trial", "run id"):
+        table.add_column(column, justify="left" if column in ("family", "trial", "run id") else "right")
+    for family in sorted({r.family for r in rows}):
+        mine = [r for r in rows if r.family == family]
+        counts = (sum(r.complete for r in mine),
+                  sum(r.status in ("KILLED",) or (r.status == "FINISHED" and not r.complete)
+                      for r in mine),
+                  sum(r.status == "FAILED" for r in mine))
+        top = best.get(family)
+        if top is None:
+            table.add_row(family, *["-"] * (3 + len(PAPER_FIVE)), "/".join(map(str, counts)), "-", "-")
+            continue
+        table.add_row(family, _fmt(top.acc1), _fmt(top.mean_nc_score, ".1f"),
+                      _fmt(top.nc_steps, ".0f"),
+                      *(str(top.nc_iters[n]) if n in top.nc_iters else "never" for n in PAPER_FIVE),
+                      "/".join(map(str, counts)), top.trial_id, top.run_id)
+    return table
+
+
+_CSV_FIELDS = ("family", "trial_id", "run_id", "status", "complete", "acc1", "mean_nc_score",
+               "nc_steps", "step", "total_steps")
+
+
+def rows_to_csv(rows: list[TrialRow]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*_CSV_FIELDS, *(f"nc_iters/{n}" for n in PAPER_FIVE)])
+    writer.writeheader()
+    for r in rows:
+        record = {k: getattr(r, k) for k in _CSV_FIELDS}
+        record.update({f"nc_iters/{n}": r.nc_iters.get(n, "") for n in PAPER_FIVE})
+        writer.writerow(record)
+    return out.getvalue()
+
+
+def rows_to_json(rows: list[TrialRow]) -> str:
+    return json.dumps([{**asdict(r), "complete": r.complete} for r in rows], indent=2)

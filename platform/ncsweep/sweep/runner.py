@@ -1,0 +1,189 @@
+"""``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
+
+Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
+run one after the other under ``<storage>/<name>/<family>``; a sweep is one MLflow parent
+run, each trial a child run. Resuming restores every family's Tuner from storage
+(searcher and scheduler state included), so finished trials are neither lost nor re-run,
+and a trial that was running continues from its Ray Train checkpoint in the same MLflow run.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from mlflow.tracking import MlflowClient
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.search import ConcurrencyLimiter
+from rich.console import Console
+
+from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
+from ..preflight import check_spec
+from ..tracking import (
+    TAG_KIND,
+    TAG_SWEEP,
+    TAG_TRIAL,
+    ensure_experiment,
+    find_run,
+    finish_run,
+    log_params,
+    log_text,
+    provenance_tags,
+    resolve_tracking_uri,
+    set_tags,
+    start_run,
+)
+from ..train import ensure_ray
+from ..train.loop import STATUS_DONE
+from .export import export_best
+from .leaderboard import collect_rows, leaderboard_table, rows_to_csv, rows_to_json
+from .objectives import ACCURACY, NC_STEPS
+from .presets import Preset, load_preset
+from .state import SweepConfig, save_state, sweep_dir
+from .trial import CompletedOnlyOptunaSearch, run_trial
+
+__all__ = ["SweepOutcome", "run_sweep", "default_concurrency"]
+
+
+@dataclass
+class SweepOutcome:
+    name: str
+    parent_run_id: str
+    rows: list
+    exported: list[Path]
+
+
+def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
+    """The family's search space and its base spec (preset + family base + sweep settings)."""
+    space = preset.space_for(family)
+    base = apply_overrides(space.spec_dict(preset.spec, {}), parse_overrides(cfg.overrides))
+    base.setdefault("run", {})
+    return space, base
+
+
+def _validate(cfg: SweepConfig, preset: Preset) -> dict[str, tuple[Any, dict]]:
+    """Every family's spec builds and passes preflight before Ray starts."""
+    families = {}
+    for family in cfg.families:
+        space, base = _family_base(cfg, preset, family)
+        sample = apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+        spec = spec_from_dict(sample, f"preset {cfg.preset}, family {family}")
+        check_spec(spec, source=f"preset {cfg.preset}, family {family}")
+        families[family] = (space, base)
+    return families
+
+
+def default_concurrency(cfg: SweepConfig) -> int:
+    """Trials at once that the cluster's CPUs and GPUs can hold (at least one)."""
+    resources = ray.cluster_resources()
+    limits = []
+    cpu = cfg.workers_per_trial * cfg.cpus_per_worker
+    gpu = cfg.gpus_per_trial
+    if cpu > 0:
+        limits.append(math.floor(resources.get("CPU", 1) / cpu))
+    if gpu > 0:
+        limits.append(math.floor(resources.get("GPU", 0) / gpu))
+    return max(1, min(limits) if limits else 1)
+
+
+def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> tune.Tuner:
+    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
+                                    {"cpu": 0, "memory": 1})
+    path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
+    if tune.Tuner.can_restore(path):
+        return tune.Tuner.restore(path, trainable, resume_unfinished=True,
+                                  resume_errored=False, restart_errored=False)
+    pareto = cfg.objective == "pareto"
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed + index,
+                                         n_startup_trials=max(2, cfg.trials // 3))
+    searcher = CompletedOnlyOptunaSearch(
+        space=space.suggest, sampler=sampler,
+        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
+        mode=["max", "min"] if pareto else "max")
+    searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
+    if cfg.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="training_iteration", metric=ACCURACY, mode="max",
+                                  grace_period=cfg.grace_period,
+                                  reduction_factor=cfg.reduction_factor,
+                                  max_t=context["max_evals"])
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
+                                    num_samples=cfg.trials),
+        run_config=tune.RunConfig(name=family, storage_path=sweep_dir(cfg.storage, cfg.name),
+                                  failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+                                  verbose=1),
+    )
+
+
+def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
+    """Close MLflow runs of trials that Tune ended from outside (ASHA stop, crashed actor)."""
+    client = MlflowClient(uri)
+    for result in grid:
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
+        if run_id is None or client.get_run(run_id).info.status != "RUNNING":
+            continue
+        if result.error is not None:
+            finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
+        elif (result.metrics or {}).get("status") != STATUS_DONE:
+            client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
+            finish_run(uri, run_id, "KILLED")
+
+
+def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs",
+              resume: bool = False) -> SweepOutcome:
+    root = Path(cfg.spaces_root) if cfg.spaces_root else None
+    preset = load_preset(cfg.preset, root).with_sweep(
+        workers_per_trial=cfg.workers_per_trial, gpus_per_trial=cfg.gpus_per_trial,
+        cpus_per_worker=cfg.cpus_per_worker)
+    families = _validate(cfg, preset)
+    if not resume:
+        save_state(cfg)
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    experiment_id = ensure_experiment(uri, cfg.name)
+    parent = start_run(uri, experiment_id, cfg.name,
+                       {TAG_SWEEP: cfg.name, TAG_KIND: "sweep", **provenance_tags()},
+                       reattach={TAG_SWEEP: cfg.name, TAG_KIND: "sweep"})
+    log_params(uri, parent, flatten(cfg.model_dump(mode="json")))
+    for family, (space, _) in families.items():
+        log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
+
+    ensure_ray()
+    max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
+    console.print(f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
+                  f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
+                  f"at once; MLflow {uri} run {parent}")
+    try:
+        for index, (family, (space, base)) in enumerate(families.items()):
+            epochs = spec_from_dict(apply_overrides(base, list(space.sample(
+                random.Random(cfg.seed)).items()))).run.epochs
+            context = {"sweep": cfg.name, "base_spec": base, "seed": cfg.seed,
+                       "tracking_uri": uri, "parent_run_id": parent,
+                       "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
+                       "nc_metric": cfg.nc_metric, "max_concurrent": max_concurrent,
+                       "max_evals": epochs + 1}
+            console.rule(f"family {family} ({index + 1}/{len(families)})")
+            grid = _tuner(cfg, family, index, space, context).fit()
+            _reconcile(uri, experiment_id, cfg, grid)
+    except BaseException:
+        finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
+        raise
+
+    rows = collect_rows(uri, cfg.name, cfg.nc_metric)
+    console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
+    exported = export_best(uri, cfg.name, rows, out_dir, cfg.seed, pareto=cfg.objective == "pareto")
+    log_text(uri, parent, rows_to_csv(rows), "leaderboard.csv")
+    log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
+    MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
+    set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+    finish_run(uri, parent, "FINISHED")
+    return SweepOutcome(cfg.name, parent, rows, exported)

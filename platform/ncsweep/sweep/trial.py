@@ -1,0 +1,79 @@
+"""One sweep trial: a Tune function trainable that runs ``ncsweep train`` through Ray Train.
+
+Ray 2.60 (Train V2) guidance: the Tune trainable builds the ``TorchTrainer`` and calls
+``fit()``; the Train run is named after the Tune trial id, so a restored sweep finds the
+trial's checkpoints again; metrics reach Tune through a ``TuneReportCallback``. The trial's
+MLflow child run is found again by its trial-id tag instead of created twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.trial import TrialState
+from ray import tune
+from ray.tune.integration.ray_train import TuneReportCallback
+from ray.tune.search.optuna import OptunaSearch
+
+from ..config import apply_overrides, spec_from_dict
+from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
+from ..train import run_training
+from ..train.loop import STATUS_DONE
+from .objectives import NC_STEPS, nc_steps
+
+__all__ = ["TrialFailed", "SweepReportCallback", "CompletedOnlyOptunaSearch", "run_trial"]
+
+
+class TrialFailed(RuntimeError):
+    """A trial's training run failed; the message is the reason recorded in MLflow."""
+
+
+class SweepReportCallback(TuneReportCallback):
+    """Forwards every Train report to Tune with the sweep's NC objective added."""
+
+    def __init__(self, nc_metric: str):
+        super().__init__()
+        self.nc_metric = nc_metric
+
+    def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
+        if metrics:
+            value = nc_steps(metrics[0], self.nc_metric)
+            if value is not None:
+                metrics = [{**metrics[0], NC_STEPS: value}, *metrics[1:]]
+        super().after_report(run_context, metrics, checkpoint)
+
+
+class CompletedOnlyOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` that tells Optuna a trial stopped early by ASHA was PRUNED.
+
+    Otherwise an early-stopped trial reaches the study as COMPLETE with its early values and
+    can sit on the Pareto front or steer TPE with an unfinished accuracy.
+    """
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        finished = bool(result) and result.get("status") == STATUS_DONE
+        if not finished and not error and trial_id in self._ot_trials:
+            if trial_id not in self._completed_trials:
+                self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+                self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, result, error)
+
+
+def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
+    """Tune trainable. ``config``: sampled ``{dotted spec key: value}``; ``context``: the
+    sweep's fixed settings (base spec, names, tracking URI, storage, parent run id)."""
+    trial_id = tune.get_context().get_trial_id()
+    data = apply_overrides(context["base_spec"], list(config.items()))
+    data["run"].update(name=trial_id, experiment=context["sweep"], seed=context["seed"],
+                       storage_path=context["train_storage"])
+    spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
+    tags = {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id, TAG_FAMILY: spec.loss.name}
+    outcome = run_training(
+        spec, run_name=trial_id, tracking_uri=context["tracking_uri"],
+        parent_run_id=context["parent_run_id"],
+        reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
+        extra_tags=tags, callbacks=[SweepReportCallback(context["nc_metric"])])
+    if not outcome.ok:
+        raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")
