@@ -179,10 +179,13 @@ def _resume(name: str, storage: str | None, tracking_uri: str | None, out: Path)
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
     from .sweep import collect_rows, leaderboard_table, load_state
+    from .sweep.leaderboard import nc_steps_table
     from .train import default_storage
 
     uri = tracking_uri or load_state(default_storage(storage), name).tracking_uri
-    console.print(leaderboard_table(collect_rows(uri, name), f"Leaderboard: {name}"))
+    rows = collect_rows(uri, name)
+    console.print(leaderboard_table(rows, f"Leaderboard: {name}"))
+    console.print(nc_steps_table(rows))
 
 
 @app.command("resume")

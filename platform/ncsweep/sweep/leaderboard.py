@@ -19,7 +19,7 @@ from ..config import SpecError
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
 from .objectives import ACCURACY, nc_steps
 
-__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table",
+__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table", "nc_steps_table",
            "rows_to_csv", "rows_to_json", "PAPER_FIVE"]
 
 PAPER_FIVE = ("erank_intra", "erank_inter", "erank_proto", "align_proto_class",
@@ -97,28 +97,40 @@ def _fmt(value, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _counts(rows: list[TrialRow]) -> str:
+    done = sum(r.complete for r in rows)
+    failed = sum(r.status == "FAILED" for r in rows)
+    return f"{done}/{len(rows) - done - failed}/{failed}"
+
+
 def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
-    """Best trial per family first, then the trial counts by status."""
+    """One row per family: its best trial, and its trials finished/stopped early/failed."""
     best = best_per_family(rows)
     table = Table(title=title)
-    for column in ("family", "val/acc1", "mean NC score %", "NC steps (obj.)",
-                   *(f"steps→95 {n}" for n in PAPER_FIVE), "trials ok/stopped/failed",
-                   "trial", "run id"):
-        table.add_column(column, justify="left" if column in ("family", "trial", "run id") else "right")
+    for column, justify in (("family", "left"), ("val/acc1", "right"), ("mean NC %", "right"),
+                            ("NC steps", "right"), ("trials ok/stop/fail", "right"),
+                            ("trial", "left"), ("run id", "left")):
+        table.add_column(column, justify=justify)
     for family in sorted({r.family for r in rows}):
         mine = [r for r in rows if r.family == family]
-        counts = (sum(r.complete for r in mine),
-                  sum(r.status in ("KILLED",) or (r.status == "FINISHED" and not r.complete)
-                      for r in mine),
-                  sum(r.status == "FAILED" for r in mine))
         top = best.get(family)
         if top is None:
-            table.add_row(family, *["-"] * (3 + len(PAPER_FIVE)), "/".join(map(str, counts)), "-", "-")
+            table.add_row(family, "-", "-", "-", _counts(mine), "-", "-")
             continue
         table.add_row(family, _fmt(top.acc1), _fmt(top.mean_nc_score, ".1f"),
-                      _fmt(top.nc_steps, ".0f"),
-                      *(str(top.nc_iters[n]) if n in top.nc_iters else "never" for n in PAPER_FIVE),
-                      "/".join(map(str, counts)), top.trial_id, top.run_id)
+                      _fmt(top.nc_steps, ".0f"), _counts(mine), top.trial_id, top.run_id[:12])
+    return table
+
+
+def nc_steps_table(rows: list[TrialRow], threshold: float = 95.0) -> Table:
+    """Steps at which the best trial of each family reached the threshold, per paper metric."""
+    table = Table(title=f"Steps to {threshold:g} % NC (best trial per family; - = not reached)")
+    table.add_column("family")
+    for name in PAPER_FIVE:
+        table.add_column(name.replace("_", " "), justify="right")
+    for family, top in sorted(best_per_family(rows).items()):
+        table.add_row(family, *(str(top.nc_iters[n]) if n in top.nc_iters else "-"
+                                for n in PAPER_FIVE))
     return table
 
 

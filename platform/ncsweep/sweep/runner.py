@@ -42,7 +42,13 @@ from ..tracking import (
 from ..train import ensure_ray
 from ..train.loop import STATUS_DONE
 from .export import export_best
-from .leaderboard import collect_rows, leaderboard_table, rows_to_csv, rows_to_json
+from .leaderboard import (
+    collect_rows,
+    leaderboard_table,
+    nc_steps_table,
+    rows_to_csv,
+    rows_to_json,
+)
 from .objectives import ACCURACY, NC_STEPS
 from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
@@ -180,6 +186,7 @@ def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_co
 
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)
     console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
+    console.print(nc_steps_table(rows))
     exported = export_best(uri, cfg.name, rows, out_dir, cfg.seed, pareto=cfg.objective == "pareto")
     log_text(uri, parent, rows_to_csv(rows), "leaderboard.csv")
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")

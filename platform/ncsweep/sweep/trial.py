@@ -65,7 +65,8 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     """Tune trainable. ``config``: sampled ``{dotted spec key: value}``; ``context``: the
     sweep's fixed settings (base spec, names, tracking URI, storage, parent run id)."""
     trial_id = tune.get_context().get_trial_id()
-    data = apply_overrides(context["base_spec"], list(config.items()))
+    # Optuna also reports the switches a conditional space sampled (keys without a dot).
+    data = apply_overrides(context["base_spec"], [(k, v) for k, v in config.items() if "." in k])
     data["run"].update(name=trial_id, experiment=context["sweep"], seed=context["seed"],
                        storage_path=context["train_storage"])
     spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
