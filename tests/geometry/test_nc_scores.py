@@ -78,3 +78,43 @@ def test_mir_at_collapse_matches_the_etf_gram_numerically():
     g = (k / (k - 1)) * (torch.eye(k, dtype=torch.float64) - 1 / k)
     h = matrix_entropy(g)
     assert (2 * h - matrix_entropy(g * g)) / h == pytest.approx(mir_at_collapse(k), rel=1e-12)
+
+
+def test_an_initial_value_near_zero_falls_back_to_the_default_bound():
+    # SCL: prototypes are the class means, so at step 0 align_proto_class is ~1e-16 and
+    # ncc_mismatch ~0; those are no "no collapse" reference and must not become the bound.
+    k = 10
+    initial = {"align_proto_class": 1e-16, "ncc_mismatch": 0.0, "nc1": 0.05, "hdr": 1e-12}
+    got = nc_scores(
+        {"align_proto_class": 0.02, "ncc_mismatch": 0.01, "nc1": 0.05, "hdr": 0.01}, k, initial
+    )
+    want = nc_scores({"align_proto_class": 0.02, "ncc_mismatch": 0.01, "nc1": 0.05, "hdr": 0.01}, k)
+    assert got == want
+    assert got["align_proto_class"] == pytest.approx(99.0)  # default bound 2
+    assert got["ncc_mismatch"] == pytest.approx(99.0)  # default bound 1
+    assert got["nc1"] == pytest.approx(95.0)  # 0.05 < 10 % of the default 1
+    # erank_intra: an initial of ~1 (already collapsed) is no reference either
+    assert nc_scores({"erank_intra": 2.0}, k, {"erank_intra": 1.0 + 1e-9}) == nc_scores(
+        {"erank_intra": 2.0}, k
+    )
+    # mir: an initial at the collapse value is ignored
+    target = mir_at_collapse(k)
+    assert nc_scores({"mir": target - 0.1}, k, {"mir": target}) == nc_scores(
+        {"mir": target - 0.1}, k
+    )
+
+
+def test_a_meaningful_initial_value_is_used_as_the_bound():
+    k = 10
+    # exactly at 10 % of the default bound (0.2 of 2) the initial is used
+    assert nc_scores({"align_proto_class": 0.1}, k, {"align_proto_class": 0.2})[
+        "align_proto_class"
+    ] == pytest.approx(50.0)
+    assert nc_scores({"ncc_mismatch": 0.09}, k, {"ncc_mismatch": 0.9})[
+        "ncc_mismatch"
+    ] == pytest.approx(90.0)
+    assert nc_scores({"erank_intra": 11.0}, k, {"erank_intra": 21.0})[
+        "erank_intra"
+    ] == pytest.approx(50.0)
+    target = mir_at_collapse(k)
+    assert nc_scores({"mir": target - 0.2}, k, {"mir": target - 0.4})["mir"] == pytest.approx(50.0)

@@ -5,9 +5,15 @@ not published in readable form; this is ours. 100 % is reached only at the metri
 collapse value; every score is clipped to [0, 100].
 
 Lower-is-better metrics with floor f use one rule, ``100 · (1 − (v − f)/(B − f))``, where
-the bound B is the metric's value at initialisation when ``initial`` holds it (and it is
-above f), otherwise the default below. Higher-is-better metrics use their exact collapse
-value and ignore ``initial``. K = ``num_classes``.
+the bound B is the metric's value v₀ at initialisation when ``initial`` holds it AND it is
+a meaningful "no collapse" reference, ``v₀ ≥ INITIAL_BOUND_FRACTION · B_default`` (10 % of
+the default below); otherwise B is the default. An initial value near 0 is already
+(almost) collapsed, not a reference: with SCL's class-mean prototypes ``align_proto_class``
+is ~1e-16 and ``ncc_mismatch`` ~0 at step 0, and using that as B would pin the score at 0 %
+forever. The same rule guards ``mir`` (B = |v₀ − m*| only if ≥ 10 % of its default) and
+``erank_intra`` (v₀ used only if v₀ − 1 ≥ 10 % of v₀, i.e. v₀ ≥ 1/0.9).
+Higher-is-better metrics use their exact collapse value and ignore ``initial``.
+K = ``num_classes``.
 
 | metric | collapse value | score (%) | default bound B and why |
 |---|---|---|---|
@@ -19,12 +25,12 @@ value and ignore ``initial``. K = ``num_classes``.
 | etf_error | 0 | 100·(1 − v/B) | √(2 − 2/√(K−1)): the largest distance, reached by a rank-one Gram (K = 2: always 100) |
 | self_duality | 0 | 100·(1 − v/B) | 2: the value when W ⟂ M̄; the score is then the cosine ⟨W, M̄⟩_F/(‖W‖‖M̄‖), clipped at 0 |
 | ncc_mismatch | 0 | 100·(1 − v/B) | 1: it is a fraction |
-| erank_intra | ≤ 1 | 100·min(1, 1/v); with initial v₀: 100·(v₀ − v)/(v₀ − 1) | erank is scale-free, so no spread is 1 direction (or 0); 1/v is the weight of one direction among v |
+| erank_intra | ≤ 1 | 100·min(1, 1/v); with initial v₀ ≥ 1/0.9: 100·(v₀ − v)/(v₀ − 1) | erank is scale-free, so no spread is 1 direction (or 0); 1/v is the weight of one direction among v |
 | erank_inter | K−1 | 100·v/(K−1) | K−1: the rank of K centred means; erank = K−1 iff their non-zero eigenvalues are equal (simplex ETF) |
 | erank_proto | K−1 | 100·v/(K−1) | as erank_inter, for the K unit prototypes |
 | align_proto_class | 0 | 100·(1 − v/B) | 2: the value for prototypes orthogonal to the class means (random in high D); the score is the mean cosine, clipped at 0. Range [0, 4] |
 | align_proto_instance | 0 | 100·(1 − v/B) | 2: as above, per instance; the score is the mean of ŵ_y·u, clipped at 0. Range [0, 4] |
-| mir | m*(K) | 100·(1 − \\|v − m*\\|/B) | m*(K) = mir of two simplex-ETF Grams (0.952 at K = 10, not 1); B = \\|v₀ − m*\\| with initial, else max(m*, 1 − m*), the farthest a value in [0, 1] can be. Random near-orthogonal Grams also give mir ≈ 1: pass initial |
+| mir | m*(K) | 100·(1 − \\|v − m*\\|/B) | m*(K) = mir of two simplex-ETF Grams (0.952 at K = 10, not 1); B = \\|v₀ − m*\\| with initial (if ≥ 10 % of the default), else max(m*, 1 − m*), the farthest a value in [0, 1] can be. Random near-orthogonal Grams also give mir ≈ 1: pass initial |
 | hdr | 0 | 100·(1 − v/B) | 1: hdr is a ratio in [0, 1] |
 
 Random features score low on nc1, cdnv, erank_intra, the alignments, self_duality and
@@ -39,7 +45,10 @@ import math
 
 from .metrics import METRIC_DIRECTIONS, mir_at_collapse
 
-__all__ = ["nc_scores", "default_bounds"]
+__all__ = ["INITIAL_BOUND_FRACTION", "nc_scores", "default_bounds"]
+
+#: An initial value is used as the bound only if it is at least this fraction of the default.
+INITIAL_BOUND_FRACTION = 0.1
 
 
 def default_bounds(num_classes: int) -> dict[str, float]:
@@ -68,6 +77,13 @@ def _clip(x: float) -> float:
     return 100.0 * min(1.0, max(0.0, x))
 
 
+def _bound(v0: float | None, default: float) -> float:
+    """B = v₀ when it is a meaningful "no collapse" reference (≥ 10 % of the default)."""
+    if v0 is not None and float(v0) >= INITIAL_BOUND_FRACTION * default:
+        return float(v0)
+    return default
+
+
 def nc_scores(
     metrics: dict[str, float],
     num_classes: int,
@@ -80,7 +96,8 @@ def nc_scores(
             are ignored, absent metrics get no score.
         num_classes: K.
         initial: optional raw values at initialisation; used as the bound B of the
-            lower-is-better metrics (and v₀ of ``erank_intra``).
+            lower-is-better metrics (and v₀ of ``erank_intra``) when at least
+            :data:`INITIAL_BOUND_FRACTION` of the default bound, else ignored.
 
     Returns:
         ``{name: score}`` with scores in [0, 100].
@@ -100,20 +117,20 @@ def nc_scores(
                 continue
             target = mir_at_collapse(K)
             v0 = initial.get(name)
+            default = max(target, 1.0 - target)
             bound = abs(float(v0) - target) if v0 is not None else 0.0
-            if bound <= 0:
-                bound = max(target, 1.0 - target)
+            if not bound >= INITIAL_BOUND_FRACTION * default:  # also catches NaN
+                bound = default
             scores[name] = _clip(1.0 - abs(v - target) / bound)
         elif name == "erank_intra":
             v0 = initial.get(name)
-            if v0 is not None and float(v0) > 1.0:
+            if v0 is not None and float(v0) - 1.0 >= INITIAL_BOUND_FRACTION * float(v0):
                 scores[name] = _clip((float(v0) - v) / (float(v0) - 1.0))
             else:
                 scores[name] = 100.0 if v <= 1.0 else _clip(1.0 / v)
         elif name == "etf_error" and K == 2:
             scores[name] = 100.0
         else:
-            v0 = initial.get(name)
-            bound = float(v0) if v0 is not None and float(v0) > 0 else bounds[name]
+            bound = _bound(initial.get(name), bounds[name])
             scores[name] = _clip(1.0 - v / bound)
     return scores
