@@ -61,6 +61,8 @@ class ClassStats:
         scatter_budget_bytes: cap on the per-class scatters of unit features (K·D²·8 bytes).
         seed: draws the subset of classes that keep a scatter when over budget.
         stage_bytes: size of the update staging buffer (performance only).
+        class_stage_bytes: size of the per-class staging of unit features (performance
+            only; at least 16 rows per scatter class).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class ClassStats:
         scatter_budget_bytes: int = 2 * 2**30,
         seed: int = 0,
         stage_bytes: int = 64 * 2**20,
+        class_stage_bytes: int = 128 * 2**20,
     ) -> None:
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
@@ -93,8 +96,8 @@ class ClassStats:
         self._scatter_classes = chosen
         self._device_fixed = device is not None
         self._chunk_rows = max(1, int(stage_bytes) // (8 * D))
-        self._staged: list[tuple[Tensor, Tensor]] = []
-        self._staged_rows = 0
+        # per-class stage of unit rows: R rows per scatter class within class_stage_bytes
+        self._class_rows = max(16, min(1024, int(class_stage_bytes) // (max(m, 1) * D * 8)))
         self._allocate(torch.device(device) if device is not None else torch.device("cpu"))
 
     # ------------------------------------------------------------------ state layout
@@ -118,6 +121,11 @@ class ClassStats:
         slot = torch.full((self.num_classes,), -1, dtype=torch.long)
         slot[self._scatter_classes] = torch.arange(len(self._scatter_classes))
         self._slot = slot.to(device)
+        self._stage_h: Tensor | None = None
+        self._stage_y: Tensor | None = None
+        self._fill = 0
+        self._ubuf: Tensor | None = None
+        self._ufill: list[int] = []
 
     def _bind(self) -> None:
         offset = 0
@@ -142,7 +150,8 @@ class ClassStats:
 
     @property
     def nbytes(self) -> int:
-        """Bytes held by the accumulators (staging buffer excluded)."""
+        """Bytes held by the accumulators (staging buffers excluded: ``stage_bytes`` +
+        about ``class_stage_bytes``, allocated on the first fold)."""
         return self._buffer.numel() * 8
 
     # ------------------------------------------------------------------ updates
@@ -181,30 +190,57 @@ class ClassStats:
         """
         features, labels = self._check(features, labels)
         if not self._device_fixed:
-            if self._staged_rows == 0 and not bool(self._counts.any()):
+            if self._fill == 0 and not bool(self._counts.any()):
                 if features.device != self.device:
                     self._allocate(features.device)
             self._device_fixed = True
-        h = features.detach().to(device=self.device, dtype=torch.float64)
-        y = labels.detach().to(device=self.device, dtype=torch.long)
-        self._staged.append((h, y))
-        self._staged_rows += h.shape[0]
-        if self._staged_rows >= self._chunk_rows:
-            self._flush()
+        h = features.detach()
+        y = labels.detach()
+        rows, done = h.shape[0], 0
+        cap = self._chunk_rows
+        while done < rows:
+            if self._fill == 0 and rows - done >= cap:
+                # a whole chunk straight from the batch: no copy into the stage
+                hc = h[done : done + cap].to(device=self.device, dtype=torch.float64)
+                yc = y[done : done + cap].to(device=self.device, dtype=torch.long)
+                self._fold(hc.contiguous(), yc)
+                done += cap
+                continue
+            stage_h, stage_y = self._stage()
+            take = min(cap - self._fill, rows - done)
+            stage_h[self._fill : self._fill + take].copy_(h[done : done + take])
+            stage_y[self._fill : self._fill + take].copy_(y[done : done + take])
+            self._fill += take
+            done += take
+            if self._fill == cap:
+                self._fill = 0
+                self._fold(stage_h, stage_y)
         return self
 
-    def _flush(self) -> None:
-        if not self._staged:
-            return
-        if len(self._staged) == 1:
-            h, y = self._staged[0]
-        else:
-            h = torch.cat([s[0] for s in self._staged])
-            y = torch.cat([s[1] for s in self._staged])
-        self._staged, self._staged_rows = [], 0
+    def _stage(self) -> tuple[Tensor, Tensor]:
+        """The preallocated staging rows (raw features, labels), created on first use."""
+        if self._stage_h is None:
+            rows, dev = self._chunk_rows, self.device
+            self._stage_h = torch.empty(rows, self.dim, dtype=torch.float64, device=dev)
+            self._stage_y = torch.empty(rows, dtype=torch.long, device=dev)
+        return self._stage_h, self._stage_y
+
+    def _class_stage(self) -> Tensor:
+        """Per-class staging of unit features ``[m, R, D]`` for the scatter, created on first use."""
+        if self._ubuf is None:
+            m = len(self._scatter_classes)
+            self._ubuf = torch.empty(
+                m, self._class_rows, self.dim, dtype=torch.float64, device=self.device
+            )
+            self._ufill = [0] * m
+        return self._ubuf
+
+    def _fold(self, h: Tensor, y: Tensor) -> None:
+        """Fold a chunk of float64 rows ``h`` with labels ``y`` into the sums (one GEMM for
+        ``moment_h``); unit rows of scatter classes go to their per-class stage, and a class
+        whose stage is full gets one rank-R update of its scatter."""
         if h.shape[0] == 0:
             return
-        K = self.num_classes
         u = F.normalize(h, dim=1)
         ones = torch.ones_like(y, dtype=torch.float64)
         self._counts.index_add_(0, y, ones)
@@ -213,21 +249,45 @@ class ClassStats:
         self._sqnorm_h.index_add_(0, y, h.square().sum(1))
         self._sqnorm_u.index_add_(0, y, u.square().sum(1))
         self._moment_h.addmm_(h.T, h)
-        if self._moment_u.shape[0] == 0:
+        m = self._moment_u.shape[0]
+        if m == 0:
             return
         slot = self._slot[y]
-        keep = slot >= 0
-        if not bool(keep.all()):
-            slot, u = slot[keep], u[keep]
         order = torch.argsort(slot, stable=True)
-        slot, u = slot[order], u[order]
-        sizes = torch.bincount(slot, minlength=K).tolist()
+        slot = slot[order]
+        sizes = torch.bincount(slot + 1, minlength=m + 1).tolist()
+        u = u[order[sizes[0] :]]  # rows of classes without a scatter sort first (slot -1)
+        ubuf, fill, R = self._class_stage(), self._ufill, self._class_rows
         start = 0
-        for s, n in enumerate(sizes):
-            if n:
-                block = u[start : start + n]
-                self._moment_u[s].addmm_(block.T, block)
-                start += n
+        for s in range(m):
+            n = sizes[s + 1]
+            if not n:
+                continue
+            block = u[start : start + n]
+            start += n
+            if fill[s] == 0 and n >= R:
+                self._moment_u[s].addmm_(block.T, block)  # big enough: no staging
+                continue
+            while n:
+                take = min(R - fill[s], n)
+                ubuf[s, fill[s] : fill[s] + take].copy_(block[:take])
+                block, n = block[take:], n - take
+                fill[s] += take
+                if fill[s] == R:
+                    self._moment_u[s].addmm_(ubuf[s].T, ubuf[s])
+                    fill[s] = 0
+
+    def _flush(self) -> None:
+        """Fold everything staged (the chunk stage and the per-class stages) into the state."""
+        if self._fill:
+            n, self._fill = self._fill, 0
+            self._fold(self._stage_h[:n], self._stage_y[:n])
+        if self._ubuf is not None:
+            for s, n in enumerate(self._ufill):
+                if n:
+                    block = self._ubuf[s, :n]
+                    self._moment_u[s].addmm_(block.T, block)
+                    self._ufill[s] = 0
 
     # ------------------------------------------------------------------ reduction
     def _compatible(self, other: ClassStats) -> None:
@@ -267,7 +327,8 @@ class ClassStats:
 
     def reset(self) -> ClassStats:
         """Zero the accumulators (keeps layout and device)."""
-        self._staged, self._staged_rows = [], 0
+        self._fill = 0
+        self._ufill = [0] * len(self._ufill)
         self._buffer.zero_()
         return self
 
