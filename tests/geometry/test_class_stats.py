@@ -43,6 +43,23 @@ def test_staging_does_not_change_the_result():
     _assert_same_state(staged, ClassStats(K, D).update(h, y))
 
 
+def test_per_class_staging_and_reads_mid_stream_do_not_change_the_result():
+    # R = 16 rows per class stage, a 200-row chunk stage: stages fill and fold many times, a
+    # class block of >= R rows in a chunk skips its stage, a batch bigger than a chunk
+    # is folded without the chunk stage, and reads in between flush partial stages.
+    h, y = _data(n=900)
+    stats = ClassStats(K, D, stage_bytes=200 * 8 * D, class_stage_bytes=0)
+    sizes = [3, 120, 1, 7, 64, 250, 5]
+    start, i = 0, 0
+    while start < len(y):
+        stop = min(start + sizes[i % len(sizes)], len(y))
+        stats.update(h[start:stop], y[start:stop])
+        if i % 4 == 3:
+            stats.moment_u  # noqa: B018 (a read flushes the stages)
+        start, i = stop, i + 1
+    _assert_same_state(stats, ClassStats(K, D).update(h, y))
+
+
 def test_any_float_dtype_accumulates_in_float64():
     h, y = _data()
     stats = ClassStats(K, D).update(h.to(torch.bfloat16), y)

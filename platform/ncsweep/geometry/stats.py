@@ -26,9 +26,27 @@ with ``seed`` (identical on every rank), keep one; :attr:`scatter_classes` lists
 metrics report it. Keeping features instead (per-class Gram when n_c < D is cheaper) would
 make the state grow with N and break the single fixed-size all_reduce, so it is not done.
 
-Updates are staged: incoming batches are buffered (at most ``stage_bytes``) and folded in
-by chunk, so a class touched by many small batches costs one D×D rank-n update per chunk
-instead of one per batch. Every read of the state flushes first.
+Updates are staged, in preallocated buffers (no per-batch allocation, no ``torch.cat``):
+
+1. raw rows are copied (as float64) into a chunk stage of ``stage_bytes``; a full chunk is
+   folded in with ``index_add_`` for the sums and ONE ``[n, D]ᵀ[n, D]`` GEMM for ``moment_h``;
+2. its unit rows, sorted by class, go to a per-class stage of R rows per scatter class
+   (R = ``class_stage_bytes``/(m·D·8), clamped to [16, 1024]); a class's scatter gets one
+   rank-R GEMM update when its stage is full (or when its block in a chunk is ≥ R rows).
+
+A class touched by many small batches therefore costs one D×D rank-R update per R samples,
+not one per batch or per chunk: at K = 100, D = 512 a chunk holds ~160 rows per class, the
+stage 327; at K = 1000 with a 64-class scatter subset, rank-4 updates of 2048×2048 (one per
+chunk) become rank-128 ones. Every read of the state, ``merge`` and ``all_reduce`` flush both
+stages first; the stages are not part of the all-reduced buffer.
+
+Why uncentred sums (and not per-chunk centring with Chan et al.'s pairwise merge,
+M2 = M2_a + M2_b + δδᵀ·n_a n_b/n): a merge of (count, mean, M2) is not a sum, so the
+distributed reduce would become an ``all_gather`` of K·D² per rank plus a merge, instead of
+one in-place ``all_reduce``; and sums around a fixed per-class shift (additive AND free of
+cancellation) need a shift every rank knows before the first batch, which this class does
+not have. The cancellation bound above is what the metrics' noise floor accounts for
+(:mod:`ncsweep.geometry.metrics`).
 
 Example:
     >>> stats = ClassStats(num_classes=10, dim=512)
