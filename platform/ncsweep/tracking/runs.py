@@ -33,6 +33,8 @@ __all__ = [
     "log_params",
     "log_text",
     "set_tags",
+    "clear_failure",
+    "failure_reason",
     "finish_run",
     "MetricLogger",
 ]
@@ -140,6 +142,15 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED", reason: str | No
     if reason:
         client.set_tag(run_id, TAG_FAILURE, reason[:5000])
     client.set_terminated(run_id, status=status)
+
+
+def failure_reason(uri: str, run_id: str) -> str | None:
+    return MlflowClient(uri).get_run(run_id).data.tags.get(TAG_FAILURE)
+
+
+def clear_failure(uri: str, run_id: str) -> None:
+    if failure_reason(uri, run_id) is not None:
+        MlflowClient(uri).delete_tag(run_id, TAG_FAILURE)
 
 
 class MetricLogger:

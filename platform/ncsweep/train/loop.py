@@ -12,6 +12,7 @@ reason ("non-finite loss at step N") and returns; the driver marks the run faile
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 import time
@@ -27,7 +28,7 @@ from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss
 from ..models import create_model
-from ..tracking import MetricLogger
+from ..tracking import TAG_FAILURE, MetricLogger, log_params, log_text, set_tags
 from .checkpoint import load_state, save_state
 from .distributed import all_reduce_, unwrap
 from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
@@ -99,6 +100,7 @@ class _Run:
         self.initial: dict[str, float] | None = None
         self.step = 0
         self.last_metrics: dict[str, Any] = {}
+        self.tracking = tracking
         self.logger = (MetricLogger(tracking["uri"], tracking["run_id"])
                        if tracking and self.rank == 0 else None)
 
@@ -185,6 +187,7 @@ class _Run:
             ray.train.report(dict(self.last_metrics))
             return
         if self.step == 0:
+            self._log_data_profile()
             metrics = self._with_meta(self.evaluate())
             self.log(metrics)
             self._print(metrics)
@@ -208,8 +211,7 @@ class _Run:
                         self.step % self.eval_every == 0:
                     failure = self._flush_train_metrics(window)
                     if failure:
-                        ray.train.report({"status": STATUS_FAILED, "failure_reason": failure,
-                                          "step": self.step})
+                        self._fail(failure)
                         return
                 if self.step % self.eval_every == 0 or end:
                     metrics = self._with_meta(self.evaluate(final=end))
@@ -224,6 +226,22 @@ class _Run:
                     return
             if len(self.train_loader) == 0:
                 raise ValueError("the training set is smaller than one batch per worker")
+
+    def _fail(self, reason: str) -> None:
+        """End the run without a retry: a deterministic failure would only repeat. The reason
+        goes to MLflow (where the driver and the user read it) and to Ray (Tune sees it)."""
+        if self.logger is not None:
+            set_tags(self.tracking["uri"], self.tracking["run_id"], {TAG_FAILURE: reason})
+        ray.train.report({"status": STATUS_FAILED, "failure_reason": reason, "step": self.step})
+
+    def _log_data_profile(self) -> None:
+        """Training-set size and per-class counts (a long-tailed set shows its profile)."""
+        if self.logger is not None:
+            uri, run_id = self.tracking["uri"], self.tracking["run_id"]
+            counts = json.dumps(list(self.bundle.class_counts))
+            log_params(uri, run_id, {"data.train_size": len(self.bundle.train),
+                                     "data.class_counts": counts})
+            log_text(uri, run_id, counts, "class_counts.json")  # params truncate at 6,000 chars
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -295,4 +313,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             run.restore(load_state(directory))
+        # Visible in MLflow: this run was restarted (worker failure or resumed sweep).
+        run.log({"resumed_from_step": float(run.step)})
+        _log.warning("restored from checkpoint at step %d", run.step)
     run.run()

@@ -21,7 +21,9 @@ from ..config import ExperimentSpec, dump_spec, flatten
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    clear_failure,
     ensure_experiment,
+    failure_reason,
     finish_run,
     log_params,
     log_text,
@@ -30,7 +32,7 @@ from ..tracking import (
     set_tags,
     start_run,
 )
-from .loop import STATUS_FAILED, train_loop_per_worker
+from .loop import train_loop_per_worker
 
 __all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
 
@@ -107,6 +109,7 @@ def run_training(spec: ExperimentSpec, *, run_name: str, tracking_uri: str | Non
     experiment_id = ensure_experiment(uri, spec.run.experiment)
     tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
     run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
+    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
     set_tags(uri, run_id, tags)
     log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
     log_text(uri, run_id, dump_spec(spec), "spec.yaml")
@@ -126,8 +129,8 @@ def run_training(spec: ExperimentSpec, *, run_name: str, tracking_uri: str | Non
     if checkpoint:
         set_tags(uri, run_id, {"ncsweep.checkpoint": checkpoint})
         log_text(uri, run_id, checkpoint + "\n", "checkpoint_location.txt")
-    if metrics.get("status") == STATUS_FAILED:
-        reason = str(metrics.get("failure_reason", "failed"))
+    reason = failure_reason(uri, run_id)  # set by rank 0 when the run ended itself
+    if reason:
         finish_run(uri, run_id, "FAILED", reason)
         return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
     finish_run(uri, run_id, "FINISHED")
