@@ -159,21 +159,27 @@ class MetricLogger:
     Args:
         uri: tracking URI (absolute).
         run_id: the run to log to.
+        max_age_s: with ``log(..., flush=None)``, write once the oldest buffered metric is
+            this old (a synchronous write per few training steps costs more than the steps).
     """
 
-    def __init__(self, uri: str, run_id: str):
+    def __init__(self, uri: str, run_id: str, max_age_s: float = 10.0):
         self.client = MlflowClient(uri)
         self.run_id = run_id
+        self.max_age_s = max_age_s
         self._pending: list[Metric] = []
+        self._oldest = 0.0
 
-    def log(self, metrics: dict[str, float], step: int, flush: bool = True) -> None:
-        now = int(time.time() * 1000)
+    def log(self, metrics: dict[str, float], step: int, flush: bool | None = True) -> None:
+        now = time.time()
+        if not self._pending:
+            self._oldest = now
         for key, value in metrics.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if math.isfinite(value):
-                self._pending.append(Metric(key, float(value), now, int(step)))
-        if flush:
+                self._pending.append(Metric(key, float(value), int(now * 1000), int(step)))
+        if flush or (flush is None and now - self._oldest >= self.max_age_s):
             self.flush()
 
     def flush(self) -> None:

@@ -48,6 +48,32 @@ HEAD_FOR_LOSS = {"ce": "linear", "normface": "prototype", "ntce": "prototype",
                  "nonl": "prototype", "scl": "projection"}
 
 
+class _LossWindow:
+    """Loss sum, step count and first non-finite step since the last flush, on the device,
+    so a training step never waits for the host; reduced across workers at each flush."""
+
+    def __init__(self, device: torch.device, step: int):
+        self.state = torch.tensor([0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
+        self.step = torch.tensor(float(step), dtype=torch.float64, device=device)
+
+    def add(self, loss: torch.Tensor) -> None:
+        loss = loss.detach().double()
+        finite = torch.isfinite(loss)
+        self.step += 1
+        self.state[0] += torch.where(finite, loss, 0.0)
+        self.state[1] += 1
+        self.state[2] = torch.where(finite, self.state[2], torch.minimum(self.state[2], self.step))
+
+    def reduce(self) -> tuple[float, int | None]:
+        """(mean loss over all workers, first non-finite step or None); then reset."""
+        totals, bad = self.state[:2].clone(), self.state[2:].clone()
+        all_reduce_(totals)
+        all_reduce_(bad, "min")
+        self.state.copy_(torch.tensor([0.0, 0.0, float("inf")], dtype=torch.float64))
+        bad_step = int(bad.item()) if torch.isfinite(bad).item() else None
+        return (totals[0] / totals[1].clamp_min(1)).item(), bad_step
+
+
 class _Run:
     """Everything one worker holds for one run (built once, restored from a checkpoint)."""
 
@@ -139,9 +165,10 @@ class _Run:
 
     # -- reporting ---------------------------------------------------------------------
 
-    def log(self, metrics: dict[str, float]) -> None:
+    def log(self, metrics: dict[str, float], flush: bool | None = True) -> None:
+        """Log to MLflow from rank 0; ``flush=None`` writes when the buffer is old enough."""
         if self.logger is not None:
-            self.logger.log(metrics, step=self.step)
+            self.logger.log(metrics, step=self.step, flush=flush)
 
     def report(self, metrics: dict[str, Any], checkpoint: bool) -> None:
         if not checkpoint:
@@ -191,21 +218,14 @@ class _Run:
             metrics = self._with_meta(self.evaluate())
             self.log(metrics)
             self._print(metrics)
-        window = torch.zeros(3, dtype=torch.float64, device=self.device)  # loss sum, n, bad step
-        window[2] = float("inf")
+        window = _LossWindow(self.device, self.step)
         self.model.train()
         while self.step < self.total_steps:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             self.sampler.start_at(epoch, offset * self.train_loader.batch_size)
             for x, y in self.train_loader:
-                loss = self._train_step(x, y)
+                window.add(self._train_step(x, y))
                 self.step += 1
-                finite = torch.isfinite(loss.detach())
-                window[0] += torch.where(finite, loss.detach().double(), 0.0)
-                window[1] += 1
-                window[2] = torch.where(finite, window[2], torch.minimum(
-                    window[2], torch.tensor(float(self.step), dtype=torch.float64,
-                                            device=self.device)))
                 end = self.step >= self.total_steps
                 if self.step % self.spec.run.log_every == 0 or end or \
                         self.step % self.eval_every == 0:
@@ -231,6 +251,7 @@ class _Run:
         """End the run without a retry: a deterministic failure would only repeat. The reason
         goes to MLflow (where the driver and the user read it) and to Ray (Tune sees it)."""
         if self.logger is not None:
+            self.logger.flush()
             set_tags(self.tracking["uri"], self.tracking["run_id"], {TAG_FAILURE: reason})
         ray.train.report({"status": STATUS_FAILED, "failure_reason": reason, "step": self.step})
 
@@ -260,19 +281,15 @@ class _Run:
         self.scheduler.step()
         return loss
 
-    def _flush_train_metrics(self, window: torch.Tensor) -> str | None:
-        """All-reduce the loss window; return a failure reason if any worker went non-finite."""
-        totals = window[:2].clone()
-        bad = window[2:].clone()
-        all_reduce_(totals)
-        all_reduce_(bad, "min")
-        window[0], window[1], window[2] = 0.0, 0.0, float("inf")
-        if torch.isfinite(bad).item():
-            return f"non-finite loss at step {int(bad.item())}"
-        self.log(self._with_meta({
-            "train/loss": (totals[0] / totals[1].clamp_min(1)).item(),
-            "train/negative_set_size": float(self.loss.negative_set_size),
-        }))
+    def _flush_train_metrics(self, window: _LossWindow) -> str | None:
+        """Log the window's mean loss; return a failure reason if any worker went non-finite."""
+        mean_loss, bad_step = window.reduce()
+        if bad_step is not None:
+            return f"non-finite loss at step {bad_step}"
+        # Buffered: a synchronous MLflow write every few steps halves a small model's speed.
+        self.log(self._with_meta({"train/loss": mean_loss,
+                                  "train/negative_set_size": float(self.loss.negative_set_size)}),
+                 flush=None)
         return None
 
     def _with_meta(self, metrics: dict[str, Any]) -> dict[str, Any]:
