@@ -19,7 +19,7 @@ from ..config import apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
 from ..train import run_training
 from ..train.loop import STATUS_DONE
-from .objectives import NC_STEPS, nc_steps
+from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 __all__ = ["TrialFailed", "SweepReportCallback", "CompletedOnlyOptunaSearch", "run_trial"]
 
@@ -36,10 +36,14 @@ class SweepReportCallback(TuneReportCallback):
         self.nc_metric = nc_metric
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
-        if metrics:
-            value = nc_steps(metrics[0], self.nc_metric)
-            if value is not None:
-                metrics = [{**metrics[0], NC_STEPS: value}, *metrics[1:]]
+        # Only evaluations reach Tune: a checkpoint-only or failure report has no accuracy,
+        # and Tune's strict metric check would end the whole sweep on it (the failure
+        # itself reaches Tune as the trial's exception).
+        if not metrics or ACCURACY not in metrics[0]:
+            return
+        value = nc_steps(metrics[0], self.nc_metric)
+        if value is not None:
+            metrics = [{**metrics[0], NC_STEPS: value}, *metrics[1:]]
         super().after_report(run_context, metrics, checkpoint)
 
 
