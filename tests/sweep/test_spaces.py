@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ncsweep.config import LOSS_OPTIONS, SpecError, spec_from_dict
-from ncsweep.sweep.presets import NC_METRIC_NAMES, list_presets, load_preset
+from ncsweep.sweep.presets import list_presets, load_preset
 from ncsweep.sweep.spaces import (
     FAMILIES,
     Param,
@@ -127,11 +127,6 @@ def test_gpu_presets_follow_the_paper():
         assert p.spec["run"]["batch_size"] >= 1024 and p.sweep.gpus_per_trial == 8
         assert p.spec["run"]["gpus_per_worker"] == 1.0
     assert load_preset("imagenet100").spec["data"]["options"] == {"num_classes": 100}
-
-
-def test_nc_metric_names_match_geometry():
-    geometry = pytest.importorskip("ncsweep.geometry")
-    assert tuple(geometry.METRIC_NAMES) == NC_METRIC_NAMES
 
 
 # --------------------------------------------------------------------------- sampling

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ncsweep.config import SpecError, read_yaml, spec_from_dict
+from ncsweep.geometry.metrics import METRIC_NAMES
 from ncsweep.sweep.spaces import (
     FAMILIES,
     SearchSpace,
@@ -37,31 +38,15 @@ from ncsweep.sweep.spaces import (
     load_space,
     merge_nested,
     parse_distribution,
+    read_checked,
     search_spaces_dir,
 )
 
 __all__ = ["NC_METRIC_NAMES", "Preset", "SweepDefaults", "list_presets", "load_preset"]
 
-# The NC metric names of DESIGN.md (``nc_iters/<name>``); the Pareto objective uses one of
-# them, or ``mean`` over all. Kept here, not imported from geometry/, so reading a preset
-# does not import torch.
-NC_METRIC_NAMES: tuple[str, ...] = (
-    "nc1",
-    "cdnv",
-    "equinorm",
-    "equiangular",
-    "max_angle",
-    "etf_error",
-    "self_duality",
-    "ncc_mismatch",
-    "erank_intra",
-    "erank_inter",
-    "erank_proto",
-    "align_proto_class",
-    "align_proto_instance",
-    "mir",
-    "hdr",
-)
+# The NC metric names of DESIGN.md (``nc_iters/<name>``): the Pareto objective uses one of
+# them, or ``mean`` over all.
+NC_METRIC_NAMES: tuple[str, ...] = METRIC_NAMES
 
 _FILE_KEYS = ("preset", "description", "spec", "sweep", "space")
 
@@ -205,13 +190,7 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
                 "(or give the path of a preset YAML file)"
             )
     source = str(path)
-    data = read_yaml(path)
-    unknown = sorted(set(data) - set(_FILE_KEYS))
-    if unknown:
-        raise SpecError(
-            f"{source}: unknown top-level key(s) {', '.join(map(str, unknown))}; "
-            f"allowed: {', '.join(_FILE_KEYS)}"
-        )
+    data = read_checked(path, _FILE_KEYS)
     preset_name = data.get("preset") or path.stem
     description = data.get("description") or ""
     if not isinstance(preset_name, str) or not isinstance(description, str):

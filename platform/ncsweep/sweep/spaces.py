@@ -369,6 +369,18 @@ def _check_when(params: list[Param], source: str, check_values: bool) -> None:
         seen[param.key] = param
 
 
+def read_checked(path: Path, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """``read_yaml`` a space or preset file whose top-level keys must be in ``allowed``."""
+    data = read_yaml(path)
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise SpecError(
+            f"{path}: unknown top-level key(s) {', '.join(map(str, unknown))}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    return data
+
+
 def list_families(root: str | Path | None = None) -> list[str]:
     """Loss families with a file in ``root`` (default :func:`search_spaces_dir`), sorted."""
     root = Path(root) if root is not None else search_spaces_dir()
@@ -411,13 +423,7 @@ def load_space(
     root = Path(root) if root is not None else search_spaces_dir()
     path = _family_path(family, root)
     source = str(path)
-    data = read_yaml(path)
-    unknown = sorted(set(data) - set(_FILE_KEYS))
-    if unknown:
-        raise SpecError(
-            f"{source}: unknown top-level key(s) {', '.join(map(str, unknown))}; "
-            f"allowed: {', '.join(_FILE_KEYS)}"
-        )
+    data = read_checked(path, _FILE_KEYS)
     declared = data.get("family")
     if declared not in FAMILIES:
         raise SpecError(
