@@ -39,6 +39,7 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     assert len(rows) == 6 and all(r.complete for r in rows)
     text = console.export_text()
     assert "Leaderboard: e2e" in text and "nonl" in text
+    assert "Pareto front per family" in text
     parent_artifacts = {a.path for a in client.list_artifacts(parent)}
     assert {"leaderboard.csv", "leaderboard.json", "best_configs", "search_spaces"} <= parent_artifacts
 

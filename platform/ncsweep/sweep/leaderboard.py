@@ -19,7 +19,7 @@ from ..config import SpecError
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
 from .objectives import ACCURACY, nc_steps
 
-__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table", "nc_steps_table",
+__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table", "nc_steps_table", "pareto_table",
            "rows_to_csv", "rows_to_json", "PAPER_FIVE"]
 
 PAPER_FIVE = ("erank_intra", "erank_inter", "erank_proto", "align_proto_class",
@@ -131,6 +131,19 @@ def nc_steps_table(rows: list[TrialRow], threshold: float = 95.0) -> Table:
     for family, top in sorted(best_per_family(rows).items()):
         table.add_row(family, *(str(top.nc_iters[n]) if n in top.nc_iters else "-"
                                 for n in PAPER_FIVE))
+    return table
+
+
+def pareto_table(fronts: dict[str, list[TrialRow]]) -> Table:
+    """The non-dominated trials of each family: accuracy up, steps to the NC threshold down."""
+    table = Table(title="Pareto front per family (val/acc1 up, NC steps down)")
+    for column, justify in (("family", "left"), ("val/acc1", "right"), ("NC steps", "right"),
+                            ("mean NC %", "right"), ("trial", "left"), ("run id", "left")):
+        table.add_column(column, justify=justify)
+    for family, front in sorted(fronts.items()):
+        for row in front:
+            table.add_row(family, _fmt(row.acc1), _fmt(row.nc_steps, ".0f"),
+                          _fmt(row.mean_nc_score, ".1f"), row.trial_id, row.run_id[:12])
     return table
 
 

@@ -41,11 +41,12 @@ from ..tracking import (
 )
 from ..train import ensure_ray
 from ..train.loop import STATUS_DONE
-from .export import export_best
+from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,
     leaderboard_table,
     nc_steps_table,
+    pareto_table,
     rows_to_csv,
     rows_to_json,
 )
@@ -187,6 +188,8 @@ def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_co
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)
     console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
     console.print(nc_steps_table(rows))
+    if cfg.objective == "pareto":
+        console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
     exported = export_best(uri, cfg.name, rows, out_dir, cfg.seed, pareto=cfg.objective == "pareto")
     log_text(uri, parent, rows_to_csv(rows), "leaderboard.csv")
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
