@@ -3,7 +3,7 @@
 - ``s3_endpoint`` (session): moto's S3 API server; AWS_* variables point every S3 client of
   this process and of the Ray processes started after it (s3fs, Ray storage, MLflow) at it.
 - ``s3_server`` (function): the same server, emptied before and after the test.
-- ``ray_session`` (session): a local Ray instance with 2 CPUs and no dashboard.
+- ``ray_session`` (session): a local Ray instance with 2 CPUs (dashboard on 127.0.0.1).
 - ``mlflow_server`` (session): ``mlflow server`` with a SQLite store and proxied artifacts.
 """
 
@@ -81,11 +81,12 @@ def s3_server(s3_endpoint):
 
 @pytest.fixture(scope="session")
 def ray_session(s3_endpoint):
-    """A local Ray instance (2 CPUs, no dashboard) in its own temp dir, stopped at the end."""
+    """A local Ray instance (2 CPUs) in its own temp dir, stopped at the end."""
     import ray
 
     temp_dir = tempfile.mkdtemp(prefix="ncsr", dir="/tmp")
-    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp_dir,
+    # The dashboard serves the state API Ray Train's placement-group cleaner relies on.
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", _temp_dir=temp_dir,
              runtime_env={"env_vars": dict(QUIET_ENV)}, log_to_driver=True)
     try:
         yield ray

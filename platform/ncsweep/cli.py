@@ -275,6 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     except SpecError as err:
         err_console.print(f"[red]error:[/] {err}", highlight=False)
         sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as err:
+        from .sweep.runner import SweepInterrupted
+
+        if not isinstance(err, SweepInterrupted):
+            raise
+        err_console.print(f"[yellow]{err}[/]", highlight=False)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ SPARE_CPUS = 0
 
 
 def init_ray() -> None:
-    ray.init(num_cpus=2 + SPARE_CPUS, include_dashboard=False, log_to_driver=False,
+    ray.init(num_cpus=2 + SPARE_CPUS, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
              runtime_env={"env_vars": dict(QUIET_ENV)})
 
 
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8, help="(b) epochs per trial")
     parser.add_argument("--grace", type=int, default=2, help="(b) ASHA grace period (epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--spare-cpus", type=int, default=8,
+    parser.add_argument("--spare-cpus", type=int, default=0,
                         help="logical CPUs beyond the 2 real ones: a trial ASHA stops leaves "
                              "its TrainController and placement group (1 CPU) alive, and on 2 "
                              "CPUs the sweep's later trials then wait forever; (b) still runs 2 "

@@ -737,7 +737,7 @@ def main() -> None:
         if args.worker_niceness is not None:
             os.environ["RAY_worker_niceness"] = str(args.worker_niceness)
         start = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=True,
+        ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True,
                  runtime_env={"env_vars": dict(QUIET_ENV)})
         results["ray_init_s"] = time.perf_counter() - start
         try:

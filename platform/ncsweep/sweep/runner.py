@@ -29,6 +29,7 @@ from ..tracking import (
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
+    clear_failure,
     ensure_experiment,
     find_run,
     finish_run,
@@ -55,7 +56,7 @@ from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
 from .trial import CompletedOnlyOptunaSearch, run_trial
 
-__all__ = ["SweepOutcome", "run_sweep", "default_concurrency"]
+__all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
 
 @dataclass
@@ -115,10 +116,12 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
         mode=["max", "min"] if pareto else "max")
     searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
     if cfg.scheduler == "asha":
+        # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
+        # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
         scheduler = ASHAScheduler(time_attr="training_iteration", metric=ACCURACY, mode="max",
                                   grace_period=cfg.grace_period,
                                   reduction_factor=cfg.reduction_factor,
-                                  max_t=context["max_evals"])
+                                  max_t=context["max_evals"], stop_last_trials=False)
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
@@ -132,18 +135,42 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
 
 
 def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
-    """Close MLflow runs of trials that Tune ended from outside (ASHA stop, crashed actor)."""
+    """Give each trial's MLflow run the verdict Tune reached.
+
+    A trial stopped early by ASHA ends inside ``fit()`` when Tune ends its actor; its run is
+    left RUNNING, or FAILED by the actor's death: it becomes KILLED with
+    ``ncsweep.stopped_early``. A trial Tune saw fail is FAILED with Tune's reason.
+    """
     client = MlflowClient(uri)
     for result in grid:
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or Path(result.path).name
         run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
-        if run_id is None or client.get_run(run_id).info.status != "RUNNING":
+        if run_id is None:
             continue
+        status = client.get_run(run_id).info.status
         if result.error is not None:
-            finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
-        elif (result.metrics or {}).get("status") != STATUS_DONE:
+            if status == "RUNNING":
+                finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
+        elif metrics.get("status") == STATUS_DONE:
+            if status == "RUNNING":  # trained to the end; its actor ended before the driver
+                finish_run(uri, run_id, "FINISHED")
+        elif status != "FINISHED":
+            clear_failure(uri, run_id)
             client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
             finish_run(uri, run_id, "KILLED")
+
+
+class SweepInterrupted(RuntimeError):
+    """Tune returned before the family's budget was spent (Ctrl-C): resume it later."""
+
+
+def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
+    ended = grid.num_terminated + grid.num_errors
+    if len(grid) < cfg.trials or ended < len(grid):
+        raise SweepInterrupted(
+            f"sweep {cfg.name} interrupted in family {family} ({ended} of {cfg.trials} trials "
+            f"ended); continue with: ncsweep resume {cfg.name}")
 
 
 def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs",
@@ -177,10 +204,11 @@ def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_co
                        "tracking_uri": uri, "parent_run_id": parent,
                        "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
                        "nc_metric": cfg.nc_metric, "max_concurrent": max_concurrent,
-                       "max_evals": epochs + 1}
+                       "max_evals": epochs}
             console.rule(f"family {family} ({index + 1}/{len(families)})")
             grid = _tuner(cfg, family, index, space, context).fit()
             _reconcile(uri, experiment_id, cfg, grid)
+            _check_complete(grid, cfg, family)
     except BaseException:
         finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
         raise

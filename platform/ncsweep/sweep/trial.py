@@ -8,18 +8,24 @@ MLflow child run is found again by its trial-id tag instead of created twice.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import ray
 from optuna.trial import TrialState
 from ray import tune
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.exceptions import RayActorError
+from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
 from ray.tune.search.optuna import OptunaSearch
+from ray.util.queue import Full
 
 from ..config import apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
 from ..train import run_training
 from ..train.loop import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS, nc_steps
+
+_log = logging.getLogger("ncsweep.sweep")
 
 __all__ = ["TrialFailed", "SweepReportCallback", "CompletedOnlyOptunaSearch", "run_trial"]
 
@@ -29,11 +35,18 @@ class TrialFailed(RuntimeError):
 
 
 class SweepReportCallback(TuneReportCallback):
-    """Forwards every Train report to Tune with the sweep's NC objective added."""
+    """Forwards every evaluation of the Train run to Tune, with the sweep's NC objective.
 
-    def __init__(self, nc_metric: str):
+    Runs in the Ray Train controller. When Tune stops the trial (ASHA) nobody reads the
+    results any more: the hand-over queue is gone or stays full. The controller then ends
+    itself, which takes the trial's workers and placement group with it; otherwise a
+    stopped trial would keep its CPUs and a small cluster would stall.
+    """
+
+    def __init__(self, nc_metric: str, patience_s: float = 60.0):
         super().__init__()
         self.nc_metric = nc_metric
+        self.patience_s = patience_s
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
         # Only evaluations reach Tune: a checkpoint-only or failure report has no accuracy,
@@ -41,10 +54,18 @@ class SweepReportCallback(TuneReportCallback):
         # itself reaches Tune as the trial's exception).
         if not metrics or ACCURACY not in metrics[0]:
             return
-        value = nc_steps(metrics[0], self.nc_metric)
+        result = dict(metrics[0])
+        value = nc_steps(result, self.nc_metric)
         if value is not None:
-            metrics = [{**metrics[0], NC_STEPS: value}, *metrics[1:]]
-        super().after_report(run_context, metrics, checkpoint)
+            result[NC_STEPS] = value
+        if checkpoint:
+            result[CHECKPOINT_PATH_KEY] = checkpoint.path
+        try:
+            self._training_actor_item_queue.put(result, timeout=self.patience_s)
+        except (Full, RayActorError):
+            _log.warning("Tune no longer reads this trial's results (stopped early); "
+                         "ending its Train run")
+            ray.actor.exit_actor()
 
 
 class CompletedOnlyOptunaSearch(OptunaSearch):

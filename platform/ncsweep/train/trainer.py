@@ -51,14 +51,17 @@ class TrainOutcome:
 
 
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (no dashboard)."""
+    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
+    127.0.0.1)."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)},
                               "log_to_driver": True}
     if not address:
-        kwargs["include_dashboard"] = False
+        # The dashboard serves Ray's state API: without it Ray Train's placement-group
+        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
+        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
     ray.init(address=address, **kwargs)
 
 
