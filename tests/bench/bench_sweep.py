@@ -316,10 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grace", type=int, default=2, help="(b) ASHA grace period (epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--spare-cpus", type=int, default=0,
-                        help="logical CPUs beyond the 2 real ones: a trial ASHA stops leaves "
-                             "its TrainController and placement group (1 CPU) alive, and on 2 "
-                             "CPUs the sweep's later trials then wait forever; (b) still runs 2 "
-                             "trials at once (max_concurrent=2), (a) 1")
+                        help="logical CPUs beyond the 2 real ones (0: a stopped trial's CPU is "
+                             "now released, see sweep/trial.py)")
     parser.add_argument("--skip", choices=["overhead", "efficiency"], action="append", default=[])
     args = parser.parse_args(argv)
     global SPARE_CPUS
