@@ -10,6 +10,7 @@ __all__ = ["QUIET_ENV", "configure_environment", "redact"]
 QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     "AWS_EC2_METADATA_DISABLED": "true",
     "DO_NOT_TRACK": "1",
     "RAY_DEDUP_LOGS": "0",
