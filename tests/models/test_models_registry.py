@@ -43,7 +43,17 @@ def test_bad_arguments_are_value_errors(kwargs, match):
 def test_mlp_hidden_sizes_set_the_feature_dim():
     model = create_model("mlp", num_classes=3, input_shape=(1, 8, 8), head="prototype", hidden=[32, 16])
     assert model.feature_dim == 16 and model.prototypes.shape == (3, 16)
-    assert model_options("mlp") == {"hidden": (256, 256), "last_relu": True}
+    assert model_options("mlp") == {"hidden": (256, 256), "last_relu": True, "norm": "batch"}
+
+
+def test_mlp_without_norm_has_no_batchnorm_and_a_sample_ignores_its_batch():
+    torch.manual_seed(0)
+    model = create_model("mlp", num_classes=3, input_shape=(1, 8, 8), head="prototype", norm="none")
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.modules())
+    x = torch.randn(8, 1, 8, 8)
+    assert torch.allclose(model.features(x)[:2], model.features(x[:2]), atol=1e-6)
+    with pytest.raises(ValueError, match="norm must be one of batch, none"):
+        create_model("mlp", num_classes=3, input_shape=(1, 8, 8), head="prototype", norm="layer")
 
 
 @pytest.mark.parametrize("name", ["mlp", "convnet"])
