@@ -42,7 +42,7 @@ def _worker(rank, port, out_path):
 def test_two_process_gloo_all_reduce_equals_one_process(tmp_path):
     out = tmp_path / "metrics.pt"
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
-    got = torch.load(out)
+    got = torch.load(out, weights_only=True)
     h, y, w = _data()
     stats = ClassStats(K, D).update(h, y)
     agreement = NCCAgreement(stats).update(h, y, h @ w.T)

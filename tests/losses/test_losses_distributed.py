@@ -73,7 +73,7 @@ def per_rank(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     mp.spawn(worker, args=(port, str(out)), nprocs=WORLD, join=True)
-    return [torch.load(out / f"rank{r}.pt") for r in range(WORLD)]
+    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
 
 @pytest.mark.parametrize("config", range(len(CONFIGS)), ids=[f"{n}-{o}" for n, o in CONFIGS])
