@@ -179,14 +179,6 @@ class ExperimentSpec(_Spec):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     run: RunSpec = Field(default_factory=RunSpec)
 
-    def steps_per_epoch(self, train_size: int) -> int:
-        """Optimizer steps in one epoch (the last partial batch is dropped)."""
-        return max(1, train_size // self.run.batch_size)
-
-    def total_steps(self, train_size: int) -> int:
-        steps = self.run.epochs * self.steps_per_epoch(train_size)
-        return min(steps, self.run.max_steps) if self.run.max_steps else steps
-
 
 # ---------------------------------------------------------------------------------------
 # Loading, overrides and error messages

@@ -5,13 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DistributedSampler
 
-__all__ = ["ResumableDistributedSampler", "eval_shard", "steps_per_epoch"]
-
-
-def steps_per_epoch(num_samples: int, global_batch: int, world_size: int) -> int:
-    """Optimizer steps per epoch: each rank sees ``num_samples // world`` samples in batches
-    of ``global_batch // world``, the last partial batch dropped."""
-    return max(1, (num_samples // world_size) // (global_batch // world_size))
+__all__ = ["ResumableDistributedSampler", "eval_shard"]
 
 
 class ResumableDistributedSampler(DistributedSampler):
