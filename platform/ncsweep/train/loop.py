@@ -158,10 +158,7 @@ class _Run:
         self.initial = dict(state["initial"]) or None
         self.last_metrics = dict(state.get("last_metrics", {}))
         for step, raw in self.history:  # replaying the history rebuilds NCProgress exactly
-            self.progress.update(step, self._scores_of(raw))
-
-    def _scores_of(self, raw_with_scores: dict[str, float]) -> dict[str, float]:
-        return split_nc(raw_with_scores, "nc_score/")
+            self.progress.update(step, split_nc(raw, "nc_score/"))
 
     # -- reporting ---------------------------------------------------------------------
 
