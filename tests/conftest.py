@@ -50,12 +50,24 @@ def s3_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
-                                             "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
-    os.environ.update({
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret-value", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_EC2_METADATA_DISABLED": "true"})
+    saved = {
+        k: os.environ.get(k)
+        for k in (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+        )
+    }
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     for key in ("AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(key, None)
     try:
@@ -86,8 +98,14 @@ def ray_session(s3_endpoint):
 
     temp_dir = tempfile.mkdtemp(prefix="ncsr", dir="/tmp")
     # The dashboard serves the state API Ray Train's placement-group cleaner relies on.
-    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", _temp_dir=temp_dir,
-             runtime_env={"env_vars": dict(QUIET_ENV)}, log_to_driver=True)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        _temp_dir=temp_dir,
+        runtime_env={"env_vars": dict(QUIET_ENV)},
+        log_to_driver=True,
+    )
     try:
         yield ray
     finally:
@@ -102,10 +120,26 @@ def mlflow_server(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-         "--artifacts-destination", str(root / "artifacts")],
-        env=env, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        env=env,
+        stdout=open(root / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
     while True:
@@ -114,7 +148,9 @@ def mlflow_server(tmp_path_factory):
                 break
         except OSError:
             if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()}") from None
+                raise RuntimeError(
+                    f"mlflow server did not start: {(root / 'server.log').read_text()}"
+                ) from None
             time.sleep(0.5)
     try:
         yield uri
@@ -126,7 +162,9 @@ def mlflow_server(tmp_path_factory):
             process.kill()
 
 
-def write_fake_cifar(root: Path, name: str, train_per_class: int = 4, test_per_class: int = 2) -> Path:
+def write_fake_cifar(
+    root: Path, name: str, train_per_class: int = 4, test_per_class: int = 2
+) -> Path:
     """Write a tiny CIFAR in torchvision's pickle layout under root; returns root.
 
     cifar10: 5 train batches (train_per_class images of each class spread over them) and
@@ -137,7 +175,11 @@ def write_fake_cifar(root: Path, name: str, train_per_class: int = 4, test_per_c
 
     def batch(labels: list[int]) -> dict:
         data = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
-        entry = {"batch_label": "fake", "data": data, "filenames": [f"{i}.png" for i in range(len(labels))]}
+        entry = {
+            "batch_label": "fake",
+            "data": data,
+            "filenames": [f"{i}.png" for i in range(len(labels))],
+        }
         if name == "cifar10":
             entry["labels"] = labels
         else:

@@ -135,7 +135,9 @@ class ScheduleSpec(_Spec):
 
 
 class EvalSpec(_Spec):
-    eval_every: int | None = Field(None, gt=0, description="steps between evaluations; None = once an epoch")
+    eval_every: int | None = Field(
+        None, gt=0, description="steps between evaluations; None = once an epoch"
+    )
     nc_samples: int = Field(10_000, gt=0, description="at most this many training samples for NC")
     nc_threshold: float = Field(95.0, gt=0, le=100)
     val_nc: bool = True
@@ -159,7 +161,9 @@ class RunSpec(_Spec):
     keep_checkpoints: int = Field(2, gt=0)
     max_failures: int = Field(1, ge=0, description="worker-group restarts from the last checkpoint")
     experiment: str = "ncsweep"
-    storage_path: str | None = Field(None, description="Ray storage: local dir or s3://bucket/prefix")
+    storage_path: str | None = Field(
+        None, description="Ray storage: local dir or s3://bucket/prefix"
+    )
 
     @model_validator(mode="after")
     def _batch_splits_across_workers(self) -> RunSpec:
@@ -270,8 +274,11 @@ def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
 
 
-def load_spec(path: str | Path | None = None, overrides: list[str] | None = None,
-              base: dict[str, Any] | None = None) -> ExperimentSpec:
+def load_spec(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> ExperimentSpec:
     """Load ``path`` (YAML) on top of ``base``, apply ``--set`` overrides, validate.
 
     Export files carry a ``provenance`` section next to the spec: it is ignored here.

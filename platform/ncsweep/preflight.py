@@ -21,11 +21,19 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
     checks = (
         ("loss", lambda: create_loss(spec.loss.name, **spec.loss.kwargs())),
         ("model.name", lambda: model_options(spec.model.name)),
-        ("model.options", lambda: _known(spec.model.options, model_options(spec.model.name),
-                                         f"model {spec.model.name!r}")),
+        (
+            "model.options",
+            lambda: _known(
+                spec.model.options, model_options(spec.model.name), f"model {spec.model.name!r}"
+            ),
+        ),
         ("data.name", lambda: dataset_options(spec.data.name)),
-        ("data.options", lambda: _known(spec.data.options, dataset_options(spec.data.name),
-                                        f"dataset {spec.data.name!r}")),
+        (
+            "data.options",
+            lambda: _known(
+                spec.data.options, dataset_options(spec.data.name), f"dataset {spec.data.name!r}"
+            ),
+        ),
     )
     for key, check in checks:
         try:
@@ -33,14 +41,22 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
         except ValueError as err:
             raise SpecError(f"{source}: {key}: {err}") from None
     if spec.model.sync_bn and spec.run.gpus_per_worker == 0:
-        raise SpecError(f"{source}: model.sync_bn: SyncBatchNorm runs on GPUs only; set "
-                        f"run.gpus_per_worker > 0 or model.sync_bn=false")
+        raise SpecError(
+            f"{source}: model.sync_bn: SyncBatchNorm runs on GPUs only; set "
+            f"run.gpus_per_worker > 0 or model.sync_bn=false"
+        )
     root = spec.data.root
     if root is None or "://" not in root:
         try:
-            create_dataset(spec.data.name, root=root, views=1, augment=False,
-                           imbalance=spec.data.imbalance.model_dump() if spec.data.imbalance else None,
-                           seed=spec.run.seed, **spec.data.options)
+            create_dataset(
+                spec.data.name,
+                root=root,
+                views=1,
+                augment=False,
+                imbalance=spec.data.imbalance.model_dump() if spec.data.imbalance else None,
+                seed=spec.run.seed,
+                **spec.data.options,
+            )
         except ValueError as err:  # DatasetNotFoundError included: says where it looked
             raise SpecError(f"{source}: data: {err}") from None
 
@@ -48,5 +64,7 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
 def _known(given: dict, allowed: dict, what: str) -> None:
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise ValueError(f"unknown option(s) {unknown} for {what}; allowed: "
-                         f"{', '.join(sorted(allowed)) or 'none'}")
+        raise ValueError(
+            f"unknown option(s) {unknown} for {what}; allowed: "
+            f"{', '.join(sorted(allowed)) or 'none'}"
+        )

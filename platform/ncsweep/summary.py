@@ -9,8 +9,14 @@ from .config import ExperimentSpec
 
 __all__ = ["print_train_summary", "nc_table"]
 
-_HEADLINE = ("val/acc1", "val/acc5", "val/loss", "val/acc1_prototypes", "val/acc1_probe",
-             "val/acc1_normprobe")
+_HEADLINE = (
+    "val/acc1",
+    "val/acc5",
+    "val/loss",
+    "val/acc1_prototypes",
+    "val/acc1_probe",
+    "val/acc1_normprobe",
+)
 
 
 def nc_table(metrics: dict, title: str = "Neural Collapse (training set)") -> Table:
@@ -22,9 +28,12 @@ def nc_table(metrics: dict, title: str = "Neural Collapse (training set)") -> Ta
     for name in names:
         score = metrics.get(f"nc_score/{name}")
         iters = metrics.get(f"nc_iters/{name}")
-        table.add_row(name, f"{metrics[f'nc/{name}']:.4g}",
-                      "-" if score is None else f"{score:.1f}",
-                      "-" if iters is None else str(int(iters)))
+        table.add_row(
+            name,
+            f"{metrics[f'nc/{name}']:.4g}",
+            "-" if score is None else f"{score:.1f}",
+            "-" if iters is None else str(int(iters)),
+        )
     return table
 
 

@@ -62,11 +62,17 @@ def run(warmup: int, repeats: int, clock=time.perf_counter) -> list[dict]:
         rounds = [[step() for step in steps] for _ in range(repeats)]
         for i, (name, options) in enumerate(CONFIGS):
             label = name + "".join(f" {key}={value}" for key, value in options.items())
-            rows.append({
-                "loss": label, "B": b, "D": d, "K": k, "views": 2 if name == "scl" else 1,
-                "ms": 1000 * statistics.median(r[i] for r in rounds),
-                "relative_to_ce": statistics.median(r[i] / r[0] for r in rounds),
-            })
+            rows.append(
+                {
+                    "loss": label,
+                    "B": b,
+                    "D": d,
+                    "K": k,
+                    "views": 2 if name == "scl" else 1,
+                    "ms": 1000 * statistics.median(r[i] for r in rounds),
+                    "relative_to_ce": statistics.median(r[i] / r[0] for r in rounds),
+                }
+            )
     return rows
 
 
@@ -76,15 +82,24 @@ def show(rows: list[dict]) -> None:
         from rich.table import Table
     except ImportError:
         for row in rows:
-            print(f"{row['loss']:28s} B={row['B']:4d} D={row['D']:5d} K={row['K']:5d} V={row['views']} "
-                  f"{row['ms']:9.2f} ms  {row['relative_to_ce']:5.2f}x ce")
+            print(
+                f"{row['loss']:28s} B={row['B']:4d} D={row['D']:5d} K={row['K']:5d} V={row['views']} "
+                f"{row['ms']:9.2f} ms  {row['relative_to_ce']:5.2f}x ce"
+            )
         return
     table = Table(title=f"loss forward+backward, float32 CPU, {torch.get_num_threads()} thread(s)")
     for column in ("loss", "B", "D", "K", "V", "ms", "× ce"):
         table.add_column(column, justify="left" if column == "loss" else "right")
     for row in rows:
-        table.add_row(row["loss"], str(row["B"]), str(row["D"]), str(row["K"]), str(row["views"]),
-                      f"{row['ms']:.2f}", f"{row['relative_to_ce']:.2f}")
+        table.add_row(
+            row["loss"],
+            str(row["B"]),
+            str(row["D"]),
+            str(row["K"]),
+            str(row["views"]),
+            f"{row['ms']:.2f}",
+            f"{row['relative_to_ce']:.2f}",
+        )
     Console().print(table)
 
 
@@ -93,18 +108,32 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench_results/losses.json"))
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads (default 1: stable on a shared machine)")
-    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
-                        help="cpu: this process's CPU time, robust to other load; wall: elapsed")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: stable on a shared machine)",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="cpu",
+        help="cpu: this process's CPU time, robust to other load; wall: elapsed",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = run(args.warmup, args.repeats, CLOCKS[args.clock])
     show(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "clock": args.clock,
-            "dtype": "float32",
-            "device": "cpu", "warmup": args.warmup, "repeats": args.repeats}
+    meta = {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "clock": args.clock,
+        "dtype": "float32",
+        "device": "cpu",
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+    }
     args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=2))
     print(f"wrote {args.out}")
 

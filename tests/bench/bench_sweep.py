@@ -71,7 +71,8 @@ def sqlite_uri(directory: Path) -> str:
 def _child_runs(uri: str, sweep: str) -> list:
     experiment_id, parent = find_parent(uri, sweep)
     return MlflowClient(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=10_000)
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=10_000
+    )
 
 
 # -- (a) overhead -----------------------------------------------------------------------------
@@ -88,15 +89,28 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
     import random
 
     from ncsweep.config import apply_overrides, parse_overrides
-    warm = apply_overrides(space.spec_dict(preset.spec, space.sample(random.Random(seed))),
-                           parse_overrides([*overrides, "run.experiment=warmup"]))
-    console.print(f"[dim](a) warm-up run ({family}, {epochs} epochs)[/]")
-    run_training(spec_from_dict(warm), run_name="warmup", tracking_uri=uri,
-                 storage_path=str(tmp / "warmup"))
 
-    cfg = SweepConfig(name="overhead", preset="digits", families=[family], trials=n,
-                      max_concurrent=1, seed=seed, storage=str(tmp / "ray"), tracking_uri=uri,
-                      scheduler="none", overrides=overrides)
+    warm = apply_overrides(
+        space.spec_dict(preset.spec, space.sample(random.Random(seed))),
+        parse_overrides([*overrides, "run.experiment=warmup"]),
+    )
+    console.print(f"[dim](a) warm-up run ({family}, {epochs} epochs)[/]")
+    run_training(
+        spec_from_dict(warm), run_name="warmup", tracking_uri=uri, storage_path=str(tmp / "warmup")
+    )
+
+    cfg = SweepConfig(
+        name="overhead",
+        preset="digits",
+        families=[family],
+        trials=n,
+        max_concurrent=1,
+        seed=seed,
+        storage=str(tmp / "ray"),
+        tracking_uri=uri,
+        scheduler="none",
+        overrides=overrides,
+    )
     console.print(f"[dim](a) sweep: {n} {family} trials, max_concurrent=1, no scheduler[/]")
     start = time.perf_counter()
     outcome = run_sweep(cfg, quiet, out_dir=tmp / "best")
@@ -113,42 +127,62 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
         spec = spec_from_dict(data, f"trial {run.info.run_name}")
         console.print(f"[dim](a) bare run {i + 1}/{len(children)}[/]")
         t0 = time.perf_counter()
-        result = run_training(spec, run_name=f"bare-{i}", tracking_uri=uri,
-                              storage_path=str(tmp / "bare"))
+        result = run_training(
+            spec, run_name=f"bare-{i}", tracking_uri=uri, storage_path=str(tmp / "bare")
+        )
         bare_walls.append(time.perf_counter() - t0)
         bare_status.append(result.status)
     bare_wall = sum(bare_walls)
     k = len(children)
     return {
-        "family": family, "trials": k, "epochs": epochs, "sweep_wall_s": sweep_wall,
-        "bare_wall_s": bare_wall, "sweep_per_trial_s": sweep_wall / k,
+        "family": family,
+        "trials": k,
+        "epochs": epochs,
+        "sweep_wall_s": sweep_wall,
+        "bare_wall_s": bare_wall,
+        "sweep_per_trial_s": sweep_wall / k,
         "bare_per_trial_s": bare_wall / k,
         "overhead_per_trial_s": (sweep_wall - bare_wall) / k,
         "overhead_ratio": sweep_wall / bare_wall,
-        "trial_run_durations_s": trial_durations, "bare_run_walls_s": bare_walls,
+        "trial_run_durations_s": trial_durations,
+        "bare_run_walls_s": bare_walls,
         "in_trial_overhead_per_trial_s": (sum(trial_durations) - bare_wall) / k,
         "outside_trials_s": sweep_wall - sum(trial_durations),
-        "trial_status": statuses, "bare_status": bare_status,
+        "trial_status": statuses,
+        "bare_status": bare_status,
         "steps_per_trial": [r.data.metrics.get("step") for r in children],
         "rows": len(outcome.rows),
     }
 
 
 def overhead_table(r: dict) -> Table:
-    t = Table(title=f"(a) Per-trial overhead: {r['trials']} {r['family']} trials, "
-                    f"{r['epochs']} epochs, digits, 1 worker, sequential")
+    t = Table(
+        title=f"(a) Per-trial overhead: {r['trials']} {r['family']} trials, "
+        f"{r['epochs']} epochs, digits, 1 worker, sequential"
+    )
     for column in ("", "total wall s", "per trial s"):
         t.add_column(column, justify="right" if column else "left")
-    t.add_row("sweep (run_sweep, Tune, max_concurrent=1)", f"{r['sweep_wall_s']:.1f}",
-              f"{r['sweep_per_trial_s']:.1f}")
+    t.add_row(
+        "sweep (run_sweep, Tune, max_concurrent=1)",
+        f"{r['sweep_wall_s']:.1f}",
+        f"{r['sweep_per_trial_s']:.1f}",
+    )
     t.add_row("bare run_training x N", f"{r['bare_wall_s']:.1f}", f"{r['bare_per_trial_s']:.1f}")
-    t.add_row("[bold]overhead[/]", f"{r['sweep_wall_s'] - r['bare_wall_s']:.1f}",
-              f"[bold]{r['overhead_per_trial_s']:.1f}[/]  (ratio {r['overhead_ratio']:.2f}x)")
-    t.add_row("  of which inside trials (child run - bare run)",
-              f"{r['in_trial_overhead_per_trial_s'] * r['trials']:.1f}",
-              f"{r['in_trial_overhead_per_trial_s']:.1f}")
-    t.add_row("  of which outside trials (setup, Tuner, leaderboard, export)",
-              f"{r['outside_trials_s']:.1f}", f"{r['outside_trials_s'] / r['trials']:.1f}")
+    t.add_row(
+        "[bold]overhead[/]",
+        f"{r['sweep_wall_s'] - r['bare_wall_s']:.1f}",
+        f"[bold]{r['overhead_per_trial_s']:.1f}[/]  (ratio {r['overhead_ratio']:.2f}x)",
+    )
+    t.add_row(
+        "  of which inside trials (child run - bare run)",
+        f"{r['in_trial_overhead_per_trial_s'] * r['trials']:.1f}",
+        f"{r['in_trial_overhead_per_trial_s']:.1f}",
+    )
+    t.add_row(
+        "  of which outside trials (setup, Tuner, leaderboard, export)",
+        f"{r['outside_trials_s']:.1f}",
+        f"{r['outside_trials_s'] / r['trials']:.1f}",
+    )
     return t
 
 
@@ -185,8 +219,10 @@ def settle(label: str, timeout: float = 30.0) -> dict:
     record = {"after": label, "cpus": total, "free_cpus": free, "restarted_ray": False}
     record["leaked_cpus"] = total - free
     if free < total - SPARE_CPUS:
-        console.print(f"[yellow]{label}: {total - free:g} of {total:g} CPUs still held "
-                      f"{timeout:.0f} s after the sweep ended; restarting Ray[/]")
+        console.print(
+            f"[yellow]{label}: {total - free:g} of {total:g} CPUs still held "
+            f"{timeout:.0f} s after the sweep ended; restarting Ray[/]"
+        )
         ray.shutdown()
         init_ray()
         record["restarted_ray"] = True
@@ -197,8 +233,13 @@ SPARE_CPUS = 0
 
 
 def init_ray() -> None:
-    ray.init(num_cpus=2 + SPARE_CPUS, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
-             runtime_env={"env_vars": dict(QUIET_ENV)})
+    ray.init(
+        num_cpus=2 + SPARE_CPUS,
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        log_to_driver=False,
+        runtime_env={"env_vars": dict(QUIET_ENV)},
+    )
 
 
 def _completion_curve(uri: str, sweep: str) -> list[dict]:
@@ -209,15 +250,34 @@ def _completion_curve(uri: str, sweep: str) -> list[dict]:
         history = client.get_metric_history(run.info.run_id, "step")
         done_ms = max((m.timestamp for m in history), default=run.info.end_time or 0)
         row = rows[run.info.run_id]
-        trials.append({
-            "trial_id": row.trial_id, "run_id": row.run_id, "status": row.status,
-            "complete": row.complete, "stopped_early": "ncsweep.stopped_early" in run.data.tags,
-            "acc1": row.acc1, "steps": row.step or 0, "total_steps": row.total_steps,
-            "done_ms": done_ms, "end_time_ms": run.info.end_time,
-            "params": {k: v for k, v in run.data.params.items()
-                       if k in ("loss.temperature", "loss.align_weight", "loss.unif_weight",
-                                "loss.anchor", "loss.memory", "optim.lr", "run.batch_size")},
-        })
+        trials.append(
+            {
+                "trial_id": row.trial_id,
+                "run_id": row.run_id,
+                "status": row.status,
+                "complete": row.complete,
+                "stopped_early": "ncsweep.stopped_early" in run.data.tags,
+                "acc1": row.acc1,
+                "steps": row.step or 0,
+                "total_steps": row.total_steps,
+                "done_ms": done_ms,
+                "end_time_ms": run.info.end_time,
+                "params": {
+                    k: v
+                    for k, v in run.data.params.items()
+                    if k
+                    in (
+                        "loss.temperature",
+                        "loss.align_weight",
+                        "loss.unif_weight",
+                        "loss.anchor",
+                        "loss.memory",
+                        "optim.lr",
+                        "run.batch_size",
+                    )
+                },
+            }
+        )
     trials.sort(key=lambda t: t["done_ms"])
     cumulative, best = 0, None
     for t in trials:
@@ -228,17 +288,27 @@ def _completion_curve(uri: str, sweep: str) -> list[dict]:
     return trials
 
 
-def bench_efficiency(family: str, budget: int, epochs: int, grace: int, seed: int,
-                     root: Path) -> dict:
+def bench_efficiency(
+    family: str, budget: int, epochs: int, grace: int, seed: int, root: Path
+) -> dict:
     uri = sqlite_uri(root)
     overrides = [f"run.epochs={epochs}", "eval.val_nc=false"]
     methods = {}
     for method in ("tpe+asha", "random"):
         name = f"eff-{method.replace('+', '-')}-s{seed}"
-        cfg = SweepConfig(name=name, preset="digits", families=[family], trials=budget,
-                          seed=seed, max_concurrent=2, storage=str(root / "ray"), tracking_uri=uri,
-                          scheduler="asha" if method == "tpe+asha" else "none",
-                          grace_period=grace, overrides=overrides)
+        cfg = SweepConfig(
+            name=name,
+            preset="digits",
+            families=[family],
+            trials=budget,
+            seed=seed,
+            max_concurrent=2,
+            storage=str(root / "ray"),
+            tracking_uri=uri,
+            scheduler="asha" if method == "tpe+asha" else "none",
+            grace_period=grace,
+            overrides=overrides,
+        )
         console.print(f"[dim](b) seed {seed}: {method}, {budget} {family} trials[/]")
         start = time.perf_counter()
         if method == "random":
@@ -249,21 +319,41 @@ def bench_efficiency(family: str, budget: int, epochs: int, grace: int, seed: in
         wall = time.perf_counter() - start
         leak = settle(name)
         curve = _completion_curve(uri, name)
-        methods[method] = {"sweep": name, "wall_s": wall, "trials": curve,
-                           "trial_steps": curve[-1]["cum_steps"] if curve else 0,
-                           "final_best": curve[-1]["running_best"] if curve else None,
-                           "stopped_early": sum(t["stopped_early"] for t in curve),
-                           "failed": sum(t["status"] == "FAILED" for t in curve),
-                           "resources_after": leak}
+        methods[method] = {
+            "sweep": name,
+            "wall_s": wall,
+            "trials": curve,
+            "trial_steps": curve[-1]["cum_steps"] if curve else 0,
+            "final_best": curve[-1]["running_best"] if curve else None,
+            "stopped_early": sum(t["stopped_early"] for t in curve),
+            "failed": sum(t["status"] == "FAILED" for t in curve),
+            "resources_after": leak,
+        }
     bests = [m["final_best"] for m in methods.values() if m["final_best"] is not None]
     target = max(bests) - WITHIN if bests else None
     for m in methods.values():
-        hit = next((t for t in m["trials"] if target is not None and t["running_best"] is not None
-                    and t["running_best"] >= target - 1e-9), None)
+        hit = next(
+            (
+                t
+                for t in m["trials"]
+                if target is not None
+                and t["running_best"] is not None
+                and t["running_best"] >= target - 1e-9
+            ),
+            None,
+        )
         m["steps_to_target"] = hit["cum_steps"] if hit else None
         m["trials_to_target"] = m["trials"].index(hit) + 1 if hit else None
-    return {"seed": seed, "family": family, "budget": budget, "epochs": epochs, "grace": grace,
-            "best_either": max(bests) if bests else None, "target": target, "methods": methods}
+    return {
+        "seed": seed,
+        "family": family,
+        "budget": budget,
+        "epochs": epochs,
+        "grace": grace,
+        "best_either": max(bests) if bests else None,
+        "target": target,
+        "methods": methods,
+    }
 
 
 def _f(value, spec=".4f") -> str:
@@ -272,35 +362,72 @@ def _f(value, spec=".4f") -> str:
 
 def efficiency_table(runs: list[dict]) -> Table:
     r0 = runs[0]
-    t = Table(title=f"(b) Search efficiency: {r0['family']}, {r0['budget']} trials per method, "
-                    f"{r0['epochs']} epochs, ASHA grace {r0['grace']}; target = best of either "
-                    f"- {WITHIN}")
-    for column in ("seed", "method", "best val/acc1", "target", "trial-steps to target",
-                   "trials to target", "trial-steps total", "stopped/failed", "wall s"):
+    t = Table(
+        title=f"(b) Search efficiency: {r0['family']}, {r0['budget']} trials per method, "
+        f"{r0['epochs']} epochs, ASHA grace {r0['grace']}; target = best of either "
+        f"- {WITHIN}"
+    )
+    for column in (
+        "seed",
+        "method",
+        "best val/acc1",
+        "target",
+        "trial-steps to target",
+        "trials to target",
+        "trial-steps total",
+        "stopped/failed",
+        "wall s",
+    ):
         t.add_column(column, justify="left" if column == "method" else "right")
     for r in runs:
         for method, m in r["methods"].items():
-            t.add_row(str(r["seed"]), method, _f(m["final_best"]), _f(r["target"]),
-                      _f(m["steps_to_target"], "d"), _f(m["trials_to_target"], "d"),
-                      str(m["trial_steps"]), f"{m['stopped_early']}/{m['failed']}",
-                      f"{m['wall_s']:.0f}")
+            t.add_row(
+                str(r["seed"]),
+                method,
+                _f(m["final_best"]),
+                _f(r["target"]),
+                _f(m["steps_to_target"], "d"),
+                _f(m["trials_to_target"], "d"),
+                str(m["trial_steps"]),
+                f"{m['stopped_early']}/{m['failed']}",
+                f"{m['wall_s']:.0f}",
+            )
     return t
 
 
 def curve_table(r: dict) -> Table:
     t = Table(title=f"(b) seed {r['seed']}: trials in completion order")
-    for column in ("method", "#", "trial", "status", "steps", "cum steps", "val/acc1",
-                   "running best", "lr", "batch", "temp"):
+    for column in (
+        "method",
+        "#",
+        "trial",
+        "status",
+        "steps",
+        "cum steps",
+        "val/acc1",
+        "running best",
+        "lr",
+        "batch",
+        "temp",
+    ):
         t.add_column(column, justify="left" if column in ("method", "trial", "status") else "right")
     for method, m in r["methods"].items():
         for i, tr in enumerate(m["trials"], 1):
             status = "stopped" if tr["stopped_early"] else tr["status"].lower()
             p = tr["params"]
-            t.add_row(method, str(i), tr["trial_id"], status, str(tr["steps"]),
-                      str(tr["cum_steps"]), _f(tr["acc1"]), _f(tr["running_best"]),
-                      _f(float(p["optim.lr"]), ".3f") if "optim.lr" in p else "-",
-                      p.get("run.batch_size", "-"),
-                      _f(float(p["loss.temperature"]), ".3f") if "loss.temperature" in p else "-")
+            t.add_row(
+                method,
+                str(i),
+                tr["trial_id"],
+                status,
+                str(tr["steps"]),
+                str(tr["cum_steps"]),
+                _f(tr["acc1"]),
+                _f(tr["running_best"]),
+                _f(float(p["optim.lr"]), ".3f") if "optim.lr" in p else "-",
+                p.get("run.batch_size", "-"),
+                _f(float(p["loss.temperature"]), ".3f") if "loss.temperature" in p else "-",
+            )
     return t
 
 
@@ -315,24 +442,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8, help="(b) epochs per trial")
     parser.add_argument("--grace", type=int, default=2, help="(b) ASHA grace period (epochs)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--spare-cpus", type=int, default=0,
-                        help="logical CPUs beyond the 2 real ones (0: a stopped trial's CPU is "
-                             "now released, see sweep/trial.py)")
+    parser.add_argument(
+        "--spare-cpus",
+        type=int,
+        default=0,
+        help="logical CPUs beyond the 2 real ones (0: a stopped trial's CPU is "
+        "now released, see sweep/trial.py)",
+    )
     parser.add_argument("--skip", choices=["overhead", "efficiency"], action="append", default=[])
     args = parser.parse_args(argv)
     global SPARE_CPUS
     SPARE_CPUS = args.spare_cpus
 
     init_ray()
-    result: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-                                "platform": _stdlib_platform.platform(), "ray": ray.__version__,
-                                "optuna": optuna.__version__},
-                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    result: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": _stdlib_platform.platform(),
+            "ray": ray.__version__,
+            "optuna": optuna.__version__,
+        },
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     t_all = time.perf_counter()
     try:
         if "overhead" not in args.skip:
-            result["overhead"] = bench_overhead(args.overhead_family, args.trials,
-                                                args.overhead_epochs, seed=0)
+            result["overhead"] = bench_overhead(
+                args.overhead_family, args.trials, args.overhead_epochs, seed=0
+            )
             result["overhead"]["resources_after"] = settle("overhead")
             write(args.out, result)
             console.print(overhead_table(result["overhead"]))
@@ -340,8 +478,16 @@ def main(argv: list[str] | None = None) -> int:
             root = Path(tempfile.mkdtemp(prefix="ncsweep-bench-efficiency-"))
             runs = []
             for seed in args.seeds:
-                runs.append(bench_efficiency(args.family, args.budget, args.epochs, args.grace,
-                                             seed, root / f"seed{seed}"))
+                runs.append(
+                    bench_efficiency(
+                        args.family,
+                        args.budget,
+                        args.epochs,
+                        args.grace,
+                        seed,
+                        root / f"seed{seed}",
+                    )
+                )
                 console.print(curve_table(runs[-1]))
                 console.print(efficiency_table(runs))
                 result["efficiency"] = runs
@@ -351,9 +497,12 @@ def main(argv: list[str] | None = None) -> int:
                     hits = [r["methods"][method]["steps_to_target"] for r in runs]
                     result.setdefault("efficiency_summary", {})[method] = {
                         "steps_to_target": hits,
-                        "median_steps_to_target": statistics.median(h for h in hits
-                                                                    if h is not None)
-                        if any(h is not None for h in hits) else None}
+                        "median_steps_to_target": statistics.median(
+                            h for h in hits if h is not None
+                        )
+                        if any(h is not None for h in hits)
+                        else None,
+                    }
     finally:
         ray.shutdown()
     result["total_wall_s"] = time.perf_counter() - t_all

@@ -15,13 +15,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def ncsweep(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ncsweep.cli", *args], capture_output=True,
-                          text=True, timeout=300, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "ncsweep.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+    )
 
 
 def test_platform_is_still_the_standard_library_from_the_repo_root():
-    out = subprocess.run([sys.executable, "-c", "import platform, ncsweep; print(platform.system())"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", "import platform, ncsweep; print(platform.system())"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "Linux"
 
@@ -33,17 +43,23 @@ def test_version_and_help():
         assert verb in text
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (["--set", "loss.tau=1"], ["unknown key 'loss.tau'", "temperature", "anchor"]),
-    (["--set", "optim.name=adam"], ["optim.name", "'sgd'", "'adamw'"]),
-    (["--set", "run.epochs=many"], ["run.epochs", "'many'"]),
-    (["--loss", "nonl", "--set", "loss.label_smoothing=0.1"], ["do not apply to loss 'nonl'", "align_weight"]),
-    (["--loss", "focal"], ["loss.name", "'ce'", "'scl'"]),
-    (["--model", "vgg"], ["model.name", "unknown model 'vgg'", "resnet18_cifar"]),
-    (["--set", "data.options={fraction: 0.5}"], ["data.options", "val_fraction"]),
-    (["--config", "/nonexistent/spec.yaml"], ["/nonexistent/spec.yaml", "no such file"]),
-    (["--set", "run.batch_size=100", "--workers", "3"], ["not divisible by workers 3"]),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "loss.tau=1"], ["unknown key 'loss.tau'", "temperature", "anchor"]),
+        (["--set", "optim.name=adam"], ["optim.name", "'sgd'", "'adamw'"]),
+        (["--set", "run.epochs=many"], ["run.epochs", "'many'"]),
+        (
+            ["--loss", "nonl", "--set", "loss.label_smoothing=0.1"],
+            ["do not apply to loss 'nonl'", "align_weight"],
+        ),
+        (["--loss", "focal"], ["loss.name", "'ce'", "'scl'"]),
+        (["--model", "vgg"], ["model.name", "unknown model 'vgg'", "resnet18_cifar"]),
+        (["--set", "data.options={fraction: 0.5}"], ["data.options", "val_fraction"]),
+        (["--config", "/nonexistent/spec.yaml"], ["/nonexistent/spec.yaml", "no such file"]),
+        (["--set", "run.batch_size=100", "--workers", "3"], ["not divisible by workers 3"]),
+    ],
+)
 def test_bad_train_input_exits_2_with_a_message(args, expected):
     out = ncsweep("train", *args)
     assert out.returncode == 2, out.stdout + out.stderr
@@ -70,14 +86,30 @@ def _spaces(tmp_path: Path, family: str, edit) -> Path:
 
 
 BAD_SPACES = [
-    ("ntce", lambda d: d["space"].update({"loss.temperature": {"type": "gaussian", "low": 0.1, "high": 1}}),
-     ["ntce.yaml", "loss.temperature", "gaussian", "loguniform"]),
-    ("ntce", lambda d: d["space"].update({"loss.temperature": {"type": "loguniform", "low": 0.0, "high": 1}}),
-     ["ntce.yaml", "loss.temperature", "low"]),
-    ("ntce", lambda d: d["space"].update({"optim.lr": {"type": "uniform", "low": 0.5, "high": 0.1}}),
-     ["ntce.yaml", "optim.lr", "low"]),
-    ("ntce", lambda d: d["space"].update({"loss.tau": {"type": "uniform", "low": 0.1, "high": 0.2}}),
-     ["ntce.yaml", "loss.tau"]),
+    (
+        "ntce",
+        lambda d: d["space"].update(
+            {"loss.temperature": {"type": "gaussian", "low": 0.1, "high": 1}}
+        ),
+        ["ntce.yaml", "loss.temperature", "gaussian", "loguniform"],
+    ),
+    (
+        "ntce",
+        lambda d: d["space"].update(
+            {"loss.temperature": {"type": "loguniform", "low": 0.0, "high": 1}}
+        ),
+        ["ntce.yaml", "loss.temperature", "low"],
+    ),
+    (
+        "ntce",
+        lambda d: d["space"].update({"optim.lr": {"type": "uniform", "low": 0.5, "high": 0.1}}),
+        ["ntce.yaml", "optim.lr", "low"],
+    ),
+    (
+        "ntce",
+        lambda d: d["space"].update({"loss.tau": {"type": "uniform", "low": 0.1, "high": 0.2}}),
+        ["ntce.yaml", "loss.tau"],
+    ),
     ("ntce", lambda d: d.update({"family": "focal"}), ["ntce.yaml", "family", "focal"]),
 ]
 
@@ -85,8 +117,17 @@ BAD_SPACES = [
 @pytest.mark.parametrize(("family", "edit", "expected"), BAD_SPACES)
 def test_bad_search_space_exits_2_naming_file_and_key(tmp_path, family, edit, expected):
     root = _spaces(tmp_path, family, edit)
-    out = ncsweep("sweep", "--families", family, "--spaces", str(root), "--storage",
-                  str(tmp_path / "ray"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db")
+    out = ncsweep(
+        "sweep",
+        "--families",
+        family,
+        "--spaces",
+        str(root),
+        "--storage",
+        str(tmp_path / "ray"),
+        "--tracking-uri",
+        f"sqlite:///{tmp_path}/m.db",
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     for words in expected:
         assert words in out.stderr, (words, out.stderr)

@@ -40,7 +40,9 @@ def test_two_views_use_the_supcon_pipeline(cifar10_root):
     b = create_dataset("cifar10", root=str(cifar10_root), views=2)
     x, _ = b.train[0]
     assert x.shape == (2, 3, 32, 32)
-    assert "RandomResizedCrop" in repr(b.train.transform) and "ColorJitter" in repr(b.train.transform)
+    assert "RandomResizedCrop" in repr(b.train.transform) and "ColorJitter" in repr(
+        b.train.transform
+    )
 
 
 def test_cifar100_uses_fine_labels(cifar100_root):
@@ -49,7 +51,9 @@ def test_cifar100_uses_fine_labels(cifar100_root):
 
 
 def test_long_tailed_cifar_subsets_the_arrays(cifar10_root):
-    b = create_dataset("cifar10", root=str(cifar10_root), imbalance={"ratio": 0.25, "profile": "step"})
+    b = create_dataset(
+        "cifar10", root=str(cifar10_root), imbalance={"ratio": 0.25, "profile": "step"}
+    )
     assert b.class_counts == [4] * 5 + [1] * 5
     assert b.train.data.shape == (25, 32, 32, 3) and len(b.val) == 20
 

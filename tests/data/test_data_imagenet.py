@@ -17,7 +17,9 @@ def test_default_transforms_are_the_imagenet_ones(imagenet_root):
     b = create_dataset("imagenet", root=str(imagenet_root))
     assert b.input_shape == (3, 224, 224)
     assert "RandomResizedCrop(size=(224, 224)" in repr(b.train.transform)
-    assert "Resize(size=256" in repr(b.val.transform) and "CenterCrop(size=(224, 224))" in repr(b.val.transform)
+    assert "Resize(size=256" in repr(b.val.transform) and "CenterCrop(size=(224, 224))" in repr(
+        b.val.transform
+    )
 
 
 def test_num_classes_keeps_the_first_sorted_classes(imagenet_root):
@@ -49,7 +51,9 @@ def test_bad_num_classes_is_a_value_error(imagenet_root, num_classes):
 
 
 def test_long_tailed_imagefolder_keeps_targets_and_shared_indices(imagenet_root):
-    b = create_dataset("imagenet", root=str(imagenet_root), imbalance={"ratio": 0.34, "profile": "exp"}, **SMALL)
+    b = create_dataset(
+        "imagenet", root=str(imagenet_root), imbalance={"ratio": 0.34, "profile": "exp"}, **SMALL
+    )
     assert b.class_counts == [3, 2, 1, 1]
     assert b.train.targets.tolist() == b.train_eval.targets.tolist() == [0, 0, 0, 1, 1, 2, 3]
     assert b.train[6][1] == 3 and b.train_eval[6][0].shape == (3, 16, 16)

@@ -15,7 +15,9 @@ def test_unknown_dataset_lists_allowed_names():
 
 
 def test_unknown_option_lists_allowed_options():
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['val_frac'\].*allowed: val_fraction"):
+    with pytest.raises(
+        ValueError, match=r"unknown option\(s\) \['val_frac'\].*allowed: val_fraction"
+    ):
         create_dataset("digits", val_frac=0.2)
 
 
@@ -43,7 +45,9 @@ _SMALL = {"imagenet": {"image_size": 16, "resize_size": 18}}
 @pytest.mark.parametrize("name", list_datasets())
 def test_bundle_contract(name, views, request):
     root = request.getfixturevalue(_ROOTS[name]) if name in _ROOTS else None
-    b = create_dataset(name, root=None if root is None else str(root), views=views, **_SMALL.get(name, {}))
+    b = create_dataset(
+        name, root=None if root is None else str(root), views=views, **_SMALL.get(name, {})
+    )
     x, y = b.train[0]
     expected = b.input_shape if views == 1 else (views, *b.input_shape)
     assert tuple(x.shape) == expected and x.dtype == torch.float32

@@ -17,7 +17,11 @@ def bucket_with_cifar(s3_server, cifar10_root):
 
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
     fs.mkdir("datasets")
-    fs.put(str(cifar10_root / "cifar-10-batches-py"), "datasets/team/cifar-10-batches-py", recursive=True)
+    fs.put(
+        str(cifar10_root / "cifar-10-batches-py"),
+        "datasets/team/cifar-10-batches-py",
+        recursive=True,
+    )
     return fs
 
 
@@ -33,9 +37,13 @@ def _rewritten(root) -> set[str]:
 
 def test_s3_cifar_loads_identically_to_the_local_copy(bucket_with_cifar, cifar10_root, tmp_path):
     cache = tmp_path / "cache"
-    remote = create_dataset("cifar10", root="s3://datasets/team", cache_dir=str(cache), augment=False)
+    remote = create_dataset(
+        "cifar10", root="s3://datasets/team", cache_dir=str(cache), augment=False
+    )
     local = create_dataset("cifar10", root=str(cifar10_root), augment=False)
-    assert (remote.train.data == local.train.data).all() and (remote.val.data == local.val.data).all()
+    assert (remote.train.data == local.train.data).all() and (
+        remote.val.data == local.val.data
+    ).all()
     assert torch.equal(remote.train.targets, local.train.targets)
     assert remote.class_counts == local.class_counts
     assert torch.equal(remote.train[7][0], local.train[7][0])
@@ -53,9 +61,10 @@ def test_second_materialize_downloads_only_changed_files(bucket_with_cifar, tmp_
     (local / "cifar-10-batches-py" / "data_batch_2").unlink()
     materialize("s3://datasets/team", ["cifar-10-batches-py"], cache_dir=tmp_path / "cache")
     assert _rewritten(local) == {"test_batch", "data_batch_2"}
-    assert bucket_with_cifar.size("datasets/team/cifar-10-batches-py/test_batch") == (
-        local / "cifar-10-batches-py" / "test_batch"
-    ).stat().st_size
+    assert (
+        bucket_with_cifar.size("datasets/team/cifar-10-batches-py/test_batch")
+        == (local / "cifar-10-batches-py" / "test_batch").stat().st_size
+    )
 
 
 def test_missing_prefix_names_the_uri_and_no_secret(bucket_with_cifar, tmp_path):

@@ -6,7 +6,12 @@ from ncsweep.data import create_dataset
 
 def test_synthetic_options_set_the_shape_and_counts():
     b = create_dataset(
-        "synthetic", num_classes=4, samples_per_class=7, val_samples_per_class=3, image_size=6, channels=3
+        "synthetic",
+        num_classes=4,
+        samples_per_class=7,
+        val_samples_per_class=3,
+        image_size=6,
+        channels=3,
     )
     assert b.input_shape == (3, 6, 6) and b.num_classes == 4
     assert b.class_counts == [7] * 4 and len(b.val) == 12

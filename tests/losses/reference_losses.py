@@ -74,8 +74,16 @@ def ntce(features, labels, prototypes, temperature, memory=None):
     return total / len(labels)
 
 
-def nonl(features, labels, prototypes, temperature, anchor="prototype", align_weight=1.0,
-         unif_weight=1.0, memory=None):
+def nonl(
+    features,
+    labels,
+    prototypes,
+    temperature,
+    anchor="prototype",
+    align_weight=1.0,
+    unif_weight=1.0,
+    memory=None,
+):
     """Bidirectional: alignment once plus both log-sum-exp terms, an empty term counting 0;
     an anchor with no negative in any used term is left out of the mean."""
     u, w = unit(features), unit(prototypes)
@@ -84,8 +92,9 @@ def nonl(features, labels, prototypes, temperature, anchor="prototype", align_we
     for i, y in enumerate(labels.tolist()):
         value, has_negative = -align_weight * float(w[y] @ u[i]) / temperature, False
         if anchor in ("prototype", "bidirectional"):
-            negatives = [float(w[y] @ cols[j]) / temperature
-                         for j in range(len(cols)) if col_labels[j] != y]
+            negatives = [
+                float(w[y] @ cols[j]) / temperature for j in range(len(cols)) if col_labels[j] != y
+            ]
             if negatives:
                 value += unif_weight * log_sum_exp(negatives)
                 has_negative = True

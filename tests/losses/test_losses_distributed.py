@@ -51,14 +51,21 @@ def run_steps(config: int, part: slice) -> list[dict[str, torch.Tensor]]:
         args = (prototypes,) if loss.uses_prototypes else ()
         value = loss(features, labels[part], *args)
         value.backward()
-        results.append({"loss": value.detach(), "features": features.grad,
-                        "prototypes": prototypes.grad if loss.uses_prototypes else None})
+        results.append(
+            {
+                "loss": value.detach(),
+                "features": features.grad,
+                "prototypes": prototypes.grad if loss.uses_prototypes else None,
+            }
+        )
     return results
 
 
 def worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
+    )
     try:
         part = slice(rank * LOCAL_B, (rank + 1) * LOCAL_B)
         torch.save([run_steps(c, part) for c in range(len(CONFIGS))], f"{out}/rank{rank}.pt")
@@ -85,7 +92,7 @@ def test_two_rank_gather_equals_single_process_on_concatenated_batch(per_rank, c
         mean_loss = sum(r["loss"] for r in ranks) / WORLD
         torch.testing.assert_close(mean_loss, single[step]["loss"], rtol=0, atol=1e-10)
         for r in range(WORLD):
-            own_rows = single[step]["features"][r * LOCAL_B:(r + 1) * LOCAL_B]
+            own_rows = single[step]["features"][r * LOCAL_B : (r + 1) * LOCAL_B]
             torch.testing.assert_close(ranks[r]["features"], WORLD * own_rows, rtol=0, atol=1e-10)
         if single[step]["prototypes"] is not None:
             mean_grad = sum(r["prototypes"] for r in ranks) / WORLD

@@ -37,7 +37,11 @@ CASES = {
 @pytest.mark.parametrize(("name", "options"), GRID, ids=lambda v: str(v))
 def test_extreme_batch_gives_finite_loss_and_gradients(name, options, case):
     temperature, labels = CASES[case]
-    loss = create_loss(name, **options) if name == "ce" else create_loss(name, temperature=temperature, **options)
+    loss = (
+        create_loss(name, **options)
+        if name == "ce"
+        else create_loss(name, temperature=temperature, **options)
+    )
     for _ in range(2):  # the second call also sees the memory
         features, prototypes = aligned(loss, labels)
         features.requires_grad_()

@@ -20,14 +20,19 @@ CASES = [
         (
             "nonl",
             {"temperature": 0.2, "anchor": anchor, "align_weight": aw, "unif_weight": uw},
-            lambda f, y, w, m, anchor=anchor, aw=aw, uw=uw: ref.nonl(f, y, w, 0.2, anchor, aw, uw, m),
+            lambda f, y, w, m, anchor=anchor, aw=aw, uw=uw: ref.nonl(
+                f, y, w, 0.2, anchor, aw, uw, m
+            ),
         )
         for anchor in ("prototype", "instance", "bidirectional")
         for aw, uw in ((1.0, 1.0), (0.5, 2.0))
     ],
     ("scl", {"temperature": 0.2}, lambda f, y, w, m: ref.scl(f, y, 0.2, memory=m)),
-    ("scl", {"temperature": 0.2, "base_temperature": 0.07},
-     lambda f, y, w, m: ref.scl(f, y, 0.2, base_temperature=0.07, memory=m)),
+    (
+        "scl",
+        {"temperature": 0.2, "base_temperature": 0.07},
+        lambda f, y, w, m: ref.scl(f, y, 0.2, base_temperature=0.07, memory=m),
+    ),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw, _ in CASES]
 
@@ -38,14 +43,19 @@ def test_loss_matches_per_sample_reference(name, options, reference, b, k):
     loss = create_loss(name, **options)
     features, labels, prototypes = make_inputs(loss, b=b, k=k, seed=3)
     expected = reference(features, labels, prototypes, None)
-    assert float(call(loss, features, labels, prototypes)) == pytest.approx(expected, abs=1e-10, rel=1e-10)
+    assert float(call(loss, features, labels, prototypes)) == pytest.approx(
+        expected, abs=1e-10, rel=1e-10
+    )
 
 
 MEMORY_CASES = [(n, kw, r) for n, kw, r in CASES if n in ("ntce", "nonl", "scl")]
 
 
-@pytest.mark.parametrize(("name", "options", "reference"), MEMORY_CASES,
-                         ids=[i for i, c in zip(IDS, CASES, strict=True) if c in MEMORY_CASES])
+@pytest.mark.parametrize(
+    ("name", "options", "reference"),
+    MEMORY_CASES,
+    ids=[i for i, c in zip(IDS, CASES, strict=True) if c in MEMORY_CASES],
+)
 def test_loss_with_memory_matches_reference_with_memory_in_the_columns(name, options, reference):
     loss = create_loss(name, memory=MEMORY, **options)
     first, first_labels, _ = make_inputs(loss, seed=1)
@@ -56,11 +66,15 @@ def test_loss_with_memory_matches_reference_with_memory_in_the_columns(name, opt
 
     features, labels, prototypes = make_inputs(loss, seed=2)
     expected = reference(features, labels, prototypes, memory)
-    assert float(call(loss, features, labels, prototypes)) == pytest.approx(expected, abs=1e-10, rel=1e-10)
+    assert float(call(loss, features, labels, prototypes)) == pytest.approx(
+        expected, abs=1e-10, rel=1e-10
+    )
 
 
-@pytest.mark.parametrize(("name", "expected"), [("ce", 5), ("normface", 5), ("ntce", 12 + MEMORY),
-                                                ("scl", 24 + MEMORY - 1)])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("ce", 5), ("normface", 5), ("ntce", 12 + MEMORY), ("scl", 24 + MEMORY - 1)],
+)
 def test_negative_set_size_counts_batch_and_memory_columns(name, expected):
     options = {} if name in ("ce", "normface") else {"memory": MEMORY}
     loss = create_loss(name, **options)
@@ -69,7 +83,9 @@ def test_negative_set_size_counts_batch_and_memory_columns(name, expected):
     assert loss.negative_set_size == expected
 
 
-@pytest.mark.parametrize(("anchor", "expected"), [("prototype", 12), ("instance", 5), ("bidirectional", 17)])
+@pytest.mark.parametrize(
+    ("anchor", "expected"), [("prototype", 12), ("instance", 5), ("bidirectional", 17)]
+)
 def test_nonl_negative_set_size_per_anchor(anchor, expected):
     loss = create_loss("nonl", anchor=anchor)
     call(loss, *make_inputs(loss))
@@ -82,4 +98,6 @@ def test_ce_with_bias_matches_reference(label_smoothing):
     features, labels, prototypes = make_inputs(loss, seed=4)
     bias = torch.randn(prototypes.shape[0], dtype=torch.float64)
     expected = ref.ce(features, labels, prototypes, bias, label_smoothing)
-    assert float(loss(features, labels, prototypes, bias)) == pytest.approx(expected, abs=1e-10, rel=1e-10)
+    assert float(loss(features, labels, prototypes, bias)) == pytest.approx(
+        expected, abs=1e-10, rel=1e-10
+    )

@@ -16,12 +16,16 @@ def test_registry_lists_the_five_paper_losses():
 
 
 def test_unknown_loss_name_lists_the_allowed_names():
-    with pytest.raises(ValueError, match="unknown loss 'foo'; choose one of: ce, nonl, normface, ntce, scl"):
+    with pytest.raises(
+        ValueError, match="unknown loss 'foo'; choose one of: ce, nonl, normface, ntce, scl"
+    ):
         create_loss("foo")
 
 
 def test_unknown_option_lists_the_allowed_options():
-    with pytest.raises(ValueError, match="ntce got unknown option 'tau'; allowed: gather, memory, temperature"):
+    with pytest.raises(
+        ValueError, match="ntce got unknown option 'tau'; allowed: gather, memory, temperature"
+    ):
         create_loss("ntce", tau=0.1)
 
 
@@ -50,17 +54,28 @@ def test_contract_finite_scalar_and_gradients_reach_the_inputs(name):
     value = call(loss, features, labels, prototypes)
     value.backward()
     assert value.dim() == 0 and torch.isfinite(value)
-    assert features.grad is not None and torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+    assert (
+        features.grad is not None
+        and torch.isfinite(features.grad).all()
+        and features.grad.abs().sum() > 0
+    )
     if loss.uses_prototypes:
         assert torch.isfinite(prototypes.grad).all() and prototypes.grad.abs().sum() > 0
     assert isinstance(loss.negative_set_size, int) and loss.negative_set_size > 0
 
 
-@pytest.mark.parametrize(("autocast_dtype", "input_dtype"), [
-    (torch.bfloat16, torch.float32), (torch.bfloat16, torch.bfloat16), (torch.float16, torch.float16),
-])
+@pytest.mark.parametrize(
+    ("autocast_dtype", "input_dtype"),
+    [
+        (torch.bfloat16, torch.float32),
+        (torch.bfloat16, torch.bfloat16),
+        (torch.float16, torch.float16),
+    ],
+)
 @pytest.mark.parametrize("name", list_losses())
-def test_low_precision_autocast_on_cpu_gives_finite_float32_results(name, autocast_dtype, input_dtype):
+def test_low_precision_autocast_on_cpu_gives_finite_float32_results(
+    name, autocast_dtype, input_dtype
+):
     loss = create_loss(name) if name == "ce" else create_loss(name, temperature=0.01)
     features, labels, prototypes = make_inputs(loss, b=16, d=8, k=4, dtype=input_dtype)
     features.requires_grad_()

@@ -29,8 +29,9 @@ BAD_CALLS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "args", "words"), BAD_CALLS,
-                         ids=[f"{n}-{w}" for n, _, w in BAD_CALLS])
+@pytest.mark.parametrize(
+    ("name", "args", "words"), BAD_CALLS, ids=[f"{n}-{w}" for n, _, w in BAD_CALLS]
+)
 def test_bad_input_raises_value_error_saying_what_was_expected(name, args, words):
     with pytest.raises(ValueError, match="expect|needs|mismatch") as error:
         create_loss(name)(*args)
@@ -50,8 +51,9 @@ BAD_OPTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "options", "words"), BAD_OPTIONS,
-                         ids=[f"{n}-{o}" for n, o, _ in BAD_OPTIONS])
+@pytest.mark.parametrize(
+    ("name", "options", "words"), BAD_OPTIONS, ids=[f"{n}-{o}" for n, o, _ in BAD_OPTIONS]
+)
 def test_bad_constructor_option_raises_value_error(name, options, words):
     with pytest.raises(ValueError) as error:
         create_loss(name, **options)

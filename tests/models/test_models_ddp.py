@@ -51,7 +51,9 @@ def test_ddp_gradients_reach_the_prototypes(gloo_group, head, loss_fn, find_unus
 
 
 def test_ddp_projection_head_trains_every_parameter(gloo_group):
-    model = create_model("convnet", num_classes=3, input_shape=(1, 8, 8), head="projection", proj_dim=8)
+    model = create_model(
+        "convnet", num_classes=3, input_shape=(1, 8, 8), head="projection", proj_dim=8
+    )
     ddp = DDP(model)
     for _ in range(2):
         model.zero_grad()

@@ -11,7 +11,9 @@ def test_list_models_and_heads_name_the_builtins():
 
 
 def test_unknown_model_lists_allowed():
-    with pytest.raises(ValueError, match="unknown model 'vgg'.*convnet, mlp, resnet18_cifar, resnet50"):
+    with pytest.raises(
+        ValueError, match="unknown model 'vgg'.*convnet, mlp, resnet18_cifar, resnet50"
+    ):
         create_model("vgg", num_classes=10, input_shape=(1, 8, 8), head="linear")
 
 
@@ -41,7 +43,9 @@ def test_bad_arguments_are_value_errors(kwargs, match):
 
 
 def test_mlp_hidden_sizes_set_the_feature_dim():
-    model = create_model("mlp", num_classes=3, input_shape=(1, 8, 8), head="prototype", hidden=[32, 16])
+    model = create_model(
+        "mlp", num_classes=3, input_shape=(1, 8, 8), head="prototype", hidden=[32, 16]
+    )
     assert model.feature_dim == 16 and model.prototypes.shape == (3, 16)
     assert model_options("mlp") == {"hidden": (256, 256), "last_relu": True, "norm": "batch"}
 
@@ -61,7 +65,9 @@ def test_last_relu_false_lets_features_go_negative(name):
     torch.manual_seed(0)
     x = torch.randn(8, 1, 8, 8)
     on = create_model(name, num_classes=3, input_shape=(1, 8, 8), head="prototype")
-    off = create_model(name, num_classes=3, input_shape=(1, 8, 8), head="prototype", last_relu=False)
+    off = create_model(
+        name, num_classes=3, input_shape=(1, 8, 8), head="prototype", last_relu=False
+    )
     assert (on.features(x) >= 0).all() and (off.features(x) < 0).any()
 
 
@@ -69,7 +75,9 @@ def test_resnet18_cifar_has_the_cifar_stem():
     model = create_model("resnet18_cifar", num_classes=10, input_shape=(3, 32, 32), head="linear")
     assert model.feature_dim == 512
     assert model.backbone.conv1.kernel_size == (3, 3) and model.backbone.conv1.stride == (1, 1)
-    assert isinstance(model.backbone.maxpool, nn.Identity) and isinstance(model.backbone.fc, nn.Identity)
+    assert isinstance(model.backbone.maxpool, nn.Identity) and isinstance(
+        model.backbone.fc, nn.Identity
+    )
     assert model.head.weight.shape == (10, 512) and model.head.bias.shape == (10,)
 
 
@@ -85,7 +93,9 @@ def test_resnet50_is_torchvisions_without_fc():
 
 
 def test_projection_head_is_supcons_mlp():
-    model = create_model("mlp", num_classes=10, input_shape=(1, 8, 8), head="projection", proj_dim=32)
+    model = create_model(
+        "mlp", num_classes=10, input_shape=(1, 8, 8), head="projection", proj_dim=32
+    )
     layers = list(model.head)
     assert [type(m) for m in layers] == [nn.Linear, nn.ReLU, nn.Linear]
     assert layers[0].weight.shape == (256, 256) and layers[2].weight.shape == (32, 256)
@@ -100,7 +110,9 @@ def test_embed_is_identity_for_classifier_heads():
 
 
 def test_sync_bn_converts_every_batchnorm():
-    model = create_model("convnet", num_classes=10, input_shape=(1, 8, 8), head="linear", sync_bn=True)
+    model = create_model(
+        "convnet", num_classes=10, input_shape=(1, 8, 8), head="linear", sync_bn=True
+    )
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     assert norms and all(isinstance(m, nn.SyncBatchNorm) for m in norms)
     model.eval()

@@ -17,9 +17,17 @@ pytestmark = pytest.mark.slow
 
 def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     config = SweepConfig(
-        name="e2e", preset="digits", families=["ce", "nonl"], trials=3, max_concurrent=2,
-        storage=str(tmp_path / "ray"), tracking_uri=mlflow_server, objective="pareto",
-        scheduler="none", overrides=["run.epochs=3", "eval.val_nc=false"])
+        name="e2e",
+        preset="digits",
+        families=["ce", "nonl"],
+        trials=3,
+        max_concurrent=2,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=mlflow_server,
+        objective="pareto",
+        scheduler="none",
+        overrides=["run.epochs=3", "eval.val_nc=false"],
+    )
     console = Console(record=True, width=140)
     outcome = run_sweep(config, console, out_dir=tmp_path / "best")
 
@@ -41,7 +49,12 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     assert "Leaderboard: e2e" in text and "nonl" in text
     assert "Pareto front per family" in text
     parent_artifacts = {a.path for a in client.list_artifacts(parent)}
-    assert {"leaderboard.csv", "leaderboard.json", "best_configs", "search_spaces"} <= parent_artifacts
+    assert {
+        "leaderboard.csv",
+        "leaderboard.json",
+        "best_configs",
+        "search_spaces",
+    } <= parent_artifacts
 
     written = {p.name for p in outcome.exported}
     assert {"ce.yaml", "nonl.yaml", "ce_pareto.yaml", "nonl_pareto.yaml"} <= written
@@ -58,7 +71,12 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     spec = load_spec(tmp_path / "best" / "nonl.yaml", ["run.epochs=1"])
     assert spec.loss.name == "nonl"
     assert spec.loss.temperature == pytest.approx(
-        float(client.get_run(provenance["mlflow_run_id"]).data.params["loss.temperature"]))
-    again = run_training(spec, run_name="rerun-best", tracking_uri=mlflow_server,
-                         storage_path=str(tmp_path / "rerun"))
+        float(client.get_run(provenance["mlflow_run_id"]).data.params["loss.temperature"])
+    )
+    again = run_training(
+        spec,
+        run_name="rerun-best",
+        tracking_uri=mlflow_server,
+        storage_path=str(tmp_path / "rerun"),
+    )
     assert again.ok, again.failure_reason

@@ -36,22 +36,32 @@ def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_pa
     preset = yaml.safe_load((spaces / "presets" / "digits.yaml").read_text())
     preset.pop("space")  # the preset's replacements would override the fixed values below
     (spaces / "presets" / "digits.yaml").write_text(yaml.safe_dump(preset))
-    _fix(spaces, "ce", {"optim.lr": 1.0e12})           # goes non-finite
+    _fix(spaces, "ce", {"optim.lr": 1.0e12})  # goes non-finite
     _fix(spaces, "normface", {"run.batch_size": 4096})  # raises in the worker: no full batch
     _fix(spaces, "ntce", {"optim.lr": 0.4})
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    config = SweepConfig(name="faults", families=["ce", "normface", "ntce"], trials=1,
-                         storage=str(tmp_path / "ray"), tracking_uri=uri, scheduler="none",
-                         spaces_root=str(spaces),
-                         overrides=["run.epochs=2", "run.max_failures=0", "eval.val_nc=false"])
+    config = SweepConfig(
+        name="faults",
+        families=["ce", "normface", "ntce"],
+        trials=1,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=uri,
+        scheduler="none",
+        spaces_root=str(spaces),
+        overrides=["run.epochs=2", "run.max_failures=0", "eval.val_nc=false"],
+    )
     outcome = run_sweep(config, Console(width=140), out_dir=tmp_path / "best")
 
     by_family = {r.family: r for r in collect_rows(uri, "faults")}
     assert set(by_family) == {"ce", "normface", "ntce"}
     client = MlflowClient(uri)
-    reasons = {f: client.get_run(r.run_id).data.tags.get("ncsweep.failure_reason", "")
-               for f, r in by_family.items()}
-    assert by_family["ce"].status == "FAILED" and reasons["ce"].startswith("non-finite loss at step")
+    reasons = {
+        f: client.get_run(r.run_id).data.tags.get("ncsweep.failure_reason", "")
+        for f, r in by_family.items()
+    }
+    assert by_family["ce"].status == "FAILED" and reasons["ce"].startswith(
+        "non-finite loss at step"
+    )
     assert by_family["normface"].status == "FAILED"
     assert "smaller than one batch" in reasons["normface"]
     assert by_family["ntce"].status == "FINISHED" and by_family["ntce"].complete
@@ -67,17 +77,45 @@ def _child_runs(uri: str, sweep: str):
 
 
 def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
-        ray_session, s3_server, mlflow_server, tmp_path):
+    ray_session, s3_server, mlflow_server, tmp_path
+):
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
     fs.mkdir("sweeps")
     env = dict(os.environ, RAY_ADDRESS=ray_session.get_runtime_context().gcs_address)
-    common = ["--storage", "s3://sweeps/ray", "--tracking-uri", mlflow_server,
-              "--out", str(tmp_path / "best")]
+    common = [
+        "--storage",
+        "s3://sweeps/ray",
+        "--tracking-uri",
+        mlflow_server,
+        "--out",
+        str(tmp_path / "best"),
+    ]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "ncsweep.cli", "sweep", "--families", "ce", "--trials", "4",
-         "--max-concurrent", "1", "--scheduler", "none", "--name", "resume-s3",
-         "--set", "run.epochs=4", "--set", "eval.val_nc=false", *common],
-        env=env, stdout=open(tmp_path / "first.log", "w"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "ncsweep.cli",
+            "sweep",
+            "--families",
+            "ce",
+            "--trials",
+            "4",
+            "--max-concurrent",
+            "1",
+            "--scheduler",
+            "none",
+            "--name",
+            "resume-s3",
+            "--set",
+            "run.epochs=4",
+            "--set",
+            "eval.val_nc=false",
+            *common,
+        ],
+        env=env,
+        stdout=open(tmp_path / "first.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 600
     finished_before = {}
     while len(finished_before) < 2:
@@ -85,17 +123,24 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
         assert time.time() < deadline, "two trials did not finish in time"
         time.sleep(2)
         try:
-            finished_before = {r.data.tags["ncsweep.trial_id"]: r.info.run_id
-                               for r in _child_runs(mlflow_server, "resume-s3")
-                               if r.info.status == "FINISHED"}
+            finished_before = {
+                r.data.tags["ncsweep.trial_id"]: r.info.run_id
+                for r in _child_runs(mlflow_server, "resume-s3")
+                if r.info.status == "FINISHED"
+            }
         except Exception:  # the sweep's experiment or parent run does not exist yet
             finished_before = {}
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=60)
     time.sleep(5)  # Ray ends the dead driver's trial actors
 
-    resumed = subprocess.run([sys.executable, "-m", "ncsweep.cli", "resume", "resume-s3", *common],
-                             env=env, capture_output=True, text=True, timeout=900)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "ncsweep.cli", "resume", "resume-s3", *common],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
 
     runs = _child_runs(mlflow_server, "resume-s3")

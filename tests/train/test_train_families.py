@@ -16,11 +16,22 @@ FAMILIES = [("ce", 0.90), ("normface", 0.90), ("ntce", 0.90), ("nonl", 0.90), ("
 
 
 @pytest.mark.parametrize(("family", "bar"), FAMILIES)
-def test_family_trains_on_digits_with_two_workers(ray_session, mlflow_server, tmp_path, family, bar):
-    spec = load_spec(None, [f"loss.name={family}", "run.workers=2", "run.epochs=8",
-                            "optim.lr=0.4", "eval.probe_epochs=10"])
-    outcome = run_training(spec, run_name=f"family-{family}", tracking_uri=mlflow_server,
-                           storage_path=str(tmp_path))
+def test_family_trains_on_digits_with_two_workers(
+    ray_session, mlflow_server, tmp_path, family, bar
+):
+    spec = load_spec(
+        None,
+        [
+            f"loss.name={family}",
+            "run.workers=2",
+            "run.epochs=8",
+            "optim.lr=0.4",
+            "eval.probe_epochs=10",
+        ],
+    )
+    outcome = run_training(
+        spec, run_name=f"family-{family}", tracking_uri=mlflow_server, storage_path=str(tmp_path)
+    )
     assert outcome.ok, outcome.failure_reason
     assert outcome.metrics["status"] == "done"
     assert outcome.metrics["step"] == outcome.metrics["total_steps"] == 80

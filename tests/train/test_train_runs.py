@@ -26,17 +26,31 @@ def _losses(uri: str, run_id: str) -> dict[int, float]:
     return {m.step: m.value for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")}
 
 
-def test_two_workers_match_one_worker_at_the_same_global_batch(ray_session, mlflow_server, tmp_path):
+def test_two_workers_match_one_worker_at_the_same_global_batch(
+    ray_session, mlflow_server, tmp_path
+):
     # No BatchNorm and no augmentation: a sample's forward pass does not depend on which
     # worker holds it, so the only difference left is the gathered negative set (ntce).
-    common = ["loss.name=ntce", "model.options={norm: none}", "data.augment=false",
-              "data.imbalance={ratio: 0.1, profile: exp}", "run.batch_size=128",
-              "run.max_steps=6", "run.log_every=1", "eval.eval_every=1000", "eval.val_nc=false"]
+    common = [
+        "loss.name=ntce",
+        "model.options={norm: none}",
+        "data.augment=false",
+        "data.imbalance={ratio: 0.1, profile: exp}",
+        "run.batch_size=128",
+        "run.max_steps=6",
+        "run.log_every=1",
+        "eval.eval_every=1000",
+        "eval.val_nc=false",
+    ]
     runs = {}
     for workers in (1, 2):
         spec = load_spec(None, [*common, f"run.workers={workers}"])
-        outcome = run_training(spec, run_name=f"match-{workers}", tracking_uri=mlflow_server,
-                               storage_path=str(tmp_path))
+        outcome = run_training(
+            spec,
+            run_name=f"match-{workers}",
+            tracking_uri=mlflow_server,
+            storage_path=str(tmp_path),
+        )
         assert outcome.ok, outcome.failure_reason
         runs[workers] = outcome
     one, two = (_losses(mlflow_server, runs[w].run_id) for w in (1, 2))
@@ -64,12 +78,27 @@ def _train_workers() -> list[psutil.Process]:
     return found
 
 
-def test_killed_worker_is_replaced_and_the_run_finishes_from_its_checkpoint(ray_session, mlflow_server, tmp_path):
-    spec = load_spec(None, ["loss.name=ce", "run.workers=2", "run.epochs=40",
-                            "eval.val_nc=false", "run.max_failures=2"])
+def test_killed_worker_is_replaced_and_the_run_finishes_from_its_checkpoint(
+    ray_session, mlflow_server, tmp_path
+):
+    spec = load_spec(
+        None,
+        [
+            "loss.name=ce",
+            "run.workers=2",
+            "run.epochs=40",
+            "eval.val_nc=false",
+            "run.max_failures=2",
+        ],
+    )
     result = {}
-    thread = threading.Thread(target=lambda: result.update(outcome=run_training(
-        spec, run_name="kill-worker", tracking_uri=mlflow_server, storage_path=str(tmp_path))))
+    thread = threading.Thread(
+        target=lambda: result.update(
+            outcome=run_training(
+                spec, run_name="kill-worker", tracking_uri=mlflow_server, storage_path=str(tmp_path)
+            )
+        )
+    )
     thread.start()
     deadline = time.time() + 240
     # A checkpoint directory is written before Ray registers it, and a worker's report
@@ -89,7 +118,9 @@ def test_killed_worker_is_replaced_and_the_run_finishes_from_its_checkpoint(ray_
     assert resumed and 0 < resumed[0].value < 400
 
 
-def test_s3_dataset_root_trains_like_the_local_copy(ray_session, s3_server, tmp_path, fake_cifar_writer):
+def test_s3_dataset_root_trains_like_the_local_copy(
+    ray_session, s3_server, tmp_path, fake_cifar_writer
+):
     local = fake_cifar_writer(tmp_path / "cifar", "cifar10", train_per_class=20, test_per_class=5)
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_server}, skip_instance_cache=True)
     fs.mkdir("datasets")
@@ -97,15 +128,28 @@ def test_s3_dataset_root_trains_like_the_local_copy(ray_session, s3_server, tmp_
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     outcomes = {}
     for name, root in (("local", str(local)), ("s3", "s3://datasets/cifar")):
-        spec = load_spec(None, ["data.name=cifar10", f"data.root={root}",
-                                f"data.cache_dir={tmp_path / 'cache'}", "run.epochs=2",
-                                "run.batch_size=50", "eval.val_nc=false"])
-        outcomes[name] = run_training(spec, run_name=f"root-{name}", tracking_uri=uri,
-                                      storage_path=str(tmp_path / "ray"))
+        spec = load_spec(
+            None,
+            [
+                "data.name=cifar10",
+                f"data.root={root}",
+                f"data.cache_dir={tmp_path / 'cache'}",
+                "run.epochs=2",
+                "run.batch_size=50",
+                "eval.val_nc=false",
+            ],
+        )
+        outcomes[name] = run_training(
+            spec, run_name=f"root-{name}", tracking_uri=uri, storage_path=str(tmp_path / "ray")
+        )
         assert outcomes[name].ok, outcomes[name].failure_reason
-    assert (tmp_path / "cache" / "datasets" / "cifar" / "cifar-10-batches-py" / "data_batch_1").is_file()
+    assert (
+        tmp_path / "cache" / "datasets" / "cifar" / "cifar-10-batches-py" / "data_batch_1"
+    ).is_file()
     for key in ("val/acc1", "val/loss", "nc/nc1", "nc/erank_inter"):
-        assert outcomes["s3"].metrics[key] == pytest.approx(outcomes["local"].metrics[key], rel=1e-6), key
+        assert outcomes["s3"].metrics[key] == pytest.approx(
+            outcomes["local"].metrics[key], rel=1e-6
+        ), key
 
 
 def test_non_finite_loss_fails_the_run_with_its_step(ray_session, tmp_path):

@@ -29,7 +29,12 @@ from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transfo
 __all__ = ["ImageArrayDataset", "build_cifar10", "build_cifar100", "load_cifar"]
 
 _LAYOUTS = {
-    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"], 10),
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        10,
+    ),
     "cifar100": ("cifar-100-python", ["train"], ["test"], 100),
 }
 
@@ -40,7 +45,9 @@ class ImageArrayDataset(Dataset):
     ``dataset[i]`` -> ``(transform(PIL image), int label)``; ``targets`` is the N labels.
     """
 
-    def __init__(self, data: np.ndarray, targets: Sequence[int], transform: Callable | None) -> None:
+    def __init__(
+        self, data: np.ndarray, targets: Sequence[int], transform: Callable | None
+    ) -> None:
         self.data = data
         self.targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
         self.transform = transform
@@ -68,7 +75,9 @@ def _missing(name: str, root: Path, folder: str, missing: list[str]) -> DatasetN
     )
 
 
-def load_cifar(name: str, root: str | Path) -> tuple[tuple[np.ndarray, list[int]], tuple[np.ndarray, list[int]]]:
+def load_cifar(
+    name: str, root: str | Path
+) -> tuple[tuple[np.ndarray, list[int]], tuple[np.ndarray, list[int]]]:
     """((train images N×32×32×3 uint8, labels), (test images, labels)) for cifar10/cifar100."""
     folder, train_files, test_files, _ = _LAYOUTS[name]
     root = Path(root).expanduser()

@@ -48,20 +48,28 @@ def select_classes(root: Path, num_classes: int | None, class_list: str | None) 
         path = path if path.is_absolute() else root / path
         if not path.is_file():
             raise DatasetNotFoundError(f"imagenet: class_list file {path} does not exist")
-        wanted = [
-            line.split("#", 1)[0].strip() for line in path.read_text().splitlines()
-        ]
+        wanted = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
         wanted = [c for c in wanted if c]
         unknown = sorted(set(wanted) - set(available))
         if unknown:
-            raise ValueError(f"imagenet: class_list {path} names classes not in {root / 'train'}: {unknown[:5]}")
+            raise ValueError(
+                f"imagenet: class_list {path} names classes not in {root / 'train'}: {unknown[:5]}"
+            )
         if num_classes is not None and num_classes != len(wanted):
-            raise ValueError(f"imagenet: num_classes={num_classes} but {path} lists {len(wanted)} classes")
+            raise ValueError(
+                f"imagenet: num_classes={num_classes} but {path} lists {len(wanted)} classes"
+            )
         return wanted
     if num_classes is None:
         return available
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 2 <= num_classes <= len(available):
-        raise ValueError(f"imagenet: num_classes must be an integer in [2, {len(available)}], got {num_classes!r}")
+    if (
+        isinstance(num_classes, bool)
+        or not isinstance(num_classes, int)
+        or not 2 <= num_classes <= len(available)
+    ):
+        raise ValueError(
+            f"imagenet: num_classes must be an integer in [2, {len(available)}], got {num_classes!r}"
+        )
     return available[:num_classes]
 
 
@@ -70,7 +78,8 @@ def _folder(root: Path, split: str, classes: list[str], transform) -> ImageFolde
         return _SubsetFolder(root / split, classes, transform)
     except FileNotFoundError as err:
         raise DatasetNotFoundError(
-            f"imagenet: {root / split} lacks images for some classes ({err}); " + _HOW.format(root=root)
+            f"imagenet: {root / split} lacks images for some classes ({err}); "
+            + _HOW.format(root=root)
         ) from None
 
 

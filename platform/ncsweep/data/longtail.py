@@ -79,7 +79,9 @@ def long_tail_indices(targets: torch.Tensor, counts: list[int], seed: int) -> to
     return torch.cat(keep).sort().values
 
 
-def apply_imbalance(bundle: DataBundle, *, ratio: float, profile: str = "exp", seed: int = 0) -> DataBundle:
+def apply_imbalance(
+    bundle: DataBundle, *, ratio: float, profile: str = "exp", seed: int = 0
+) -> DataBundle:
     """A copy of ``bundle`` whose train and train_eval splits follow the long tail."""
     targets = targets_of(bundle.train)
     available = torch.bincount(targets, minlength=bundle.num_classes)

@@ -60,7 +60,9 @@ def _unreadable(uri: str, err: Exception) -> DatasetNotFoundError:
     )
 
 
-def materialize(uri: str, paths: Sequence[str], *, cache_dir: str | os.PathLike | None = None) -> str:
+def materialize(
+    uri: str, paths: Sequence[str], *, cache_dir: str | os.PathLike | None = None
+) -> str:
     """Mirror ``uri/<path>`` for each of ``paths`` into the cache; return the local root.
 
     Args:

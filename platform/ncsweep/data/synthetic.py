@@ -66,7 +66,9 @@ def build_synthetic(
     generator = torch.Generator().manual_seed(seed)
     low_res = max(1, image_size // 2)
     centres = torch.randn((num_classes, channels, low_res, low_res), generator=generator)
-    centres = F.interpolate(centres, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    centres = F.interpolate(
+        centres, size=(image_size, image_size), mode="bilinear", align_corners=False
+    )
     centres = centres / centres.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-8)
     train_x, train_y = gaussian_mixture(
         num_classes, samples_per_class, centres=centres, noise=noise, generator=generator

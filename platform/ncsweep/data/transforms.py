@@ -55,7 +55,9 @@ class RandomShift:
         dx = torch.randint(0, 2 * p + 1, (b,), generator=generator)
         rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
         cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
-        out = padded[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols]
+        out = padded[
+            torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None], rows, cols
+        ]
         return out[0] if single else out
 
     def __repr__(self) -> str:

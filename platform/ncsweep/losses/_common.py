@@ -51,7 +51,9 @@ def check_inputs(
             f"{loss} expects features B×V×D (3-D) with V >= 2 views, got shape {tuple(features.shape)}"
         )
     if labels.dim() != 1 or labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"{loss} expects integer labels of shape B, got {labels.dtype} {tuple(labels.shape)}")
+        raise ValueError(
+            f"{loss} expects integer labels of shape B, got {labels.dtype} {tuple(labels.shape)}"
+        )
     if labels.shape[0] != features.shape[0]:
         raise ValueError(
             f"{loss}: batch size mismatch, features have B={features.shape[0]} "
@@ -74,7 +76,9 @@ def check_inputs(
     if bias is not None and tuple(bias.shape) != (k,):
         raise ValueError(f"{loss} expects bias of shape K=({k},), got {tuple(bias.shape)}")
     if low < 0 or high >= k:
-        raise ValueError(f"{loss} expects labels in [0, K) = [0, {k}), got values in [{low}, {high}]")
+        raise ValueError(
+            f"{loss} expects labels in [0, K) = [0, {k}), got values in [{low}, {high}]"
+        )
 
 
 @contextlib.contextmanager
@@ -120,7 +124,9 @@ def unit(x: torch.Tensor, dtype: torch.dtype, scale: float = 1.0) -> torch.Tenso
     return _ScaledUnit.apply(x.to(dtype), float(scale))
 
 
-def masked_logsumexp(logits: torch.Tensor, exclude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_logsumexp(
+    logits: torch.Tensor, exclude: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``log Σ_{j: not exclude_ij} exp(logits_ij)`` per row, and whether the row had any entry.
 
     A row with every entry excluded returns the log-sum-exp of all its entries instead of

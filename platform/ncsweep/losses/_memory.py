@@ -61,7 +61,10 @@ class CrossBatchMemory(nn.Module):
             self.labels = labels.new_zeros(self.size, dtype=torch.long)
         elif self.features.device != features.device:
             # a loss restored on the CPU and never moved follows its inputs
-            self.features, self.labels = self.features.to(features.device), self.labels.to(features.device)
+            self.features, self.labels = (
+                self.features.to(features.device),
+                self.labels.to(features.device),
+            )
         features, labels = features[-self.size :], labels[-self.size :]
         n = features.shape[0]
         slots = (self._ptr + torch.arange(n, device=self.features.device)) % self.size
@@ -86,7 +89,9 @@ class CrossBatchMemory(nn.Module):
             current = getattr(self, name)
             # Materialise the lazy buffer; a different capacity is left for torch to report.
             if saved is not None and saved.shape != current.shape and saved.shape[0] == self.size:
-                setattr(self, name, torch.zeros(saved.shape, dtype=saved.dtype, device=current.device))
+                setattr(
+                    self, name, torch.zeros(saved.shape, dtype=saved.dtype, device=current.device)
+                )
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._ptr = int(self.ptr)
         self._filled = int(self.filled)

@@ -85,7 +85,9 @@ class SCLLoss(nn.Module):
             positives[itself] = False
             count = positives.sum(dim=1)
             # V >= 2, so every row keeps at least one column once its own is removed
-            denominator = torch.logsumexp(logits.index_put(itself, logits.new_tensor(float("-inf"))), dim=1)
+            denominator = torch.logsumexp(
+                logits.index_put(itself, logits.new_tensor(float("-inf"))), dim=1
+            )
             mean_positive = torch.where(positives, logits, 0).sum(dim=1) / count.clamp(min=1)
             per_anchor = denominator - mean_positive
             if self.base_temperature is not None:

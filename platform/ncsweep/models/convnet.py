@@ -47,6 +47,8 @@ def build_convnet(
     """ConvNet backbone; ``widths`` are the channels per block (feature_dim = the last)."""
     widths = list(widths)
     if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths):
-        raise ValueError(f"convnet option widths must be a non-empty list of positive ints, got {widths!r}")
+        raise ValueError(
+            f"convnet option widths must be a non-empty list of positive ints, got {widths!r}"
+        )
     c, h, w = input_shape
     return ConvNet(c, min(h, w), widths, last_relu=last_relu), widths[-1]

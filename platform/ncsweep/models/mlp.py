@@ -24,8 +24,14 @@ class MLP(nn.Sequential):
     process exactly (SyncBatchNorm runs on GPUs only).
     """
 
-    def __init__(self, in_features: int, hidden: Sequence[int], *, last_relu: bool = True,
-                 norm: str = "batch") -> None:
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        *,
+        last_relu: bool = True,
+        norm: str = "batch",
+    ) -> None:
         layers: list[nn.Module] = [nn.Flatten()]
         width = in_features
         for i, h in enumerate(hidden):
@@ -53,6 +59,8 @@ def build_mlp(
         raise ValueError(f"mlp option norm must be one of {', '.join(_NORMS)}, got {norm!r}")
     hidden = list(hidden)
     if not hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in hidden):
-        raise ValueError(f"mlp option hidden must be a non-empty list of positive ints, got {hidden!r}")
+        raise ValueError(
+            f"mlp option hidden must be a non-empty list of positive ints, got {hidden!r}"
+        )
     c, h, w = input_shape
     return MLP(c * h * w, hidden, last_relu=last_relu, norm=norm), hidden[-1]

@@ -58,7 +58,13 @@ class NCModel(nn.Module):
     """
 
     def __init__(
-        self, backbone: nn.Module, feature_dim: int, head: nn.Module, *, head_name: str, num_classes: int
+        self,
+        backbone: nn.Module,
+        feature_dim: int,
+        head: nn.Module,
+        *,
+        head_name: str,
+        num_classes: int,
     ) -> None:
         super().__init__()
         self.backbone = backbone

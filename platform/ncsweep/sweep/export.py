@@ -24,8 +24,15 @@ from .objectives import pareto_front
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 
-_REPORTED = ("val/acc1", "val/acc5", "val/loss", "val/acc1_prototypes", "val/acc1_probe",
-             "val/acc1_normprobe", "objective/nc_steps")
+_REPORTED = (
+    "val/acc1",
+    "val/acc5",
+    "val/loss",
+    "val/acc1_prototypes",
+    "val/acc1_probe",
+    "val/acc1_normprobe",
+    "objective/nc_steps",
+)
 
 
 def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
@@ -44,22 +51,32 @@ def _provenance(uri: str, sweep: str, row: TrialRow, seed: int) -> dict[str, Any
     metrics["mean_nc_score"] = row.mean_nc_score
     metrics.update({f"nc_iters/{k}": v for k, v in sorted(row.nc_iters.items())})
     return {
-        "sweep": sweep, "family": row.family, "trial_id": row.trial_id,
-        "mlflow_run_id": row.run_id, "tracking_uri": redact(uri), "metrics": metrics,
-        "seed": seed, "git_commit": git_commit(), "versions": package_versions(),
+        "sweep": sweep,
+        "family": row.family,
+        "trial_id": row.trial_id,
+        "mlflow_run_id": row.run_id,
+        "tracking_uri": redact(uri),
+        "metrics": metrics,
+        "seed": seed,
+        "git_commit": git_commit(),
+        "versions": package_versions(),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
 
 def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
-    candidates = [r for r in rows if r.family == family and r.complete
-                  and r.acc1 is not None and r.nc_steps is not None]
+    candidates = [
+        r
+        for r in rows
+        if r.family == family and r.complete and r.acc1 is not None and r.nc_steps is not None
+    ]
     front = pareto_front([(r.acc1, r.nc_steps) for r in candidates])
     return sorted((candidates[i] for i in front), key=lambda r: -r.acc1)
 
 
-def export_best(uri: str, sweep: str, rows: list[TrialRow], out: str | Path, seed: int,
-                pareto: bool = False) -> list[Path]:
+def export_best(
+    uri: str, sweep: str, rows: list[TrialRow], out: str | Path, seed: int, pareto: bool = False
+) -> list[Path]:
     """Write one YAML per family (and Pareto fronts); returns the files written."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,11 +88,20 @@ def export_best(uri: str, sweep: str, rows: list[TrialRow], out: str | Path, see
         path.write_text(yaml.safe_dump(document, sort_keys=False))
         written.append(path)
         if pareto:
-            front = [{"provenance": _provenance(uri, sweep, r, seed), "spec": trial_spec(uri, r.run_id)}
-                     for r in pareto_rows(rows, family)]
+            front = [
+                {"provenance": _provenance(uri, sweep, r, seed), "spec": trial_spec(uri, r.run_id)}
+                for r in pareto_rows(rows, family)
+            ]
             path = out / f"{family}_pareto.yaml"
-            path.write_text(yaml.safe_dump({"family": family, "objectives": [
-                "maximise val/acc1", "minimise objective/nc_steps"], "front": front},
-                sort_keys=False))
+            path.write_text(
+                yaml.safe_dump(
+                    {
+                        "family": family,
+                        "objectives": ["maximise val/acc1", "minimise objective/nc_steps"],
+                        "front": front,
+                    },
+                    sort_keys=False,
+                )
+            )
             written.append(path)
     return written

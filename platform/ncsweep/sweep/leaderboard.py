@@ -19,11 +19,26 @@ from ..config import SpecError
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
 from .objectives import ACCURACY, nc_steps
 
-__all__ = ["TrialRow", "collect_rows", "find_parent", "best_per_family", "leaderboard_table", "nc_steps_table", "pareto_table",
-           "rows_to_csv", "rows_to_json", "PAPER_FIVE"]
+__all__ = [
+    "TrialRow",
+    "collect_rows",
+    "find_parent",
+    "best_per_family",
+    "leaderboard_table",
+    "nc_steps_table",
+    "pareto_table",
+    "rows_to_csv",
+    "rows_to_json",
+    "PAPER_FIVE",
+]
 
-PAPER_FIVE = ("erank_intra", "erank_inter", "erank_proto", "align_proto_class",
-              "align_proto_instance")
+PAPER_FIVE = (
+    "erank_intra",
+    "erank_inter",
+    "erank_proto",
+    "align_proto_class",
+    "align_proto_instance",
+)
 
 
 @dataclass
@@ -43,15 +58,22 @@ class TrialRow:
     @property
     def complete(self) -> bool:
         """Finished its whole budget (not stopped early by ASHA, not failed)."""
-        return (self.status == "FINISHED" and self.step is not None
-                and self.total_steps is not None and self.step >= self.total_steps)
+        return (
+            self.status == "FINISHED"
+            and self.step is not None
+            and self.total_steps is not None
+            and self.step >= self.total_steps
+        )
 
 
 def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     """(experiment id, parent run id) of sweep ``sweep``; SpecError if there is none."""
     experiment = MlflowClient(uri).get_experiment_by_name(sweep)
-    parent = find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}) \
-        if experiment else None
+    parent = (
+        find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
+        if experiment
+        else None
+    )
     if parent is None:
         raise SpecError(f"no MLflow sweep run named {sweep!r} at {uri}")
     return experiment.experiment_id, parent
@@ -60,24 +82,31 @@ def find_parent(uri: str, sweep: str) -> tuple[str, str]:
 def collect_rows(uri: str, sweep: str, nc_metric: str = "mean") -> list[TrialRow]:
     experiment_id, parent = find_parent(uri, sweep)
     runs = MlflowClient(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=50_000)
+        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=50_000
+    )
     rows = []
     for run in runs:
         m = run.data.metrics
         scores = [v for k, v in m.items() if k.startswith("nc_score/")]
-        rows.append(TrialRow(
-            family=run.data.tags.get(TAG_FAMILY, "?"),
-            trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
-            run_id=run.info.run_id,
-            status=run.info.status,
-            acc1=m.get(ACCURACY),
-            mean_nc_score=sum(scores) / len(scores) if scores else None,
-            nc_steps=nc_steps(m, nc_metric),
-            step=int(m["step"]) if "step" in m else None,
-            total_steps=int(m["total_steps"]) if "total_steps" in m else None,
-            nc_iters={k.removeprefix("nc_iters/"): int(v) for k, v in m.items()
-                      if k.startswith("nc_iters/")},
-            metrics=dict(m)))
+        rows.append(
+            TrialRow(
+                family=run.data.tags.get(TAG_FAMILY, "?"),
+                trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
+                run_id=run.info.run_id,
+                status=run.info.status,
+                acc1=m.get(ACCURACY),
+                mean_nc_score=sum(scores) / len(scores) if scores else None,
+                nc_steps=nc_steps(m, nc_metric),
+                step=int(m["step"]) if "step" in m else None,
+                total_steps=int(m["total_steps"]) if "total_steps" in m else None,
+                nc_iters={
+                    k.removeprefix("nc_iters/"): int(v)
+                    for k, v in m.items()
+                    if k.startswith("nc_iters/")
+                },
+                metrics=dict(m),
+            )
+        )
     return sorted(rows, key=lambda r: (r.family, -(r.acc1 or -1.0)))
 
 
@@ -88,7 +117,9 @@ def _rank_key(row: TrialRow) -> tuple[float, float]:
 def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
     best: dict[str, TrialRow] = {}
     for row in rows:
-        if row.complete and (row.family not in best or _rank_key(row) > _rank_key(best[row.family])):
+        if row.complete and (
+            row.family not in best or _rank_key(row) > _rank_key(best[row.family])
+        ):
             best[row.family] = row
     return best
 
@@ -107,9 +138,15 @@ def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
     """One row per family: its best trial, and its trials finished/stopped early/failed."""
     best = best_per_family(rows)
     table = Table(title=title)
-    for column, justify in (("family", "left"), ("val/acc1", "right"), ("mean NC %", "right"),
-                            ("NC steps", "right"), ("trials ok/stop/fail", "right"),
-                            ("trial", "left"), ("run id", "left")):
+    for column, justify in (
+        ("family", "left"),
+        ("val/acc1", "right"),
+        ("mean NC %", "right"),
+        ("NC steps", "right"),
+        ("trials ok/stop/fail", "right"),
+        ("trial", "left"),
+        ("run id", "left"),
+    ):
         table.add_column(column, justify=justify)
     for family in sorted({r.family for r in rows}):
         mine = [r for r in rows if r.family == family]
@@ -117,8 +154,15 @@ def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
         if top is None:
             table.add_row(family, "-", "-", "-", _counts(mine), "-", "-")
             continue
-        table.add_row(family, _fmt(top.acc1), _fmt(top.mean_nc_score, ".1f"),
-                      _fmt(top.nc_steps, ".0f"), _counts(mine), top.trial_id, top.run_id[:12])
+        table.add_row(
+            family,
+            _fmt(top.acc1),
+            _fmt(top.mean_nc_score, ".1f"),
+            _fmt(top.nc_steps, ".0f"),
+            _counts(mine),
+            top.trial_id,
+            top.run_id[:12],
+        )
     return table
 
 
@@ -129,26 +173,49 @@ def nc_steps_table(rows: list[TrialRow], threshold: float = 95.0) -> Table:
     for name in PAPER_FIVE:
         table.add_column(name.replace("_", " "), justify="right")
     for family, top in sorted(best_per_family(rows).items()):
-        table.add_row(family, *(str(top.nc_iters[n]) if n in top.nc_iters else "-"
-                                for n in PAPER_FIVE))
+        table.add_row(
+            family, *(str(top.nc_iters[n]) if n in top.nc_iters else "-" for n in PAPER_FIVE)
+        )
     return table
 
 
 def pareto_table(fronts: dict[str, list[TrialRow]]) -> Table:
     """The non-dominated trials of each family: accuracy up, steps to the NC threshold down."""
     table = Table(title="Pareto front per family (val/acc1 up, NC steps down)")
-    for column, justify in (("family", "left"), ("val/acc1", "right"), ("NC steps", "right"),
-                            ("mean NC %", "right"), ("trial", "left"), ("run id", "left")):
+    for column, justify in (
+        ("family", "left"),
+        ("val/acc1", "right"),
+        ("NC steps", "right"),
+        ("mean NC %", "right"),
+        ("trial", "left"),
+        ("run id", "left"),
+    ):
         table.add_column(column, justify=justify)
     for family, front in sorted(fronts.items()):
         for row in front:
-            table.add_row(family, _fmt(row.acc1), _fmt(row.nc_steps, ".0f"),
-                          _fmt(row.mean_nc_score, ".1f"), row.trial_id, row.run_id[:12])
+            table.add_row(
+                family,
+                _fmt(row.acc1),
+                _fmt(row.nc_steps, ".0f"),
+                _fmt(row.mean_nc_score, ".1f"),
+                row.trial_id,
+                row.run_id[:12],
+            )
     return table
 
 
-_CSV_FIELDS = ("family", "trial_id", "run_id", "status", "complete", "acc1", "mean_nc_score",
-               "nc_steps", "step", "total_steps")
+_CSV_FIELDS = (
+    "family",
+    "trial_id",
+    "run_id",
+    "status",
+    "complete",
+    "acc1",
+    "mean_nc_score",
+    "nc_steps",
+    "step",
+    "total_steps",
+)
 
 
 def rows_to_csv(rows: list[TrialRow]) -> str:

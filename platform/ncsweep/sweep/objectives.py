@@ -38,7 +38,9 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     for i, (acc_i, steps_i) in enumerate(points):
         dominated = any(
             acc_j >= acc_i and steps_j <= steps_i and (acc_j > acc_i or steps_j < steps_i)
-            for j, (acc_j, steps_j) in enumerate(points) if j != i)
+            for j, (acc_j, steps_j) in enumerate(points)
+            if j != i
+        )
         if not dominated:
             front.append(i)
     return front

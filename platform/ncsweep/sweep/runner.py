@@ -101,36 +101,50 @@ def default_concurrency(cfg: SweepConfig) -> int:
 
 
 def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> tune.Tuner:
-    trainable = tune.with_resources(tune.with_parameters(run_trial, context=context),
-                                    {"cpu": 0, "memory": 1})
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1}
+    )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
     if tune.Tuner.can_restore(path):
-        return tune.Tuner.restore(path, trainable, resume_unfinished=True,
-                                  resume_errored=False, restart_errored=False)
+        return tune.Tuner.restore(
+            path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
+        )
     pareto = cfg.objective == "pareto"
-    sampler = optuna.samplers.TPESampler(seed=cfg.seed + index,
-                                         n_startup_trials=max(2, cfg.trials // 3))
+    sampler = optuna.samplers.TPESampler(
+        seed=cfg.seed + index, n_startup_trials=max(2, cfg.trials // 3)
+    )
     searcher = CompletedOnlyOptunaSearch(
-        space=space.suggest, sampler=sampler,
+        space=space.suggest,
+        sampler=sampler,
         metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
-        mode=["max", "min"] if pareto else "max")
+        mode=["max", "min"] if pareto else "max",
+    )
     searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
     if cfg.scheduler == "asha":
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
-        scheduler = ASHAScheduler(time_attr="training_iteration", metric=ACCURACY, mode="max",
-                                  grace_period=cfg.grace_period,
-                                  reduction_factor=cfg.reduction_factor,
-                                  max_t=context["max_evals"], stop_last_trials=False)
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            metric=ACCURACY,
+            mode="max",
+            grace_period=cfg.grace_period,
+            reduction_factor=cfg.reduction_factor,
+            max_t=context["max_evals"],
+            stop_last_trials=False,
+        )
     else:
         scheduler = FIFOScheduler()
     return tune.Tuner(
         trainable,
-        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
-                                    num_samples=cfg.trials),
-        run_config=tune.RunConfig(name=family, storage_path=sweep_dir(cfg.storage, cfg.name),
-                                  failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-                                  verbose=1),
+        tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials
+        ),
+        run_config=tune.RunConfig(
+            name=family,
+            storage_path=sweep_dir(cfg.storage, cfg.name),
+            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            verbose=1,
+        ),
     )
 
 
@@ -170,41 +184,58 @@ def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
     if len(grid) < cfg.trials or ended < len(grid):
         raise SweepInterrupted(
             f"sweep {cfg.name} interrupted in family {family} ({ended} of {cfg.trials} trials "
-            f"ended); continue with: ncsweep resume {cfg.name}")
+            f"ended); continue with: ncsweep resume {cfg.name}"
+        )
 
 
-def run_sweep(cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs",
-              resume: bool = False) -> SweepOutcome:
+def run_sweep(
+    cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs", resume: bool = False
+) -> SweepOutcome:
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
-        workers_per_trial=cfg.workers_per_trial, gpus_per_trial=cfg.gpus_per_trial,
-        cpus_per_worker=cfg.cpus_per_worker)
+        workers_per_trial=cfg.workers_per_trial,
+        gpus_per_trial=cfg.gpus_per_trial,
+        cpus_per_worker=cfg.cpus_per_worker,
+    )
     families = _validate(cfg, preset)
     if not resume:
         save_state(cfg)
     uri = resolve_tracking_uri(cfg.tracking_uri)
     experiment_id = ensure_experiment(uri, cfg.name)
-    parent = start_run(uri, experiment_id, cfg.name,
-                       {TAG_SWEEP: cfg.name, TAG_KIND: "sweep", **provenance_tags()},
-                       reattach={TAG_SWEEP: cfg.name, TAG_KIND: "sweep"})
+    parent = start_run(
+        uri,
+        experiment_id,
+        cfg.name,
+        {TAG_SWEEP: cfg.name, TAG_KIND: "sweep", **provenance_tags()},
+        reattach={TAG_SWEEP: cfg.name, TAG_KIND: "sweep"},
+    )
     log_params(uri, parent, flatten(cfg.model_dump(mode="json")))
     for family, (space, _) in families.items():
         log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
 
     ensure_ray()
     max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
-    console.print(f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
-                  f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
-                  f"at once; MLflow {uri} run {parent}")
+    console.print(
+        f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
+        f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
+        f"at once; MLflow {uri} run {parent}"
+    )
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
-            epochs = spec_from_dict(apply_overrides(base, list(space.sample(
-                random.Random(cfg.seed)).items()))).run.epochs
-            context = {"sweep": cfg.name, "base_spec": base, "seed": cfg.seed,
-                       "tracking_uri": uri, "parent_run_id": parent,
-                       "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
-                       "nc_metric": cfg.nc_metric, "max_concurrent": max_concurrent,
-                       "max_evals": epochs}
+            epochs = spec_from_dict(
+                apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+            ).run.epochs
+            context = {
+                "sweep": cfg.name,
+                "base_spec": base,
+                "seed": cfg.seed,
+                "tracking_uri": uri,
+                "parent_run_id": parent,
+                "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
+                "nc_metric": cfg.nc_metric,
+                "max_concurrent": max_concurrent,
+                "max_evals": epochs,
+            }
             console.rule(f"family {family} ({index + 1}/{len(families)})")
             grid = _tuner(cfg, family, index, space, context).fit()
             _reconcile(uri, experiment_id, cfg, grid)

@@ -64,8 +64,10 @@ def load_state(storage: str, name: str) -> SweepConfig:
     url = f"{sweep_dir(storage, name)}/{STATE_FILE}"
     fs, path = fsspec.core.url_to_fs(url)
     if not fs.exists(path):
-        raise SpecError(f"no sweep named {name!r} under {storage} (looked for {url}); "
-                        f"pass --storage where it ran")
+        raise SpecError(
+            f"no sweep named {name!r} under {storage} (looked for {url}); "
+            f"pass --storage where it ran"
+        )
     with fs.open(path, "r") as handle:
         data = yaml.safe_load(handle.read())
     return SweepConfig.model_validate(data)

@@ -63,8 +63,9 @@ class SweepReportCallback(TuneReportCallback):
         try:
             self._training_actor_item_queue.put(result, timeout=self.patience_s)
         except (Full, RayActorError):
-            _log.warning("Tune no longer reads this trial's results (stopped early); "
-                         "ending its Train run")
+            _log.warning(
+                "Tune no longer reads this trial's results (stopped early); ending its Train run"
+            )
             ray.actor.exit_actor()
 
 
@@ -75,8 +76,9 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     can sit on the Pareto front or steer TPE with an unfinished accuracy.
     """
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                          error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         finished = bool(result) and result.get("status") == STATUS_DONE
         if not finished and not error and trial_id in self._ot_trials:
             if trial_id not in self._completed_trials:
@@ -92,14 +94,22 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     trial_id = tune.get_context().get_trial_id()
     # Optuna also reports the switches a conditional space sampled (keys without a dot).
     data = apply_overrides(context["base_spec"], [(k, v) for k, v in config.items() if "." in k])
-    data["run"].update(name=trial_id, experiment=context["sweep"], seed=context["seed"],
-                       storage_path=context["train_storage"])
+    data["run"].update(
+        name=trial_id,
+        experiment=context["sweep"],
+        seed=context["seed"],
+        storage_path=context["train_storage"],
+    )
     spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
     tags = {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id, TAG_FAMILY: spec.loss.name}
     outcome = run_training(
-        spec, run_name=trial_id, tracking_uri=context["tracking_uri"],
+        spec,
+        run_name=trial_id,
+        tracking_uri=context["tracking_uri"],
         parent_run_id=context["parent_run_id"],
         reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
-        extra_tags=tags, callbacks=[SweepReportCallback(context["nc_metric"])])
+        extra_tags=tags,
+        callbacks=[SweepReportCallback(context["nc_metric"])],
+    )
     if not outcome.ok:
         raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")

@@ -102,8 +102,14 @@ def find_run(uri: str, experiment_id: str, tags: dict[str, str]) -> str | None:
     return runs[0].info.run_id if runs else None
 
 
-def start_run(uri: str, experiment_id: str, run_name: str, tags: dict[str, str],
-              parent_run_id: str | None = None, reattach: dict[str, str] | None = None) -> str:
+def start_run(
+    uri: str,
+    experiment_id: str,
+    run_name: str,
+    tags: dict[str, str],
+    parent_run_id: str | None = None,
+    reattach: dict[str, str] | None = None,
+) -> str:
     """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING)."""
     client = MlflowClient(uri)
     if reattach:
@@ -184,7 +190,10 @@ class MetricLogger:
 
     def flush(self) -> None:
         while self._pending:
-            batch, self._pending = self._pending[:_MAX_METRIC_BATCH], self._pending[_MAX_METRIC_BATCH:]
+            batch, self._pending = (
+                self._pending[:_MAX_METRIC_BATCH],
+                self._pending[_MAX_METRIC_BATCH:],
+            )
             self.client.log_batch(self.run_id, metrics=batch)
 
 

@@ -25,8 +25,10 @@ def all_reduce_(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """In-place all-reduce (``sum``, ``min`` or ``max``); a no-op in one process (Ray
     Train initialises a process group even for one worker: skip its round trips)."""
     if is_distributed() and world_size() > 1:
-        dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN,
-                                    "max": dist.ReduceOp.MAX}[op])
+        dist.all_reduce(
+            tensor,
+            op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op],
+        )
     return tensor
 
 

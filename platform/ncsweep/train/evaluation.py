@@ -38,17 +38,20 @@ class EvalLoaders:
     train_full: DataLoader  # the whole un-augmented training set (exact SCL prototypes, probes)
 
 
-def make_eval_loaders(bundle, batch_size: int, nc_samples: int, seed: int,
-                      loader_workers: int = 0) -> EvalLoaders:
+def make_eval_loaders(
+    bundle, batch_size: int, nc_samples: int, seed: int, loader_workers: int = 0
+) -> EvalLoaders:
     r, w = rank(), world_size()
 
     def loader(dataset, limit=None):
         shard = Subset(dataset, eval_shard(len(dataset), r, w, limit, seed))
-        return DataLoader(shard, batch_size=batch_size, shuffle=False,
-                          num_workers=loader_workers)
+        return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=loader_workers)
 
-    return EvalLoaders(train=loader(bundle.train_eval, nc_samples), val=loader(bundle.val),
-                       train_full=loader(bundle.train_eval))
+    return EvalLoaders(
+        train=loader(bundle.train_eval, nc_samples),
+        val=loader(bundle.val),
+        train_full=loader(bundle.train_eval),
+    )
 
 
 class FeatureView:
@@ -101,8 +104,9 @@ def _class_stats(loader, view, num_classes, device, autocast) -> ClassStats:
             stats = ClassStats(num_classes, feats.shape[1], device=device)
         stats.update(feats, y)
     if stats is None:  # this rank's shard is empty: still join the collective
-        dim = view.features(torch.zeros(1, *loader.dataset.dataset[0][0].shape,
-                                        device=device)).shape[1]
+        dim = view.features(
+            torch.zeros(1, *loader.dataset.dataset[0][0].shape, device=device)
+        ).shape[1]
         stats = ClassStats(num_classes, dim, device=device)
     return stats.all_reduce()
 
@@ -118,9 +122,18 @@ def _nc(loader, view, stats, device, autocast, initial) -> tuple[dict, dict]:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, view: FeatureView, loaders: EvalLoaders, eval_loss: nn.Module,
-             num_classes: int, device, autocast=nullcontext, initial: dict | None = None,
-             val_nc: bool = True, exact_prototypes: bool = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module,
+    view: FeatureView,
+    loaders: EvalLoaders,
+    eval_loss: nn.Module,
+    num_classes: int,
+    device,
+    autocast=nullcontext,
+    initial: dict | None = None,
+    val_nc: bool = True,
+    exact_prototypes: bool = False,
+) -> dict[str, float]:
     """All evaluation metrics, keyed as MLflow logs them (``val/acc1``, ``nc/nc1``, ...).
 
     Args:
@@ -164,8 +177,11 @@ def _val_accuracy(loader, view, eval_loss, device, autocast) -> dict[str, float]
         totals[3] += hits.any(dim=1).sum()
     all_reduce_(totals)
     n = max(totals[0].item(), 1.0)
-    return {"val/loss": totals[1].item() / n, "val/acc1": totals[2].item() / n,
-            "val/acc5": totals[3].item() / n}
+    return {
+        "val/loss": totals[1].item() / n,
+        "val/acc1": totals[2].item() / n,
+        "val/acc5": totals[3].item() / n,
+    }
 
 
 def _loss_value(eval_loss, view, feats, y) -> torch.Tensor:

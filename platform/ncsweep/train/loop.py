@@ -44,8 +44,13 @@ STATUS_DONE = "done"
 # Which head each family trains: CE keeps a bias; the normalised losses only have prototypes.
 _log = logging.getLogger("ncsweep.train")
 
-HEAD_FOR_LOSS = {"ce": "linear", "normface": "prototype", "ntce": "prototype",
-                 "nonl": "prototype", "scl": "projection"}
+HEAD_FOR_LOSS = {
+    "ce": "linear",
+    "normface": "prototype",
+    "ntce": "prototype",
+    "nonl": "prototype",
+    "scl": "projection",
+}
 
 
 class _LossWindow:
@@ -88,22 +93,38 @@ class _Run:
         self.loss = create_loss(spec.loss.name, **spec.loss.kwargs()).to(self.device)
         data = spec.data
         self.bundle = create_dataset(
-            data.name, root=data.root, views=self.loss.views, augment=data.augment,
+            data.name,
+            root=data.root,
+            views=self.loss.views,
+            augment=data.augment,
             imbalance=data.imbalance.model_dump() if data.imbalance else None,
-            seed=spec.run.seed, cache_dir=data.cache_dir, **data.options)
-        model = create_model(spec.model.name, num_classes=self.bundle.num_classes,
-                             input_shape=self.bundle.input_shape,
-                             head=HEAD_FOR_LOSS[spec.loss.name], sync_bn=spec.model.sync_bn,
-                             proj_dim=spec.model.proj_dim, **spec.model.options)
+            seed=spec.run.seed,
+            cache_dir=data.cache_dir,
+            **data.options,
+        )
+        model = create_model(
+            spec.model.name,
+            num_classes=self.bundle.num_classes,
+            input_shape=self.bundle.input_shape,
+            head=HEAD_FOR_LOSS[spec.loss.name],
+            sync_bn=spec.model.sync_bn,
+            proj_dim=spec.model.proj_dim,
+            **spec.model.options,
+        )
         self.model = ray.train.torch.prepare_model(model)
 
         batch = spec.run.batch_size
-        self.sampler = ResumableDistributedSampler(self.bundle.train, self.world, self.rank,
-                                                   spec.run.seed)
-        self.train_loader = DataLoader(self.bundle.train, batch_size=batch // self.world,
-                                       sampler=self.sampler, drop_last=True,
-                                       num_workers=data.loader_workers,
-                                       pin_memory=self.device.type == "cuda")
+        self.sampler = ResumableDistributedSampler(
+            self.bundle.train, self.world, self.rank, spec.run.seed
+        )
+        self.train_loader = DataLoader(
+            self.bundle.train,
+            batch_size=batch // self.world,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=data.loader_workers,
+            pin_memory=self.device.type == "cuda",
+        )
         self.steps_per_epoch = max(1, len(self.train_loader))
         self.total_steps = spec.run.epochs * self.steps_per_epoch
         if spec.run.max_steps:
@@ -112,23 +133,32 @@ class _Run:
         self.checkpoint_every = spec.run.checkpoint_every or self.eval_every
 
         self.optimizer = build_optimizer(self.model.parameters(), spec.optim, batch)
-        self.scheduler = build_scheduler(self.optimizer, spec.schedule, self.total_steps,
-                                         self.steps_per_epoch)
+        self.scheduler = build_scheduler(
+            self.optimizer, spec.schedule, self.total_steps, self.steps_per_epoch
+        )
         inner = unwrap(self.model)
-        self.view = FeatureView(inner, normalized=self.loss.normalized,
-                                projection=spec.loss.name == "scl")
+        self.view = FeatureView(
+            inner, normalized=self.loss.normalized, projection=spec.loss.name == "scl"
+        )
         self.eval_loss = _eval_loss(spec)
-        self.eval_loaders = make_eval_loaders(self.bundle, max(256, batch // self.world),
-                                              spec.eval.nc_samples, spec.run.seed,
-                                              data.loader_workers)
+        self.eval_loaders = make_eval_loaders(
+            self.bundle,
+            max(256, batch // self.world),
+            spec.eval.nc_samples,
+            spec.run.seed,
+            data.loader_workers,
+        )
         self.progress = NCProgress(threshold=spec.eval.nc_threshold)
         self.history: list[tuple[int, dict[str, float]]] = []
         self.initial: dict[str, float] | None = None
         self.step = 0
         self.last_metrics: dict[str, Any] = {}
         self.tracking = tracking
-        self.logger = (MetricLogger(tracking["uri"], tracking["run_id"])
-                       if tracking and self.rank == 0 else None)
+        self.logger = (
+            MetricLogger(tracking["uri"], tracking["run_id"])
+            if tracking and self.rank == 0
+            else None
+        )
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -143,8 +173,9 @@ class _Run:
             "nc_iters": dict(self.progress.iters),
             "history": [[s, m] for s, m in self.history],
             "initial": self.initial or {},
-            "last_metrics": {k: v for k, v in self.last_metrics.items()
-                             if isinstance(v, int | float | str)},
+            "last_metrics": {
+                k: v for k, v in self.last_metrics.items() if isinstance(v, int | float | str)
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -180,26 +211,45 @@ class _Run:
 
     def evaluate(self, final: bool = False) -> dict[str, float]:
         start = time.perf_counter()
-        metrics = evaluate(self.model, self.view, self.eval_loaders, self.eval_loss,
-                           self.bundle.num_classes, self.device, self.autocast,
-                           initial=self.initial, val_nc=self.spec.eval.val_nc,
-                           exact_prototypes=final)
+        metrics = evaluate(
+            self.model,
+            self.view,
+            self.eval_loaders,
+            self.eval_loss,
+            self.bundle.num_classes,
+            self.device,
+            self.autocast,
+            initial=self.initial,
+            val_nc=self.spec.eval.val_nc,
+            exact_prototypes=final,
+        )
         if self.initial is None:  # step 0: the run's own initial geometry is the reference
             self.initial = split_nc(metrics)
             scores = nc_scores(self.initial, self.bundle.num_classes, initial=self.initial)
             metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
-        self.history.append((self.step, {k: v for k, v in metrics.items()
-                                         if k.startswith(("nc/", "nc_score/"))}))
+        self.history.append(
+            (self.step, {k: v for k, v in metrics.items() if k.startswith(("nc/", "nc_score/"))})
+        )
         self.progress.update(self.step, split_nc(metrics, "nc_score/"))
         metrics.update({f"nc_iters/{k}": v for k, v in self.progress.iters.items()})
         metrics["eval_time_s"] = time.perf_counter() - start
         if final and self.spec.loss.name == "scl":
             metrics["val/acc1_prototypes"] = metrics["val/acc1"]
             e = self.spec.eval
-            metrics.update(train_probes(unwrap(self.model), self.eval_loaders,
-                                        self.bundle.num_classes, self.spec.loss.temperature,
-                                        e.probe_epochs, e.probe_lr, e.probe_batch,
-                                        self.spec.run.seed, self.device, self.autocast))
+            metrics.update(
+                train_probes(
+                    unwrap(self.model),
+                    self.eval_loaders,
+                    self.bundle.num_classes,
+                    self.spec.loss.temperature,
+                    e.probe_epochs,
+                    e.probe_lr,
+                    e.probe_batch,
+                    self.spec.run.seed,
+                    self.device,
+                    self.autocast,
+                )
+            )
         return metrics
 
     # -- the loop ----------------------------------------------------------------------
@@ -224,8 +274,11 @@ class _Run:
                 window.add(self._train_step(x, y))
                 self.step += 1
                 end = self.step >= self.total_steps
-                if self.step % self.spec.run.log_every == 0 or end or \
-                        self.step % self.eval_every == 0:
+                if (
+                    self.step % self.spec.run.log_every == 0
+                    or end
+                    or self.step % self.eval_every == 0
+                ):
                     failure = self._flush_train_metrics(window)
                     if failure:
                         self._fail(failure)
@@ -257,8 +310,11 @@ class _Run:
         if self.logger is not None:
             uri, run_id = self.tracking["uri"], self.tracking["run_id"]
             counts = json.dumps(list(self.bundle.class_counts))
-            log_params(uri, run_id, {"data.train_size": len(self.bundle.train),
-                                     "data.class_counts": counts})
+            log_params(
+                uri,
+                run_id,
+                {"data.train_size": len(self.bundle.train), "data.class_counts": counts},
+            )
             log_text(uri, run_id, counts, "class_counts.json")  # params truncate at 6,000 chars
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -284,15 +340,26 @@ class _Run:
         if bad_step is not None:
             return f"non-finite loss at step {bad_step}"
         # Buffered: a synchronous MLflow write every few steps halves a small model's speed.
-        self.log(self._with_meta({"train/loss": mean_loss,
-                                  "train/negative_set_size": float(self.loss.negative_set_size)}),
-                 flush=None)
+        self.log(
+            self._with_meta(
+                {
+                    "train/loss": mean_loss,
+                    "train/negative_set_size": float(self.loss.negative_set_size),
+                }
+            ),
+            flush=None,
+        )
         return None
 
     def _with_meta(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        metrics.update({"step": self.step, "total_steps": self.total_steps,
-                        "epoch": self.step / self.steps_per_epoch,
-                        "lr": self.optimizer.param_groups[0]["lr"]})
+        metrics.update(
+            {
+                "step": self.step,
+                "total_steps": self.total_steps,
+                "epoch": self.step / self.steps_per_epoch,
+                "lr": self.optimizer.param_groups[0]["lr"],
+            }
+        )
         return metrics
 
     def _print(self, m: dict[str, Any]) -> None:
@@ -300,9 +367,15 @@ class _Run:
             return
         scores = [v for k, v in m.items() if k.startswith("nc_score/")]
         mean = sum(scores) / len(scores) if scores else float("nan")
-        _log.info("step %d/%d epoch %.1f val/acc1 %.4f val/loss %.4f mean NC score %.1f%%",
-                  self.step, self.total_steps, m["epoch"], m.get("val/acc1", float("nan")),
-                  m.get("val/loss", float("nan")), mean)
+        _log.info(
+            "step %d/%d epoch %.1f val/acc1 %.4f val/loss %.4f mean NC score %.1f%%",
+            self.step,
+            self.total_steps,
+            m["epoch"],
+            m.get("val/acc1", float("nan")),
+            m.get("val/loss", float("nan")),
+            mean,
+        )
 
 
 def _eval_loss(spec: ExperimentSpec) -> torch.nn.Module:

@@ -12,8 +12,12 @@ __all__ = ["build_optimizer", "build_scheduler", "lr_factor"]
 
 _OPTIMIZERS = {
     "sgd": lambda params, lr, s: torch.optim.SGD(
-        params, lr=lr, momentum=s.momentum, nesterov=s.nesterov and s.momentum > 0,
-        weight_decay=s.weight_decay),
+        params,
+        lr=lr,
+        momentum=s.momentum,
+        nesterov=s.nesterov and s.momentum > 0,
+        weight_decay=s.weight_decay,
+    ),
     "adamw": lambda params, lr, s: torch.optim.AdamW(params, lr=lr, weight_decay=s.weight_decay),
 }
 
@@ -38,7 +42,9 @@ def lr_factor(step: int, spec: ScheduleSpec, total_steps: int, steps_per_epoch: 
     return spec.min_lr_ratio + (1 - spec.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, spec: ScheduleSpec, total_steps: int,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, spec: ScheduleSpec, total_steps: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, spec, total_steps, steps_per_epoch))
+        optimizer, lambda s: lr_factor(s, spec, total_steps, steps_per_epoch)
+    )

@@ -66,19 +66,31 @@ def _fit(loss: nn.Module, feats, labels, num_classes, epochs, lr, batch, seed) -
 def _accuracy(head: nn.Linear, normalized: bool, feats, labels) -> float:
     with torch.no_grad():
         if normalized:
-            logits = nn.functional.normalize(feats, dim=1) @ nn.functional.normalize(
-                head.weight, dim=1).T
+            logits = (
+                nn.functional.normalize(feats, dim=1)
+                @ nn.functional.normalize(head.weight, dim=1).T
+            )
         else:
             logits = head(feats)
-        totals = torch.stack([(logits.argmax(1) == labels).sum(), torch.tensor(
-            labels.numel(), device=labels.device)]).double()
+        totals = torch.stack(
+            [(logits.argmax(1) == labels).sum(), torch.tensor(labels.numel(), device=labels.device)]
+        ).double()
     all_reduce_(totals)
     return (totals[0] / totals[1].clamp_min(1)).item()
 
 
-def train_probes(model: nn.Module, loaders: EvalLoaders, num_classes: int, temperature: float,
-                 epochs: int, lr: float, batch: int, seed: int, device,
-                 autocast) -> dict[str, float]:
+def train_probes(
+    model: nn.Module,
+    loaders: EvalLoaders,
+    num_classes: int,
+    temperature: float,
+    epochs: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    device,
+    autocast,
+) -> dict[str, float]:
     """Train both probes on frozen ``z``; returns their val accuracies and training time."""
     was_training = model.training
     model.eval()

@@ -17,8 +17,9 @@ class ResumableDistributedSampler(DistributedSampler):
     """
 
     def __init__(self, dataset, num_replicas: int, rank: int, seed: int):
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True,
-                         seed=seed, drop_last=True)
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.skip = 0
 
     def start_at(self, epoch: int, skip: int) -> None:
@@ -31,8 +32,9 @@ class ResumableDistributedSampler(DistributedSampler):
         return iter(indices[skip:])
 
 
-def eval_shard(num_samples: int, rank: int, world_size: int, limit: int | None = None,
-               seed: int = 0) -> list[int]:
+def eval_shard(
+    num_samples: int, rank: int, world_size: int, limit: int | None = None, seed: int = 0
+) -> list[int]:
     """This rank's slice of a fixed, seeded subset of at most ``limit`` samples.
 
     Shards are disjoint and cover the subset exactly (no padding), so statistics summed over

@@ -56,8 +56,7 @@ def ensure_ray(address: str | None = None) -> None:
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)},
-                              "log_to_driver": True}
+    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)}, "log_to_driver": True}
     if not address:
         # The dashboard serves Ray's state API: without it Ray Train's placement-group
         # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
@@ -71,8 +70,13 @@ def default_storage(path: str | None) -> str:
     return path if "://" in path else str(Path(path).resolve())
 
 
-def build_trainer(spec: ExperimentSpec, run_name: str, tracking: dict[str, str] | None,
-                  storage_path: str, callbacks: list | None = None) -> TorchTrainer:
+def build_trainer(
+    spec: ExperimentSpec,
+    run_name: str,
+    tracking: dict[str, str] | None,
+    storage_path: str,
+    callbacks: list | None = None,
+) -> TorchTrainer:
     r = spec.run
     resources = {"CPU": r.cpus_per_worker}
     if r.gpus_per_worker:
@@ -80,28 +84,41 @@ def build_trainer(spec: ExperimentSpec, run_name: str, tracking: dict[str, str] 
     return TorchTrainer(
         train_loop_per_worker,
         train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
-        scaling_config=ray.train.ScalingConfig(num_workers=r.workers,
-                                               use_gpu=r.gpus_per_worker > 0,
-                                               resources_per_worker=resources),
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=r.workers, use_gpu=r.gpus_per_worker > 0, resources_per_worker=resources
+        ),
         run_config=ray.train.RunConfig(
-            name=run_name, storage_path=storage_path,
+            name=run_name,
+            storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=r.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=r.keep_checkpoints),
             callbacks=callbacks or None,
             # Ray Train logs every report (all metrics) at INFO: far too loud for a person.
-            logging_config=ray.train.LoggingConfig(log_level="WARNING")),
+            logging_config=ray.train.LoggingConfig(log_level="WARNING"),
+        ),
     )
 
 
 def run_tags(spec: ExperimentSpec) -> dict[str, str]:
-    return {TAG_FAMILY: spec.loss.name, "ncsweep.dataset": spec.data.name,
-            "ncsweep.model": spec.model.name, **provenance_tags()}
+    return {
+        TAG_FAMILY: spec.loss.name,
+        "ncsweep.dataset": spec.data.name,
+        "ncsweep.model": spec.model.name,
+        **provenance_tags(),
+    }
 
 
-def run_training(spec: ExperimentSpec, *, run_name: str, tracking_uri: str | None = None,
-                 storage_path: str | None = None, parent_run_id: str | None = None,
-                 reattach: dict[str, str] | None = None, extra_tags: dict[str, str] | None = None,
-                 callbacks: list | None = None) -> TrainOutcome:
+def run_training(
+    spec: ExperimentSpec,
+    *,
+    run_name: str,
+    tracking_uri: str | None = None,
+    storage_path: str | None = None,
+    parent_run_id: str | None = None,
+    reattach: dict[str, str] | None = None,
+    extra_tags: dict[str, str] | None = None,
+    callbacks: list | None = None,
+) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
     Args:
@@ -118,8 +135,13 @@ def run_training(spec: ExperimentSpec, *, run_name: str, tracking_uri: str | Non
     log_text(uri, run_id, dump_spec(spec), "spec.yaml")
 
     ensure_ray()
-    trainer = build_trainer(spec, run_name, {"uri": uri, "run_id": run_id},
-                            default_storage(storage_path or spec.run.storage_path), callbacks)
+    trainer = build_trainer(
+        spec,
+        run_name,
+        {"uri": uri, "run_id": run_id},
+        default_storage(storage_path or spec.run.storage_path),
+        callbacks,
+    )
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on

@@ -1,0 +1,36 @@
+"""The ``ncsweep`` command.
+
+Exit codes: 0 success; 2 bad input (one paragraph, no traceback); 1 a failure during a run.
+Specs are validated before Ray starts. One module per verb; importing them registers them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .._environment import configure_environment
+from ..config import SpecError
+from . import doctor, export, sweep, train, ui  # noqa: F401  (registers the verbs)
+from ._app import app, err_console
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes exit 2 with a message, run failures exit 1."""
+    configure_environment()
+    try:
+        app(args=argv, standalone_mode=True)
+    except SpecError as err:
+        err_console.print(f"[red]error:[/] {err}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+    except Exception as err:
+        from ..sweep.runner import SweepInterrupted
+
+        if not isinstance(err, SweepInterrupted):
+            raise
+        err_console.print(f"[yellow]{err}[/]", highlight=False)
+        sys.exit(130)

@@ -1,0 +1,68 @@
+"""The ``ncsweep`` Typer app and what every verb shares: consoles and common options.
+
+Each verb lives in its own module of this package and registers itself on ``app``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .. import __version__
+from .._environment import configure_environment
+
+__all__ = ["SetOption", "StorageOption", "TrackingOption", "app", "console", "err_console"]
+
+app = typer.Typer(
+    name="ncsweep",
+    help="Hyper-parameter sweeps for prototype contrast on the hypersphere "
+    "(CE, NormFace, NTCE, NONL, SCL), accuracy against Neural Collapse speed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ncsweep {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    configure_environment()
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override a spec key, e.g. --set loss.temperature=0.2 (repeatable)."
+    ),
+]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
+    ),
+]
+
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage", help="Ray results: local dir (default ./ray_results) or s3://bucket/prefix."
+    ),
+]

@@ -1,0 +1,44 @@
+"""`ncsweep export`: best config per family as `ncsweep train --config` files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import SpecError
+from ._app import StorageOption, TrackingOption, app, console, err_console
+
+
+@app.command()
+def export(
+    name: Annotated[str, typer.Argument(help="The sweep to export.")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("best_configs"),
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+    pareto: Annotated[
+        bool | None,
+        typer.Option(help="Also export Pareto fronts (default: if the sweep was multi-objective)."),
+    ] = None,
+) -> None:
+    """Write the best config per loss family (and Pareto fronts) as `ncsweep train --config` files."""
+    from ..sweep import collect_rows, export_best, load_state
+    from ..train import default_storage
+
+    state = None
+    try:
+        state = load_state(default_storage(storage), name)
+    except SpecError:
+        if not tracking_uri:
+            raise
+    uri = tracking_uri or state.tracking_uri
+    nc_metric = state.nc_metric if state else "mean"
+    rows = collect_rows(uri, name, nc_metric)
+    want_pareto = pareto if pareto is not None else bool(state and state.objective == "pareto")
+    written = export_best(uri, name, rows, out, state.seed if state else 0, pareto=want_pareto)
+    if not written:
+        err_console.print(f"sweep {name}: no finished trial to export")
+        raise typer.Exit(1)
+    for path in written:
+        console.print(f"wrote {path}")

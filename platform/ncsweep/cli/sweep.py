@@ -1,0 +1,180 @@
+"""`ncsweep sweep` and `ncsweep resume`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..config import SpecError
+from ._app import SetOption, StorageOption, TrackingOption, app, console
+
+
+@app.command()
+def sweep(
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path."
+        ),
+    ] = "digits",
+    families: Annotated[
+        str | None, typer.Option(help="Comma-separated loss families (default: all five).")
+    ] = None,
+    trials: Annotated[
+        int | None, typer.Option(help="Trials per family (default: the preset's).")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="Trials at once (default: what the cluster holds).")
+    ] = None,
+    workers_per_trial: Annotated[
+        int | None, typer.Option(help="Ray Train workers per trial.")
+    ] = None,
+    gpus_per_trial: Annotated[
+        float | None, typer.Option(help="GPUs per trial, split over its workers.")
+    ] = None,
+    cpus_per_worker: Annotated[
+        float | None, typer.Option(help="CPUs per Ray Train worker.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the samplers and every trial's data split.")] = 0,
+    name: Annotated[
+        str | None, typer.Option(help="Sweep name (MLflow experiment; default <preset>-<time>).")
+    ] = None,
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(help="accuracy, or pareto (accuracy up, steps to NC threshold down)."),
+    ] = None,
+    nc_metric: Annotated[
+        str | None, typer.Option(help="NC metric of the pareto objective: mean or a metric name.")
+    ] = None,
+    scheduler: Annotated[str | None, typer.Option(help="asha or none.")] = None,
+    grace_period: Annotated[
+        int | None, typer.Option(help="Evaluations before ASHA may stop a trial.")
+    ] = None,
+    max_failures: Annotated[int, typer.Option(help="Retries of a failed trial.")] = 0,
+    overrides: SetOption = None,
+    out: Annotated[Path, typer.Option(help="Where the best config per family is exported.")] = Path(
+        "best_configs"
+    ),
+    spaces: Annotated[
+        Path | None, typer.Option(help="Search-space folder (default: the shipped search_spaces/).")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the sweep --name after an interruption.")
+    ] = False,
+    status: Annotated[
+        str | None,
+        typer.Option(help="Print the leaderboard of sweep NAME (running or done) and exit."),
+    ] = None,
+) -> None:
+    """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs."""
+    from ..sweep import SweepConfig, load_preset, run_sweep
+    from ..sweep.state import FAMILIES
+    from ..tracking import resolve_tracking_uri
+    from ..train import default_storage
+
+    if status:
+        _print_status(status, storage, tracking_uri)
+        return
+    if resume:
+        if not name:
+            raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
+        _resume(name, storage, tracking_uri, out)
+        return
+    chosen = [f.strip() for f in families.split(",") if f.strip()] if families else list(FAMILIES)
+    unknown = [f for f in chosen if f not in FAMILIES]
+    if unknown or not chosen:
+        raise SpecError(
+            f"--families: unknown {unknown or '(none given)'}; allowed: {', '.join(FAMILIES)}"
+        )
+    loaded = load_preset(preset, spaces).with_sweep(
+        trials=trials,
+        workers_per_trial=workers_per_trial,
+        gpus_per_trial=gpus_per_trial,
+        cpus_per_worker=cpus_per_worker,
+        objective=objective,
+        nc_metric=nc_metric,
+        scheduler=scheduler,
+        grace_period=grace_period,
+    )
+    d = loaded.sweep
+    config = SweepConfig(
+        name=name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}",
+        preset=str(preset),
+        families=chosen,
+        trials=d.trials,
+        max_concurrent=max_concurrent,
+        workers_per_trial=d.workers_per_trial,
+        gpus_per_trial=d.gpus_per_trial,
+        cpus_per_worker=d.cpus_per_worker,
+        seed=seed,
+        storage=default_storage(storage),
+        tracking_uri=resolve_tracking_uri(tracking_uri),
+        objective=d.objective,
+        nc_metric=d.nc_metric,
+        scheduler=d.scheduler,
+        grace_period=d.grace_period,
+        reduction_factor=d.reduction_factor,
+        max_failures=max_failures,
+        spaces_root=str(spaces.resolve()) if spaces else None,
+        overrides=list(overrides or []),
+    )
+    _finish(run_sweep(config, console, out_dir=out), config, out)
+
+
+def _finish(outcome, config, out: Path) -> None:
+    console.print(
+        f"Best configs: {', '.join(str(p) for p in outcome.exported) or 'none (no trial finished)'}"
+    )
+    console.print(
+        f"Resume after an interruption: ncsweep resume {config.name}"
+        + (f" --storage {config.storage}" if "://" in config.storage else "")
+    )
+    console.print(
+        f"Compare trials in the MLflow UI: ncsweep ui --tracking-uri {config.tracking_uri}"
+    )
+    if not outcome.exported:
+        raise typer.Exit(1)
+
+
+def _resume(name: str, storage: str | None, tracking_uri: str | None, out: Path) -> None:
+    from ..sweep import load_state, run_sweep
+    from ..train import default_storage
+
+    config = load_state(default_storage(storage), name)
+    if tracking_uri:
+        config = config.model_copy(update={"tracking_uri": tracking_uri})
+    elif "***" in config.tracking_uri:
+        raise SpecError(
+            f"sweep {name}: its tracking URI held credentials and was stored "
+            f"without them; pass --tracking-uri"
+        )
+    _finish(run_sweep(config, console, out_dir=out, resume=True), config, out)
+
+
+def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
+    from ..sweep import collect_rows, leaderboard_table, load_state
+    from ..sweep.leaderboard import nc_steps_table
+    from ..train import default_storage
+
+    uri = tracking_uri or load_state(default_storage(storage), name).tracking_uri
+    rows = collect_rows(uri, name)
+    console.print(leaderboard_table(rows, f"Leaderboard: {name}"))
+    console.print(nc_steps_table(rows))
+
+
+@app.command("resume")
+def resume_command(
+    name: Annotated[str, typer.Argument(help="The sweep to continue.")],
+    storage: StorageOption = None,
+    tracking_uri: TrackingOption = None,
+    out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
+        "best_configs"
+    ),
+) -> None:
+    """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
+    _resume(name, storage, tracking_uri, out)

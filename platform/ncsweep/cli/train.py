@@ -1,0 +1,76 @@
+"""`ncsweep train`: one run on Ray Train."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import SetOption, TrackingOption, app, console, err_console
+
+
+@app.command()
+def train(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Spec YAML (an exported best config works as is)."),
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="Loss family: ce, normface, ntce, nonl, scl.")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet)."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Backbone (mlp, convnet, resnet18_cifar, resnet50).")
+    ] = None,
+    overrides: SetOption = None,
+    workers: Annotated[int | None, typer.Option(help="Ray Train workers (data-parallel).")] = None,
+    gpus_per_worker: Annotated[
+        float | None, typer.Option(help="GPUs per worker (0 = CPU, gloo).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Ray storage path: local dir or s3://bucket/prefix.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Run name (default: <loss>-<dataset>-<time>).")
+    ] = None,
+) -> None:
+    """Train one model on Ray Train with NC measured as it trains; tracked in MLflow."""
+    from ..config import load_spec
+    from ..preflight import check_spec
+
+    sets = list(overrides or [])
+    for key, value in (
+        ("loss.name", loss),
+        ("data.name", dataset),
+        ("model.name", model),
+        ("run.workers", workers),
+        ("run.gpus_per_worker", gpus_per_worker),
+        ("run.storage_path", storage),
+        ("run.name", name),
+    ):
+        if value is not None:
+            sets.append(f"{key}={value}")
+    spec = load_spec(config, sets)
+    check_spec(spec, source=str(config or "command line"))
+
+    from ..summary import print_train_summary
+    from ..train import run_training
+
+    run_name = (
+        spec.run.name or f"{spec.loss.name}-{spec.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    console.print(
+        f"[bold]ncsweep train[/] {run_name}: loss={spec.loss.name} data={spec.data.name} "
+        f"model={spec.model.name} workers={spec.run.workers}"
+    )
+    outcome = run_training(spec, run_name=run_name, tracking_uri=tracking_uri)
+    print_train_summary(console, spec, outcome)
+    if not outcome.ok:
+        err_console.print(f"[red]run failed:[/] {outcome.failure_reason}")
+        raise typer.Exit(1)
