@@ -41,7 +41,7 @@ from ..tracking import (
     start_run,
 )
 from ..train import ensure_ray
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,

@@ -22,7 +22,7 @@ from ray.util.queue import Full
 from ..config import apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
 from ..train import run_training
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
