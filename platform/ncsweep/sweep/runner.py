@@ -172,7 +172,7 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             continue
         run = client.get_run(run_id)
         status = run.info.status
-        if result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
             # A trial trained in its own process: its checkpoints are Tune's.
             client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
             log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")

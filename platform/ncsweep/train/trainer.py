@@ -202,8 +202,11 @@ def run_training(
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
         failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
         return close_run(tracking, failed)
+    metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    outcome = outcome_from_metrics(tracking["run_id"], dict(result.metrics or {}), checkpoint)
+    if metrics.get("status") == STATUS_FAILED:
+        checkpoint = None  # a verdict, not a model
+    outcome = outcome_from_metrics(tracking["run_id"], metrics, checkpoint)
     return close_run(tracking, outcome)
 
 
