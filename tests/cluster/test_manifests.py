@@ -402,15 +402,54 @@ def test_runtime_env_ships_code_not_data_and_installs_nothing():
 
     env = load(CLUSTER / "runtime_env.yaml")
     RuntimeEnv(**env)  # Ray's own type checks
-    assert set(env) <= {"py_modules", "excludes", "env_vars"}, "no pip/uv/conda/container"
-    for path in env["py_modules"]:
-        assert (REPO / path / "__init__.py").is_file(), path
+    assert set(env) <= {"excludes", "env_vars"}, "no pip/uv/conda/container/py_modules"
+    excluded = {pattern.lstrip("/") for pattern in env["excludes"]}
     required = {".git", ".venv", "data", "results", "ray_results", "mlflow.db"}
-    required |= {"best_configs", "reports"}
-    assert required <= set(env["excludes"]), required - set(env["excludes"])
+    required |= {"best_configs", "reports", "platform"}
+    assert required <= excluded, required - excluded
     for key in (*TELEMETRY, "AWS_EC2_METADATA_DISABLED"):
         assert env["env_vars"][key] == QUIET_ENV[key], key
     assert (REPO / env["env_vars"]["NCSWEEP_SEARCH_SPACES"] / "presets").is_dir()
+
+
+def test_runtime_env_excludes_pick_the_right_files_with_rays_own_packager(tmp_path):
+    """Zip a tree shaped like this repository with the function `ray job submit` uses for
+    --working-dir (a private Ray API: this test pins it), and list what would travel."""
+    import zipfile
+
+    from ray._private.runtime_env.packaging import create_package
+
+    tree = tmp_path / "tree"
+    files = [
+        "search_spaces/nonl.yaml",
+        "search_spaces/presets/cifar100.yaml",
+        "cluster/runtime_env.yaml",
+        "platform/ncsweep/data/__init__.py",
+        "tests/data/conftest.py",
+        "data/cifar100/train",
+        "results/x.csv",
+        "ray_results/sweep/state.json",
+        "best_configs/nonl.yaml",
+        "reports/sweep.html",
+        "mlflow.db",
+        "mlruns/0/meta.yaml",
+        "model.pt",
+        ".venv/bin/python",
+        ".git/HEAD",
+    ]
+    for name in files:
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("x")
+    (tree / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    excludes = load(CLUSTER / "runtime_env.yaml")["excludes"]
+    create_package(str(tree), tmp_path / "pkg.zip", include_gitignore=True, excludes=excludes)
+    shipped = {n for n in zipfile.ZipFile(tmp_path / "pkg.zip").namelist() if not n.endswith("/")}
+    assert shipped == {
+        "search_spaces/nonl.yaml",
+        "search_spaces/presets/cifar100.yaml",
+        "cluster/runtime_env.yaml",
+        ".gitignore",
+    }, shipped
 
 
 def test_launcher_runtime_env_differs_only_in_the_instance_metadata_switch():
@@ -504,7 +543,8 @@ def test_readme_names_every_file_it_documents():
 _SECRET_PATTERNS = {
     "AWS access key id": r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",
     "AWS secret key": r"(?i)aws_secret_access_key\s*[:=]\s*['\"]?[A-Za-z0-9/+]{30,}",
-    "password in a URI": r"[a-z0-9+]+://[^/\s:@]+:(?!PASSWORD@)[^/\s@]+@",
+    # user:password@ in a URI, unless the password is a placeholder (PASSWORD, …, ***, $VAR)
+    "password in a URI": r"[a-z0-9+]+://[^/\s:@]+:(?!(?i:password)@|…@|\.\.\.@|\*+@|\$|<)[^/\s@]+@",
     "password or token value": (
         r"(?im)^[\s#-]*[\w-]*(password|passwd|secret|token)[\w-]*\s*[:=]\s*['\"]?"
         r"[^\s'\"{$(…<][^\s'\"]{5,}"
@@ -537,5 +577,6 @@ def test_the_secret_scan_catches_planted_credentials():
     ]
     for text in planted:
         assert secrets_in(text), text
-    assert not secrets_in("postgresql+psycopg2://USER:PASSWORD@HOST:5432/mlflow")
+    for placeholder in ("USER:PASSWORD", "user:password", "mlflow:…", "u:${PGPASSWORD}"):
+        assert not secrets_in(f"postgresql+psycopg2://{placeholder}@HOST:5432/mlflow")
     assert not secrets_in("secretKeyRef: {name: ncsweep-mlflow-auth, key: password}")
