@@ -23,7 +23,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
-from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
+from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..tracking import (
     TAG_KIND,
@@ -41,7 +41,7 @@ from ..tracking import (
     start_run,
 )
 from ..train import ensure_ray
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,
@@ -54,7 +54,7 @@ from .leaderboard import (
 from .objectives import ACCURACY, NC_STEPS
 from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
-from .trial import CompletedOnlyOptunaSearch, run_trial
+from .trial import CompletedOnlyOptunaSearch, run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -100,9 +100,12 @@ def default_concurrency(cfg: SweepConfig) -> int:
     return max(1, min(limits) if limits else 1)
 
 
-def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> tune.Tuner:
+def _tuner(
+    cfg: SweepConfig, family: str, index: int, space, context: dict, sample: ExperimentSpec
+) -> tune.Tuner:
+    """``sample``: one spec of the family (its workers and GPUs decide where trials train)."""
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1}
+        tune.with_parameters(run_trial, context=context), trial_resources(sample)
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
     if tune.Tuner.can_restore(path):
@@ -137,7 +140,12 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=cfg.trials,
+            # A trial that trains in its own process imports torch once per actor, not
+            # once per trial; Ray Train trials hold nothing worth reusing.
+            reuse_actors=runs_in_trial(sample),
         ),
         run_config=tune.RunConfig(
             name=family,
@@ -162,7 +170,12 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
         run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
         if run_id is None:
             continue
-        status = client.get_run(run_id).info.status
+        run = client.get_run(run_id)
+        status = run.info.status
+        if result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+            # A trial trained in its own process: its checkpoints are Tune's.
+            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
+            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
         if result.error is not None:
             if status == "RUNNING":
                 finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
@@ -222,9 +235,9 @@ def run_sweep(
     )
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
-            epochs = spec_from_dict(
+            sample = spec_from_dict(
                 apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-            ).run.epochs
+            )
             context = {
                 "sweep": cfg.name,
                 "base_spec": base,
@@ -234,10 +247,11 @@ def run_sweep(
                 "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
                 "nc_metric": cfg.nc_metric,
                 "max_concurrent": max_concurrent,
-                "max_evals": epochs,
+                "max_evals": sample.run.epochs,
             }
             console.rule(f"family {family} ({index + 1}/{len(families)})")
-            grid = _tuner(cfg, family, index, space, context).fit()
+            tuner = _tuner(cfg, family, index, space, context, sample)
+            grid = tuner.fit()
             _reconcile(uri, experiment_id, cfg, grid)
             _check_complete(grid, cfg, family)
     except BaseException:
