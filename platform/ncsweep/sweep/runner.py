@@ -9,6 +9,7 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
+from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from .objectives import ACCURACY, NC_STEPS
 from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
@@ -151,7 +153,8 @@ def _tuner(
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-            verbose=1,
+            verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
+            callbacks=[TuneFeed(family)],
         ),
     )
 
@@ -188,6 +191,18 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             finish_run(uri, run_id, "KILLED")
 
 
+def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
+    """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
+    from ..report import write_sweep_report
+
+    try:
+        report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
+    except Exception as err:  # the results are saved; the report can be made again
+        console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
+        return
+    console.print(f"Report: {report.path.resolve()}")
+
+
 class SweepInterrupted(RuntimeError):
     """Tune returned before the family's budget was spent (Ctrl-C): resume it later."""
 
@@ -202,7 +217,11 @@ def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
 
 
 def run_sweep(
-    cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs", resume: bool = False
+    cfg: SweepConfig,
+    console: Console,
+    out_dir: str | Path = "best_configs",
+    resume: bool = False,
+    verbose: bool = False,
 ) -> SweepOutcome:
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
@@ -233,6 +252,14 @@ def run_sweep(
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
         f"at once; MLflow {uri} run {parent}"
     )
+    live = contextlib.ExitStack()
+    log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
+    console.print(f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)"))
+    view = live.enter_context(
+        SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
+    )
+    if resume:
+        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric))
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
             sample = spec_from_dict(
@@ -249,14 +276,14 @@ def run_sweep(
                 "max_concurrent": max_concurrent,
                 "max_evals": sample.run.epochs,
             }
-            console.rule(f"family {family} ({index + 1}/{len(families)})")
-            tuner = _tuner(cfg, family, index, space, context, sample)
-            grid = tuner.fit()
+            grid = _tuner(cfg, family, index, space, context, sample).fit()
             _reconcile(uri, experiment_id, cfg, grid)
             _check_complete(grid, cfg, family)
     except BaseException:
         finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
         raise
+    finally:
+        live.close()
 
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)
     console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
@@ -268,5 +295,6 @@ def run_sweep(
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
     MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
     set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+    _write_report(uri, cfg, parent, console)
     finish_run(uri, parent, "FINISHED")
     return SweepOutcome(cfg.name, parent, rows, exported)
