@@ -10,7 +10,10 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 from __future__ import annotations
 
 import math
+import os
 import random
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
+from .._environment import redact
 from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..tracking import (
@@ -41,6 +45,7 @@ from ..tracking import (
     start_run,
 )
 from ..train import ensure_ray
+from ..train.cluster import require_shared_storage
 from ..train.loop import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
@@ -54,6 +59,7 @@ from .leaderboard import (
 from .objectives import ACCURACY, NC_STEPS
 from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
+from .study import StudySync, open_study_storage
 from .trial import CompletedOnlyOptunaSearch, run_trial
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
@@ -97,6 +103,9 @@ def default_concurrency(cfg: SweepConfig) -> int:
         limits.append(math.floor(resources.get("CPU", 1) / cpu))
     if gpu > 0:
         limits.append(math.floor(resources.get("GPU", 0) / gpu))
+    for key, amount in cfg.resources_per_worker.items():
+        if amount > 0:
+            limits.append(math.floor(resources.get(key, 0) / (amount * cfg.workers_per_trial)))
     return max(1, min(limits) if limits else 1)
 
 
@@ -105,7 +114,10 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
         tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1}
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
-    if tune.Tuner.can_restore(path):
+    restore = tune.Tuner.can_restore(path)
+    # Before Tune unpickles its searcher: that study reads its journal at this path.
+    study_storage = open_study_storage(cfg.storage, cfg.name, family, restore=restore)
+    if restore:
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
@@ -116,6 +128,8 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
     searcher = CompletedOnlyOptunaSearch(
         space=space.suggest,
         sampler=sampler,
+        storage=study_storage,
+        study_name=family,
         metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
         mode=["max", "min"] if pareto else "max",
     )
@@ -143,6 +157,7 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            callbacks=[StudySync(cfg.storage, cfg.name, family)],
             verbose=1,
         ),
     )
@@ -179,13 +194,74 @@ class SweepInterrupted(RuntimeError):
     """Tune returned before the family's budget was spent (Ctrl-C): resume it later."""
 
 
+def resume_command(cfg: SweepConfig) -> str:
+    """The command that continues ``cfg`` (what a stopped job prints)."""
+    command = f"ncsweep resume {cfg.name}"
+    if cfg.storage != str(Path("ray_results").resolve()):
+        command += f" --storage {cfg.storage}"
+    if redact(cfg.tracking_uri) != cfg.tracking_uri:
+        command += " --tracking-uri <the tracking URI with its credentials>"
+    return command
+
+
 def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
     ended = grid.num_terminated + grid.num_errors
     if len(grid) < cfg.trials or ended < len(grid):
         raise SweepInterrupted(
             f"sweep {cfg.name} interrupted in family {family} ({ended} of {cfg.trials} trials "
-            f"ended); continue with: ncsweep resume {cfg.name}"
+            f"ended); continue with: {resume_command(cfg)}"
         )
+
+
+class _GracefulStop:
+    """``ray job stop`` (SIGTERM) ends the sweep as resumable, within Ray's grace period.
+
+    Ray 2.60 sends SIGTERM to the job's entrypoint and SIGKILLs it
+    ``RAY_JOB_STOP_WAIT_TIME_S`` (default 3) seconds later, so the handler first does what
+    must survive a SIGKILL: the parent run becomes KILLED and the resume command reaches
+    the job log. Then Tune is asked to stop the way Ctrl-C does (SIGUSR1: it saves its
+    experiment state once more); outside ``fit()`` the sweep raises ``SweepInterrupted``.
+    A second SIGTERM exits at once.
+    """
+
+    def __init__(self, cfg: SweepConfig, uri: str, parent: str, console: Console):
+        self.cfg, self.uri, self.parent, self.console = cfg, uri, parent, console
+        self.requested = False
+        self.in_fit = False
+        self._previous = None
+
+    def __enter__(self) -> _GracefulStop:
+        if signal.getsignal(signal.SIGTERM) is not None:  # None: not installed from Python
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        # Ray blocks SIGINT in a job's processes; Ctrl-C and RAY_JOB_STOP_SIGNAL=SIGINT
+        # must still reach Tune's handler.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise SystemExit(128 + signum)
+        self.requested = True
+        hint = resume_command(self.cfg)
+        self.console.print(
+            f"[yellow]sweep {self.cfg.name} stopped ({signal.Signals(signum).name}); "
+            f"finished trials are kept. Continue with: {hint}[/]",
+            highlight=False,
+        )
+        sys.stdout.flush()
+        try:
+            finish_run(self.uri, self.parent, "KILLED", f"sweep stopped; continue with: {hint}")
+        except Exception as err:  # the tracking server may be what is going away
+            self.console.print(f"could not mark the parent run KILLED: {err}")
+        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
+        if self.in_fit and tune_listens:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        else:
+            raise SweepInterrupted(f"sweep {self.cfg.name} stopped; continue with: {hint}")
 
 
 def run_sweep(
@@ -198,6 +274,8 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    ensure_ray()
+    require_shared_storage(cfg.storage, cfg.shared_storage)
     if not resume:
         save_state(cfg)
     uri = resolve_tracking_uri(cfg.tracking_uri)
@@ -213,35 +291,50 @@ def run_sweep(
     for family, (space, _) in families.items():
         log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
 
-    ensure_ray()
     max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
     console.print(
         f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
         f"at once; MLflow {uri} run {parent}"
     )
+    stop = _GracefulStop(cfg, uri, parent, console)
     try:
-        for index, (family, (space, base)) in enumerate(families.items()):
-            epochs = spec_from_dict(
-                apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-            ).run.epochs
-            context = {
-                "sweep": cfg.name,
-                "base_spec": base,
-                "seed": cfg.seed,
-                "tracking_uri": uri,
-                "parent_run_id": parent,
-                "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
-                "nc_metric": cfg.nc_metric,
-                "max_concurrent": max_concurrent,
-                "max_evals": epochs,
-            }
-            console.rule(f"family {family} ({index + 1}/{len(families)})")
-            grid = _tuner(cfg, family, index, space, context).fit()
-            _reconcile(uri, experiment_id, cfg, grid)
-            _check_complete(grid, cfg, family)
+        with stop:
+            for index, (family, (space, base)) in enumerate(families.items()):
+                epochs = spec_from_dict(
+                    apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+                ).run.epochs
+                context = {
+                    "sweep": cfg.name,
+                    "base_spec": base,
+                    "seed": cfg.seed,
+                    "tracking_uri": uri,
+                    "parent_run_id": parent,
+                    "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
+                    "nc_metric": cfg.nc_metric,
+                    "max_concurrent": max_concurrent,
+                    "max_evals": epochs,
+                    "resources": dict(cfg.resources_per_worker),
+                }
+                console.rule(f"family {family} ({index + 1}/{len(families)})")
+                tuner = _tuner(cfg, family, index, space, context)
+                stop.in_fit = True
+                try:
+                    grid = tuner.fit()
+                finally:
+                    stop.in_fit = False
+                # An interrupted family keeps its trials' runs as they are: the resumed
+                # sweep gives them their verdicts.
+                _check_complete(grid, cfg, family)
+                _reconcile(uri, experiment_id, cfg, grid)
+                if stop.requested:
+                    raise SweepInterrupted(
+                        f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
+                    )
     except BaseException:
-        finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
+        finish_run(
+            uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
+        )
         raise
 
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)

@@ -110,6 +110,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
         reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
         extra_tags=tags,
         callbacks=[SweepReportCallback(context["nc_metric"])],
+        resources=context.get("resources"),
     )
     if not outcome.ok:
         raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")

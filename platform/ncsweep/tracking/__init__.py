@@ -3,6 +3,7 @@
 Only this package (and ``report``) imports MLflow.
 """
 
+from .placement import TAG_NODE, TAG_NODE_ID, TAG_RESOURCES, node_tags
 from .provenance import git_commit, package_versions, provenance_tags
 from .runs import (
     PARENT_TAG,
@@ -29,6 +30,9 @@ __all__ = [
     "TAG_FAILURE",
     "TAG_FAMILY",
     "TAG_KIND",
+    "TAG_NODE",
+    "TAG_NODE_ID",
+    "TAG_RESOURCES",
     "TAG_SWEEP",
     "TAG_TRIAL",
     "MetricLogger",
@@ -40,6 +44,7 @@ __all__ = [
     "git_commit",
     "log_params",
     "log_text",
+    "node_tags",
     "package_versions",
     "provenance_tags",
     "resolve_tracking_uri",

@@ -7,6 +7,8 @@ sweep uses the trial id) so a restored sweep finds its runs and checkpoints agai
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,25 +18,36 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    TAG_RESOURCES,
     clear_failure,
     ensure_experiment,
     failure_reason,
     finish_run,
     log_params,
     log_text,
+    node_tags,
     provenance_tags,
     resolve_tracking_uri,
     set_tags,
     start_run,
 )
+from .cluster import connect_kwargs
 from .loop import train_loop_per_worker
 
-__all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
+_log = logging.getLogger("ncsweep.train")
+
+__all__ = [
+    "TrainOutcome",
+    "ensure_ray",
+    "build_trainer",
+    "run_training",
+    "default_storage",
+    "worker_resources",
+]
 
 
 @dataclass
@@ -51,17 +64,13 @@ class TrainOutcome:
 
 
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
+    """Join ``address`` (or ``RAY_ADDRESS``, which a Ray job's entrypoint has) and never
+    start a private instance then; without one, start a local instance (dashboard on
     127.0.0.1)."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)}, "log_to_driver": True}
-    if not address:
-        # The dashboard serves Ray's state API: without it Ray Train's placement-group
-        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
-    ray.init(address=address, **kwargs)
+    ray.init(address=address or None, **connect_kwargs(address))
 
 
 def default_storage(path: str | None) -> str:
@@ -70,22 +79,48 @@ def default_storage(path: str | None) -> str:
     return path if "://" in path else str(Path(path).resolve())
 
 
+def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = None) -> dict:
+    """What each Ray Train worker asks for: CPUs, GPUs (NCCL when > 0), custom resources."""
+    resources = {"CPU": spec.run.cpus_per_worker, **(custom or {})}
+    if spec.run.gpus_per_worker:
+        resources["GPU"] = spec.run.gpus_per_worker
+    return resources
+
+
+def _tagged_loop(config: dict) -> None:
+    """The training loop, after recording in the run which node this worker runs on."""
+    tracking = config.get("tracking")
+    if tracking:
+        rank = ray.train.get_context().get_world_rank()
+        try:
+            set_tags(tracking["uri"], tracking["run_id"], node_tags(rank))
+        except Exception as err:  # placement is information; it must not fail the run
+            _log.warning("could not record the node in MLflow: %s", err)
+    train_loop_per_worker(config)
+
+
 def build_trainer(
     spec: ExperimentSpec,
     run_name: str,
     tracking: dict[str, str] | None,
     storage_path: str,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TorchTrainer:
+    """A ``TorchTrainer``; ``use_gpu`` (the NCCL backend) when the spec asks for GPUs.
+
+    Args:
+        resources: custom Ray resources per worker (e.g. ``{"worker_node": 0.01}`` pins the
+            workers to nodes that declare ``worker_node``).
+    """
     r = spec.run
-    resources = {"CPU": r.cpus_per_worker}
-    if r.gpus_per_worker:
-        resources["GPU"] = r.gpus_per_worker
     return TorchTrainer(
-        train_loop_per_worker,
+        _tagged_loop,
         train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=r.workers, use_gpu=r.gpus_per_worker > 0, resources_per_worker=resources
+            num_workers=r.workers,
+            use_gpu=r.gpus_per_worker > 0,
+            resources_per_worker=worker_resources(spec, resources),
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
@@ -118,16 +153,28 @@ def run_training(
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
     Args:
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
+        resources: custom Ray resources per worker (see ``build_trainer``).
     """
     uri = resolve_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(uri, spec.run.experiment)
-    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
+    placement = {
+        "workers": spec.run.workers,
+        "per_worker": worker_resources(spec, resources),
+        "use_gpu": spec.run.gpus_per_worker > 0,
+    }
+    tags = {
+        **run_tags(spec),
+        TAG_KIND: "train",
+        TAG_RESOURCES: json.dumps(placement, sort_keys=True),
+        **(extra_tags or {}),
+    }
     run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
     clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
     set_tags(uri, run_id, tags)
@@ -141,6 +188,7 @@ def run_training(
         {"uri": uri, "run_id": run_id},
         default_storage(storage_path or spec.run.storage_path),
         callbacks,
+        resources,
     )
     try:
         result = trainer.fit()

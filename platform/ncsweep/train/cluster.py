@@ -1,0 +1,105 @@
+"""Where runs execute: joining an existing Ray cluster, and storage every node can read.
+
+A sweep submitted with ``ray job submit`` runs its driver on the head; its trials run on
+worker nodes and write Ray Train checkpoints and Tune state to ``--storage``. A path on
+one node's disk is invisible to the others, so on a cluster of more than one node the
+storage must be a URI (``s3://``, ``gs://``, ...) or a filesystem mounted at the same path
+everywhere, which the user declares with ``--shared-storage``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import ray
+
+from .._environment import QUIET_ENV
+from ..config import SpecError
+
+__all__ = [
+    "alive_nodes",
+    "connect_kwargs",
+    "is_remote_storage",
+    "parse_resources",
+    "require_shared_storage",
+]
+
+# Set by Ray in the environment of a job's entrypoint: the job's runtime_env as JSON.
+_JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
+
+
+def connect_kwargs(address: str | None) -> dict[str, Any]:
+    """``ray.init`` arguments: join ``address`` when given, else start a local instance.
+
+    Inside a Ray job the job's runtime_env already applies; Ray refuses an env var that both
+    set, so only the quiet variables the job leaves unset are added.
+    """
+    env_vars = dict(QUIET_ENV)
+    kwargs: dict[str, Any] = {"log_to_driver": True}
+    if address:
+        job = json.loads(os.environ.get(_JOB_CONFIG_ENV) or "{}")
+        job_env = (job.get("runtime_env") or {}).get("env_vars") or {}
+        env_vars = {k: v for k, v in env_vars.items() if k not in job_env}
+    else:
+        # The dashboard serves Ray's state API: without it Ray Train's placement-group
+        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
+        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
+    if env_vars:
+        kwargs["runtime_env"] = {"env_vars": env_vars}
+    return kwargs
+
+
+def alive_nodes() -> list[dict]:
+    """The cluster's live nodes (``ray.nodes()`` entries); Ray must be initialised."""
+    return [node for node in ray.nodes() if node.get("Alive")]
+
+
+def is_remote_storage(storage: str) -> bool:
+    """A URI every node resolves the same way (``s3://``, ``gs://``, ...), not ``file://``."""
+    return "://" in storage and not storage.startswith("file://")
+
+
+def require_shared_storage(storage: str, shared: bool, option: str = "--storage") -> None:
+    """Refuse a node-local storage path on a multi-node cluster (SpecError: exit 2)."""
+    if shared or is_remote_storage(storage):
+        return
+    nodes = len(alive_nodes())
+    if nodes > 1:
+        raise SpecError(
+            f"{option} {storage}: a local path, but the Ray cluster has {nodes} nodes. "
+            f"Trial checkpoints and Tune state written on one node must be readable by the "
+            f"driver and by a trial restarted on another node. Pass {option} "
+            f"s3://bucket/prefix (any URI every node can reach), or, if {storage} is a shared "
+            f"filesystem mounted at the same path on every node (NFS, EFS, Lustre), add "
+            f"--shared-storage."
+        )
+
+
+def parse_resources(text: str | None, option: str = "--resources-per-worker") -> dict[str, float]:
+    """``'{"worker_node": 0.01}'`` -> custom Ray resources each Train worker asks for."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(
+            f"{option}: not JSON ({err.msg}); give an object of custom resource names to "
+            f"amounts, e.g. '{{\"worker_node\": 0.01}}'"
+        ) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+        for k, v in value.items()
+    ):
+        raise SpecError(
+            f"{option}: {text!r} must be a JSON object of resource names to non-negative "
+            f"numbers, e.g. '{{\"worker_node\": 0.01}}'"
+        )
+    builtin = sorted(k for k in value if k.upper() in {"CPU", "GPU"})
+    if builtin:
+        raise SpecError(
+            f"{option}: {', '.join(builtin)} are set with --cpus-per-worker and "
+            f"--gpus-per-trial (sweep) or --gpus-per-worker (train); give only custom resources"
+        )
+    return {k: float(v) for k, v in value.items()}
