@@ -29,7 +29,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_RESOURCE = "worker_node"

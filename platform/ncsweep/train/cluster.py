@@ -23,6 +23,7 @@ __all__ = [
     "connect_kwargs",
     "is_remote_storage",
     "parse_resources",
+    "probe_nodes",
     "require_shared_storage",
 ]
 
@@ -103,3 +104,72 @@ def parse_resources(text: str | None, option: str = "--resources-per-worker") ->
             f"--gpus-per-trial (sweep) or --gpus-per-worker (train); give only custom resources"
         )
     return {k: float(v) for k, v in value.items()}
+
+
+def probe_nodes(
+    probe_url: str | None = None, expected: str | None = None, timeout_s: float = 300
+) -> tuple[dict, list[dict]]:
+    """The driver's ``node_report`` and one per live node (a zero-CPU task pinned to it).
+
+    Each node entry adds ``node_id``, ``ip``, ``gpus`` (Ray's GPU resource) and ``error``
+    when the task could not run there.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from . import _node_probe
+
+    ray.cloudpickle.register_pickle_by_value(_node_probe)
+    remote = ray.remote(num_cpus=0, max_retries=0)(_node_probe.node_report)
+    pending = []
+    for node in alive_nodes():
+        strategy = NodeAffinitySchedulingStrategy(node["NodeID"], soft=False)
+        ref = remote.options(scheduling_strategy=strategy).remote(probe_url, expected)
+        info = {
+            "node_id": node["NodeID"],
+            "ip": node.get("NodeManagerAddress", "?"),
+            "gpus": node.get("Resources", {}).get("GPU", 0),
+        }
+        pending.append((info, ref))
+    nodes = []
+    for info, ref in pending:
+        try:
+            info.update(ray.get(ref, timeout=timeout_s))
+        except Exception as err:  # a node that cannot run the task is a finding
+            info["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300]}"
+        nodes.append(info)
+    return _node_probe.node_report(None, None), nodes
+
+
+class StorageProbe:
+    """A small object written under ``<storage>/.ncsweep-doctor/`` and deleted on exit.
+
+    ``with StorageProbe(storage) as probe``: written and read back by the driver (raises on
+    failure); ``probe.url``/``probe.text`` let every node read it too.
+    """
+
+    def __init__(self, storage: str):
+        import uuid
+
+        self.text = f"ncsweep doctor probe {uuid.uuid4().hex}"
+        self.url = f"{storage.rstrip('/')}/.ncsweep-doctor/{uuid.uuid4().hex}.txt"
+
+    def __enter__(self) -> StorageProbe:
+        import fsspec
+
+        self._fs, self._path = fsspec.core.url_to_fs(self.url)
+        self._fs.makedirs(self._path.rsplit("/", 1)[0], exist_ok=True)
+        with self._fs.open(self._path, "w") as handle:
+            handle.write(self.text)
+        with self._fs.open(self._path, "r") as handle:
+            if handle.read() != self.text:
+                raise OSError(f"{self.url}: read back a different object")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._fs.rm(self._path)
+        folder = self._path.rsplit("/", 1)[0]
+        try:
+            if not self._fs.ls(folder):
+                self._fs.rmdir(folder)
+        except OSError:
+            pass  # a prefix on an object store, or still used by a concurrent probe
