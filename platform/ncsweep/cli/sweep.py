@@ -29,6 +29,10 @@ ResourcesOption = Annotated[
     ),
 ]
 
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show Ray's own output too (it always goes to ray.log).")
+]
+
 
 @app.command()
 def sweep(
@@ -91,6 +95,7 @@ def sweep(
         str | None,
         typer.Option(help="Print the leaderboard of sweep NAME (running or done) and exit."),
     ] = None,
+    verbose: VerboseOption = False,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs."""
     from ..sweep import SweepConfig, load_preset, run_sweep
@@ -106,7 +111,7 @@ def sweep(
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, shared_storage)
+        _resume(name, storage, tracking_uri, out, verbose, shared_storage)
         return
     chosen = [f.strip() for f in families.split(",") if f.strip()] if families else list(FAMILIES)
     unknown = [f for f in chosen if f not in FAMILIES]
@@ -148,7 +153,7 @@ def sweep(
         spaces_root=str(spaces.resolve()) if spaces else None,
         overrides=list(overrides or []),
     )
-    _finish(run_sweep(config, console, out_dir=out), config, out)
+    _finish(run_sweep(config, console, out_dir=out, verbose=verbose), config, out)
 
 
 def _finish(outcome, config, out: Path) -> None:
@@ -158,15 +163,30 @@ def _finish(outcome, config, out: Path) -> None:
     from ..sweep.runner import resume_command
 
     console.print(f"Resume after an interruption: {resume_command(config)}")
-    console.print(
-        f"Compare trials in the MLflow UI: ncsweep ui --tracking-uri {config.tracking_uri}"
-    )
+    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
     if not outcome.exported:
         raise typer.Exit(1)
 
 
+def _ui_hint(config) -> str:
+    """The command that opens the UI and the link to the sweep's runs table."""
+    from ..tracking import ui_base, ui_command
+    from .ui import sweep_runs_link
+
+    try:
+        link = sweep_runs_link(config.tracking_uri, config.name, ui_base(config.tracking_uri))
+    except Exception:  # the store went away after the sweep: the command still helps
+        return ui_command(config.tracking_uri, config.name)
+    return f"{ui_command(config.tracking_uri, config.name)}  ->  {link}"
+
+
 def _resume(
-    name: str, storage: str | None, tracking_uri: str | None, out: Path, shared: bool = False
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    out: Path,
+    verbose: bool = False,
+    shared: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
@@ -181,7 +201,7 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _finish(run_sweep(config, console, out_dir=out, resume=True), config, out)
+    _finish(run_sweep(config, console, out_dir=out, resume=True, verbose=verbose), config, out)
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
@@ -205,7 +225,8 @@ def resume_command(
     out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
         "best_configs"
     ),
+    verbose: VerboseOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
     join_cluster(address)
-    _resume(name, storage, tracking_uri, out, shared_storage)
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage)

@@ -9,6 +9,7 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -27,7 +28,7 @@ from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
 from .._environment import redact
-from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
+from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..tracking import (
     TAG_KIND,
@@ -46,7 +47,7 @@ from ..tracking import (
 )
 from ..train import ensure_ray
 from ..train.cluster import require_shared_storage
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,
@@ -56,11 +57,12 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
+from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from .objectives import ACCURACY, NC_STEPS
 from .presets import Preset, load_preset
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
-from .trial import CompletedOnlyOptunaSearch, run_trial
+from .trial import CompletedOnlyOptunaSearch, run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -109,9 +111,21 @@ def default_concurrency(cfg: SweepConfig) -> int:
     return max(1, min(limits) if limits else 1)
 
 
-def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> tune.Tuner:
+def _trial_resources(sample: ExperimentSpec, cfg: SweepConfig) -> dict[str, float]:
+    """The trial actor's resources; when it trains in-process it is the run's only worker
+    and asks for the custom resources too (with Ray Train the workers ask for them)."""
+    resources = dict(trial_resources(sample))
+    if runs_in_trial(sample):
+        resources.update(cfg.resources_per_worker)
+    return resources
+
+
+def _tuner(
+    cfg: SweepConfig, family: str, index: int, space, context: dict, sample: ExperimentSpec
+) -> tune.Tuner:
+    """``sample``: one spec of the family (its workers and GPUs decide where trials train)."""
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1}
+        tune.with_parameters(run_trial, context=context), _trial_resources(sample, cfg)
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
     restore = tune.Tuner.can_restore(path)
@@ -151,14 +165,19 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=cfg.trials,
+            # A trial that trains in its own process imports torch once per actor, not
+            # once per trial; Ray Train trials hold nothing worth reusing.
+            reuse_actors=runs_in_trial(sample),
         ),
         run_config=tune.RunConfig(
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-            callbacks=[StudySync(cfg.storage, cfg.name, family)],
-            verbose=1,
+            verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
+            callbacks=[TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
         ),
     )
 
@@ -177,7 +196,12 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
         run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
         if run_id is None:
             continue
-        status = client.get_run(run_id).info.status
+        run = client.get_run(run_id)
+        status = run.info.status
+        if result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+            # A trial trained in its own process: its checkpoints are Tune's.
+            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
+            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
         if result.error is not None:
             if status == "RUNNING":
                 finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
@@ -188,6 +212,18 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             clear_failure(uri, run_id)
             client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
             finish_run(uri, run_id, "KILLED")
+
+
+def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
+    """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
+    from ..report import write_sweep_report
+
+    try:
+        report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
+    except Exception as err:  # the results are saved; the report can be made again
+        console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
+        return
+    console.print(f"Report: {report.path.resolve()}")
 
 
 class SweepInterrupted(RuntimeError):
@@ -265,7 +301,11 @@ class _GracefulStop:
 
 
 def run_sweep(
-    cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs", resume: bool = False
+    cfg: SweepConfig,
+    console: Console,
+    out_dir: str | Path = "best_configs",
+    resume: bool = False,
+    verbose: bool = False,
 ) -> SweepOutcome:
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
@@ -297,45 +337,53 @@ def run_sweep(
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
         f"at once; MLflow {uri} run {parent}"
     )
-    stop = _GracefulStop(cfg, uri, parent, console)
+    live = contextlib.ExitStack()
+    log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
+    console.print(f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)"))
+    view = live.enter_context(
+        SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
+    )
+    if resume:
+        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric))
+    stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
     try:
-        with stop:
-            for index, (family, (space, base)) in enumerate(families.items()):
-                epochs = spec_from_dict(
-                    apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-                ).run.epochs
-                context = {
-                    "sweep": cfg.name,
-                    "base_spec": base,
-                    "seed": cfg.seed,
-                    "tracking_uri": uri,
-                    "parent_run_id": parent,
-                    "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
-                    "nc_metric": cfg.nc_metric,
-                    "max_concurrent": max_concurrent,
-                    "max_evals": epochs,
-                    "resources": dict(cfg.resources_per_worker),
-                }
-                console.rule(f"family {family} ({index + 1}/{len(families)})")
-                tuner = _tuner(cfg, family, index, space, context)
-                stop.in_fit = True
-                try:
-                    grid = tuner.fit()
-                finally:
-                    stop.in_fit = False
-                # An interrupted family keeps its trials' runs as they are: the resumed
-                # sweep gives them their verdicts.
-                _check_complete(grid, cfg, family)
-                _reconcile(uri, experiment_id, cfg, grid)
-                if stop.requested:
-                    raise SweepInterrupted(
-                        f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
-                    )
+        for index, (family, (space, base)) in enumerate(families.items()):
+            sample = spec_from_dict(
+                apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+            )
+            context = {
+                "sweep": cfg.name,
+                "base_spec": base,
+                "seed": cfg.seed,
+                "tracking_uri": uri,
+                "parent_run_id": parent,
+                "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
+                "nc_metric": cfg.nc_metric,
+                "max_concurrent": max_concurrent,
+                "max_evals": sample.run.epochs,
+                "resources": dict(cfg.resources_per_worker),
+            }
+            tuner = _tuner(cfg, family, index, space, context, sample)
+            stop.in_fit = True
+            try:
+                grid = tuner.fit()
+            finally:
+                stop.in_fit = False
+            # An interrupted family keeps its trials' runs as they are: the resumed sweep
+            # gives them their verdicts.
+            _check_complete(grid, cfg, family)
+            _reconcile(uri, experiment_id, cfg, grid)
+            if stop.requested:
+                raise SweepInterrupted(
+                    f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
+                )
     except BaseException:
         finish_run(
             uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
         )
         raise
+    finally:
+        live.close()
 
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)
     console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
@@ -347,5 +395,6 @@ def run_sweep(
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
     MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
     set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+    _write_report(uri, cfg, parent, console)
     finish_run(uri, parent, "FINISHED")
     return SweepOutcome(cfg.name, parent, rows, exported)

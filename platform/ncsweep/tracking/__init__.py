@@ -3,6 +3,14 @@
 Only this package (and ``report``) imports MLflow.
 """
 
+from .links import (
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_KIND_TRAINING,
+    experiment_runs_url,
+    run_url,
+    ui_base,
+    ui_command,
+)
 from .placement import TAG_NODE, TAG_NODE_ID, TAG_RESOURCES, node_tags
 from .provenance import git_commit, package_versions, provenance_tags
 from .runs import (
@@ -26,6 +34,12 @@ from .runs import (
 )
 
 __all__ = [
+    "EXPERIMENT_KIND_TAG",
+    "EXPERIMENT_KIND_TRAINING",
+    "experiment_runs_url",
+    "run_url",
+    "ui_base",
+    "ui_command",
     "PARENT_TAG",
     "TAG_FAILURE",
     "TAG_FAMILY",

@@ -31,13 +31,14 @@ __all__ = [
 _JOB_CONFIG_ENV = "RAY_JOB_CONFIG_JSON_ENV_VAR"
 
 
-def connect_kwargs(address: str | None) -> dict[str, Any]:
+def connect_kwargs(address: str | None, env_vars: dict[str, str] | None = None) -> dict[str, Any]:
     """``ray.init`` arguments: join ``address`` when given, else start a local instance.
 
-    Inside a Ray job the job's runtime_env already applies; Ray refuses an env var that both
-    set, so only the quiet variables the job leaves unset are added.
+    ``env_vars`` (default ``QUIET_ENV``) reach every process of the job. Inside a Ray job the
+    job's runtime_env already applies and Ray refuses an env var that both set: only the
+    variables the job leaves unset are added.
     """
-    env_vars = dict(QUIET_ENV)
+    env_vars = dict(QUIET_ENV if env_vars is None else env_vars)
     kwargs: dict[str, Any] = {"log_to_driver": True}
     if address:
         job = json.loads(os.environ.get(_JOB_CONFIG_ENV) or "{}")

@@ -18,6 +18,7 @@ import ray
 import ray.train
 from ray.train.torch import TorchTrainer
 
+from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
 from ..tracking import (
     TAG_FAMILY,
@@ -25,7 +26,6 @@ from ..tracking import (
     TAG_RESOURCES,
     clear_failure,
     ensure_experiment,
-    failure_reason,
     finish_run,
     log_params,
     log_text,
@@ -36,16 +36,21 @@ from ..tracking import (
     start_run,
 )
 from .cluster import connect_kwargs
-from .loop import train_loop_per_worker
+from .core import STATUS_FAILED
+from .ray_train import train_loop_per_worker
 
 _log = logging.getLogger("ncsweep.train")
 
 __all__ = [
+    "RAY_RUN_ENV",
     "TrainOutcome",
-    "ensure_ray",
     "build_trainer",
-    "run_training",
+    "close_run",
     "default_storage",
+    "ensure_ray",
+    "open_run",
+    "outcome_from_metrics",
+    "run_training",
     "worker_resources",
 ]
 
@@ -63,14 +68,23 @@ class TrainOutcome:
         return self.status == "FINISHED"
 
 
+# Ray Train V2's controller takes one report per poll, every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
+# (2 s by default): a worker waits that long at each evaluation. ncsweep's runs report only
+# at evaluations and checkpoints, so polling every 0.1 s costs the controller little.
+RAY_RUN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Join ``address`` (or ``RAY_ADDRESS``, which a Ray job's entrypoint has) and never
     start a private instance then; without one, start a local instance (dashboard on
-    127.0.0.1)."""
+    127.0.0.1). The job's processes get ``QUIET_ENV`` and ``RAY_RUN_ENV``."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    ray.init(address=address or None, **connect_kwargs(address))
+    env = {**RAY_RUN_ENV, **QUIET_ENV}
+    for key in RAY_RUN_ENV:  # a value the user set wins
+        env[key] = os.environ.get(key, env[key])
+    ray.init(address=address or None, **connect_kwargs(address, env))
 
 
 def default_storage(path: str | None) -> str:
@@ -80,7 +94,7 @@ def default_storage(path: str | None) -> str:
 
 
 def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = None) -> dict:
-    """What each Ray Train worker asks for: CPUs, GPUs (NCCL when > 0), custom resources."""
+    """What each worker asks for: CPUs, GPUs (Ray Train's NCCL path when > 0), custom."""
     resources = {"CPU": spec.run.cpus_per_worker, **(custom or {})}
     if spec.run.gpus_per_worker:
         resources["GPU"] = spec.run.gpus_per_worker
@@ -88,7 +102,7 @@ def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = Non
 
 
 def _tagged_loop(config: dict) -> None:
-    """The training loop, after recording in the run which node this worker runs on."""
+    """The Ray Train loop, after recording in the run which node this worker runs on."""
     tracking = config.get("tracking")
     if tracking:
         rank = ray.train.get_context().get_world_rank()
@@ -110,8 +124,8 @@ def build_trainer(
     """A ``TorchTrainer``; ``use_gpu`` (the NCCL backend) when the spec asks for GPUs.
 
     Args:
-        resources: custom Ray resources per worker (e.g. ``{"worker_node": 0.01}`` pins the
-            workers to nodes that declare ``worker_node``).
+        resources: custom Ray resources per worker (e.g. ``{"worker_node": 0.01}`` places
+            the workers on nodes that declare ``worker_node``).
     """
     r = spec.run
     return TorchTrainer(
@@ -143,24 +157,20 @@ def run_tags(spec: ExperimentSpec) -> dict[str, str]:
     }
 
 
-def run_training(
+def open_run(
     spec: ExperimentSpec,
-    *,
     run_name: str,
     tracking_uri: str | None = None,
-    storage_path: str | None = None,
     parent_run_id: str | None = None,
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
-    callbacks: list | None = None,
     resources: dict[str, float] | None = None,
-) -> TrainOutcome:
-    """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
+) -> dict[str, str]:
+    """Create (or re-attach) the run's MLflow run with its tags, params and spec;
+    returns ``{"uri", "run_id"}`` for the process that logs (rank 0).
 
-    Args:
-        run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
-        reattach: tags identifying an existing MLflow run to continue instead of a new one.
-        resources: custom Ray resources per worker (see ``build_trainer``).
+    ``resources``: the custom Ray resources per worker, recorded with the CPUs and GPUs
+    each worker asks for in the tag ``ncsweep.resources`` (JSON).
     """
     uri = resolve_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(uri, spec.run.experiment)
@@ -180,12 +190,59 @@ def run_training(
     set_tags(uri, run_id, tags)
     log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
     log_text(uri, run_id, dump_spec(spec), "spec.yaml")
+    return {"uri": uri, "run_id": run_id}
 
+
+def close_run(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
+    """Record the outcome Ray returned (status, reason, checkpoint location) in MLflow."""
+    uri, run_id = tracking["uri"], tracking["run_id"]
+    if outcome.checkpoint:
+        set_tags(uri, run_id, {"ncsweep.checkpoint": outcome.checkpoint})
+        log_text(uri, run_id, outcome.checkpoint + "\n", "checkpoint_location.txt")
+    finish_run(uri, run_id, outcome.status, outcome.failure_reason)
+    return outcome
+
+
+def outcome_from_metrics(
+    run_id: str, metrics: dict[str, Any], checkpoint: str | None = None
+) -> TrainOutcome:
+    """A run's verdict from its last report: ``status = failed`` carries its reason."""
+    if metrics.get("status") == STATUS_FAILED:
+        reason = str(metrics.get("failure_reason") or "the run reported a failure")
+        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
+    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+
+
+def run_training(
+    spec: ExperimentSpec,
+    *,
+    run_name: str,
+    tracking_uri: str | None = None,
+    storage_path: str | None = None,
+    parent_run_id: str | None = None,
+    reattach: dict[str, str] | None = None,
+    extra_tags: dict[str, str] | None = None,
+    callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
+) -> TrainOutcome:
+    """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
+
+    The outcome comes from Ray: the last report's ``status``/``failure_reason`` (a run that
+    ended itself, e.g. a non-finite loss) or the error ``fit()`` raised; MLflow records it.
+
+    Args:
+        run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
+        reattach: tags identifying an existing MLflow run to continue instead of a new one.
+        resources: custom Ray resources per worker (see ``build_trainer``).
+    """
+    tracking = open_run(
+        spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources
+    )
     ensure_ray()
     trainer = build_trainer(
         spec,
         run_name,
-        {"uri": uri, "run_id": run_id},
+        tracking,
         default_storage(storage_path or spec.run.storage_path),
         callbacks,
         resources,
@@ -193,21 +250,11 @@ def run_training(
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
-        reason = _reason(err)
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, failure_reason=reason)
-
-    metrics = dict(result.metrics or {})
+        failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
+        return close_run(tracking, failed)
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    if checkpoint:
-        set_tags(uri, run_id, {"ncsweep.checkpoint": checkpoint})
-        log_text(uri, run_id, checkpoint + "\n", "checkpoint_location.txt")
-    reason = failure_reason(uri, run_id)  # set by rank 0 when the run ended itself
-    if reason:
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
-    finish_run(uri, run_id, "FINISHED")
-    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+    outcome = outcome_from_metrics(tracking["run_id"], dict(result.metrics or {}), checkpoint)
+    return close_run(tracking, outcome)
 
 
 def _reason(err: BaseException) -> str:
