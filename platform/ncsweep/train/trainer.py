@@ -32,6 +32,7 @@ from ..tracking import (
     set_tags,
     start_run,
 )
+from .local_ray import local_ray_options
 from .loop import train_loop_per_worker
 
 __all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
@@ -51,16 +52,14 @@ class TrainOutcome:
 
 
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
-    127.0.0.1)."""
+    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance listening on
+    127.0.0.1 only (see ``local_ray.py``)."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)}, "log_to_driver": True}
     if not address:
-        # The dashboard serves Ray's state API: without it Ray Train's placement-group
-        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
+        kwargs.update(local_ray_options())  # loopback only; see local_ray.py
     ray.init(address=address, **kwargs)
 
 
