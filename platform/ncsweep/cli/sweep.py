@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ..config import SpecError
+from ..redact import redact_text
 from ._app import SetOption, StorageOption, TrackingOption, app, console
 
 
@@ -132,10 +133,11 @@ def _finish(outcome, config, out: Path) -> None:
     )
     console.print(
         f"Resume after an interruption: ncsweep resume {config.name}"
-        + (f" --storage {config.storage}" if "://" in config.storage else "")
+        + (f" --storage {redact_text(config.storage)}" if "://" in config.storage else "")
     )
     console.print(
-        f"Compare trials in the MLflow UI: ncsweep ui --tracking-uri {config.tracking_uri}"
+        "Compare trials in the MLflow UI: ncsweep ui --tracking-uri "
+        + redact_text(config.tracking_uri)
     )
     if not outcome.exported:
         raise typer.Exit(1)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..redact import redact_text
 from ._app import TrackingOption, app, console
 
 
@@ -23,7 +24,7 @@ def ui(
     from ..tracking import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri)
-    console.print(f"MLflow UI for {uri} at http://{host}:{port}")
+    console.print(f"MLflow UI for {redact_text(uri)} at http://{host}:{port}")
     os.execvp(
         sys.executable,
         [

@@ -25,6 +25,7 @@ from rich.console import Console
 
 from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
+from ..redact import redact_text
 from ..tracking import (
     TAG_KIND,
     TAG_SWEEP,
@@ -218,7 +219,7 @@ def run_sweep(
     console.print(
         f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
-        f"at once; MLflow {uri} run {parent}"
+        f"at once; MLflow {redact_text(uri)} run {parent}"
     )
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
