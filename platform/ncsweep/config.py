@@ -229,12 +229,22 @@ def spec_from_dict(data: dict[str, Any], source: str = "<spec>") -> ExperimentSp
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """``yaml.safe_load`` a file into a dict; a missing or malformed file is a SpecError."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory; expected a YAML file (a mapping of sections)")
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (binary?); expected UTF-8 YAML") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        raise SpecError(f"{path}: is empty; expected a YAML mapping (e.g. 'loss: {{name: nonl}}')")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data

@@ -98,8 +98,8 @@ def sweep(
     verbose: VerboseOption = False,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs."""
-    from ..sweep import SweepConfig, load_preset, run_sweep
-    from ..sweep.state import FAMILIES
+    from ..sweep import load_preset, run_sweep
+    from ..sweep.state import FAMILIES, sweep_config
     from ..tracking import resolve_tracking_uri
     from ..train import default_storage
     from ..train.cluster import parse_resources
@@ -130,7 +130,7 @@ def sweep(
         grace_period=grace_period,
     )
     d = loaded.sweep
-    config = SweepConfig(
+    config = sweep_config(
         name=name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}",
         preset=str(preset),
         families=chosen,

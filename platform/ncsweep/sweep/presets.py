@@ -178,6 +178,11 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
             for a parameter no family has; each names the file and the key.
     """
     root = Path(root) if root is not None else search_spaces_dir()
+    if not root.is_dir():
+        raise SpecError(
+            f"--spaces {root}: not a directory; expected a folder holding <family>.yaml files "
+            "and presets/ (like the shipped search_spaces/)"
+        )
     text = str(name)
     if text.endswith((".yaml", ".yml")) or "/" in text:
         path = Path(text).expanduser()

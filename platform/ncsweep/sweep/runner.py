@@ -155,7 +155,7 @@ def _tuner(
             time_attr="training_iteration",
             metric=ACCURACY,
             mode="max",
-            grace_period=cfg.grace_period,
+            grace_period=min(cfg.grace_period, context["max_evals"]),
             reduction_factor=cfg.reduction_factor,
             max_t=context["max_evals"],
             stop_last_trials=False,
@@ -363,6 +363,12 @@ def run_sweep(
                 "max_evals": sample.run.epochs,
                 "resources": dict(cfg.resources_per_worker),
             }
+            if cfg.scheduler == "asha" and cfg.grace_period > sample.run.epochs:
+                console.print(
+                    f"note: ASHA grace period {cfg.grace_period} is more than the "
+                    f"{sample.run.epochs} evaluation(s) of a {family} trial; using "
+                    f"{sample.run.epochs} (set --grace-period to choose)"
+                )
             tuner = _tuner(cfg, family, index, space, context, sample)
             stop.in_fit = True
             try:

@@ -7,16 +7,16 @@ the tracking URI is stored with any credentials removed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import fsspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..config import SpecError
 from ..redact import redact
 
-__all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state", "FAMILIES"]
+__all__ = ["SweepConfig", "sweep_config", "sweep_dir", "save_state", "load_state", "FAMILIES"]
 
 FAMILIES = ("ce", "normface", "ntce", "nonl", "scl")
 STATE_FILE = "sweep.yaml"
@@ -33,7 +33,7 @@ class SweepConfig(BaseModel):
     workers_per_trial: int = Field(1, gt=0)
     gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
     cpus_per_worker: float = Field(1.0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     storage: str
     shared_storage: bool = Field(
         False, description="a local storage path is a filesystem every node mounts (NFS)"
@@ -78,3 +78,17 @@ def load_state(storage: str, name: str) -> SweepConfig:
         data = yaml.safe_load(handle.read())
     # the state lives where it was found: the stored storage URI may have been redacted
     return SweepConfig.model_validate({**data, "storage": storage})
+
+
+def sweep_config(**settings: Any) -> SweepConfig:
+    """A :class:`SweepConfig` from command-line settings; a bad value is a SpecError naming
+    its flag (``--max-concurrent: Input should be greater than 0 (got 0)``)."""
+    try:
+        return SweepConfig(**settings)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']} "
+            f"(got {e.get('input')!r})"
+            for e in err.errors()
+        )
+        raise SpecError(f"invalid sweep settings: {problems}") from None
