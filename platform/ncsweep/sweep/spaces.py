@@ -27,6 +27,7 @@ family does not take, fails before Ray starts.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 import os
 import random
@@ -68,13 +69,18 @@ _SCALAR = (bool, int, float, str, type(None))
 
 
 def search_spaces_dir() -> Path:
-    """``$NCSWEEP_SEARCH_SPACES``, else ``<repo>/search_spaces`` next to the package source,
-    else ``./search_spaces``. Read at each call, so a changed environment takes effect."""
+    """``$NCSWEEP_SEARCH_SPACES``, else ``<repo>/search_spaces`` next to the package source
+    (a checkout or an editable install), else the copy a regular install ships inside the
+    package (``ncsweep/search_spaces``, see setup.py), else ``./search_spaces``. Read at each
+    call, so a changed environment takes effect."""
     env = os.environ.get("NCSWEEP_SEARCH_SPACES")
     if env:
         return Path(env).expanduser()
     beside = Path(__file__).resolve().parents[3] / "search_spaces"
-    return beside if beside.is_dir() else Path.cwd() / "search_spaces"
+    if beside.is_dir():
+        return beside
+    shipped = Path(str(importlib.resources.files("ncsweep") / "search_spaces"))
+    return shipped if shipped.is_dir() else Path.cwd() / "search_spaces"
 
 
 #: Where family files and ``presets/`` are looked for (resolved at import; the loaders
