@@ -31,7 +31,7 @@ def _target(study, name: str):
 @register_kind(
     "search",
     metrics_required=1,
-    metrics_help="[the target the figures colour and rank by, e.g. val/acc1]",
+    metrics_help="the target the figures colour and rank by, e.g. val/acc1",
     options=("figures",),
 )
 def render_search(panel, data: SweepData, page: PageContext) -> Fragment:

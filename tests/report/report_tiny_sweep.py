@@ -63,7 +63,7 @@ def run_tiny_sweep(root: Path) -> TinySweep:
     )
 
 
-if __name__ == "__main__":  # python tests/report/tiny_sweep.py DIR: a sweep to look at
+if __name__ == "__main__":  # python tests/report/report_tiny_sweep.py DIR: a sweep to look at
     import sys
 
     from ncsweep._environment import configure_environment
