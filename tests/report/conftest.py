@@ -14,7 +14,7 @@ from report_tiny_sweep import run_tiny_sweep
 
 @pytest.fixture(scope="session")
 def tiny_sweep(ray_session, tmp_path_factory):
-    """The tiny sweep (2 families incl. ce, 2 trials, 2 epochs), run once; what reached the
+    """The tiny sweep (2 families incl. ce, 2 trials, 1 epoch), run once; what reached the
     terminal (Python's stdout/stderr during the sweep) is kept as ``terminal``."""
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
     terminal = io.StringIO()

@@ -1,6 +1,6 @@
 """One tiny real sweep shared by the report, live-view and MLflow UI tests.
 
-Two families (ce, nonl), two trials each, two epochs of digits, local Ray, MLflow in a
+Two families (ce, nonl), two trials each, one epoch of digits, local Ray, MLflow in a
 SQLite file beside local artifacts (the laptop layout, so ``ncsweep ui`` serves it as is).
 """
 
@@ -42,7 +42,7 @@ def run_tiny_sweep(root: Path) -> TinySweep:
         tracking_uri=uri,
         objective="pareto",
         scheduler="none",
-        overrides=["run.epochs=2", "eval.val_nc=false"],
+        overrides=["run.epochs=1", "eval.val_nc=false"],
     )
     buffer = io.StringIO()
     console = Console(file=buffer, width=160)  # not a terminal: the view prints plain lines

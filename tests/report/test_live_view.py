@@ -62,6 +62,7 @@ def test_links_go_to_the_runs_table_without_credentials():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_sweep_terminal_shows_the_view_not_ray(tiny_sweep):
     output = tiny_sweep.output
     for family in ("ce", "nonl"):

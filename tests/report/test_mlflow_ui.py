@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 from report_browser import chromium_page
 
-pytestmark = pytest.mark.slow
+# the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def free_port() -> int:

@@ -14,7 +14,8 @@ from report_browser import chromium_page
 from ncsweep.cli import main
 from ncsweep.report import load_dashboards
 
-pytestmark = pytest.mark.slow
+# the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 SCREENSHOT_DIR = Path(tempfile.gettempdir()) / "ncsweep-test-artifacts"
 
