@@ -139,7 +139,7 @@ def _finish(outcome, config, out: Path) -> None:
         f"Resume after an interruption: ncsweep resume {config.name}"
         + (f" --storage {config.storage}" if "://" in config.storage else "")
     )
-    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
+    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
     if not outcome.exported:
         raise typer.Exit(1)
 

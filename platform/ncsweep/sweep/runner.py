@@ -187,7 +187,7 @@ def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> 
     except Exception as err:  # the results are saved; the report can be made again
         console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
         return
-    console.print(f"Report: {report.path.resolve()}")
+    console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
 
 
 class SweepInterrupted(RuntimeError):
