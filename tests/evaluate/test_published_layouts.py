@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _layouts import write_cifar_c, write_imagenet_c
 
 from ncsweep.config import load_spec
 from ncsweep.data import DatasetNotFoundError
@@ -14,6 +13,7 @@ from ncsweep.data.corrupted import find_published
 from ncsweep.data.corruptions import CORRUPTIONS, SEVERITIES
 from ncsweep.evaluate import compare, run_suites, subject_from_state
 from ncsweep.evaluate.corruption import _imagenet_c
+from published_layouts import write_cifar_c, write_imagenet_c
 
 
 def _check_cifar_c(source, per_severity: int) -> None:

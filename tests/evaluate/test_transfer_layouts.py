@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from _layouts import TRANSFER_WRITERS
 from sklearn.datasets import load_digits
 
 from ncsweep.config import load_spec
 from ncsweep.data import DataBundle, DatasetNotFoundError, create_dataset
 from ncsweep.evaluate import compare, run_suites, subject_from_state
 from ncsweep.evaluate.subject import Subject, build_model
+from published_layouts import TRANSFER_WRITERS
 
 SPLITS = {"dtd": (6, 3), "oxford_pets": (4, 4), "food101": (4, 4)}  # per class: fit, score
 

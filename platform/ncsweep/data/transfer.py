@@ -23,7 +23,9 @@ torchvision: ours is seeded by ``seed`` (Kornblith et al.'s protocol sizes).
 :data:`MEAN_PER_CLASS` names the datasets whose protocol reports mean per-class accuracy.
 
 Options: ``image_size`` (square side the encoder expects; resize of the short side, centre
-crop) and ``channels`` (1 converts to grayscale). Images are normalised with ImageNet's
+crop; with ``augment`` the training split uses RandomResizedCrop + flip, and ``views`` > 1
+stacks augmented views, so a target can also be trained on) and ``channels`` (1 converts to
+grayscale). Images are normalised with ImageNet's
 statistics (3 channels) or 0.5/0.5 (1 channel).
 """
 
@@ -41,7 +43,7 @@ from torchvision import transforms as T
 
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
 from ncsweep.data.remote import default_cache_dir
-from ncsweep.data.transforms import IMAGENET_STATS
+from ncsweep.data.transforms import IMAGENET_STATS, MultiView
 
 __all__ = ["MEAN_PER_CLASS", "TRANSFER_DATASETS", "LabelledImages"]
 
@@ -70,8 +72,13 @@ class LabelledImages(Dataset):
         )
 
 
-def _transform(image_size: int, channels: int) -> Callable:
-    steps: list = [T.Resize(image_size), T.CenterCrop(image_size)]
+def _transform(image_size: int, channels: int, augment: bool = False) -> Callable:
+    """Resize + centre crop (or, to train on a target, RandomResizedCrop + flip), tensor,
+    normalisation."""
+    if augment:
+        steps: list = [T.RandomResizedCrop(image_size, scale=(0.2, 1.0)), T.RandomHorizontalFlip()]
+    else:
+        steps = [T.Resize(image_size), T.CenterCrop(image_size)]
     if channels == 1:
         steps += [T.Grayscale(1), T.ToTensor(), T.Normalize((0.5,), (0.5,))]
     else:
@@ -128,13 +135,25 @@ def _seeded_split(files_per_class: list[list[Path]], n_fit: int | None, seed: in
     return fit, test
 
 
-def _bundle(name: str, fit, test, num_classes: int, image_size: int, channels: int) -> DataBundle:
-    tf = _transform(image_size, channels)
-    train = LabelledImages(fit[0], fit[1], tf)
+def _bundle(
+    name: str,
+    fit,
+    test,
+    num_classes: int,
+    image_size: int,
+    channels: int,
+    views: int,
+    augment: bool,
+) -> DataBundle:
+    plain = _transform(image_size, channels)
+    train_tf = _transform(image_size, channels, augment) if augment else plain
+    if views > 1:
+        train_tf = MultiView(train_tf, views)
+    train = LabelledImages(fit[0], fit[1], train_tf)
     return DataBundle(
         train=train,
-        train_eval=train,
-        val=LabelledImages(test[0], test[1], tf),
+        train_eval=LabelledImages(fit[0], fit[1], plain),
+        val=LabelledImages(test[0], test[1], plain),
         num_classes=num_classes,
         input_shape=(channels, image_size, image_size),
         class_counts=torch.bincount(train.targets, minlength=num_classes).tolist(),
@@ -171,7 +190,7 @@ def _torchvision_target(name, folder, required, cls, fit_splits, test_split, **f
             lambda split: cls(str(base), split=split, download=False, **fixed),
             (fit_splits, test_split),
         )
-        return _bundle(name, fit, test, k, image_size, channels)
+        return _bundle(name, fit, test, k, image_size, channels, views, augment)
 
     build.__doc__ = f"{name}: torchvision's {cls.__name__} layout under root/{folder}."
     return build
@@ -234,7 +253,14 @@ def build_flowers102(
         return [base / "jpg" / f"image_{i:05d}.jpg" for i in ids], [int(labels[i - 1]) for i in ids]
 
     return _bundle(
-        "flowers102", pick(("trnid", "valid")), pick(("tstid",)), 102, image_size, channels
+        "flowers102",
+        pick(("trnid", "valid")),
+        pick(("tstid",)),
+        102,
+        image_size,
+        channels,
+        views,
+        augment,
     )
 
 
@@ -260,7 +286,7 @@ def build_caltech101(
     classes = _class_folders(base / "caltech101" / "101_ObjectCategories", ("BACKGROUND_Google",))
     files = [sorted(c.glob("*.jpg")) for c in classes]
     fit, test = _seeded_split(files, fit_per_class, seed)
-    return _bundle("caltech101", fit, test, len(classes), image_size, channels)
+    return _bundle("caltech101", fit, test, len(classes), image_size, channels, views, augment)
 
 
 @register_dataset("sun397", remote_paths=("SUN397",))
@@ -284,7 +310,7 @@ def build_sun397(
         sorted((base / "SUN397" / n.lstrip("/")).glob("*.jpg"))[: 2 * fit_per_class] for n in names
     ]
     fit, test = _seeded_split(files, fit_per_class, seed)
-    return _bundle("sun397", fit, test, len(names), image_size, channels)
+    return _bundle("sun397", fit, test, len(names), image_size, channels, views, augment)
 
 
 TRANSFER_DATASETS = (

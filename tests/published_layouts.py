@@ -95,3 +95,95 @@ def write_food101(root: Path, per_split: int = 4) -> Path:
 
 
 TRANSFER_WRITERS = {"dtd": write_dtd, "oxford_pets": write_oxford_pets, "food101": write_food101}
+
+
+def write_flowers102(root: Path, per_split: int = 2) -> Path:
+    from scipy.io import savemat
+
+    base = root / "flowers-102"
+    (base / "jpg").mkdir(parents=True)
+    labels, ids = [], {"trnid": [], "valid": [], "tstid": []}
+    for label in range(3):
+        for split in ids:
+            for j in range(per_split):
+                labels.append(label + 1)
+                image_id = len(labels)
+                _image(label, j).save(base / "jpg" / f"image_{image_id:05d}.jpg")
+                ids[split].append(image_id)
+    savemat(base / "imagelabels.mat", {"labels": np.array([labels])})
+    savemat(base / "setid.mat", {k: np.array([v]) for k, v in ids.items()})
+    return root
+
+
+def write_stanford_cars(root: Path, per_split: int = 2) -> Path:
+    from scipy.io import savemat
+
+    base = root / "stanford_cars"
+    for folder in ("devkit", "cars_train", "cars_test"):
+        (base / folder).mkdir(parents=True)
+    names = np.array(
+        ["AM General Hummer SUV 2000", "Acura RL Sedan 2012", "BMW M3 Coupe 2012"], dtype=object
+    )
+    savemat(base / "devkit" / "cars_meta.mat", {"class_names": names.reshape(1, -1)})
+    dtype = [("fname", "O"), ("class", "O")]
+    for split, mat in (
+        ("cars_train", base / "devkit" / "cars_train_annos.mat"),
+        ("cars_test", base / "cars_test_annos_withlabels.mat"),
+    ):
+        rows = []
+        for label in range(3):
+            for j in range(per_split):
+                fname = f"{label}{j:04d}.jpg"
+                _image(label, j).save(base / split / fname)
+                rows.append((fname, label + 1))
+        savemat(mat, {"annotations": np.array(rows, dtype=dtype).reshape(1, -1)})
+    return root
+
+
+def write_fgvc_aircraft(root: Path, per_split: int = 2) -> Path:
+    data = root / "fgvc-aircraft-2013b" / "data"
+    (data / "images").mkdir(parents=True)
+    variants = ["707-320", "727-200", "A300B4"]
+    (data / "variants.txt").write_text("\n".join(variants) + "\n")
+    for split in ("trainval", "test"):
+        lines = []
+        for label, variant in enumerate(variants):
+            for j in range(per_split):
+                image_id = f"{split[:2]}{label}{j:04d}"
+                _image(label, j).save(data / "images" / f"{image_id}.jpg")
+                lines.append(f"{image_id} {variant}")
+        (data / f"images_variant_{split}.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def write_caltech101(root: Path, per_class: int = 4) -> Path:
+    base = root / "caltech101" / "101_ObjectCategories"
+    for label, cls in enumerate(["accordion", "airplanes", "anchor"]):
+        (base / cls).mkdir(parents=True)
+        for j in range(per_class):
+            _image(label, j).save(base / cls / f"image_{j + 1:04d}.jpg")
+    (base / "BACKGROUND_Google").mkdir()
+    _image(0, 99).save(base / "BACKGROUND_Google" / "image_0001.jpg")
+    return root
+
+
+def write_sun397(root: Path, per_class: int = 4) -> Path:
+    base = root / "SUN397"
+    names = ["/a/abbey", "/b/beach", "/c/canyon"]
+    for label, name in enumerate(names):
+        folder = base / name.lstrip("/")
+        folder.mkdir(parents=True)
+        for j in range(per_class):
+            _image(label, j).save(folder / f"sun_{label}{j:04d}.jpg")
+    (base / "ClassName.txt").write_text("\n".join(names) + "\n")
+    return root
+
+
+ALL_TRANSFER_WRITERS = {
+    **TRANSFER_WRITERS,
+    "flowers102": write_flowers102,
+    "stanford_cars": write_stanford_cars,
+    "fgvc_aircraft": write_fgvc_aircraft,
+    "caltech101": write_caltech101,
+    "sun397": write_sun397,
+}
