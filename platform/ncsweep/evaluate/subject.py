@@ -1,8 +1,7 @@
 """The frozen model a suite evaluates: encoder features, its own classifier, its data.
 
-:func:`build_model` is the adapter "spec + checkpoint state -> model" that evaluation needs
-from training (the same registry calls and head choice as ``train.loop``); it is the one
-place to switch once training exposes such a function itself.
+:func:`build_model` is "spec + checkpoint state -> model": ``train.core.build_model`` (the
+training core's own factory) with the checkpoint's weights loaded.
 
 Shapes: ``encode`` returns z N×D (float32, CPU) and labels N; ``embed(z)`` is the projection
 head output N×P for SCL and z itself otherwise; ``logits(z)`` N×K.
@@ -22,11 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import ExperimentSpec
 from ..data import DataBundle, create_dataset
-from ..models import NCModel, create_model
-from ..train import HEAD_FOR_LOSS
+from ..models import NCModel
+from ..train.core import build_model as core_build_model
 
 __all__ = [
-    "HEAD_FOR_LOSS",
     "Subject",
     "build_bundle",
     "build_model",
@@ -53,15 +51,11 @@ def build_bundle(spec: ExperimentSpec) -> DataBundle:
 
 
 def build_model(spec: ExperimentSpec, bundle: DataBundle, state: dict[str, Any] | None) -> NCModel:
-    """``create_model`` as training does, with the checkpoint's ``state["model"]`` loaded."""
-    model = create_model(
-        spec.model.name,
-        num_classes=bundle.num_classes,
-        input_shape=bundle.input_shape,
-        head=HEAD_FOR_LOSS[spec.loss.name],
-        sync_bn=False,
-        proj_dim=spec.model.proj_dim,
-        **spec.model.options,
+    """The training core's model for ``spec`` with the checkpoint's ``state["model"]``."""
+    model = core_build_model(
+        spec.model_copy(update={"model": spec.model.model_copy(update={"sync_bn": False})}),
+        bundle.num_classes,
+        bundle.input_shape,
     )
     if state is not None:
         model.load_state_dict(state["model"])

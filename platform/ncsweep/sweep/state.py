@@ -35,6 +35,12 @@ class SweepConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, ge=0)
     seed: int = 0
     storage: str
+    shared_storage: bool = Field(
+        False, description="a local storage path is a filesystem every node mounts (NFS)"
+    )
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources each Train worker asks for"
+    )
     tracking_uri: str
     objective: Literal["accuracy", "pareto"] = "accuracy"
     nc_metric: str = "mean"

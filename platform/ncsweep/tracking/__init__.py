@@ -3,6 +3,15 @@
 Only this package (and ``report``) imports MLflow.
 """
 
+from .links import (
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_KIND_TRAINING,
+    experiment_runs_url,
+    run_url,
+    ui_base,
+    ui_command,
+)
+from .placement import TAG_NODE, TAG_NODE_ID, TAG_RESOURCES, node_tags
 from .provenance import git_commit, package_versions, provenance_tags
 from .runs import (
     PARENT_TAG,
@@ -25,10 +34,19 @@ from .runs import (
 )
 
 __all__ = [
+    "EXPERIMENT_KIND_TAG",
+    "EXPERIMENT_KIND_TRAINING",
+    "experiment_runs_url",
+    "run_url",
+    "ui_base",
+    "ui_command",
     "PARENT_TAG",
     "TAG_FAILURE",
     "TAG_FAMILY",
     "TAG_KIND",
+    "TAG_NODE",
+    "TAG_NODE_ID",
+    "TAG_RESOURCES",
     "TAG_SWEEP",
     "TAG_TRIAL",
     "MetricLogger",
@@ -40,6 +58,7 @@ __all__ = [
     "git_commit",
     "log_params",
     "log_text",
+    "node_tags",
     "package_versions",
     "provenance_tags",
     "resolve_tracking_uri",
