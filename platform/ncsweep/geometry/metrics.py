@@ -68,9 +68,19 @@ from .agreement import NCCAgreement
 from .stats import ClassStats
 
 try:  # a dependency of scikit-learn, so normally present
-    from threadpoolctl import threadpool_limits as _threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover
-    _threadpool_limits = None
+    ThreadpoolController = None
+
+_blas: list = []  # the ThreadpoolController, found once: its scan of the loaded libraries
+# costs ~10 ms, more than the eigvalsh of a 256×256 matrix
+
+
+def _blas_controller():
+    if not _blas and ThreadpoolController is not None:
+        _blas.append(ThreadpoolController())
+    return _blas[0] if _blas else None
+
 
 __all__ = [
     "METRIC_NAMES",
@@ -167,11 +177,12 @@ def _eigvalsh(matrix: Tensor) -> Tensor:
     if matrix.device.type != "cpu":
         return torch.linalg.eigvalsh(matrix)
     arr = np.ascontiguousarray(matrix.detach().numpy())
-    if _threadpool_limits is None:
+    controller = _blas_controller()
+    if controller is None:
         return torch.from_numpy(np.linalg.eigvalsh(arr))
     flat = arr.reshape(-1, *arr.shape[-2:])
     workers = max(1, min(torch.get_num_threads(), flat.shape[0]))
-    with _threadpool_limits(limits=1, user_api="blas"):
+    with controller.limit(limits=1, user_api="blas"):
         if workers == 1:
             lam = np.linalg.eigvalsh(flat)
         else:
@@ -362,7 +373,9 @@ def collapse_metrics(
         sel = usable[start:stop]
         if not bool(sel.any()):
             continue
-        scatter = stats.class_scatter_u(start, stop)[sel.to(device)]
+        scatter = stats.class_scatter_u(start, stop)
+        if not bool(sel.all()):  # a boolean index copies K·D² floats: only when needed
+            scatter = scatter[sel.to(device)]
         cls = ids[start:stop][sel]
         tol = D * _EPS * stats.sqnorm_u[cls.to(device)]
         rank = min(int(counts_cpu[cls].max()) - 1, D)

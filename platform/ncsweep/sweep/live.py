@@ -31,7 +31,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS
 
 __all__ = ["FamilyProgress", "SweepView", "TuneFeed", "route_ray_output", "sweep_log_path"]

@@ -7,6 +7,8 @@ sweep uses the trial id) so a restored sweep finds its runs and checkpoints agai
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,20 +23,36 @@ from ..config import ExperimentSpec, dump_spec, flatten
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    TAG_RESOURCES,
     clear_failure,
     ensure_experiment,
-    failure_reason,
     finish_run,
     log_params,
     log_text,
+    node_tags,
     provenance_tags,
     resolve_tracking_uri,
     set_tags,
     start_run,
 )
-from .loop import train_loop_per_worker
+from .cluster import connect_kwargs
+from .core import STATUS_FAILED
+from .ray_train import train_loop_per_worker
 
-__all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
+_log = logging.getLogger("ncsweep.train")
+
+__all__ = [
+    "RAY_RUN_ENV",
+    "TrainOutcome",
+    "build_trainer",
+    "close_run",
+    "default_storage",
+    "ensure_ray",
+    "open_run",
+    "outcome_from_metrics",
+    "run_training",
+    "worker_resources",
+]
 
 
 @dataclass
@@ -50,18 +68,23 @@ class TrainOutcome:
         return self.status == "FINISHED"
 
 
+# Ray Train V2's controller takes one report per poll, every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
+# (2 s by default): a worker waits that long at each evaluation. ncsweep's runs report only
+# at evaluations and checkpoints, so polling every 0.1 s costs the controller little.
+RAY_RUN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
+
+
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
-    127.0.0.1)."""
+    """Join ``address`` (or ``RAY_ADDRESS``, which a Ray job's entrypoint has) and never
+    start a private instance then; without one, start a local instance (dashboard on
+    127.0.0.1). The job's processes get ``QUIET_ENV`` and ``RAY_RUN_ENV``."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)}, "log_to_driver": True}
-    if not address:
-        # The dashboard serves Ray's state API: without it Ray Train's placement-group
-        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
-    ray.init(address=address, **kwargs)
+    env = {**RAY_RUN_ENV, **QUIET_ENV}
+    for key in RAY_RUN_ENV:  # a value the user set wins
+        env[key] = os.environ.get(key, env[key])
+    ray.init(address=address or None, **connect_kwargs(address, env))
 
 
 def default_storage(path: str | None) -> str:
@@ -70,22 +93,48 @@ def default_storage(path: str | None) -> str:
     return path if "://" in path else str(Path(path).resolve())
 
 
+def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = None) -> dict:
+    """What each worker asks for: CPUs, GPUs (Ray Train's NCCL path when > 0), custom."""
+    resources = {"CPU": spec.run.cpus_per_worker, **(custom or {})}
+    if spec.run.gpus_per_worker:
+        resources["GPU"] = spec.run.gpus_per_worker
+    return resources
+
+
+def _tagged_loop(config: dict) -> None:
+    """The Ray Train loop, after recording in the run which node this worker runs on."""
+    tracking = config.get("tracking")
+    if tracking:
+        rank = ray.train.get_context().get_world_rank()
+        try:
+            set_tags(tracking["uri"], tracking["run_id"], node_tags(rank))
+        except Exception as err:  # placement is information; it must not fail the run
+            _log.warning("could not record the node in MLflow: %s", err)
+    train_loop_per_worker(config)
+
+
 def build_trainer(
     spec: ExperimentSpec,
     run_name: str,
     tracking: dict[str, str] | None,
     storage_path: str,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TorchTrainer:
+    """A ``TorchTrainer``; ``use_gpu`` (the NCCL backend) when the spec asks for GPUs.
+
+    Args:
+        resources: custom Ray resources per worker (e.g. ``{"worker_node": 0.01}`` places
+            the workers on nodes that declare ``worker_node``).
+    """
     r = spec.run
-    resources = {"CPU": r.cpus_per_worker}
-    if r.gpus_per_worker:
-        resources["GPU"] = r.gpus_per_worker
     return TorchTrainer(
-        train_loop_per_worker,
+        _tagged_loop,
         train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=r.workers, use_gpu=r.gpus_per_worker > 0, resources_per_worker=resources
+            num_workers=r.workers,
+            use_gpu=r.gpus_per_worker > 0,
+            resources_per_worker=worker_resources(spec, resources),
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
@@ -108,6 +157,62 @@ def run_tags(spec: ExperimentSpec) -> dict[str, str]:
     }
 
 
+def open_run(
+    spec: ExperimentSpec,
+    run_name: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    reattach: dict[str, str] | None = None,
+    extra_tags: dict[str, str] | None = None,
+    resources: dict[str, float] | None = None,
+) -> dict[str, str]:
+    """Create (or re-attach) the run's MLflow run with its tags, params and spec;
+    returns ``{"uri", "run_id"}`` for the process that logs (rank 0).
+
+    ``resources``: the custom Ray resources per worker, recorded with the CPUs and GPUs
+    each worker asks for in the tag ``ncsweep.resources`` (JSON).
+    """
+    uri = resolve_tracking_uri(tracking_uri)
+    experiment_id = ensure_experiment(uri, spec.run.experiment)
+    placement = {
+        "workers": spec.run.workers,
+        "per_worker": worker_resources(spec, resources),
+        "use_gpu": spec.run.gpus_per_worker > 0,
+    }
+    tags = {
+        **run_tags(spec),
+        TAG_KIND: "train",
+        TAG_RESOURCES: json.dumps(placement, sort_keys=True),
+        **(extra_tags or {}),
+    }
+    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
+    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
+    set_tags(uri, run_id, tags)
+    log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
+    log_text(uri, run_id, dump_spec(spec), "spec.yaml")
+    return {"uri": uri, "run_id": run_id}
+
+
+def close_run(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
+    """Record the outcome Ray returned (status, reason, checkpoint location) in MLflow."""
+    uri, run_id = tracking["uri"], tracking["run_id"]
+    if outcome.checkpoint:
+        set_tags(uri, run_id, {"ncsweep.checkpoint": outcome.checkpoint})
+        log_text(uri, run_id, outcome.checkpoint + "\n", "checkpoint_location.txt")
+    finish_run(uri, run_id, outcome.status, outcome.failure_reason)
+    return outcome
+
+
+def outcome_from_metrics(
+    run_id: str, metrics: dict[str, Any], checkpoint: str | None = None
+) -> TrainOutcome:
+    """A run's verdict from its last report: ``status = failed`` carries its reason."""
+    if metrics.get("status") == STATUS_FAILED:
+        reason = str(metrics.get("failure_reason") or "the run reported a failure")
+        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
+    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+
+
 def run_training(
     spec: ExperimentSpec,
     *,
@@ -118,48 +223,41 @@ def run_training(
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
+
+    The outcome comes from Ray: the last report's ``status``/``failure_reason`` (a run that
+    ended itself, e.g. a non-finite loss) or the error ``fit()`` raised; MLflow records it.
 
     Args:
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
+        resources: custom Ray resources per worker (see ``build_trainer``).
     """
-    uri = resolve_tracking_uri(tracking_uri)
-    experiment_id = ensure_experiment(uri, spec.run.experiment)
-    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
-    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
-    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
-    set_tags(uri, run_id, tags)
-    log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
-    log_text(uri, run_id, dump_spec(spec), "spec.yaml")
-
+    tracking = open_run(
+        spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources
+    )
     ensure_ray()
     trainer = build_trainer(
         spec,
         run_name,
-        {"uri": uri, "run_id": run_id},
+        tracking,
         default_storage(storage_path or spec.run.storage_path),
         callbacks,
+        resources,
     )
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
-        reason = _reason(err)
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, failure_reason=reason)
-
+        failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
+        return close_run(tracking, failed)
     metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    if checkpoint:
-        set_tags(uri, run_id, {"ncsweep.checkpoint": checkpoint})
-        log_text(uri, run_id, checkpoint + "\n", "checkpoint_location.txt")
-    reason = failure_reason(uri, run_id)  # set by rank 0 when the run ended itself
-    if reason:
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
-    finish_run(uri, run_id, "FINISHED")
-    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+    if metrics.get("status") == STATUS_FAILED:
+        checkpoint = None  # a verdict, not a model
+    outcome = outcome_from_metrics(tracking["run_id"], metrics, checkpoint)
+    return close_run(tracking, outcome)
 
 
 def _reason(err: BaseException) -> str:
