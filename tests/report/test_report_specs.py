@@ -52,6 +52,15 @@ def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None 
         ({**GOOD, "colour": "red"}, ["panels[0]", "unknown key 'colour'", "grouping"]),
         ({**GOOD, "grouping": "trial"}, ["panels[0].grouping", "'trial'", "allowed: family"]),
         ({**GOOD, "options": {"smooth": 1}}, ["panels[0].options", "'smooth'"]),
+        (
+            {
+                "title": "t",
+                "kind": "search",
+                "metrics": ["val/acc1"],
+                "options": {"figures": ["contour"]},
+            },
+            ["panels[0].options.figures", "contour", "parallel, importances, history"],
+        ),
     ],
 )
 def test_panel_mistake_exits_2_naming_file_and_key(tmp_path, capsys, panel, names):
