@@ -9,7 +9,25 @@ from typing import Annotated
 import typer
 
 from ..config import SpecError
-from ._app import SetOption, StorageOption, TrackingOption, app, console
+from ._app import (
+    AddressOption,
+    SetOption,
+    SharedStorageOption,
+    StorageOption,
+    TrackingOption,
+    app,
+    console,
+    join_cluster,
+)
+
+ResourcesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--resources-per-worker",
+        help="Custom Ray resources each Train worker asks for, as JSON, e.g. "
+        "'{\"worker_node\": 0.01}' to place trials on nodes started with that resource.",
+    ),
+]
 
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", help="Show Ray's own output too (it always goes to ray.log).")
@@ -47,6 +65,9 @@ def sweep(
         str | None, typer.Option(help="Sweep name (MLflow experiment; default <preset>-<time>).")
     ] = None,
     storage: StorageOption = None,
+    shared_storage: SharedStorageOption = False,
+    address: AddressOption = None,
+    resources_per_worker: ResourcesOption = None,
     tracking_uri: TrackingOption = None,
     objective: Annotated[
         str | None,
@@ -81,14 +102,16 @@ def sweep(
     from ..sweep.state import FAMILIES
     from ..tracking import resolve_tracking_uri
     from ..train import default_storage
+    from ..train.cluster import parse_resources
 
+    join_cluster(address)
     if status:
         _print_status(status, storage, tracking_uri)
         return
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, verbose)
+        _resume(name, storage, tracking_uri, out, verbose, shared_storage)
         return
     chosen = [f.strip() for f in families.split(",") if f.strip()] if families else list(FAMILIES)
     unknown = [f for f in chosen if f not in FAMILIES]
@@ -118,6 +141,8 @@ def sweep(
         cpus_per_worker=d.cpus_per_worker,
         seed=seed,
         storage=default_storage(storage),
+        shared_storage=shared_storage,
+        resources_per_worker=parse_resources(resources_per_worker),
         tracking_uri=resolve_tracking_uri(tracking_uri),
         objective=d.objective,
         nc_metric=d.nc_metric,
@@ -135,11 +160,10 @@ def _finish(outcome, config, out: Path) -> None:
     console.print(
         f"Best configs: {', '.join(str(p) for p in outcome.exported) or 'none (no trial finished)'}"
     )
-    console.print(
-        f"Resume after an interruption: ncsweep resume {config.name}"
-        + (f" --storage {config.storage}" if "://" in config.storage else "")
-    )
-    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
+    from ..sweep.runner import resume_command
+
+    console.print(f"Resume after an interruption: {resume_command(config)}")
+    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
     if not outcome.exported:
         raise typer.Exit(1)
 
@@ -157,12 +181,19 @@ def _ui_hint(config) -> str:
 
 
 def _resume(
-    name: str, storage: str | None, tracking_uri: str | None, out: Path, verbose: bool = False
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    out: Path,
+    verbose: bool = False,
+    shared: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
 
     config = load_state(default_storage(storage), name)
+    if shared:
+        config = config.model_copy(update={"shared_storage": True})
     if tracking_uri:
         config = config.model_copy(update={"tracking_uri": tracking_uri})
     elif "***" in config.tracking_uri:
@@ -188,6 +219,8 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
 def resume_command(
     name: Annotated[str, typer.Argument(help="The sweep to continue.")],
     storage: StorageOption = None,
+    shared_storage: SharedStorageOption = False,
+    address: AddressOption = None,
     tracking_uri: TrackingOption = None,
     out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
         "best_configs"
@@ -195,4 +228,5 @@ def resume_command(
     verbose: VerboseOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
-    _resume(name, storage, tracking_uri, out, verbose)
+    join_cluster(address)
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage)

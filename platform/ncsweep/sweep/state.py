@@ -13,8 +13,8 @@ import fsspec
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from .._environment import redact
 from ..config import SpecError
+from ..redact import redact
 
 __all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state", "FAMILIES"]
 
@@ -35,6 +35,12 @@ class SweepConfig(BaseModel):
     cpus_per_worker: float = Field(1.0, ge=0)
     seed: int = 0
     storage: str
+    shared_storage: bool = Field(
+        False, description="a local storage path is a filesystem every node mounts (NFS)"
+    )
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources each Train worker asks for"
+    )
     tracking_uri: str
     objective: Literal["accuracy", "pareto"] = "accuracy"
     nc_metric: str = "mean"
@@ -52,7 +58,7 @@ def sweep_dir(storage: str, name: str) -> str:
 
 def save_state(config: SweepConfig) -> None:
     data = config.model_dump(mode="json")
-    data["tracking_uri"] = redact(data["tracking_uri"])
+    data = redact(data)
     fs, path = fsspec.core.url_to_fs(f"{sweep_dir(config.storage, config.name)}/{STATE_FILE}")
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with fs.open(path, "w") as handle:
@@ -70,4 +76,5 @@ def load_state(storage: str, name: str) -> SweepConfig:
         )
     with fs.open(path, "r") as handle:
         data = yaml.safe_load(handle.read())
-    return SweepConfig.model_validate(data)
+    # the state lives where it was found: the stored storage URI may have been redacted
+    return SweepConfig.model_validate({**data, "storage": storage})

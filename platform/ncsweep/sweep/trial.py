@@ -29,7 +29,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ray.tune.search.optuna import OptunaSearch
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
-from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
+from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
 from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
 from ..train.checkpoint import load_state, save_state
 from ..train.core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
@@ -151,7 +151,8 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         context["tracking_uri"],
         context["parent_run_id"],
         {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
-        tags,
+        {**tags, **node_tags(0)},  # this process is the run's only worker
+        context.get("resources"),
     )
     mlflow_hooks = MlflowHooks(tracking)
     try:
@@ -219,6 +220,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
             extra_tags=tags,
             callbacks=[SweepReportCallback(context["nc_metric"])],
+            resources=context.get("resources"),
         )
     if not outcome.ok:
         raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")
