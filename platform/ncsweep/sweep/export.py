@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
-from .._environment import redact
 from ..config import read_yaml
+from ..redact import redact
 from ..tracking import git_commit, package_versions
 from .leaderboard import TrialRow, best_per_family
 from .objectives import pareto_front
@@ -85,7 +85,7 @@ def export_best(
         document = trial_spec(uri, row.run_id)
         document["provenance"] = _provenance(uri, sweep, row, seed)
         path = out / f"{family}.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.write_text(yaml.safe_dump(redact(document), sort_keys=False))
         written.append(path)
         if pareto:
             front = [
@@ -95,11 +95,13 @@ def export_best(
             path = out / f"{family}_pareto.yaml"
             path.write_text(
                 yaml.safe_dump(
-                    {
-                        "family": family,
-                        "objectives": ["maximise val/acc1", "minimise objective/nc_steps"],
-                        "front": front,
-                    },
+                    redact(
+                        {
+                            "family": family,
+                            "objectives": ["maximise val/acc1", "minimise objective/nc_steps"],
+                            "front": front,
+                        }
+                    ),
                     sort_keys=False,
                 )
             )

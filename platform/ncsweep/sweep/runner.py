@@ -27,9 +27,9 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
-from .._environment import redact
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
+from ..redact import redact, redact_text
 from ..tracking import (
     TAG_KIND,
     TAG_SWEEP,
@@ -223,7 +223,7 @@ def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> 
     except Exception as err:  # the results are saved; the report can be made again
         console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
         return
-    console.print(f"Report: {report.path.resolve()}")
+    console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
 
 
 class SweepInterrupted(RuntimeError):
@@ -234,7 +234,7 @@ def resume_command(cfg: SweepConfig) -> str:
     """The command that continues ``cfg`` (what a stopped job prints)."""
     command = f"ncsweep resume {cfg.name}"
     if cfg.storage != str(Path("ray_results").resolve()):
-        command += f" --storage {cfg.storage}"
+        command += f" --storage {redact_text(cfg.storage)}"
     if redact(cfg.tracking_uri) != cfg.tracking_uri:
         command += " --tracking-uri <the tracking URI with its credentials>"
     return command
@@ -335,7 +335,7 @@ def run_sweep(
     console.print(
         f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
-        f"at once; MLflow {uri} run {parent}"
+        f"at once; MLflow {redact_text(uri)} run {parent}"
     )
     live = contextlib.ExitStack()
     log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))

@@ -164,13 +164,13 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         hooks = [LogLineHooks(), mlflow_hooks, TuneReporter(context["nc_metric"])]
         result = fit(core, hooks, resumed=checkpoint is not None)
     except Exception as err:  # the trial fails, the sweep goes on
-        mlflow_hooks.logger.flush()
+        mlflow_hooks.close()
         reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
         return close_run(
             tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
         )
     except BaseException:  # stopped by Tune (ASHA) mid-report: the driver gives the verdict
-        mlflow_hooks.logger.flush()
+        mlflow_hooks.close()
         raise
     metrics = {**result.metrics, "failure_reason": result.failure_reason}
     return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics))
