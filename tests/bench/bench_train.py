@@ -63,11 +63,10 @@ from torch.utils.data import DataLoader  # noqa: E402
 from ncsweep._environment import QUIET_ENV  # noqa: E402
 from ncsweep.config import ExperimentSpec, load_spec  # noqa: E402
 from ncsweep.data import create_dataset  # noqa: E402
-from ncsweep.losses import create_loss  # noqa: E402
+from ncsweep.losses import create_loss, loss_info  # noqa: E402
 from ncsweep.models import create_model  # noqa: E402
 from ncsweep.tracking import MetricLogger, ensure_experiment, start_run  # noqa: E402
 from ncsweep.train.distributed import all_reduce_  # noqa: E402
-from ncsweep.train.loop import HEAD_FOR_LOSS  # noqa: E402
 from ncsweep.train.optimization import build_scheduler  # noqa: E402
 from ncsweep.train.sampling import ResumableDistributedSampler  # noqa: E402
 
@@ -285,7 +284,7 @@ def bare_loop(ctx: Context, level: int) -> tuple[dict[int, float], dict[int, tup
         spec.model.name,
         num_classes=ctx.bundle.num_classes,
         input_shape=ctx.bundle.input_shape,
-        head=HEAD_FOR_LOSS[spec.loss.name],
+        head=loss_info(spec.loss.name).head,
         proj_dim=spec.model.proj_dim,
         **spec.model.options,
     )

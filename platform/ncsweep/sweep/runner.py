@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
 from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
@@ -51,10 +49,11 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
-from .objectives import ACCURACY, NC_STEPS
+from .objectives import ACCURACY
 from .presets import Preset, load_preset
+from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
-from .trial import CompletedOnlyOptunaSearch, run_trial
+from .trial import run_trial
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -109,17 +108,7 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-    pareto = cfg.objective == "pareto"
-    sampler = optuna.samplers.TPESampler(
-        seed=cfg.seed + index, n_startup_trials=max(2, cfg.trials // 3)
-    )
-    searcher = CompletedOnlyOptunaSearch(
-        space=space.suggest,
-        sampler=sampler,
-        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
-        mode=["max", "min"] if pareto else "max",
-    )
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
+    searcher = build_searcher(cfg, space.suggest, index, context["max_concurrent"])
     if cfg.scheduler == "asha":
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.

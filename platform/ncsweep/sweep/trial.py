@@ -12,22 +12,19 @@ import logging
 from typing import Any
 
 import ray
-from optuna.trial import TrialState
 from ray import tune
 from ray.exceptions import RayActorError
 from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
-from ray.tune.search.optuna import OptunaSearch
 from ray.util.queue import Full
 
 from ..config import apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
 from ..train import run_training
-from ..train.loop import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
 
-__all__ = ["TrialFailed", "SweepReportCallback", "CompletedOnlyOptunaSearch", "run_trial"]
+__all__ = ["TrialFailed", "SweepReportCallback", "run_trial"]
 
 
 class TrialFailed(RuntimeError):
@@ -67,25 +64,6 @@ class SweepReportCallback(TuneReportCallback):
                 "Tune no longer reads this trial's results (stopped early); ending its Train run"
             )
             ray.actor.exit_actor()
-
-
-class CompletedOnlyOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` that tells Optuna a trial stopped early by ASHA was PRUNED.
-
-    Otherwise an early-stopped trial reaches the study as COMPLETE with its early values and
-    can sit on the Pareto front or steer TPE with an unfinished accuracy.
-    """
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
-    ) -> None:
-        finished = bool(result) and result.get("status") == STATUS_DONE
-        if not finished and not error and trial_id in self._ot_trials:
-            if trial_id not in self._completed_trials:
-                self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
-                self._completed_trials.add(trial_id)
-            return
-        super().on_trial_complete(trial_id, result, error)
 
 
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:

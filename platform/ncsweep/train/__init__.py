@@ -1,10 +1,9 @@
 """One training run on Ray Train: the per-worker loop, evaluation, probes, checkpoints."""
 
-from .loop import HEAD_FOR_LOSS, train_loop_per_worker
+from .loop import train_loop_per_worker
 from .trainer import TrainOutcome, build_trainer, default_storage, ensure_ray, run_training
 
 __all__ = [
-    "HEAD_FOR_LOSS",
     "TrainOutcome",
     "build_trainer",
     "default_storage",

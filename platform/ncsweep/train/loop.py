@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
-from ..losses import create_loss
+from ..losses import create_loss, loss_info
 from ..models import create_model
 from ..tracking import TAG_FAILURE, MetricLogger, log_params, log_text, set_tags
 from .checkpoint import load_state, save_state
@@ -36,21 +36,12 @@ from .optimization import build_optimizer, build_scheduler
 from .probes import train_probes
 from .sampling import ResumableDistributedSampler
 
-__all__ = ["train_loop_per_worker", "HEAD_FOR_LOSS", "STATUS_FAILED", "STATUS_DONE"]
+__all__ = ["train_loop_per_worker", "STATUS_FAILED", "STATUS_DONE"]
 
 STATUS_FAILED = "failed"
 STATUS_DONE = "done"
 
-# Which head each family trains: CE keeps a bias; the normalised losses only have prototypes.
 _log = logging.getLogger("ncsweep.train")
-
-HEAD_FOR_LOSS = {
-    "ce": "linear",
-    "normface": "prototype",
-    "ntce": "prototype",
-    "nonl": "prototype",
-    "scl": "projection",
-}
 
 
 class _LossWindow:
@@ -106,7 +97,7 @@ class _Run:
             spec.model.name,
             num_classes=self.bundle.num_classes,
             input_shape=self.bundle.input_shape,
-            head=HEAD_FOR_LOSS[spec.loss.name],
+            head=loss_info(spec.loss.name).head,
             sync_bn=spec.model.sync_bn,
             proj_dim=spec.model.proj_dim,
             **spec.model.options,
