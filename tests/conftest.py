@@ -96,6 +96,8 @@ def ray_session(s3_endpoint):
     """A local Ray instance (2 CPUs) in its own temp dir, stopped at the end."""
     import ray
 
+    from ncsweep.train.trainer import RAY_RUN_ENV
+
     temp_dir = tempfile.mkdtemp(prefix="ncsr", dir="/tmp")
     # The dashboard serves the state API Ray Train's placement-group cleaner relies on.
     ray.init(
@@ -103,7 +105,7 @@ def ray_session(s3_endpoint):
         include_dashboard=True,
         dashboard_host="127.0.0.1",
         _temp_dir=temp_dir,
-        runtime_env={"env_vars": dict(QUIET_ENV)},
+        runtime_env={"env_vars": {**RAY_RUN_ENV, **QUIET_ENV}},
         log_to_driver=True,
     )
     try:

@@ -15,10 +15,13 @@ from collections.abc import Mapping
 
 __all__ = [
     "EPOCH",
+    "FIXED_KEYS",
     "LR",
     "NC",
     "NC_ITERS",
+    "NC_PREFIXES",
     "NC_SCORE",
+    "OBJECTIVE_NC_STEPS",
     "STEP",
     "TOTAL_STEPS",
     "TRAIN_LOSS",
@@ -49,6 +52,8 @@ STEP = "step"
 TOTAL_STEPS = "total_steps"
 EPOCH = "epoch"
 LR = "lr"
+#: A sweep's second objective (``sweep/objectives.py``): censored steps to the NC threshold.
+OBJECTIVE_NC_STEPS = "objective/nc_steps"
 
 #: Prefixes of the per-metric NC keys: ``NC + "nc1"`` = ``nc/nc1``.
 NC = "nc/"
@@ -56,6 +61,7 @@ NC_SCORE = "nc_score/"
 NC_ITERS = "nc_iters/"
 VAL_NC = "val_nc/"
 VAL_NC_SCORE = "val_nc_score/"
+NC_PREFIXES = (NC, NC_SCORE, NC_ITERS, VAL_NC, VAL_NC_SCORE)
 
 #: The validation results a person reads first (summaries, exported provenance).
 VAL_HEADLINE = (
@@ -66,6 +72,9 @@ VAL_HEADLINE = (
     VAL_ACC1_PROBE,
     VAL_ACC1_NORMPROBE,
 )
+
+#: Every fixed (not per-metric) key a run or a sweep reports.
+FIXED_KEYS = (TRAIN_LOSS, *VAL_HEADLINE, EPOCH, LR, STEP, TOTAL_STEPS, OBJECTIVE_NC_STEPS)
 
 
 def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:

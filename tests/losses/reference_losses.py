@@ -84,27 +84,30 @@ def nonl(
     unif_weight=1.0,
     memory=None,
 ):
-    """Bidirectional: alignment once plus both log-sum-exp terms, an empty term counting 0;
-    an anchor with no negative in any used term is left out of the mean."""
+    """NONL for one anchor i at a time, in float64:
+    ``−a·ŵ_{y_i}·u_i/τ + b·log(Σ_{j: y_j≠y_i} exp(ŵ_{y_i}·u_j/τ) + Σ_{c≠y_i} exp(ŵ_c·u_i/τ))``,
+    with only the first sum (prototype anchor), only the second (instance anchor) or both
+    under one log (bidirectional, the authors' ``denom + denom_sym``). The memory joins the
+    columns j only. An anchor with no negative term at all is left out of the mean."""
     u, w = unit(features), unit(prototypes)
     cols, col_labels = _columns(features, labels, memory)
     per_anchor = []
     for i, y in enumerate(labels.tolist()):
-        value, has_negative = -align_weight * float(w[y] @ u[i]) / temperature, False
+        denominator = 0.0  # a plain sum of exponentials, then one log
+        has_negative = False
         if anchor in ("prototype", "bidirectional"):
-            negatives = [
-                float(w[y] @ cols[j]) / temperature for j in range(len(cols)) if col_labels[j] != y
-            ]
-            if negatives:
-                value += unif_weight * log_sum_exp(negatives)
-                has_negative = True
+            for j in range(len(cols)):
+                if col_labels[j] != y:
+                    denominator += math.exp(float(w[y] @ cols[j]) / temperature)
+                    has_negative = True
         if anchor in ("instance", "bidirectional"):
-            negatives = [float(w[c] @ u[i]) / temperature for c in range(w.shape[0]) if c != y]
-            if negatives:
-                value += unif_weight * log_sum_exp(negatives)
-                has_negative = True
+            for c in range(w.shape[0]):
+                if c != y:
+                    denominator += math.exp(float(w[c] @ u[i]) / temperature)
+                    has_negative = True
         if has_negative:
-            per_anchor.append(value)
+            alignment = float(w[y] @ u[i]) / temperature
+            per_anchor.append(-align_weight * alignment + unif_weight * math.log(denominator))
     return sum(per_anchor) / len(per_anchor) if per_anchor else 0.0
 
 

@@ -101,3 +101,16 @@ def test_ce_with_bias_matches_reference(label_smoothing):
     assert float(loss(features, labels, prototypes, bias)) == pytest.approx(
         expected, abs=1e-10, rel=1e-10
     )
+
+
+def test_nonl_bidirectional_is_one_log_over_both_denominators_not_a_sum_of_logs():
+    features, labels, prototypes = make_inputs(create_loss("nonl"), seed=5)
+
+    def uniformity(anchor):  # align_weight 0: the log-normaliser term alone
+        loss = create_loss("nonl", temperature=0.2, anchor=anchor, align_weight=0.0)
+        return float(loss(features, labels, prototypes))
+
+    # per anchor log(P + I) ≠ log P + log I; on the mean the two differ by far more than 1e-10
+    both = uniformity("bidirectional")
+    assert both != pytest.approx(uniformity("prototype") + uniformity("instance"), abs=1e-3)
+    assert both > max(uniformity("prototype"), uniformity("instance"))

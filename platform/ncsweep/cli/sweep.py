@@ -12,6 +12,10 @@ from ..config import SpecError
 from ._app import SetOption, StorageOption, TrackingOption, app, console
 from ._help import families_help, registry_help
 
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", help="Show Ray's own output too (it always goes to ray.log).")
+]
+
 
 @app.command(
     cls=registry_help(
@@ -84,6 +88,7 @@ def sweep(
         bool,
         typer.Option("--print-config", help="Print the resolved sweep settings (YAML) and exit."),
     ] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
 
@@ -98,7 +103,7 @@ def sweep(
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out)
+        _resume(name, storage, tracking_uri, out, verbose)
         return
     config = sweep_config(
         name=name,
@@ -123,7 +128,7 @@ def sweep(
     if print_config:
         console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
-    _finish(run_sweep(config, console, out_dir=out), config, out)
+    _finish(run_sweep(config, console, out_dir=out, verbose=verbose), config, out)
 
 
 def _storage(storage: str | None) -> str | None:
@@ -146,14 +151,26 @@ def _finish(outcome, config, out: Path) -> None:
         f"Resume after an interruption: ncsweep resume {config.name}"
         + (f" --storage {config.storage}" if "://" in config.storage else "")
     )
-    console.print(
-        f"Compare trials in the MLflow UI: ncsweep ui --tracking-uri {config.tracking_uri}"
-    )
+    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
     if not outcome.exported:
         raise typer.Exit(1)
 
 
-def _resume(name: str, storage: str | None, tracking_uri: str | None, out: Path) -> None:
+def _ui_hint(config) -> str:
+    """The command that opens the UI and the link to the sweep's runs table."""
+    from ..tracking import ui_base, ui_command
+    from .ui import sweep_runs_link
+
+    try:
+        link = sweep_runs_link(config.tracking_uri, config.name, ui_base(config.tracking_uri))
+    except Exception:  # the store went away after the sweep: the command still helps
+        return ui_command(config.tracking_uri, config.name)
+    return f"{ui_command(config.tracking_uri, config.name)}  ->  {link}"
+
+
+def _resume(
+    name: str, storage: str | None, tracking_uri: str | None, out: Path, verbose: bool = False
+) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
 
@@ -165,7 +182,7 @@ def _resume(name: str, storage: str | None, tracking_uri: str | None, out: Path)
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _finish(run_sweep(config, console, out_dir=out, resume=True), config, out)
+    _finish(run_sweep(config, console, out_dir=out, resume=True, verbose=verbose), config, out)
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
@@ -187,6 +204,7 @@ def resume_command(
     out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
         "best_configs"
     ),
+    verbose: VerboseOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
-    _resume(name, storage, tracking_uri, out)
+    _resume(name, storage, tracking_uri, out, verbose)

@@ -1,4 +1,4 @@
-"""`ncsweep ui`: the MLflow UI on loopback."""
+"""`ncsweep ui [NAME]`: the MLflow UI on loopback, opened on a sweep's runs table."""
 
 from __future__ import annotations
 
@@ -11,31 +11,63 @@ import typer
 from ._app import TrackingOption, app, console
 
 
+def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
+    """The runs table of sweep ``name`` (default: the newest experiment) under ``base``."""
+    from mlflow.tracking import MlflowClient
+
+    from ..config import SpecError
+    from ..tracking import experiment_runs_url
+
+    client = MlflowClient(uri)
+    if name:
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise SpecError(f"NAME: no MLflow experiment named {name!r} at {uri}")
+    else:
+        found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
+        if not found:
+            return f"{base}/#/experiments"
+        experiment = found[0]
+    return experiment_runs_url(base, experiment.experiment_id)
+
+
 @app.command()
 def ui(
+    name: Annotated[
+        str | None, typer.Argument(help="Sweep to open (default: the newest experiment).")
+    ] = None,
     tracking_uri: TrackingOption = None,
     host: Annotated[
         str, typer.Option(help="Bind address (loopback unless you mean otherwise).")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 5000,
 ) -> None:
-    """Open the MLflow UI on the tracking store (binds 127.0.0.1 by default)."""
-    from ..tracking import resolve_tracking_uri
+    """Serve the MLflow UI for the tracking store (127.0.0.1 by default) and print the link
+    to the sweep's runs table. A tracking server already has its UI: only the link is printed."""
+    from ..tracking import resolve_tracking_uri, ui_base
 
     uri = resolve_tracking_uri(tracking_uri)
-    console.print(f"MLflow UI for {uri} at http://{host}:{port}")
+    if uri.startswith(("http://", "https://")):
+        console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}")
+        return
+    link = sweep_runs_link(uri, name, f"http://{host}:{port}")
+    console.print(f"MLflow UI for {uri}: {link}  (Ctrl-C stops it)")
+    sys.stdout.flush()
+    os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execvp(
         sys.executable,
         [
             sys.executable,
             "-m",
             "mlflow",
-            "ui",
+            "server",
             "--backend-store-uri",
             uri,
             "--host",
             host,
             "--port",
             str(port),
+            "--workers",
+            "1",
         ],
     )

@@ -6,14 +6,15 @@ writes. They are read here directly rather than through ``torchvision.datasets.C
 because that class insists on the official MD5 sums (in ``__init__`` and again for the
 metadata), which rejects subsets, re-encoded copies and test fixtures; the decoding is the
 same (``data`` N×3072 uint8 rows -> N×32×32×3, labels from ``labels``/``fine_labels``) and
-samples go through PIL like torchvision's, so its transforms apply unchanged.
+samples go through PIL like torchvision's, so its transforms apply unchanged. The pickles
+may come from a shared ``s3://`` root, so they are read with ``load_plain_pickle``, which
+builds dicts, lists, strings, numbers and numeric arrays only and never calls anything else.
 
 The arrays are loaded once and shared by ``train`` and ``train_eval`` (different transforms).
 """
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
+from ncsweep.data._safe_pickle import load_plain_pickle
 from ncsweep.data.remote import default_cache_dir
 from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transforms
 
@@ -89,14 +91,38 @@ def load_cifar(
     def read(files: list[str]) -> tuple[np.ndarray, list[int]]:
         rows, labels = [], []
         for f in files:
-            with open(base / f, "rb") as fh:
-                entry = pickle.load(fh, encoding="latin1")
-            rows.append(np.asarray(entry["data"], dtype=np.uint8))
-            labels.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
+            data, file_labels = _batch(base / f)
+            rows.append(data)
+            labels.extend(file_labels)
         data = np.concatenate(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
         return np.ascontiguousarray(data), labels
 
     return read(train_files), read(test_files)
+
+
+def _batch(path: Path) -> tuple[np.ndarray, list[int]]:
+    """One batch file: ``data`` N×3072 uint8 and its N labels, checked; errors name the file.
+
+    Read with :func:`load_plain_pickle`: the files may come from a shared ``s3://`` root,
+    and a plain ``pickle.load`` would run any callable a writer of the bucket put there.
+    """
+    entry = load_plain_pickle(path)
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: expected a dict (a CIFAR batch), got {type(entry).__name__}")
+    data = entry.get("data")
+    key = "labels" if "labels" in entry else "fine_labels"
+    labels = entry.get(key)
+    if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2):
+        raise ValueError(f"{path}: 'data' must be an N×3072 uint8 array")
+    if data.shape[1] != 3072 or labels is None or len(labels) != data.shape[0]:
+        raise ValueError(
+            f"{path}: expected 'data' N×3072 and N 'labels'/'fine_labels', got data "
+            f"{data.shape} and {None if labels is None else len(labels)} labels"
+        )
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise ValueError(f"{path}: labels must be integers, got {labels.dtype}")
+    return data, labels.tolist()
 
 
 def _build(name: str, stats, *, root: str | None, views: int, augment: bool) -> DataBundle:

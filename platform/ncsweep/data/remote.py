@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ncsweep.data._registry import DatasetNotFoundError
 
-__all__ = ["default_cache_dir", "is_remote", "materialize"]
+__all__ = ["UnsafeKeyError", "default_cache_dir", "is_remote", "materialize"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,28 @@ def is_remote(root: str) -> bool:
 def default_cache_dir() -> Path:
     """``~/.cache/ncsweep/datasets``."""
     return Path.home() / ".cache" / "ncsweep" / "datasets"
+
+
+class UnsafeKeyError(ValueError):
+    """An S3 key or URI that would map to a path outside the cache directory."""
+
+
+def _cache_parts(key: str, uri: str) -> list[str]:
+    """The path components of an S3 ``key`` below the cache root, or :class:`UnsafeKeyError`.
+
+    S3 keys are opaque strings: ``a/../../x``, ``a//x`` and ``/x`` are all legal keys, and
+    joined onto the cache they would climb out of it or alias another file. Only keys whose
+    ``/``-separated components are all non-empty and neither ``.`` nor ``..`` are mirrored.
+    """
+    parts = key.split("/")
+    bad = [p for p in parts if p in ("", ".", "..")]
+    if bad or "\\" in key:
+        raise UnsafeKeyError(
+            f"refusing to mirror {uri}: the key {key!r} has an empty, '.' or '..' path "
+            "component (or a backslash), so it would land outside or elsewhere in the cache "
+            f"directory; rename it in the bucket (allowed: plain names separated by single '/')"
+        )
+    return parts
 
 
 def _endpoint() -> str | None:
@@ -73,14 +95,19 @@ def materialize(
 
     Raises:
         DatasetNotFoundError: a path holds no files, or the bucket cannot be read.
+        UnsafeKeyError: the URI or a listed key has an empty, ``.`` or ``..`` component
+            (it would be written outside the cache); nothing is downloaded then.
     """
     key = uri[len(_SCHEME) :].strip("/")
     if not is_remote(uri) or not key:
         raise ValueError(f"expected s3://bucket[/prefix], got {uri!r}")
-    local_root = Path(cache_dir or default_cache_dir()).expanduser() / key
+    local_root = (
+        Path(cache_dir or default_cache_dir()).expanduser().joinpath(*_cache_parts(key, uri))
+    )
     fs = _filesystem()
     todo: list[tuple[str, Path]] = []
     for rel in paths:
+        _cache_parts(rel.strip("/"), f"{uri.rstrip('/')}/{rel}")
         remote = f"{key}/{rel.strip('/')}"
         try:
             listing = fs.find(remote, detail=True)
@@ -99,7 +126,8 @@ def materialize(
                 f"upload the dataset there in torchvision's layout or pass a local data.root"
             )
         for path, info in files.items():
-            local = local_root / os.path.relpath(path, key)
+            below = path[len(key) + 1 :] if path.startswith(f"{key}/") else path
+            local = local_root.joinpath(*_cache_parts(below, f"s3://{path}"))
             if not (local.is_file() and local.stat().st_size == info.get("size")):
                 todo.append((path, local))
     if todo:

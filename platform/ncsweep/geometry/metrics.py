@@ -69,9 +69,19 @@ from .descriptors import METRICS
 from .stats import ClassStats
 
 try:  # a dependency of scikit-learn, so normally present
-    from threadpoolctl import threadpool_limits as _threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover
-    _threadpool_limits = None
+    ThreadpoolController = None
+
+_blas: list = []  # the ThreadpoolController, found once: its scan of the loaded libraries
+# costs ~10 ms, more than the eigvalsh of a 256×256 matrix
+
+
+def _blas_controller():
+    if not _blas and ThreadpoolController is not None:
+        _blas.append(ThreadpoolController())
+    return _blas[0] if _blas else None
+
 
 __all__ = [
     "METRIC_NAMES",
@@ -146,11 +156,12 @@ def _eigvalsh(matrix: Tensor) -> Tensor:
     if matrix.device.type != "cpu":
         return torch.linalg.eigvalsh(matrix)
     arr = np.ascontiguousarray(matrix.detach().numpy())
-    if _threadpool_limits is None:
+    controller = _blas_controller()
+    if controller is None:
         return torch.from_numpy(np.linalg.eigvalsh(arr))
     flat = arr.reshape(-1, *arr.shape[-2:])
     workers = max(1, min(torch.get_num_threads(), flat.shape[0]))
-    with _threadpool_limits(limits=1, user_api="blas"):
+    with controller.limit(limits=1, user_api="blas"):
         if workers == 1:
             lam = np.linalg.eigvalsh(flat)
         else:

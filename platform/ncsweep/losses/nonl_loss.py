@@ -46,17 +46,19 @@ class NONLLoss(nn.Module):
       gathered across ranks if ``gather``, then ``memory`` past entries, as in NTCE).
     - ``anchor="instance"``: ``ℓ_i = a·(−s_ii) + b·log Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ)``, the
       other K−1 prototypes as negatives (no columns, nothing gathered).
-    - ``anchor="bidirectional"``: ``ℓ_i = a·(−s_ii) + b·(log Σ_{j: y_j ≠ y_i} exp(s_ij)
-      + log Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ))``: the alignment term once plus both log-sum-exp
-      terms; an empty term (a single-class negative set, or K = 1) contributes 0.
+    - ``anchor="bidirectional"`` (the authors' ``bidirectional=True``): one normaliser over
+      the union of both negative sets, ``ℓ_i = a·(−s_ii) + b·log( Σ_{j: y_j ≠ y_i} exp(s_ij)
+      + Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ) )``: "the sum of both denominators" (PAPER.md), one log.
+      An empty part (a single-class column set, or K = 1) adds nothing to the sum.
 
-    ``gather`` and ``memory`` only act on the prototype-anchored term, so they do nothing
-    for ``anchor="instance"``. The mean is over this rank's anchors that have at least one negative; the others are
-    left out (e.g. a batch of one class with the prototype anchor). If none has, the loss
-    is a zero connected to the inputs. ``negative_set_size`` after a call: M for the
-    prototype anchor, K for the instance anchor, M + K for bidirectional. Log-sum-exp in
-    float32 (float64 for float64 inputs), also under autocast. ``bias`` is ignored. The
-    distributed convention is NTCE's (see ``NTCELoss``).
+    ``gather`` and ``memory`` only act on the prototype-anchored part (the columns j), so
+    they do nothing for ``anchor="instance"``. The mean is over this rank's anchors that
+    have at least one negative; the others are left out (e.g. a batch of one class with the
+    prototype anchor). If none has, the loss is a zero connected to the inputs.
+    ``negative_set_size`` after a call: M for the prototype anchor, K for the instance
+    anchor, M + K for bidirectional. Log-sum-exp in float32 (float64 for float64 inputs),
+    also under autocast. ``bias`` is ignored. The distributed convention is NTCE's (see
+    ``NTCELoss``).
 
     Args:
         temperature: τ > 0.
@@ -103,8 +105,8 @@ class NONLLoss(nn.Module):
         with full_precision(features, prototypes) as dtype:
             u, w = unit(features, dtype), unit(prototypes, dtype, 1 / self.temperature)
             local = torch.arange(labels.shape[0], device=labels.device)
-            valid = torch.zeros_like(labels, dtype=torch.bool)
-            uniform, cols, rows, size = 0, None, None, 0
+            # per anchor: one log-sum-exp per part, and whether that part has any negative
+            parts, nonempty_parts, cols, sims, rows, size = [], [], None, None, None, 0
             if self.anchor != "instance":
                 cols = self.negatives.columns(u, labels)
                 rows, row_labels, row_of = prototype_rows(w, labels)
@@ -112,22 +114,27 @@ class NONLLoss(nn.Module):
                 positive = sims[row_of, cols.offset + local]
                 same_class = row_labels[:, None] == cols.labels[None, :]
                 lse, nonempty = masked_logsumexp(sims, same_class)
-                uniform = torch.where(nonempty[row_of], lse[row_of], 0)
-                valid, size = valid | nonempty[row_of], size + cols.features.shape[0]
+                parts.append(lse[row_of])
+                nonempty_parts.append(nonempty[row_of])
+                size += cols.features.shape[0]
             if self.anchor != "prototype":
-                n = labels.shape[0]
                 if rows is w:
                     # the prototype rows already hold every ŵ_c·u_i for the local batch
-                    logits = sims[:, cols.offset : cols.offset + n].T
+                    logits = sims[:, cols.offset + local].T
                 else:
                     logits = u @ w.T
                 if self.anchor == "instance":
                     positive = logits.gather(1, labels[:, None]).squeeze(1)
-                if w.shape[0] > 1:  # with K = 1 there is no other prototype
-                    others = logits.scatter(1, labels[:, None], float("-inf"))
-                    uniform = uniform + torch.logsumexp(others, dim=1)
-                    valid = torch.ones_like(valid)
+                own_class = torch.zeros_like(logits, dtype=torch.bool)
+                own_class[local, labels] = True
+                lse, nonempty = masked_logsumexp(logits, own_class)
+                parts.append(lse)
+                nonempty_parts.append(nonempty)
                 size += w.shape[0]
+            # log(Σ_part exp(lse_part)): the sum of the denominators under one log
+            uniform, valid = masked_logsumexp(
+                torch.stack(parts, dim=1), ~torch.stack(nonempty_parts, dim=1)
+            )
             per_anchor = -self.align_weight * positive + self.unif_weight * uniform
             loss = masked_mean(per_anchor, valid)
         if cols is not None:

@@ -24,6 +24,8 @@ from .objectives import ACCURACY, nc_steps
 __all__ = [
     "TrialRow",
     "collect_rows",
+    "child_runs",
+    "row_from_run",
     "find_parent",
     "best_per_family",
     "leaderboard_table",
@@ -76,29 +78,44 @@ def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     return experiment.experiment_id, parent
 
 
+def row_from_run(run, nc_metric: str = "mean") -> TrialRow:
+    """One trial's leaderboard row from its MLflow child run (an ``mlflow.entities.Run``)."""
+    m = run.data.metrics
+    return TrialRow(
+        family=run.data.tags.get(TAG_FAMILY, "?"),
+        trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
+        run_id=run.info.run_id,
+        status=run.info.status,
+        acc1=m.get(ACCURACY),
+        mean_nc_score=keys.mean_nc_score(m),
+        nc_steps=nc_steps(m, nc_metric),
+        step=int(m[keys.STEP]) if keys.STEP in m else None,
+        total_steps=int(m[keys.TOTAL_STEPS]) if keys.TOTAL_STEPS in m else None,
+        nc_iters={k: int(v) for k, v in keys.per_metric(keys.NC_ITERS, m).items()},
+        metrics=dict(m),
+    )
+
+
+def child_runs(uri: str, experiment_id: str, parent: str) -> list:
+    """Every child run of sweep run ``parent``, in one search (pages of 50,000)."""
+    client = MlflowClient(uri)
+    runs, token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
+            max_results=50_000,
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
 def collect_rows(uri: str, sweep: str, nc_metric: str = "mean") -> list[TrialRow]:
     experiment_id, parent = find_parent(uri, sweep)
-    runs = MlflowClient(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{parent}'", max_results=50_000
-    )
-    rows = []
-    for run in runs:
-        m = run.data.metrics
-        rows.append(
-            TrialRow(
-                family=run.data.tags.get(TAG_FAMILY, "?"),
-                trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
-                run_id=run.info.run_id,
-                status=run.info.status,
-                acc1=m.get(ACCURACY),
-                mean_nc_score=keys.mean_nc_score(m),
-                nc_steps=nc_steps(m, nc_metric),
-                step=int(m[keys.STEP]) if keys.STEP in m else None,
-                total_steps=int(m[keys.TOTAL_STEPS]) if keys.TOTAL_STEPS in m else None,
-                nc_iters={k: int(v) for k, v in keys.per_metric(keys.NC_ITERS, m).items()},
-                metrics=dict(m),
-            )
-        )
+    rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
     return sorted(rows, key=lambda r: (r.family, -(r.acc1 or -1.0)))
 
 

@@ -16,7 +16,7 @@ from .. import metric_keys as keys
 __all__ = ["ACCURACY", "NC_STEPS", "nc_steps", "pareto_front"]
 
 ACCURACY = keys.VAL_ACC1
-NC_STEPS = "objective/nc_steps"
+NC_STEPS = keys.OBJECTIVE_NC_STEPS
 
 
 def nc_steps(metrics: dict[str, float], nc_metric: str = "mean") -> float | None:

@@ -9,6 +9,7 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
-from ..config import apply_overrides, flatten, parse_overrides, spec_from_dict
+from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..tracking import (
     TAG_KIND,
@@ -39,7 +40,7 @@ from ..tracking import (
     start_run,
 )
 from ..train import ensure_ray
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,
@@ -49,11 +50,12 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
+from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from .objectives import ACCURACY
 from .presets import Preset, load_preset
 from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
-from .trial import run_trial
+from .trial import run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -99,9 +101,12 @@ def default_concurrency(cfg: SweepConfig) -> int:
     return max(1, min(limits) if limits else 1)
 
 
-def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> tune.Tuner:
+def _tuner(
+    cfg: SweepConfig, family: str, index: int, space, context: dict, sample: ExperimentSpec
+) -> tune.Tuner:
+    """``sample``: one spec of the family (its workers and GPUs decide where trials train)."""
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), {"cpu": 0, "memory": 1}
+        tune.with_parameters(run_trial, context=context), trial_resources(sample)
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
     if tune.Tuner.can_restore(path):
@@ -126,13 +131,19 @@ def _tuner(cfg: SweepConfig, family: str, index: int, space, context: dict) -> t
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=cfg.trials,
+            # A trial that trains in its own process imports torch once per actor, not
+            # once per trial; Ray Train trials hold nothing worth reusing.
+            reuse_actors=runs_in_trial(sample),
         ),
         run_config=tune.RunConfig(
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
-            verbose=1,
+            verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
+            callbacks=[TuneFeed(family)],
         ),
     )
 
@@ -151,7 +162,12 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
         run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
         if run_id is None:
             continue
-        status = client.get_run(run_id).info.status
+        run = client.get_run(run_id)
+        status = run.info.status
+        if result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+            # A trial trained in its own process: its checkpoints are Tune's.
+            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
+            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
         if result.error is not None:
             if status == "RUNNING":
                 finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
@@ -162,6 +178,18 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             clear_failure(uri, run_id)
             client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
             finish_run(uri, run_id, "KILLED")
+
+
+def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
+    """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
+    from ..report import write_sweep_report
+
+    try:
+        report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
+    except Exception as err:  # the results are saved; the report can be made again
+        console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
+        return
+    console.print(f"Report: {report.path.resolve()}")
 
 
 class SweepInterrupted(RuntimeError):
@@ -178,7 +206,11 @@ def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
 
 
 def run_sweep(
-    cfg: SweepConfig, console: Console, out_dir: str | Path = "best_configs", resume: bool = False
+    cfg: SweepConfig,
+    console: Console,
+    out_dir: str | Path = "best_configs",
+    resume: bool = False,
+    verbose: bool = False,
 ) -> SweepOutcome:
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
@@ -209,11 +241,19 @@ def run_sweep(
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
         f"at once; MLflow {uri} run {parent}"
     )
+    live = contextlib.ExitStack()
+    log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
+    console.print(f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)"))
+    view = live.enter_context(
+        SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
+    )
+    if resume:
+        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric))
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
-            epochs = spec_from_dict(
+            sample = spec_from_dict(
                 apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-            ).run.epochs
+            )
             context = {
                 "sweep": cfg.name,
                 "base_spec": base,
@@ -223,15 +263,16 @@ def run_sweep(
                 "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
                 "nc_metric": cfg.nc_metric,
                 "max_concurrent": max_concurrent,
-                "max_evals": epochs,
+                "max_evals": sample.run.epochs,
             }
-            console.rule(f"family {family} ({index + 1}/{len(families)})")
-            grid = _tuner(cfg, family, index, space, context).fit()
+            grid = _tuner(cfg, family, index, space, context, sample).fit()
             _reconcile(uri, experiment_id, cfg, grid)
             _check_complete(grid, cfg, family)
     except BaseException:
         finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
         raise
+    finally:
+        live.close()
 
     rows = collect_rows(uri, cfg.name, cfg.nc_metric)
     console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
@@ -243,5 +284,6 @@ def run_sweep(
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
     MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
     set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+    _write_report(uri, cfg, parent, console)
     finish_run(uri, parent, "FINISHED")
     return SweepOutcome(cfg.name, parent, rows, exported)

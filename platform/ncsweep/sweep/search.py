@@ -16,7 +16,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from ..train.loop import STATUS_DONE
+from ..train.core import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS
 from .settings import SweepSettings
 

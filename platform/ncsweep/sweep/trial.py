@@ -1,41 +1,88 @@
-"""One sweep trial: a Tune function trainable that runs ``ncsweep train`` through Ray Train.
+"""One sweep trial: a Tune function trainable that trains one spec with the training core.
 
-Ray 2.60 (Train V2) guidance: the Tune trainable builds the ``TorchTrainer`` and calls
-``fit()``; the Train run is named after the Tune trial id, so a restored sweep finds the
-trial's checkpoints again; metrics reach Tune through a ``TuneReportCallback``. The trial's
-MLflow child run is found again by its trial-id tag instead of created twice.
+- One worker on CPU (``runs_in_trial``): the core runs in the trial process itself;
+  evaluations reach Tune with ``tune.report(..., checkpoint=...)`` and a restarted trial
+  (killed actor, resumed sweep) continues from ``tune.get_checkpoint()``. Tune reuses the
+  trial actors, so torch is imported once per actor, not once per trial.
+- Several workers or GPUs: Ray 2.60 (Train V2) guidance: the trainable builds the
+  ``TorchTrainer`` and calls ``fit()``; the Train run is named after the Tune trial id, so a
+  restored sweep finds the trial's checkpoints again; metrics reach Tune through a
+  ``TuneReportCallback``.
+
+Either way the trial's MLflow child run is found again by its trial-id tag instead of
+created twice, and the outcome comes from the run itself (not read back from MLflow).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+import threading
 from typing import Any
 
 import ray
 from ray import tune
 from ray.exceptions import RayActorError
-from ray.tune.integration.ray_train import CHECKPOINT_PATH_KEY, TuneReportCallback
-from ray.util.queue import Full
+from ray.train import Checkpoint
+from ray.tune.integration.ray_train import TuneReportCallback
 
-from ..config import apply_overrides, spec_from_dict
+from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
-from ..train import run_training
+from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
+from ..train.checkpoint import load_state, save_state
+from ..train.core import LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.mlflow_hooks import MlflowHooks
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
 
-__all__ = ["TrialFailed", "SweepReportCallback", "run_trial"]
+__all__ = [
+    "TrialFailed",
+    "SweepReportCallback",
+    "TuneReporter",
+    "run_trial",
+    "runs_in_trial",
+    "trial_resources",
+    "tune_result",
+]
+
+
+def runs_in_trial(spec: ExperimentSpec) -> bool:
+    """One CPU worker: train in the Tune trial process instead of through Ray Train."""
+    return spec.run.workers == 1 and spec.run.gpus_per_worker == 0
+
+
+def trial_resources(spec: ExperimentSpec) -> dict[str, float]:
+    """What the trial actor itself holds: the worker's CPUs when it trains in-process; none
+    (a zero-CPU driver) when Ray Train's workers hold them."""
+    if runs_in_trial(spec):
+        return {"cpu": spec.run.cpus_per_worker}
+    return {"cpu": 0, "memory": 1}
 
 
 class TrialFailed(RuntimeError):
     """A trial's training run failed; the message is the reason recorded in MLflow."""
 
 
-class SweepReportCallback(TuneReportCallback):
-    """Forwards every evaluation of the Train run to Tune, with the sweep's NC objective.
+def tune_result(metrics: dict[str, Any], nc_metric: str) -> dict[str, Any] | None:
+    """What Tune sees of one report: evaluations only, with the sweep's NC objective.
 
-    Runs in the Ray Train controller. When Tune stops the trial (ASHA) nobody reads the
-    results any more: the hand-over queue is gone or stays full. The controller then ends
+    A checkpoint-only or failure report has no accuracy, and Tune's strict metric check
+    would end the whole sweep on it (a failure reaches Tune as the trial's exception)."""
+    if ACCURACY not in metrics:
+        return None
+    result = dict(metrics)
+    value = nc_steps(result, nc_metric)
+    if value is not None:
+        result[NC_STEPS] = value
+    return result
+
+
+class SweepReportCallback(TuneReportCallback):
+    """Forwards every evaluation of a Train run to Tune (``tune_result``).
+
+    Runs in the Ray Train controller. When Tune stops the trial (ASHA) nobody takes the
+    results any more: the hand-over blocks or its queue is gone. The controller then ends
     itself, which takes the trial's workers and placement group with it; otherwise a
     stopped trial would keep its CPUs and a small cluster would stall.
     """
@@ -46,24 +93,83 @@ class SweepReportCallback(TuneReportCallback):
         self.patience_s = patience_s
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
-        # Only evaluations reach Tune: a checkpoint-only or failure report has no accuracy,
-        # and Tune's strict metric check would end the whole sweep on it (the failure
-        # itself reaches Tune as the trial's exception).
-        if not metrics or ACCURACY not in metrics[0]:
+        result = tune_result(metrics[0], self.nc_metric) if metrics else None
+        if result is None:
             return
-        result = dict(metrics[0])
-        value = nc_steps(result, self.nc_metric)
-        if value is not None:
-            result[NC_STEPS] = value
-        if checkpoint:
-            result[CHECKPOINT_PATH_KEY] = checkpoint.path
-        try:
-            self._training_actor_item_queue.put(result, timeout=self.patience_s)
-        except (Full, RayActorError):
+        outcome: list[BaseException] = []
+
+        def hand_over() -> None:
+            try:
+                TuneReportCallback.after_report(self, run_context, [result], checkpoint)
+                outcome.append(StopIteration())
+            except BaseException as err:  # noqa: BLE001 - judged below
+                outcome.append(err)
+
+        # The public hand-over blocks without a timeout when Tune stopped reading.
+        worker = threading.Thread(target=hand_over, daemon=True)
+        worker.start()
+        worker.join(self.patience_s)
+        if not outcome or isinstance(outcome[0], RayActorError):
             _log.warning(
                 "Tune no longer reads this trial's results (stopped early); ending its Train run"
             )
             ray.actor.exit_actor()
+        if not isinstance(outcome[0], StopIteration):
+            raise outcome[0]
+
+
+class TuneReporter(RunHooks):
+    """The training core's evaluations as Tune results, each with a checkpoint (a trial run
+    in-process: Tune's storage keeps the checkpoints, ``tune.get_checkpoint`` restores)."""
+
+    def __init__(self, nc_metric: str):
+        self.nc_metric = nc_metric
+
+    def on_evaluation(self, core: TrainingCore, metrics, checkpoint: bool) -> None:
+        if not checkpoint:  # step 0: the Train path never reported it either
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            save_state(tmp, core.state_dict())
+            tune.report(
+                tune_result(metrics, self.nc_metric), checkpoint=Checkpoint.from_directory(tmp)
+            )
+
+    def on_end(self, core: TrainingCore, result: RunResult) -> None:
+        if not result.trained:  # restored from its final state: Tune gets the result again
+            tune.report(tune_result(result.metrics, self.nc_metric))
+
+
+def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> TrainOutcome:
+    """One worker on CPU: the core runs in this Tune trial process (no Train controller, no
+    worker process, torch imported once per reused actor). MLflow run as ``run_training``."""
+    tracking = open_run(
+        spec,
+        trial_id,
+        context["tracking_uri"],
+        context["parent_run_id"],
+        {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
+        tags,
+    )
+    mlflow_hooks = MlflowHooks(tracking)
+    try:
+        core = TrainingCore(spec)
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as directory:
+                core.load_state_dict(load_state(directory))
+        hooks = [LogLineHooks(), mlflow_hooks, TuneReporter(context["nc_metric"])]
+        result = fit(core, hooks, resumed=checkpoint is not None)
+    except Exception as err:  # the trial fails, the sweep goes on
+        mlflow_hooks.logger.flush()
+        reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
+        return close_run(
+            tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
+        )
+    except BaseException:  # stopped by Tune (ASHA) mid-report: the driver gives the verdict
+        mlflow_hooks.logger.flush()
+        raise
+    metrics = {**result.metrics, "failure_reason": result.failure_reason}
+    return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics))
 
 
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
@@ -80,14 +186,17 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     )
     spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
     tags = {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id, TAG_FAMILY: spec.loss.name}
-    outcome = run_training(
-        spec,
-        run_name=trial_id,
-        tracking_uri=context["tracking_uri"],
-        parent_run_id=context["parent_run_id"],
-        reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
-        extra_tags=tags,
-        callbacks=[SweepReportCallback(context["nc_metric"])],
-    )
+    if runs_in_trial(spec):
+        outcome = _run_in_trial(spec, trial_id, context, tags)
+    else:
+        outcome = run_training(
+            spec,
+            run_name=trial_id,
+            tracking_uri=context["tracking_uri"],
+            parent_run_id=context["parent_run_id"],
+            reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
+            extra_tags=tags,
+            callbacks=[SweepReportCallback(context["nc_metric"])],
+        )
     if not outcome.ok:
         raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")

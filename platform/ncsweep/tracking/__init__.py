@@ -3,6 +3,14 @@
 Only this package (and ``report``) imports MLflow.
 """
 
+from .links import (
+    EXPERIMENT_KIND_TAG,
+    EXPERIMENT_KIND_TRAINING,
+    experiment_runs_url,
+    run_url,
+    ui_base,
+    ui_command,
+)
 from .provenance import git_commit, package_versions, provenance_tags
 from .runs import (
     PARENT_TAG,
@@ -25,6 +33,12 @@ from .runs import (
 )
 
 __all__ = [
+    "EXPERIMENT_KIND_TAG",
+    "EXPERIMENT_KIND_TRAINING",
+    "experiment_runs_url",
+    "run_url",
+    "ui_base",
+    "ui_command",
     "PARENT_TAG",
     "TAG_FAILURE",
     "TAG_FAMILY",

@@ -18,6 +18,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from .._environment import redact
+from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 
 __all__ = [
     "TAG_FAMILY",
@@ -75,16 +76,27 @@ def _default_artifact_location(uri: str, experiment: str) -> str | None:
 
 
 def ensure_experiment(uri: str, name: str, artifact_location: str | None = None) -> str:
-    """Create the experiment if needed (in the driver, before any trial) and return its id."""
+    """Create the experiment if needed (in the driver, before any trial) and return its id.
+
+    It is tagged as model training, so that the MLflow UI opens it on its runs table.
+    """
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(name)
     if found is not None:
         if found.lifecycle_stage == "deleted":
             client.restore_experiment(found.experiment_id)
+        if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND_TRAINING:
+            client.set_experiment_tag(
+                found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
+            )
         return found.experiment_id
     location = artifact_location or _default_artifact_location(uri, name)
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(
+            name,
+            artifact_location=location,
+            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND_TRAINING},
+        )
     except Exception:
         # Another process created it between our lookup and create.
         found = client.get_experiment_by_name(name)

@@ -25,7 +25,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from ..geometry import ClassMeanClassifier, ClassStats, NCCAgreement, collapse_metrics, nc_scores
-from .distributed import all_reduce_, rank, world_size
+from .distributed import all_reduce_
+from .distributed import rank as dist_rank
+from .distributed import world_size as dist_world_size
 from .sampling import eval_shard
 
 __all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
@@ -39,9 +41,17 @@ class EvalLoaders:
 
 
 def make_eval_loaders(
-    bundle, batch_size: int, nc_samples: int, seed: int, loader_workers: int = 0
+    bundle,
+    batch_size: int,
+    nc_samples: int,
+    seed: int,
+    loader_workers: int = 0,
+    rank: int | None = None,
+    world_size: int | None = None,
 ) -> EvalLoaders:
-    r, w = rank(), world_size()
+    """This rank's shards (default: the initialised process group's rank and size)."""
+    r = dist_rank() if rank is None else rank
+    w = dist_world_size() if world_size is None else world_size
 
     def loader(dataset, limit=None):
         shard = Subset(dataset, eval_shard(len(dataset), r, w, limit, seed))

@@ -23,7 +23,6 @@ from ..tracking import (
     TAG_KIND,
     clear_failure,
     ensure_experiment,
-    failure_reason,
     finish_run,
     log_params,
     log_text,
@@ -32,9 +31,20 @@ from ..tracking import (
     set_tags,
     start_run,
 )
-from .loop import train_loop_per_worker
+from .core import STATUS_FAILED
+from .ray_train import train_loop_per_worker
 
-__all__ = ["TrainOutcome", "ensure_ray", "build_trainer", "run_training", "default_storage"]
+__all__ = [
+    "RAY_RUN_ENV",
+    "TrainOutcome",
+    "build_trainer",
+    "close_run",
+    "default_storage",
+    "ensure_ray",
+    "open_run",
+    "outcome_from_metrics",
+    "run_training",
+]
 
 
 @dataclass
@@ -50,13 +60,22 @@ class TrainOutcome:
         return self.status == "FINISHED"
 
 
+# Ray Train V2's controller takes one report per poll, every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
+# (2 s by default): a worker waits that long at each evaluation. ncsweep's runs report only
+# at evaluations and checkpoints, so polling every 0.1 s costs the controller little.
+RAY_RUN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
+
+
 def ensure_ray(address: str | None = None) -> None:
     """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
-    127.0.0.1)."""
+    127.0.0.1); the job's processes get ``QUIET_ENV`` and ``RAY_RUN_ENV``."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": dict(QUIET_ENV)}, "log_to_driver": True}
+    env = {**RAY_RUN_ENV, **QUIET_ENV}
+    for key in RAY_RUN_ENV:  # a value the user set wins
+        env[key] = os.environ.get(key, env[key])
+    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": True}
     if not address:
         # The dashboard serves Ray's state API: without it Ray Train's placement-group
         # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
@@ -108,6 +127,47 @@ def run_tags(spec: ExperimentSpec) -> dict[str, str]:
     }
 
 
+def open_run(
+    spec: ExperimentSpec,
+    run_name: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+    reattach: dict[str, str] | None = None,
+    extra_tags: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Create (or re-attach) the run's MLflow run with its tags, params and spec;
+    returns ``{"uri", "run_id"}`` for the process that logs (rank 0)."""
+    uri = resolve_tracking_uri(tracking_uri)
+    experiment_id = ensure_experiment(uri, spec.run.experiment)
+    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
+    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
+    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
+    set_tags(uri, run_id, tags)
+    log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
+    log_text(uri, run_id, dump_spec(spec), "spec.yaml")
+    return {"uri": uri, "run_id": run_id}
+
+
+def close_run(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
+    """Record the outcome Ray returned (status, reason, checkpoint location) in MLflow."""
+    uri, run_id = tracking["uri"], tracking["run_id"]
+    if outcome.checkpoint:
+        set_tags(uri, run_id, {"ncsweep.checkpoint": outcome.checkpoint})
+        log_text(uri, run_id, outcome.checkpoint + "\n", "checkpoint_location.txt")
+    finish_run(uri, run_id, outcome.status, outcome.failure_reason)
+    return outcome
+
+
+def outcome_from_metrics(
+    run_id: str, metrics: dict[str, Any], checkpoint: str | None = None
+) -> TrainOutcome:
+    """A run's verdict from its last report: ``status = failed`` carries its reason."""
+    if metrics.get("status") == STATUS_FAILED:
+        reason = str(metrics.get("failure_reason") or "the run reported a failure")
+        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
+    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+
+
 def run_training(
     spec: ExperimentSpec,
     *,
@@ -121,45 +181,30 @@ def run_training(
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
+    The outcome comes from Ray: the last report's ``status``/``failure_reason`` (a run that
+    ended itself, e.g. a non-finite loss) or the error ``fit()`` raised; MLflow records it.
+
     Args:
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
     """
-    uri = resolve_tracking_uri(tracking_uri)
-    experiment_id = ensure_experiment(uri, spec.run.experiment)
-    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
-    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
-    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
-    set_tags(uri, run_id, tags)
-    log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
-    log_text(uri, run_id, dump_spec(spec), "spec.yaml")
-
+    tracking = open_run(spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags)
     ensure_ray()
     trainer = build_trainer(
         spec,
         run_name,
-        {"uri": uri, "run_id": run_id},
+        tracking,
         default_storage(storage_path or spec.run.storage_path),
         callbacks,
     )
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
-        reason = _reason(err)
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, failure_reason=reason)
-
-    metrics = dict(result.metrics or {})
+        failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
+        return close_run(tracking, failed)
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    if checkpoint:
-        set_tags(uri, run_id, {"ncsweep.checkpoint": checkpoint})
-        log_text(uri, run_id, checkpoint + "\n", "checkpoint_location.txt")
-    reason = failure_reason(uri, run_id)  # set by rank 0 when the run ended itself
-    if reason:
-        finish_run(uri, run_id, "FAILED", reason)
-        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
-    finish_run(uri, run_id, "FINISHED")
-    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+    outcome = outcome_from_metrics(tracking["run_id"], dict(result.metrics or {}), checkpoint)
+    return close_run(tracking, outcome)
 
 
 def _reason(err: BaseException) -> str:

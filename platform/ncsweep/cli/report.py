@@ -1,0 +1,48 @@
+"""`ncsweep report`: one self-contained HTML page per sweep (panels from dashboards/*.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import StorageOption, TrackingOption, app, console
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="The sweep (its MLflow experiment name).")],
+    out: Annotated[
+        Path | None, typer.Option(help="HTML file to write (default: reports/NAME.html).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+    storage: StorageOption = None,
+    compare: Annotated[
+        str | None, typer.Option(help="Another sweep to put side by side with NAME.")
+    ] = None,
+    dashboards: Annotated[
+        Path | None,
+        typer.Option(help="Dashboard spec file or folder (default: the shipped dashboards/)."),
+    ] = None,
+) -> None:
+    """Render a sweep (running or done) into one offline HTML file: accuracy against NC speed,
+    convergence against CE, the search, evaluations, every trial."""
+    from ..report import build_report, load_dashboards
+    from ..tracking import resolve_tracking_uri
+    from ..train import default_storage
+
+    boards = load_dashboards(dashboards)  # validated before MLflow is read
+    uri = resolve_tracking_uri(tracking_uri)
+    result = build_report(
+        uri,
+        name,
+        out=out,
+        storage=default_storage(storage) if storage else None,
+        compare=compare,
+        dashboards=boards,
+    )
+    console.print(
+        f"Report: {result.path.resolve()} ({result.panels} panels, {result.plots} plots, "
+        f"{result.bytes / 1e6:.1f} MB)"
+    )

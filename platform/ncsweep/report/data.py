@@ -1,0 +1,195 @@
+"""Everything a report shows about one sweep, read from MLflow in a handful of requests.
+
+One search for the children (pages of 50,000), one read of the parent, one artifact per
+family (its search space), and metric histories in bulk (:mod:`.history`), fetched lazily
+for the runs and keys a panel asks for and cached.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+from ..config import SpecError
+from ..sweep.leaderboard import TrialRow, best_per_family, child_runs, find_parent, row_from_run
+from ..sweep.objectives import NC_STEPS
+from ..sweep.spaces import Param, parse_distribution
+from ..tracking import TAG_FAILURE, experiment_runs_url, run_url, ui_base
+from .history import History, metric_histories
+
+__all__ = ["SweepData", "Trial", "load_sweep", "trial_status", "STATUSES"]
+
+#: How a trial ended, in the order the report lists them.
+STATUSES = ("finished", "stopped early", "failed", "running", "killed")
+
+
+def trial_status(row: TrialRow, tags: dict[str, str]) -> str:
+    """finished (whole budget), stopped early (ASHA), failed, running, or killed."""
+    if row.status == "FAILED":
+        return "failed"
+    if row.status == "RUNNING" or row.status == "SCHEDULED":
+        return "running"
+    if row.complete:
+        return "finished"
+    if "ncsweep.stopped_early" in tags or row.status == "FINISHED":
+        return "stopped early"
+    return "killed"
+
+
+def _param_value(text: str) -> Any:
+    """An MLflow param (always a string) back as the YAML scalar it was."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+@dataclass
+class Trial:
+    """A child run: its leaderboard row plus what the report adds."""
+
+    row: TrialRow
+    status: str
+    params: dict[str, str]
+    failure: str | None
+    start_ms: int
+    end_ms: int | None
+
+    @property
+    def hours(self) -> float:
+        if self.end_ms is None or self.start_ms is None:
+            return 0.0
+        return max(0.0, (self.end_ms - self.start_ms) / 3.6e6)
+
+    def value(self, key: str) -> float | None:
+        """A metric's last value; ``objective/nc_steps`` is the sweep's censored NC objective."""
+        if key == NC_STEPS:
+            return self.row.nc_steps
+        return self.row.metrics.get(key)
+
+
+@dataclass
+class SweepData:
+    name: str
+    uri: str
+    experiment_id: str
+    parent_id: str
+    parent_status: str
+    config: dict[str, Any]
+    trials: list[Trial]
+    spaces: dict[str, list[Param]]
+    storage: str | None = None
+    _histories: History = field(default_factory=dict)
+
+    @property
+    def ui(self) -> str:
+        return ui_base(self.uri)
+
+    @property
+    def runs_url(self) -> str:
+        return experiment_runs_url(self.ui, self.experiment_id)
+
+    def run_url(self, run_id: str) -> str:
+        return run_url(self.ui, self.experiment_id, run_id)
+
+    @cached_property
+    def families(self) -> list[str]:
+        declared = self.config.get("families") or []
+        seen = sorted({t.row.family for t in self.trials})
+        return list(declared) + [f for f in seen if f not in declared]
+
+    def family_trials(self, family: str) -> list[Trial]:
+        return [t for t in self.trials if t.row.family == family]
+
+    @cached_property
+    def best(self) -> dict[str, Trial]:
+        """The best full-budget trial per family (see ``leaderboard.best_per_family``)."""
+        by_run = {t.row.run_id: t for t in self.trials}
+        return {
+            f: by_run[r.run_id] for f, r in best_per_family([t.row for t in self.trials]).items()
+        }
+
+    def histories(self, run_ids: list[str], keys: list[str]) -> History:
+        """Metric histories, fetched in bulk for what is not cached yet."""
+        missing_runs = [
+            r for r in run_ids if any(k not in self._histories.get(r, {}) for k in keys)
+        ]
+        if missing_runs:
+            fetched = metric_histories(self.uri, missing_runs, keys)
+            for run_id in missing_runs:
+                slot = self._histories.setdefault(run_id, {})
+                for key in keys:
+                    slot.setdefault(key, fetched.get(run_id, {}).get(key, []))
+        return {r: self._histories.get(r, {}) for r in run_ids}
+
+
+def _parse_config(params: dict[str, str]) -> dict[str, Any]:
+    config: dict[str, Any] = {k: _param_value(v) for k, v in params.items()}
+    families = params.get("families")
+    if families:
+        try:
+            config["families"] = list(ast.literal_eval(families))
+        except (ValueError, SyntaxError):
+            config["families"] = [f.strip(" '\"[]") for f in families.split(",")]
+    return config
+
+
+def _spaces(client: MlflowClient, parent_id: str, families: list[str]) -> dict[str, list[Param]]:
+    """Each family's searched parameters, from the search-space file logged on the parent."""
+    spaces: dict[str, list[Param]] = {}
+    for family in families:
+        try:
+            text = client.download_artifacts(parent_id, f"search_spaces/{family}.yaml")
+            with open(text) as handle:
+                raw = yaml.safe_load(handle) or {}
+        except Exception:  # an artifact store we cannot read: the study is built from params
+            continue
+        params = []
+        for key, dist in (raw.get("space") or {}).items():
+            try:
+                params.append(parse_distribution(key, dist, f"{family}.yaml"))
+            except SpecError:
+                continue
+        spaces[family] = params
+    return spaces
+
+
+def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
+    """Read sweep ``name`` (running or done); a SpecError if MLflow has no such sweep."""
+    experiment_id, parent_id = find_parent(uri, name)
+    client = MlflowClient(uri)
+    parent = client.get_run(parent_id)
+    config = _parse_config(parent.data.params)
+    nc_metric = str(config.get("nc_metric", "mean"))
+    trials = []
+    for run in child_runs(uri, experiment_id, parent_id):
+        row = row_from_run(run, nc_metric)
+        trials.append(
+            Trial(
+                row=row,
+                status=trial_status(row, run.data.tags),
+                params=dict(run.data.params),
+                failure=run.data.tags.get(TAG_FAILURE),
+                start_ms=run.info.start_time,
+                end_ms=run.info.end_time,
+            )
+        )
+    trials.sort(key=lambda t: (t.row.family, t.row.trial_id))
+    data = SweepData(
+        name=name,
+        uri=uri,
+        experiment_id=experiment_id,
+        parent_id=parent_id,
+        parent_status=parent.info.status,
+        config=config,
+        trials=trials,
+        spaces={},
+        storage=storage or config.get("storage"),
+    )
+    data.spaces = _spaces(client, parent_id, data.families)
+    return data

@@ -1,0 +1,127 @@
+"""A family's Optuna study for the search panels: the one the sweep saved, else rebuilt.
+
+The sweep may persist each family's study beside its Tune state
+(``<storage>/<name>/<family>/`` + :data:`SAVED_STUDY_FILES`, an Optuna journal). Otherwise
+the study is rebuilt from the MLflow runs with ``optuna.trial.create_trial``: distributions
+from the family's search-space file (logged on the parent run), values from each child's
+params; full-budget trials are COMPLETE with ``val/acc1``, trials stopped early PRUNED,
+failed ones FAIL, running ones left out.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import TrialState
+
+from ..sweep.objectives import ACCURACY
+from ..sweep.spaces import Param
+from ..sweep.state import sweep_dir
+from .data import SweepData, Trial, _param_value
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+__all__ = ["SAVED_STUDY_FILES", "family_study", "rebuild_study", "saved_study"]
+
+SAVED_STUDY_FILES = ("optuna.journal", "optuna_journal.log", "study.journal")
+_STATES = {
+    "finished": TrialState.COMPLETE,
+    "stopped early": TrialState.PRUNED,
+    "failed": TrialState.FAIL,
+}
+
+
+def _distribution(param: Param) -> BaseDistribution | None:
+    if param.type == "uniform":
+        return FloatDistribution(float(param.low), float(param.high))
+    if param.type == "loguniform":
+        return FloatDistribution(float(param.low), float(param.high), log=True)
+    if param.type == "int":
+        return IntDistribution(int(param.low), int(param.high), log=param.log, step=param.step or 1)
+    if param.type == "categorical":
+        return CategoricalDistribution(list(param.choices or ()))
+    return None
+
+
+def _value(dist: BaseDistribution, text: str):
+    value = _param_value(text)
+    if isinstance(dist, CategoricalDistribution):
+        for choice in dist.choices:
+            if choice == value or str(choice) == text:
+                return choice
+        return None
+    if isinstance(dist, IntDistribution):
+        return int(value)
+    return float(value)
+
+
+def _inside(dist: BaseDistribution, value) -> bool:
+    if isinstance(dist, FloatDistribution | IntDistribution):
+        return dist.low <= value <= dist.high
+    return True
+
+
+def rebuild_study(family: str, trials: list[Trial], params: list[Param]) -> optuna.Study:
+    """An in-memory study (maximise ``val/acc1``) with one trial per ended MLflow run."""
+    study = optuna.create_study(study_name=family, direction="maximize")
+    dists = {p.key: d for p in params if not p.is_switch and (d := _distribution(p)) is not None}
+    for trial in sorted(trials, key=lambda t: t.start_ms or 0):
+        state = _STATES.get(trial.status)
+        if state is None:
+            continue
+        values, used = {}, {}
+        for key, dist in dists.items():
+            if key in trial.params:
+                value = _value(dist, trial.params[key])
+                if value is not None and _inside(dist, value):
+                    values[key], used[key] = value, dist
+        value = trial.row.acc1 if state == TrialState.COMPLETE else None
+        if state == TrialState.COMPLETE and value is None:
+            continue
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=state,
+                value=value,
+                params=values,
+                distributions=used,
+                user_attrs={"trial_id": trial.row.trial_id, "run_id": trial.row.run_id},
+            )
+        )
+    return study
+
+
+def saved_study(storage: str | None, name: str, family: str) -> optuna.Study | None:
+    """The journal the sweep wrote for ``family`` (local storage only), or None."""
+    if not storage or "://" in storage:
+        return None
+    folder = Path(sweep_dir(storage, name)) / family
+    for filename in SAVED_STUDY_FILES:
+        path = folder / filename
+        if path.is_file():
+            from optuna.storages import JournalStorage
+            from optuna.storages.journal import JournalFileBackend
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                store = JournalStorage(JournalFileBackend(str(path)))
+                names = optuna.get_all_study_names(store)
+                if names:
+                    return optuna.load_study(study_name=names[0], storage=store)
+    return None
+
+
+def family_study(data: SweepData, family: str) -> tuple[optuna.Study, str]:
+    """(study, where it came from: ``saved`` or ``rebuilt from MLflow``)."""
+    study = saved_study(data.storage, data.name, family)
+    if study is not None and study.trials:
+        return study, "saved study"
+    rebuilt = rebuild_study(family, data.family_trials(family), data.spaces.get(family, []))
+    return rebuilt, f"rebuilt from MLflow runs ({ACCURACY})"

@@ -1,0 +1,445 @@
+"""The training core: one model for one spec, in plain PyTorch, in any process.
+
+``TrainingCore`` builds what a run needs from an ``ExperimentSpec`` (data, model, loss,
+optimiser, schedule, evaluation loaders), takes optimizer steps, evaluates (streaming NC on
+the training subset, validation accuracy/loss and NC) and saves/loads its whole state.
+``fit`` runs the loop and tells ``RunHooks`` what happened; the hooks are where a run meets
+the outside world (Ray Train reports and checkpoints, Tune reports, MLflow, the log line).
+Nothing here imports Ray or MLflow: a unit test trains digits in-process in seconds.
+
+Data parallelism is the caller's: pass ``rank``/``world_size`` and a ``prepare_model``
+(e.g. Ray Train's DDP wrapping); the loop's collectives go through ``distributed`` and are
+no-ops in one process.
+
+Outcome of ``fit``: ``RunResult(status, metrics, failure_reason)`` with status ``done``
+(trained to the end), ``failed`` (a non-finite loss: deterministic, not worth a retry).
+Exceptions (bad data, a dead peer) propagate to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ..config import ExperimentSpec
+from ..data import create_dataset
+from ..geometry import NCProgress, nc_scores
+from ..losses import create_loss, loss_info
+from ..metric_keys import mean_nc_score
+from ..models import create_model
+from .checkpoint import load_state
+from .distributed import all_reduce_, unwrap
+from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
+from .optimization import build_optimizer, build_scheduler
+from .probes import train_probes
+from .sampling import ResumableDistributedSampler
+
+__all__ = [
+    "STATUS_DONE",
+    "STATUS_FAILED",
+    "STATUS_RUNNING",
+    "RunHooks",
+    "RunResult",
+    "TrainingCore",
+    "fit",
+    "load_checkpoint",
+    "progress_line",
+]
+
+STATUS_DONE = "done"
+STATUS_FAILED = "failed"
+STATUS_RUNNING = "running"
+
+_log = logging.getLogger("ncsweep.train")
+
+
+@dataclass
+class RunResult:
+    """How ``fit`` ended: ``status`` (done/failed), the last metrics, the failure reason;
+    ``trained=False``: restored from its final state, nothing trained in this call."""
+
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    failure_reason: str | None = None
+    trained: bool = True
+
+
+class RunHooks:
+    """What a run tells the outside world; every method is optional (no-op here).
+
+    Order: ``on_start`` once per process (``resumed`` = restored from a checkpoint), then
+    ``on_train_metrics`` every ``log_every`` steps, ``on_evaluation`` at step 0 (fresh runs)
+    and every ``eval_every`` steps (``checkpoint=True`` except at step 0), ``on_checkpoint``
+    at ``checkpoint_every`` steps between evaluations, and ``on_end`` with the result.
+    """
+
+    def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
+
+    def on_train_metrics(self, core: TrainingCore, metrics: dict[str, float]) -> None: ...
+
+    def on_evaluation(self, core: TrainingCore, metrics: dict[str, Any], checkpoint: bool) -> None:
+        """``checkpoint``: the state after this evaluation should be saved now."""
+
+    def on_checkpoint(self, core: TrainingCore) -> None: ...
+
+    def on_end(self, core: TrainingCore, result: RunResult) -> None: ...
+
+
+class _LossWindow:
+    """Loss sum, step count and first non-finite step since the last flush, on the device,
+    so a training step never waits for the host; reduced across workers at each flush."""
+
+    def __init__(self, device: torch.device, step: int):
+        self.state = torch.tensor([0.0, 0.0, float("inf")], dtype=torch.float64, device=device)
+        self.step = torch.tensor(float(step), dtype=torch.float64, device=device)
+
+    def add(self, loss: torch.Tensor) -> None:
+        loss = loss.detach().double()
+        finite = torch.isfinite(loss)
+        self.step += 1
+        self.state[0] += torch.where(finite, loss, 0.0)
+        self.state[1] += 1
+        self.state[2] = torch.where(finite, self.state[2], torch.minimum(self.state[2], self.step))
+
+    def reduce(self) -> tuple[float, int | None]:
+        """(mean loss over all workers, first non-finite step or None); then reset."""
+        totals, bad = self.state[:2].clone(), self.state[2:].clone()
+        all_reduce_(totals)
+        all_reduce_(bad, "min")
+        self.state.copy_(torch.tensor([0.0, 0.0, float("inf")], dtype=torch.float64))
+        bad_step = int(bad.item()) if torch.isfinite(bad).item() else None
+        return (totals[0] / totals[1].clamp_min(1)).item(), bad_step
+
+
+def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+    """The spec's backbone with the head its loss family trains (an ``NCModel``)."""
+    return create_model(
+        spec.model.name,
+        num_classes=num_classes,
+        input_shape=tuple(input_shape),
+        head=loss_info(spec.loss.name).head,
+        sync_bn=spec.model.sync_bn,
+        proj_dim=spec.model.proj_dim,
+        **spec.model.options,
+    )
+
+
+def eval_loss_for(spec: ExperimentSpec) -> nn.Module:
+    """The family's loss on validation batches: per rank (no gather: val shards differ in
+    length, a collective per batch would hang), no memory (evaluation must not enqueue).
+    SCL has one view on validation: NormFace against its class-mean prototypes."""
+    if spec.loss.name == "scl":
+        return create_loss("normface", temperature=spec.loss.temperature)
+    kwargs = spec.loss.kwargs()
+    kwargs.update({k: v for k, v in (("gather", False), ("memory", 0)) if k in kwargs})
+    return create_loss(spec.loss.name, **kwargs)
+
+
+class TrainingCore:
+    """Everything one worker holds for one run.
+
+    Args:
+        spec: the experiment.
+        rank, world_size: this worker's place in the data-parallel group (1 process: 0, 1).
+        device: where to train (default: CPU).
+        prepare_model: wraps the built model for data parallelism (e.g. DDP); identity if None.
+    """
+
+    def __init__(
+        self,
+        spec: ExperimentSpec,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | str | None = None,
+        prepare_model: Callable[[nn.Module], nn.Module] | None = None,
+    ):
+        self.spec = spec
+        self.rank, self.world = rank, world_size
+        self.device = torch.device(device or "cpu")
+        self.autocast = autocast_for(self.device, spec.run.amp)
+        torch.manual_seed(spec.run.seed)
+
+        self.loss = create_loss(spec.loss.name, **spec.loss.kwargs()).to(self.device)
+        data = spec.data
+        self.bundle = create_dataset(
+            data.name,
+            root=data.root,
+            views=self.loss.views,
+            augment=data.augment,
+            imbalance=data.imbalance.model_dump() if data.imbalance else None,
+            seed=spec.run.seed,
+            cache_dir=data.cache_dir,
+            **data.options,
+        )
+        model = build_model(spec, self.bundle.num_classes, self.bundle.input_shape).to(self.device)
+        self.model = prepare_model(model) if prepare_model else model
+
+        batch = spec.run.batch_size
+        self.sampler = ResumableDistributedSampler(
+            self.bundle.train, self.world, self.rank, spec.run.seed
+        )
+        self.train_loader = DataLoader(
+            self.bundle.train,
+            batch_size=batch // self.world,
+            sampler=self.sampler,
+            drop_last=True,
+            num_workers=data.loader_workers,
+            pin_memory=self.device.type == "cuda",
+        )
+        if len(self.train_loader) == 0:
+            raise ValueError(
+                f"the training set ({len(self.bundle.train)} samples) is smaller than one batch "
+                f"per worker ({batch // self.world})"
+            )
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = spec.run.epochs * self.steps_per_epoch
+        if spec.run.max_steps:
+            self.total_steps = min(self.total_steps, spec.run.max_steps)
+        self.eval_every = spec.eval.eval_every or self.steps_per_epoch
+        self.checkpoint_every = spec.run.checkpoint_every or self.eval_every
+
+        self.optimizer = build_optimizer(self.model.parameters(), spec.optim, batch)
+        self.scheduler = build_scheduler(
+            self.optimizer, spec.schedule, self.total_steps, self.steps_per_epoch
+        )
+        self.view = FeatureView(
+            unwrap(self.model), normalized=self.loss.normalized, projection=spec.loss.name == "scl"
+        )
+        self.eval_loss = eval_loss_for(spec)
+        self.eval_loaders = make_eval_loaders(
+            self.bundle,
+            max(256, batch // self.world),
+            spec.eval.nc_samples,
+            spec.run.seed,
+            data.loader_workers,
+            rank=self.rank,
+            world_size=self.world,
+        )
+        self.progress = NCProgress(threshold=spec.eval.nc_threshold)
+        self.history: list[tuple[int, dict[str, float]]] = []
+        self.initial: dict[str, float] | None = None
+        self.step = 0
+        self.last_metrics: dict[str, Any] = {}
+
+    @classmethod
+    def from_checkpoint(
+        cls, spec: ExperimentSpec, directory: str | Path, device: torch.device | str | None = None
+    ) -> TrainingCore:
+        """Rebuild the run of ``spec`` and load the checkpoint in ``directory`` (one process)."""
+        core = cls(spec, device=device)
+        core.load_state_dict(load_checkpoint(directory))
+        return core
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.total_steps
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors, numbers, strings and plain containers (``torch.load(weights_only=True)``)."""
+        return {
+            "step": self.step,
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "loss": self.loss.state_dict(),
+            "rng": torch.get_rng_state(),
+            "nc_iters": dict(self.progress.iters),
+            "history": [[s, m] for s, m in self.history],
+            "initial": self.initial or {},
+            "last_metrics": {
+                k: v for k, v in self.last_metrics.items() if isinstance(v, int | float | str)
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.loss.load_state_dict(state["loss"])
+        torch.set_rng_state(state["rng"])
+        self.history = [(int(s), dict(m)) for s, m in state["history"]]
+        self.initial = dict(state["initial"]) or None
+        self.last_metrics = dict(state.get("last_metrics", {}))
+        self.progress = NCProgress(threshold=self.spec.eval.nc_threshold)
+        for step, raw in self.history:  # replaying the history rebuilds NCProgress exactly
+            self.progress.update(step, split_nc(raw, "nc_score/"))
+
+    # -- steps and evaluations ---------------------------------------------------------
+
+    def batches(self):
+        """The remaining training batches of the run, from ``self.step`` on (mid-epoch
+        restarts continue with the batches not seen yet, in the uninterrupted order)."""
+        while self.step < self.total_steps:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            self.sampler.start_at(epoch, offset * self.train_loader.batch_size)
+            yield from self.train_loader
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimizer step on a batch (x: B×C×H×W, or B×V×C×H×W for V views); returns
+        the loss (a device scalar: reading it would wait for the device)."""
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        views = self.loss.views
+        if views > 1:  # one forward over B·V images
+            b = x.shape[0]
+            x = x.flatten(0, 1)
+        with self.autocast():
+            feats, prototypes, bias = self.model(x)
+            if views > 1:
+                feats = feats.view(b, views, -1)
+            loss = self.loss(feats.float(), y, prototypes, bias)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "epoch": self.step / self.steps_per_epoch,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        }
+
+    def evaluate(self, final: bool = False) -> dict[str, Any]:
+        """Every evaluation metric at the current step, keyed as MLflow logs them, plus NC
+        progress (``nc_iters/*``), ``eval_time_s`` and the step meta; SCL probes when
+        ``final``. Appends to the NC history (what ``nc_iters`` is computed from)."""
+        start = time.perf_counter()
+        metrics = evaluate(
+            self.model,
+            self.view,
+            self.eval_loaders,
+            self.eval_loss,
+            self.bundle.num_classes,
+            self.device,
+            self.autocast,
+            initial=self.initial,
+            val_nc=self.spec.eval.val_nc,
+            exact_prototypes=final,
+        )
+        if self.initial is None:  # step 0: the run's own initial geometry is the reference
+            self.initial = split_nc(metrics)
+            scores = nc_scores(self.initial, self.bundle.num_classes, initial=self.initial)
+            metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
+        self.history.append(
+            (self.step, {k: v for k, v in metrics.items() if k.startswith(("nc/", "nc_score/"))})
+        )
+        self.progress.update(self.step, split_nc(metrics, "nc_score/"))
+        metrics.update({f"nc_iters/{k}": v for k, v in self.progress.iters.items()})
+        metrics["eval_time_s"] = time.perf_counter() - start
+        if final and self.spec.loss.name == "scl":
+            metrics["val/acc1_prototypes"] = metrics["val/acc1"]
+            e = self.spec.eval
+            metrics.update(
+                train_probes(
+                    unwrap(self.model),
+                    self.eval_loaders,
+                    self.bundle.num_classes,
+                    self.spec.loss.temperature,
+                    e.probe_epochs,
+                    e.probe_lr,
+                    e.probe_batch,
+                    self.spec.run.seed,
+                    self.device,
+                    self.autocast,
+                )
+            )
+        metrics.update(self.meta())
+        return metrics
+
+
+def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = False) -> RunResult:
+    """Train ``core`` to its last step, evaluating and checkpointing on the spec's schedule.
+
+    A core restored from its final state (a resumed sweep whose run had finished) does not
+    train again: it ends ``done`` with the metrics it had.
+    """
+    for hook in hooks:
+        hook.on_start(core, resumed)
+
+    def end(result: RunResult) -> RunResult:
+        for hook in hooks:
+            hook.on_end(core, result)
+        return result
+
+    if core.finished and core.last_metrics:
+        return end(RunResult(STATUS_DONE, dict(core.last_metrics), trained=False))
+    if core.step == 0:
+        metrics = core.evaluate()
+        metrics["status"] = STATUS_RUNNING
+        for hook in hooks:
+            hook.on_evaluation(core, metrics, checkpoint=False)
+    spec = core.spec
+    window = _LossWindow(core.device, core.step)
+    core.model.train()
+    for x, y in core.batches():
+        window.add(core.train_step(x, y))
+        step, last = core.step, core.finished
+        evaluation = step % core.eval_every == 0 or last
+        if step % spec.run.log_every == 0 or evaluation:
+            mean_loss, bad_step = window.reduce()
+            if bad_step is not None:
+                reason = f"non-finite loss at step {bad_step}"
+                return end(
+                    RunResult(STATUS_FAILED, {**core.meta(), "status": STATUS_FAILED}, reason)
+                )
+            train_metrics = {
+                "train/loss": mean_loss,
+                "train/negative_set_size": float(core.loss.negative_set_size),
+                **core.meta(),
+            }
+            for hook in hooks:
+                hook.on_train_metrics(core, train_metrics)
+        if evaluation:
+            metrics = core.evaluate(final=last)
+            metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
+            core.last_metrics = metrics
+            for hook in hooks:
+                hook.on_evaluation(core, metrics, checkpoint=True)
+        elif step % core.checkpoint_every == 0:
+            for hook in hooks:
+                hook.on_checkpoint(core)
+        if last:
+            break
+    return end(RunResult(STATUS_DONE, dict(core.last_metrics)))
+
+
+def load_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """The ``TrainingCore.state_dict`` saved in a checkpoint directory."""
+    return load_state(directory)
+
+
+def progress_line(m: dict[str, Any]) -> str:
+    """One line per evaluation for a person: step, epoch, accuracy, loss, mean NC score."""
+    mean = mean_nc_score(m)
+    mean = float("nan") if mean is None else mean
+    return (
+        f"step {m['step']}/{m['total_steps']} epoch {m['epoch']:.1f} "
+        f"val/acc1 {m.get('val/acc1', float('nan')):.4f} "
+        f"val/loss {m.get('val/loss', float('nan')):.4f} mean NC score {mean:.1f}%"
+    )
+
+
+class LogLineHooks(RunHooks):
+    """Logs ``progress_line`` at each evaluation (``ncsweep.train`` logger)."""
+
+    def on_evaluation(self, core, metrics, checkpoint):
+        _log.info("%s", progress_line(metrics))
+
+    def on_start(self, core, resumed):
+        if resumed:
+            _log.warning("restored from checkpoint at step %d", core.step)

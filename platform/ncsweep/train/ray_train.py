@@ -1,0 +1,83 @@
+"""The Ray Train adapter of the training core: worker context, DDP, reports, checkpoints.
+
+Every worker builds a ``TrainingCore`` with its rank and Ray's DDP wrapping, restores Ray's
+latest checkpoint if there is one, and runs ``core.fit``. Ray hears about a run only when it
+must: at each evaluation (with a checkpoint: Tune and the fault tolerance need both), at a
+checkpoint-only step, and once at the end when the run failed or was already finished. The
+last report is the run's outcome (``status``, ``failure_reason``): the driver reads it from
+``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from typing import Any
+
+import ray.train
+import ray.train.torch
+
+from ..config import ExperimentSpec
+from .checkpoint import load_state, save_state
+from .core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from .mlflow_hooks import MlflowHooks
+
+__all__ = ["train_loop_per_worker", "RayTrainReporter"]
+
+
+class RayTrainReporter(RunHooks):
+    """``ray.train.report`` at evaluations and checkpoints; rank 0 writes the checkpoint."""
+
+    def _report(self, core: TrainingCore, metrics: dict[str, Any], checkpoint: bool) -> None:
+        if not checkpoint:
+            ray.train.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            ckpt = None
+            if core.rank == 0:
+                save_state(tmp, core.state_dict())
+                ckpt = ray.train.Checkpoint.from_directory(tmp)
+            ray.train.report(metrics, checkpoint=ckpt)
+
+    def on_evaluation(self, core, metrics, checkpoint):
+        if checkpoint:  # step 0 has nothing worth restoring and no Tune-visible news
+            self._report(core, metrics, checkpoint=True)
+
+    def on_checkpoint(self, core):
+        self._report(core, core.meta(), checkpoint=True)
+
+    def on_end(self, core, result: RunResult):
+        # A done run already reported its final evaluation, except one restored from its
+        # final checkpoint (a resumed sweep): report its result again instead of training.
+        if result.status != STATUS_DONE:
+            ray.train.report({**result.metrics, "failure_reason": result.failure_reason})
+        elif not result.trained:
+            ray.train.report(dict(result.metrics))
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point. ``config = {"spec": dict, "tracking": {"uri", "run_id"} | None}``."""
+    # Ray Train logs every report with all its metrics at INFO; a person wants our line.
+    for name in ("ray.train", "ray.train.v2._internal.execution.context"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    spec = ExperimentSpec.model_validate(config["spec"])
+    ctx = ray.train.get_context()
+    core = TrainingCore(
+        spec,
+        rank=ctx.get_world_rank(),
+        world_size=ctx.get_world_size(),
+        device=ray.train.torch.get_device(),
+        prepare_model=ray.train.torch.prepare_model,
+    )
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            core.load_state_dict(load_state(directory))
+    hooks: list[RunHooks] = []
+    tracking = config.get("tracking")
+    if core.rank == 0:
+        hooks.append(LogLineHooks())
+        if tracking:
+            hooks.append(MlflowHooks(tracking))
+    hooks.append(RayTrainReporter())
+    fit(core, hooks, resumed=checkpoint is not None)
