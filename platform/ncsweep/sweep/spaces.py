@@ -12,6 +12,10 @@ of that family gets (``base``) and the distributions to search (``space``)::
       use_memory: {type: categorical, choices: [false, true]}
       loss.memory: {type: int, low: 128, high: 2048, log: true, when: {use_memory: true}}
 
+A family is a registered loss (``ncsweep.losses.list_losses``; a file whose
+``base.loss.module`` names the module of a family defined outside the package imports it
+first), and a loss option must be one its ``LossInfo`` declares.
+
 A key with a dot is an :class:`~ncsweep.config.ExperimentSpec` key; a key without one is a
 *switch*: sampled like any parameter but only used as a condition (``when``), never put into
 the spec. Parameters are sampled in file order and a ``when`` may only name a parameter above
