@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,7 @@ def toy_spaces(tmp_path, monkeypatch):
     )
     yield root, module
     unregister_loss("cosface")
+    sys.modules.pop(MODULE, None)  # the next import registers it again
 
 
 def test_a_new_family_is_known_everywhere_from_its_module_and_yaml(toy_spaces):

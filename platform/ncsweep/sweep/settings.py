@@ -146,9 +146,10 @@ def sweep_config(**given: Any) -> SweepConfig:
     except ValidationError as err:
         lines = [f"{source}: invalid"]
         for item in err.errors():
-            key = ".".join(str(p) for p in item["loc"]) or "(settings)"
+            key = ".".join(str(p) for p in item["loc"])
             msg = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 msg = f"unknown setting; allowed: {', '.join(SweepConfig.model_fields)}"
-            lines.append(f"  - {key}: {msg} (got {item.get('input')!r})")
+            # a check across settings (loc empty) names its key in its message
+            lines.append(f"  - {key}: {msg} (got {item.get('input')!r})" if key else f"  - {msg}")
         raise SpecError("\n".join(lines)) from None
