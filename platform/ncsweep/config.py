@@ -166,6 +166,13 @@ class EvalSpec(_Spec):
     probe_epochs: int = Field(30, ge=1, description="SCL linear probes: epochs on frozen features")
     probe_lr: float = Field(0.01, gt=0)
     probe_batch: int = Field(256, gt=0)
+    suites: list[str] = Field(
+        default_factory=list,
+        description="evaluation suites run at the end of training (see ncsweep evaluate)",
+    )
+    suite_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="{suite: {option: value}} for eval.suites"
+    )
 
 
 class RunSpec(_Spec):

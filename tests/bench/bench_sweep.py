@@ -6,9 +6,10 @@ pytest (``make bench`` runs it).
 
 (a) Overhead. One family (``--overhead-family``, ce), ``--trials`` N short trials
     (``run.epochs=2``) as a sweep with ``max_concurrent=1`` and no scheduler, against N
-    sequential bare ``run_training`` calls (ncsweep's own training entry point, no Tune) with
-    the specs the sweep's trials actually ran (their ``spec.yaml`` artifacts), in the same
-    process and Ray session. One untimed ``run_training`` warms caches first. Overhead per
+    sequential bare training runs with the specs the sweep's trials actually ran (their
+    ``spec.yaml`` artifacts): the training core in this process (``fit(TrainingCore(spec))``,
+    one torch thread, its evaluations included; no Ray, no MLflow, no checkpoints), i.e. the
+    work a trial cannot avoid. One untimed bare run warms caches first. Overhead per
     trial = (sweep wall - bare wall) / N; the sweep's wall is all of ``run_sweep`` (spec
     validation, MLflow parent run, Tuner, leaderboard, exports). It is also split into the
     part inside the trials (MLflow child-run duration against bare-run duration) and the rest.
@@ -34,6 +35,7 @@ import argparse
 import json
 import os
 import platform as _stdlib_platform
+import random
 import statistics
 import sys
 import tempfile
@@ -47,17 +49,18 @@ os.environ.update(QUIET_ENV)
 
 import optuna  # noqa: E402
 import ray  # noqa: E402
+import torch  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from ncsweep.config import spec_from_dict  # noqa: E402
+from ncsweep.config import apply_overrides, parse_overrides, spec_from_dict  # noqa: E402
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep  # noqa: E402
 from ncsweep.sweep.export import trial_spec  # noqa: E402
 from ncsweep.sweep.leaderboard import find_parent  # noqa: E402
 from ncsweep.sweep.presets import load_preset  # noqa: E402
 from ncsweep.tracking import PARENT_TAG  # noqa: E402
-from ncsweep.train import run_training  # noqa: E402
+from ncsweep.train import RunResult, TrainingCore, fit  # noqa: E402
 
 console = Console()
 quiet = Console(quiet=True)
@@ -78,26 +81,31 @@ def _child_runs(uri: str, sweep: str) -> list:
 # -- (a) overhead -----------------------------------------------------------------------------
 
 
+def bare_training(spec) -> RunResult:
+    """The trial's training itself: the training core in this process with one torch thread
+    (what a 1-CPU trial gets), its evaluations included; no Ray, no MLflow, no checkpoints."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return fit(TrainingCore(spec))
+    finally:
+        torch.set_num_threads(threads)
+
+
 def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="ncsweep-bench-overhead-"))
     uri = sqlite_uri(tmp)
     overrides = [f"run.epochs={epochs}", "eval.val_nc=false"]
 
-    # Warm-up (untimed): page cache, dataset cache, first Train run in this Ray session.
+    # Warm-up (untimed): page cache, dataset cache, torch's first-call costs in this process.
     preset = load_preset("digits")
     space = preset.space_for(family)
-    import random
-
-    from ncsweep.config import apply_overrides, parse_overrides
-
     warm = apply_overrides(
         space.spec_dict(preset.spec, space.sample(random.Random(seed))),
         parse_overrides([*overrides, "run.experiment=warmup"]),
     )
     console.print(f"[dim](a) warm-up run ({family}, {epochs} epochs)[/]")
-    run_training(
-        spec_from_dict(warm), run_name="warmup", tracking_uri=uri, storage_path=str(tmp / "warmup")
-    )
+    bare_training(spec_from_dict(warm))
 
     cfg = SweepConfig(
         name="overhead",
@@ -127,9 +135,7 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
         spec = spec_from_dict(data, f"trial {run.info.run_name}")
         console.print(f"[dim](a) bare run {i + 1}/{len(children)}[/]")
         t0 = time.perf_counter()
-        result = run_training(
-            spec, run_name=f"bare-{i}", tracking_uri=uri, storage_path=str(tmp / "bare")
-        )
+        result = bare_training(spec)
         bare_walls.append(time.perf_counter() - t0)
         bare_status.append(result.status)
     bare_wall = sum(bare_walls)
@@ -167,7 +173,11 @@ def overhead_table(r: dict) -> Table:
         f"{r['sweep_wall_s']:.1f}",
         f"{r['sweep_per_trial_s']:.1f}",
     )
-    t.add_row("bare run_training x N", f"{r['bare_wall_s']:.1f}", f"{r['bare_per_trial_s']:.1f}")
+    t.add_row(
+        "bare training core x N (in-process)",
+        f"{r['bare_wall_s']:.1f}",
+        f"{r['bare_per_trial_s']:.1f}",
+    )
     t.add_row(
         "[bold]overhead[/]",
         f"{r['sweep_wall_s'] - r['bare_wall_s']:.1f}",
@@ -438,10 +448,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overhead-family", default="ce")
     parser.add_argument("--overhead-epochs", type=int, default=2)
     parser.add_argument("--family", default="nonl", help="(b) family")
-    parser.add_argument("--budget", type=int, default=8, help="(b) trials per method")
+    parser.add_argument("--budget", type=int, default=16, help="(b) trials per method")
     parser.add_argument("--epochs", type=int, default=8, help="(b) epochs per trial")
     parser.add_argument("--grace", type=int, default=2, help="(b) ASHA grace period (epochs)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument(
         "--spare-cpus",
         type=int,

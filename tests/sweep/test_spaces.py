@@ -431,7 +431,7 @@ PRESET_MISTAKES = {
     "unknown top-level key": (_digits(families=["ce"]), ["families", "allowed: preset"]),
     "unknown dataset": (
         _digits(spec__data__name="mnist"),
-        ["spec.data.name", "mnist", "cifar10, cifar100, digits, imagenet"],
+        ["spec.data.name", "mnist", "cifar10, cifar100, digits"],
     ),
     "unknown model": (
         _digits(spec__model__name="vit"),

@@ -156,9 +156,10 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     parents = client.search_runs([experiment_id], "tags.`ncsweep.kind` = 'sweep'")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
-    # Tune's state and the Train checkpoints live in the bucket.
+    # Tune's state and every trial's checkpoints live in the bucket (one-worker CPU trials
+    # checkpoint through Tune under ce/<trial>/, Ray Train runs under train/<trial>/).
     assert fs.exists("sweeps/ray/resume-s3/sweep.yaml")
     assert fs.ls("sweeps/ray/resume-s3/ce")
-    checkpoints = fs.glob("sweeps/ray/resume-s3/train/*/checkpoint_*")
+    checkpoints = fs.glob("sweeps/ray/resume-s3/*/*/checkpoint_*")
     assert len({path.split("/")[4] for path in checkpoints}) == 4
     assert (tmp_path / "best" / "ce.yaml").is_file()

@@ -13,7 +13,17 @@ from rich.console import Console
 from .. import __version__
 from .._environment import configure_environment
 
-__all__ = ["SetOption", "StorageOption", "TrackingOption", "app", "console", "err_console"]
+__all__ = [
+    "AddressOption",
+    "SetOption",
+    "SharedStorageOption",
+    "StorageOption",
+    "TrackingOption",
+    "app",
+    "console",
+    "err_console",
+    "join_cluster",
+]
 
 app = typer.Typer(
     name="ncsweep",
@@ -66,3 +76,28 @@ StorageOption = Annotated[
         "--storage", help="Ray results: local dir (default ./ray_results) or s3://bucket/prefix."
     ),
 ]
+
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray cluster to join (default: RAY_ADDRESS, which a Ray job's entrypoint has); "
+        "without either, a local Ray instance is started.",
+    ),
+]
+SharedStorageOption = Annotated[
+    bool,
+    typer.Option(
+        "--shared-storage",
+        help="The local --storage path is a filesystem mounted at the same path on every "
+        "node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
+    ),
+]
+
+
+def join_cluster(address: str | None) -> None:
+    """``--address`` is ``RAY_ADDRESS`` for this process: Ray and its tools read it."""
+    if address:
+        import os
+
+        os.environ["RAY_ADDRESS"] = address

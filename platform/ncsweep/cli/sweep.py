@@ -9,8 +9,26 @@ import typer
 import yaml
 
 from ..config import SpecError
-from ._app import SetOption, StorageOption, TrackingOption, app, console
+from ._app import (
+    AddressOption,
+    SetOption,
+    SharedStorageOption,
+    StorageOption,
+    TrackingOption,
+    app,
+    console,
+    join_cluster,
+)
 from ._help import families_help, registry_help
+
+ResourcesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--resources-per-worker",
+        help="Custom Ray resources each Train worker asks for, as JSON, e.g. "
+        "'{\"worker_node\": 0.01}' to place trials on nodes started with that resource.",
+    ),
+]
 
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", help="Show Ray's own output too (it always goes to ray.log).")
@@ -57,6 +75,9 @@ def sweep(
         str | None, typer.Option(help="Sweep name (MLflow experiment; default <preset>-<time>).")
     ] = None,
     storage: StorageOption = None,
+    shared_storage: SharedStorageOption = False,
+    address: AddressOption = None,
+    resources_per_worker: ResourcesOption = None,
     tracking_uri: TrackingOption = None,
     objective: Annotated[
         str | None,
@@ -96,14 +117,16 @@ def sweep(
     """
     from ..sweep import run_sweep
     from ..sweep.settings import sweep_config
+    from ..train.cluster import parse_resources
 
+    join_cluster(address)
     if status:
         _print_status(status, storage, tracking_uri)
         return
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, verbose)
+        _resume(name, storage, tracking_uri, out, verbose, shared_storage)
         return
     config = sweep_config(
         name=name,
@@ -116,6 +139,8 @@ def sweep(
         cpus_per_worker=cpus_per_worker,
         seed=seed,
         storage=_storage(storage),
+        shared_storage=shared_storage or None,
+        resources_per_worker=parse_resources(resources_per_worker) or None,
         tracking_uri=tracking_uri and _tracking(tracking_uri),
         objective=objective,
         nc_metric=nc_metric,
@@ -147,10 +172,9 @@ def _finish(outcome, config, out: Path) -> None:
     console.print(
         f"Best configs: {', '.join(str(p) for p in outcome.exported) or 'none (no trial finished)'}"
     )
-    console.print(
-        f"Resume after an interruption: ncsweep resume {config.name}"
-        + (f" --storage {config.storage}" if "://" in config.storage else "")
-    )
+    from ..sweep.runner import resume_command
+
+    console.print(f"Resume after an interruption: {resume_command(config)}")
     console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
     if not outcome.exported:
         raise typer.Exit(1)
@@ -169,12 +193,19 @@ def _ui_hint(config) -> str:
 
 
 def _resume(
-    name: str, storage: str | None, tracking_uri: str | None, out: Path, verbose: bool = False
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    out: Path,
+    verbose: bool = False,
+    shared: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
 
     config = load_state(default_storage(storage), name)
+    if shared:
+        config = config.model_copy(update={"shared_storage": True})
     if tracking_uri:
         config = config.model_copy(update={"tracking_uri": tracking_uri})
     elif "***" in config.tracking_uri:
@@ -200,6 +231,8 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
 def resume_command(
     name: Annotated[str, typer.Argument(help="The sweep to continue.")],
     storage: StorageOption = None,
+    shared_storage: SharedStorageOption = False,
+    address: AddressOption = None,
     tracking_uri: TrackingOption = None,
     out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
         "best_configs"
@@ -207,4 +240,5 @@ def resume_command(
     verbose: VerboseOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
-    _resume(name, storage, tracking_uri, out, verbose)
+    join_cluster(address)
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage)

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from ._app import SetOption, TrackingOption, app, console, err_console
+from ._app import (
+    AddressOption,
+    SetOption,
+    SharedStorageOption,
+    TrackingOption,
+    app,
+    console,
+    err_console,
+    join_cluster,
+)
 from ._help import families_help, registry_help
 
 
@@ -38,6 +47,15 @@ def train(
     name: Annotated[
         str | None, typer.Option(help="Run name (default: <loss>-<dataset>-<time>).")
     ] = None,
+    shared_storage: SharedStorageOption = False,
+    address: AddressOption = None,
+    resources_per_worker: Annotated[
+        str | None,
+        typer.Option(
+            "--resources-per-worker",
+            help="Custom Ray resources per worker as JSON, e.g. '{\"worker_node\": 0.01}'.",
+        ),
+    ] = None,
 ) -> None:
     """Train one model on Ray Train with NC measured as it trains; tracked in MLflow."""
     from ..config import load_spec
@@ -59,7 +77,13 @@ def train(
     check_spec(spec, source=str(config or "command line"))
 
     from ..summary import print_train_summary
-    from ..train import run_training
+    from ..train import default_storage, ensure_ray, run_training
+    from ..train.cluster import parse_resources, require_shared_storage
+
+    resources = parse_resources(resources_per_worker)
+    join_cluster(address)
+    ensure_ray()
+    require_shared_storage(default_storage(spec.run.storage_path), shared_storage)
 
     run_name = (
         spec.run.name or f"{spec.loss.name}-{spec.data.name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -68,7 +92,7 @@ def train(
         f"[bold]ncsweep train[/] {run_name}: loss={spec.loss.name} data={spec.data.name} "
         f"model={spec.model.name} workers={spec.run.workers}"
     )
-    outcome = run_training(spec, run_name=run_name, tracking_uri=tracking_uri)
+    outcome = run_training(spec, run_name=run_name, tracking_uri=tracking_uri, resources=resources)
     print_train_summary(console, spec, outcome)
     if not outcome.ok:
         err_console.print(f"[red]run failed:[/] {outcome.failure_reason}")

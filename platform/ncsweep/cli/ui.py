@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..redact import redact_text
 from ._app import TrackingOption, app, console
 
 
@@ -22,7 +23,7 @@ def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            raise SpecError(f"NAME: no MLflow experiment named {name!r} at {uri}")
+            raise SpecError(f"NAME: no MLflow experiment named {name!r} at {redact_text(uri)}")
     else:
         found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
         if not found:
@@ -51,7 +52,7 @@ def ui(
         console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}")
         return
     link = sweep_runs_link(uri, name, f"http://{host}:{port}")
-    console.print(f"MLflow UI for {uri}: {link}  (Ctrl-C stops it)")
+    console.print(f"MLflow UI for {redact_text(uri)}: {link}  (Ctrl-C stops it)")
     sys.stdout.flush()
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execvp(

@@ -352,7 +352,9 @@ def collapse_metrics(
         sel = usable[start:stop]
         if not bool(sel.any()):
             continue
-        scatter = stats.class_scatter_u(start, stop)[sel.to(device)]
+        scatter = stats.class_scatter_u(start, stop)
+        if not bool(sel.all()):  # a boolean index copies K·D² floats: only when needed
+            scatter = scatter[sel.to(device)]
         cls = ids[start:stop][sel]
         tol = D * _EPS * stats.sqnorm_u[cls.to(device)]
         rank = min(int(counts_cpu[cls].max()) - 1, D)

@@ -17,8 +17,8 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from .. import metric_keys as keys
-from .._environment import redact
 from ..config import read_yaml
+from ..redact import redact
 from ..tracking import git_commit, package_versions
 from .leaderboard import TrialRow, best_per_family
 from .objectives import ACCURACY, NC_STEPS, pareto_front
@@ -78,7 +78,7 @@ def export_best(
         document = trial_spec(uri, row.run_id)
         document["provenance"] = _provenance(uri, sweep, row, seed)
         path = out / f"{family}.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        path.write_text(yaml.safe_dump(redact(document), sort_keys=False))
         written.append(path)
         if pareto:
             front = [
@@ -88,11 +88,13 @@ def export_best(
             path = out / f"{family}_pareto.yaml"
             path.write_text(
                 yaml.safe_dump(
-                    {
-                        "family": family,
-                        "objectives": [f"maximise {ACCURACY}", f"minimise {NC_STEPS}"],
-                        "front": front,
-                    },
+                    redact(
+                        {
+                            "family": family,
+                            "objectives": [f"maximise {ACCURACY}", f"minimise {NC_STEPS}"],
+                            "front": front,
+                        }
+                    ),
                     sort_keys=False,
                 )
             )

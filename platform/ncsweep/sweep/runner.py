@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
+import signal
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
+from ..redact import redact, redact_text
 from ..tracking import (
     TAG_KIND,
     TAG_SWEEP,
@@ -40,6 +44,7 @@ from ..tracking import (
     start_run,
 )
 from ..train import ensure_ray
+from ..train.cluster import require_shared_storage
 from ..train.core import STATUS_DONE
 from .export import export_best, pareto_rows
 from .leaderboard import (
@@ -55,6 +60,7 @@ from .objectives import ACCURACY
 from .presets import Preset, load_preset
 from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
+from .study import StudySync, open_study_storage
 from .trial import run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
@@ -98,7 +104,19 @@ def default_concurrency(cfg: SweepConfig) -> int:
         limits.append(math.floor(resources.get("CPU", 1) / cpu))
     if gpu > 0:
         limits.append(math.floor(resources.get("GPU", 0) / gpu))
+    for key, amount in cfg.resources_per_worker.items():
+        if amount > 0:
+            limits.append(math.floor(resources.get(key, 0) / (amount * cfg.workers_per_trial)))
     return max(1, min(limits) if limits else 1)
+
+
+def _trial_resources(sample: ExperimentSpec, cfg: SweepConfig) -> dict[str, float]:
+    """The trial actor's resources; when it trains in-process it is the run's only worker
+    and asks for the custom resources too (with Ray Train the workers ask for them)."""
+    resources = dict(trial_resources(sample))
+    if runs_in_trial(sample):
+        resources.update(cfg.resources_per_worker)
+    return resources
 
 
 def _tuner(
@@ -106,14 +124,19 @@ def _tuner(
 ) -> tune.Tuner:
     """``sample``: one spec of the family (its workers and GPUs decide where trials train)."""
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), trial_resources(sample)
+        tune.with_parameters(run_trial, context=context), _trial_resources(sample, cfg)
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
-    if tune.Tuner.can_restore(path):
+    restore = tune.Tuner.can_restore(path)
+    # Before Tune unpickles its searcher: that study reads its journal at this path.
+    study_storage = open_study_storage(cfg.storage, cfg.name, family, restore=restore)
+    if restore:
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-    searcher = build_searcher(cfg, space.suggest, index, context["max_concurrent"])
+    searcher = build_searcher(
+        cfg, space.suggest, index, context["max_concurrent"], study_storage, family
+    )
     if cfg.scheduler == "asha":
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
@@ -143,7 +166,7 @@ def _tuner(
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
             verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
-            callbacks=[TuneFeed(family)],
+            callbacks=[TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
         ),
     )
 
@@ -164,7 +187,7 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             continue
         run = client.get_run(run_id)
         status = run.info.status
-        if result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
             # A trial trained in its own process: its checkpoints are Tune's.
             client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
             log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
@@ -196,13 +219,74 @@ class SweepInterrupted(RuntimeError):
     """Tune returned before the family's budget was spent (Ctrl-C): resume it later."""
 
 
+def resume_command(cfg: SweepConfig) -> str:
+    """The command that continues ``cfg`` (what a stopped job prints)."""
+    command = f"ncsweep resume {cfg.name}"
+    if cfg.storage != str(Path("ray_results").resolve()):
+        command += f" --storage {redact_text(cfg.storage)}"
+    if redact(cfg.tracking_uri) != cfg.tracking_uri:
+        command += " --tracking-uri <the tracking URI with its credentials>"
+    return command
+
+
 def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
     ended = grid.num_terminated + grid.num_errors
     if len(grid) < cfg.trials or ended < len(grid):
         raise SweepInterrupted(
             f"sweep {cfg.name} interrupted in family {family} ({ended} of {cfg.trials} trials "
-            f"ended); continue with: ncsweep resume {cfg.name}"
+            f"ended); continue with: {resume_command(cfg)}"
         )
+
+
+class _GracefulStop:
+    """``ray job stop`` (SIGTERM) ends the sweep as resumable, within Ray's grace period.
+
+    Ray 2.60 sends SIGTERM to the job's entrypoint and SIGKILLs it
+    ``RAY_JOB_STOP_WAIT_TIME_S`` (default 3) seconds later, so the handler first does what
+    must survive a SIGKILL: the parent run becomes KILLED and the resume command reaches
+    the job log. Then Tune is asked to stop the way Ctrl-C does (SIGUSR1: it saves its
+    experiment state once more); outside ``fit()`` the sweep raises ``SweepInterrupted``.
+    A second SIGTERM exits at once.
+    """
+
+    def __init__(self, cfg: SweepConfig, uri: str, parent: str, console: Console):
+        self.cfg, self.uri, self.parent, self.console = cfg, uri, parent, console
+        self.requested = False
+        self.in_fit = False
+        self._previous = None
+
+    def __enter__(self) -> _GracefulStop:
+        if signal.getsignal(signal.SIGTERM) is not None:  # None: not installed from Python
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        # Ray blocks SIGINT in a job's processes; Ctrl-C and RAY_JOB_STOP_SIGNAL=SIGINT
+        # must still reach Tune's handler.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise SystemExit(128 + signum)
+        self.requested = True
+        hint = resume_command(self.cfg)
+        self.console.print(
+            f"[yellow]sweep {self.cfg.name} stopped ({signal.Signals(signum).name}); "
+            f"finished trials are kept. Continue with: {hint}[/]",
+            highlight=False,
+        )
+        sys.stdout.flush()
+        try:
+            finish_run(self.uri, self.parent, "KILLED", f"sweep stopped; continue with: {hint}")
+        except Exception as err:  # the tracking server may be what is going away
+            self.console.print(f"could not mark the parent run KILLED: {err}")
+        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
+        if self.in_fit and tune_listens:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        else:
+            raise SweepInterrupted(f"sweep {self.cfg.name} stopped; continue with: {hint}")
 
 
 def run_sweep(
@@ -219,6 +303,8 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    ensure_ray()
+    require_shared_storage(cfg.storage, cfg.shared_storage)
     if not resume:
         save_state(cfg)
     uri = resolve_tracking_uri(cfg.tracking_uri)
@@ -234,12 +320,11 @@ def run_sweep(
     for family, (space, _) in families.items():
         log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
 
-    ensure_ray()
     max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
     console.print(
         f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
-        f"at once; MLflow {uri} run {parent}"
+        f"at once; MLflow {redact_text(uri)} run {parent}"
     )
     live = contextlib.ExitStack()
     log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
@@ -249,6 +334,7 @@ def run_sweep(
     )
     if resume:
         view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric))
+    stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
             sample = spec_from_dict(
@@ -264,12 +350,26 @@ def run_sweep(
                 "nc_metric": cfg.nc_metric,
                 "max_concurrent": max_concurrent,
                 "max_evals": sample.run.epochs,
+                "resources": dict(cfg.resources_per_worker),
             }
-            grid = _tuner(cfg, family, index, space, context, sample).fit()
-            _reconcile(uri, experiment_id, cfg, grid)
+            tuner = _tuner(cfg, family, index, space, context, sample)
+            stop.in_fit = True
+            try:
+                grid = tuner.fit()
+            finally:
+                stop.in_fit = False
+            # An interrupted family keeps its trials' runs as they are: the resumed sweep
+            # gives them their verdicts.
             _check_complete(grid, cfg, family)
+            _reconcile(uri, experiment_id, cfg, grid)
+            if stop.requested:
+                raise SweepInterrupted(
+                    f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
+                )
     except BaseException:
-        finish_run(uri, parent, "KILLED", "sweep interrupted; `ncsweep resume` continues it")
+        finish_run(
+            uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
+        )
         raise
     finally:
         live.close()

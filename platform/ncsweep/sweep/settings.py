@@ -81,6 +81,12 @@ class SweepConfig(SweepSettings):
         default_factory=list, description="loss families (default: every search space)"
     )
     storage: str
+    shared_storage: bool = Field(
+        False, description="a local storage path is a filesystem every node mounts (NFS)"
+    )
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources each Train worker asks for"
+    )
     tracking_uri: str
     spaces_root: str | None = None
     overrides: list[str] = Field(default_factory=list, description="--set applied to every trial")

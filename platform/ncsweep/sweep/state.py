@@ -10,8 +10,8 @@ from __future__ import annotations
 import fsspec
 import yaml
 
-from .._environment import redact
 from ..config import SpecError
+from ..redact import redact
 from .settings import SweepConfig
 
 __all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state"]
@@ -25,7 +25,7 @@ def sweep_dir(storage: str, name: str) -> str:
 
 def save_state(config: SweepConfig) -> None:
     data = config.model_dump(mode="json")
-    data["tracking_uri"] = redact(data["tracking_uri"])
+    data = redact(data)
     fs, path = fsspec.core.url_to_fs(f"{sweep_dir(config.storage, config.name)}/{STATE_FILE}")
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with fs.open(path, "w") as handle:
@@ -43,4 +43,5 @@ def load_state(storage: str, name: str) -> SweepConfig:
         )
     with fs.open(path, "r") as handle:
         data = yaml.safe_load(handle.read())
-    return SweepConfig.model_validate(data)
+    # the state lives where it was found: the stored storage URI may have been redacted
+    return SweepConfig.model_validate({**data, "storage": storage})

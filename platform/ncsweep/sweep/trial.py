@@ -27,7 +27,7 @@ from ray.train import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
-from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL
+from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
 from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
 from ..train.checkpoint import load_state, save_state
 from ..train.core import LogLineHooks, RunHooks, RunResult, TrainingCore, fit
@@ -148,7 +148,8 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         context["tracking_uri"],
         context["parent_run_id"],
         {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
-        tags,
+        {**tags, **node_tags(0)},  # this process is the run's only worker
+        context.get("resources"),
     )
     mlflow_hooks = MlflowHooks(tracking)
     try:
@@ -160,13 +161,13 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         hooks = [LogLineHooks(), mlflow_hooks, TuneReporter(context["nc_metric"])]
         result = fit(core, hooks, resumed=checkpoint is not None)
     except Exception as err:  # the trial fails, the sweep goes on
-        mlflow_hooks.logger.flush()
+        mlflow_hooks.close()
         reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
         return close_run(
             tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
         )
     except BaseException:  # stopped by Tune (ASHA) mid-report: the driver gives the verdict
-        mlflow_hooks.logger.flush()
+        mlflow_hooks.close()
         raise
     metrics = {**result.metrics, "failure_reason": result.failure_reason}
     return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics))
@@ -197,6 +198,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
             extra_tags=tags,
             callbacks=[SweepReportCallback(context["nc_metric"])],
+            resources=context.get("resources"),
         )
     if not outcome.ok:
         raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")

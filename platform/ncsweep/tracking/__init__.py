@@ -11,6 +11,7 @@ from .links import (
     ui_base,
     ui_command,
 )
+from .placement import TAG_NODE, TAG_NODE_ID, TAG_RESOURCES, node_tags
 from .provenance import git_commit, package_versions, provenance_tags
 from .runs import (
     PARENT_TAG,
@@ -43,6 +44,9 @@ __all__ = [
     "TAG_FAILURE",
     "TAG_FAMILY",
     "TAG_KIND",
+    "TAG_NODE",
+    "TAG_NODE_ID",
+    "TAG_RESOURCES",
     "TAG_SWEEP",
     "TAG_TRIAL",
     "MetricLogger",
@@ -54,6 +58,7 @@ __all__ = [
     "git_commit",
     "log_params",
     "log_text",
+    "node_tags",
     "package_versions",
     "provenance_tags",
     "resolve_tracking_uri",

@@ -358,6 +358,10 @@ class TrainingCore:
                     self.autocast,
                 )
             )
+        if final and self.spec.eval.suites and self.rank == 0:
+            from ..evaluate.hook import evaluate_at_end  # eval.suites: sweeps can optimise them
+
+            metrics.update(evaluate_at_end(unwrap(self.model), self.spec, self.bundle, self.device))
         metrics.update(self.meta())
         return metrics
 

@@ -33,11 +33,43 @@ from .sampling import eval_shard
 __all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
 
 
+class EvalSplit:
+    """This rank's fixed shard of one split, iterated as ``(x, y)`` batches in order.
+
+    A dataset with ``batch(indices)`` (the in-memory ones) is read one gather per batch;
+    others go through a ``DataLoader`` (per-sample ``__getitem__`` and collation)."""
+
+    def __init__(self, dataset, indices: list[int], batch_size: int, loader_workers: int = 0):
+        self.dataset, self.indices, self.batch_size = dataset, indices, batch_size
+        self._loader = None
+        if not callable(getattr(dataset, "batch", None)):
+            self._loader = DataLoader(
+                Subset(dataset, indices),
+                batch_size=batch_size,
+                shuffle=False,
+                num_workers=loader_workers,
+            )
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self._loader is not None:
+            yield from self._loader
+            return
+        index = torch.as_tensor(self.indices, dtype=torch.long)
+        for start in range(0, len(index), self.batch_size):
+            yield self.dataset.batch(index[start : start + self.batch_size])
+
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset[0][0].shape)
+
+
 @dataclass
 class EvalLoaders:
-    train: DataLoader  # fixed seeded subset of the un-augmented training set (NC, prototypes)
-    val: DataLoader
-    train_full: DataLoader  # the whole un-augmented training set (exact SCL prototypes, probes)
+    train: EvalSplit  # fixed seeded subset of the un-augmented training set (NC, prototypes)
+    val: EvalSplit
+    train_full: EvalSplit  # the whole un-augmented training set (exact SCL prototypes, probes)
 
 
 def make_eval_loaders(
@@ -53,14 +85,14 @@ def make_eval_loaders(
     r = dist_rank() if rank is None else rank
     w = dist_world_size() if world_size is None else world_size
 
-    def loader(dataset, limit=None):
-        shard = Subset(dataset, eval_shard(len(dataset), r, w, limit, seed))
-        return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=loader_workers)
+    def split(dataset, limit=None):
+        shard = eval_shard(len(dataset), r, w, limit, seed)
+        return EvalSplit(dataset, shard, batch_size, loader_workers)
 
     return EvalLoaders(
-        train=loader(bundle.train_eval, nc_samples),
-        val=loader(bundle.val),
-        train_full=loader(bundle.train_eval),
+        train=split(bundle.train_eval, nc_samples),
+        val=split(bundle.val),
+        train_full=split(bundle.train_eval),
     )
 
 
@@ -99,32 +131,65 @@ class FeatureView:
         return F.linear(feats.float(), weight.float(), None if bias is None else bias.float())
 
 
-def _batches(loader: DataLoader, view: FeatureView, device, autocast) -> Iterator:
-    for x, y in loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with autocast():
-            feats = view.features(x)
-        yield feats.float(), y
+# Features of one split are kept for the evaluation's later passes (NC agreement, accuracy)
+# when they fit this budget (digits: 1,347 × 256 float32, 1.4 MB); larger splits are
+# encoded again per pass, so memory never grows with the dataset.
+FEATURE_CACHE_BYTES = 256 * 2**20
 
 
-def _class_stats(loader, view, num_classes, device, autocast) -> ClassStats:
+class _Features:
+    """One split's features for one evaluation: encoded once if they fit the budget."""
+
+    def __init__(self, split: EvalSplit, view: FeatureView, device, autocast):
+        self.split, self.view, self.device, self.autocast = split, view, device, autocast
+        self.cached: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._size = 0
+
+    def _encode(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.split:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            with self.autocast():
+                feats = self.view.features(x)
+            yield feats.float(), y
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.cached is not None:
+            yield from self.cached
+            return
+        keep: list | None = [] if self._size == 0 else None
+        for feats, y in self._encode():
+            if keep is not None:
+                self._size += feats.numel() * feats.element_size()
+                keep = keep if self._size <= FEATURE_CACHE_BYTES else None
+                if keep is not None:
+                    keep.append((feats, y))
+            yield feats, y
+        if keep is not None:
+            self.cached = keep
+        self._size = self._size or 1  # encoded once: over budget means never cache
+
+    def dim(self) -> int:
+        for feats, _ in self:
+            return feats.shape[1]
+        x = torch.zeros(1, *self.split.sample_shape(), device=self.device)
+        return self.view.features(x).shape[1]
+
+
+def _class_stats(features: _Features, num_classes: int, device) -> ClassStats:
     stats = None
-    for feats, y in _batches(loader, view, device, autocast):
+    for feats, y in features:
         if stats is None:
             stats = ClassStats(num_classes, feats.shape[1], device=device)
         stats.update(feats, y)
     if stats is None:  # this rank's shard is empty: still join the collective
-        dim = view.features(
-            torch.zeros(1, *loader.dataset.dataset[0][0].shape, device=device)
-        ).shape[1]
-        stats = ClassStats(num_classes, dim, device=device)
+        stats = ClassStats(num_classes, features.dim(), device=device)
     return stats.all_reduce()
 
 
-def _nc(loader, view, stats, device, autocast, initial) -> tuple[dict, dict]:
+def _nc(features: _Features, view, stats, initial) -> tuple[dict, dict]:
     """Second pass (NC4 agreement) and the metrics; returns (raw, scores)."""
     agreement = NCCAgreement(stats)
-    for feats, y in _batches(loader, view, device, autocast):
+    for feats, y in features:
         agreement.update(feats, y, view.logits(feats))
     agreement.all_reduce()
     raw = collapse_metrics(stats, prototypes=view.prototypes(), agreement=agreement)
@@ -154,19 +219,22 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        train_stats = _class_stats(loaders.train, view, num_classes, device, autocast)
+        train = _Features(loaders.train, view, device, autocast)
+        val = _Features(loaders.val, view, device, autocast)
+        train_stats = _class_stats(train, num_classes, device)
         if view.projection:
             source = train_stats
-            if exact_prototypes and loaders.train_full is not loaders.train:
-                source = _class_stats(loaders.train_full, view, num_classes, device, autocast)
+            if exact_prototypes and len(loaders.train_full) != len(loaders.train):
+                full = _Features(loaders.train_full, view, device, autocast)
+                source = _class_stats(full, num_classes, device)
             view.class_means = ClassMeanClassifier.from_stats(source)
-        raw, scores = _nc(loaders.train, view, train_stats, device, autocast, initial)
+        raw, scores = _nc(train, view, train_stats, initial)
         metrics = {f"nc/{k}": v for k, v in raw.items()}
         metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
-        metrics.update(_val_accuracy(loaders.val, view, eval_loss, device, autocast))
+        metrics.update(_val_accuracy(val, view, eval_loss, device))
         if val_nc:
-            val_stats = _class_stats(loaders.val, view, num_classes, device, autocast)
-            vraw, vscores = _nc(loaders.val, view, val_stats, device, autocast, None)
+            val_stats = _class_stats(val, num_classes, device)
+            vraw, vscores = _nc(val, view, val_stats, None)
             metrics.update({f"val_nc/{k}": v for k, v in vraw.items()})
             metrics.update({f"val_nc_score/{k}": v for k, v in vscores.items()})
         return metrics
@@ -174,9 +242,9 @@ def evaluate(
         model.train(was_training)
 
 
-def _val_accuracy(loader, view, eval_loss, device, autocast) -> dict[str, float]:
+def _val_accuracy(features: _Features, view, eval_loss, device) -> dict[str, float]:
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # n, loss sum, top1, top5
-    for feats, y in _batches(loader, view, device, autocast):
+    for feats, y in features:
         logits = view.logits(feats)
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices

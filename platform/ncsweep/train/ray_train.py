@@ -4,8 +4,8 @@ Every worker builds a ``TrainingCore`` with its rank and Ray's DDP wrapping, res
 latest checkpoint if there is one, and runs ``core.fit``. Ray hears about a run only when it
 must: at each evaluation (with a checkpoint: Tune and the fault tolerance need both), at a
 checkpoint-only step, and once at the end when the run failed or was already finished. The
-last report is the run's outcome (``status``, ``failure_reason``): the driver reads it from
-``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
+latest checkpoint's report is the run's outcome (``status``, ``failure_reason``; a failure
+travels as a verdict checkpoint): the driver reads it from ``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import ray.train
 import ray.train.torch
 
 from ..config import ExperimentSpec
-from .checkpoint import load_state, save_state
+from .checkpoint import load_state, load_verdict, save_state, save_verdict
 from .core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .mlflow_hooks import MlflowHooks
 
@@ -28,29 +28,31 @@ __all__ = ["train_loop_per_worker", "RayTrainReporter"]
 class RayTrainReporter(RunHooks):
     """``ray.train.report`` at evaluations and checkpoints; rank 0 writes the checkpoint."""
 
-    def _report(self, core: TrainingCore, metrics: dict[str, Any], checkpoint: bool) -> None:
-        if not checkpoint:
-            ray.train.report(metrics)
-            return
+    def _report(self, core: TrainingCore, metrics: dict[str, Any], save=None) -> None:
+        """Report ``metrics`` with a checkpoint that rank 0 writes with ``save(directory)``."""
         with tempfile.TemporaryDirectory() as tmp:
             ckpt = None
             if core.rank == 0:
-                save_state(tmp, core.state_dict())
+                save(tmp)
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
             ray.train.report(metrics, checkpoint=ckpt)
 
+    def _state(self, core: TrainingCore):
+        return lambda directory: save_state(directory, core.state_dict())
+
     def on_evaluation(self, core, metrics, checkpoint):
         if checkpoint:  # step 0 has nothing worth restoring and no Tune-visible news
-            self._report(core, metrics, checkpoint=True)
+            self._report(core, metrics, self._state(core))
 
     def on_checkpoint(self, core):
-        self._report(core, core.meta(), checkpoint=True)
+        self._report(core, core.meta(), self._state(core))
 
     def on_end(self, core, result: RunResult):
         # A done run already reported its final evaluation, except one restored from its
         # final checkpoint (a resumed sweep): report its result again instead of training.
         if result.status != STATUS_DONE:
-            ray.train.report({**result.metrics, "failure_reason": result.failure_reason})
+            verdict = {**result.metrics, "failure_reason": result.failure_reason}
+            self._report(core, verdict, lambda directory: save_verdict(directory, verdict))
         elif not result.trained:
             ray.train.report(dict(result.metrics))
 
@@ -61,6 +63,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     for name in ("ray.train", "ray.train.v2._internal.execution.context"):
         logging.getLogger(name).setLevel(logging.WARNING)
     spec = ExperimentSpec.model_validate(config["spec"])
+    checkpoint = ray.train.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            verdict = load_verdict(directory)
+        if verdict is not None:  # the run had ended itself: the same verdict, no training
+            ray.train.report(verdict)
+            return
     ctx = ray.train.get_context()
     core = TrainingCore(
         spec,
@@ -69,7 +78,6 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         device=ray.train.torch.get_device(),
         prepare_model=ray.train.torch.prepare_model,
     )
-    checkpoint = ray.train.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             core.load_state_dict(load_state(directory))

@@ -7,6 +7,8 @@ sweep uses the trial id) so a restored sweep finds its runs and checkpoints agai
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,18 +23,23 @@ from ..config import ExperimentSpec, dump_spec, flatten
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    TAG_RESOURCES,
     clear_failure,
     ensure_experiment,
     finish_run,
     log_params,
     log_text,
+    node_tags,
     provenance_tags,
     resolve_tracking_uri,
     set_tags,
     start_run,
 )
+from .cluster import connect_kwargs
 from .core import STATUS_FAILED
 from .ray_train import train_loop_per_worker
+
+_log = logging.getLogger("ncsweep.train")
 
 __all__ = [
     "RAY_RUN_ENV",
@@ -44,6 +51,7 @@ __all__ = [
     "open_run",
     "outcome_from_metrics",
     "run_training",
+    "worker_resources",
 ]
 
 
@@ -67,20 +75,16 @@ RAY_RUN_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.1"}
 
 
 def ensure_ray(address: str | None = None) -> None:
-    """Connect to ``address``/``RAY_ADDRESS`` or start a local instance (dashboard on
-    127.0.0.1); the job's processes get ``QUIET_ENV`` and ``RAY_RUN_ENV``."""
+    """Join ``address`` (or ``RAY_ADDRESS``, which a Ray job's entrypoint has) and never
+    start a private instance then; without one, start a local instance (dashboard on
+    127.0.0.1). The job's processes get ``QUIET_ENV`` and ``RAY_RUN_ENV``."""
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS")
     env = {**RAY_RUN_ENV, **QUIET_ENV}
     for key in RAY_RUN_ENV:  # a value the user set wins
         env[key] = os.environ.get(key, env[key])
-    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": True}
-    if not address:
-        # The dashboard serves Ray's state API: without it Ray Train's placement-group
-        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
-    ray.init(address=address, **kwargs)
+    ray.init(address=address or None, **connect_kwargs(address, env))
 
 
 def default_storage(path: str | None) -> str:
@@ -89,22 +93,48 @@ def default_storage(path: str | None) -> str:
     return path if "://" in path else str(Path(path).resolve())
 
 
+def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = None) -> dict:
+    """What each worker asks for: CPUs, GPUs (Ray Train's NCCL path when > 0), custom."""
+    resources = {"CPU": spec.run.cpus_per_worker, **(custom or {})}
+    if spec.run.gpus_per_worker:
+        resources["GPU"] = spec.run.gpus_per_worker
+    return resources
+
+
+def _tagged_loop(config: dict) -> None:
+    """The Ray Train loop, after recording in the run which node this worker runs on."""
+    tracking = config.get("tracking")
+    if tracking:
+        rank = ray.train.get_context().get_world_rank()
+        try:
+            set_tags(tracking["uri"], tracking["run_id"], node_tags(rank))
+        except Exception as err:  # placement is information; it must not fail the run
+            _log.warning("could not record the node in MLflow: %s", err)
+    train_loop_per_worker(config)
+
+
 def build_trainer(
     spec: ExperimentSpec,
     run_name: str,
     tracking: dict[str, str] | None,
     storage_path: str,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TorchTrainer:
+    """A ``TorchTrainer``; ``use_gpu`` (the NCCL backend) when the spec asks for GPUs.
+
+    Args:
+        resources: custom Ray resources per worker (e.g. ``{"worker_node": 0.01}`` places
+            the workers on nodes that declare ``worker_node``).
+    """
     r = spec.run
-    resources = {"CPU": r.cpus_per_worker}
-    if r.gpus_per_worker:
-        resources["GPU"] = r.gpus_per_worker
     return TorchTrainer(
-        train_loop_per_worker,
+        _tagged_loop,
         train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=r.workers, use_gpu=r.gpus_per_worker > 0, resources_per_worker=resources
+            num_workers=r.workers,
+            use_gpu=r.gpus_per_worker > 0,
+            resources_per_worker=worker_resources(spec, resources),
         ),
         run_config=ray.train.RunConfig(
             name=run_name,
@@ -134,12 +164,27 @@ def open_run(
     parent_run_id: str | None = None,
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
+    resources: dict[str, float] | None = None,
 ) -> dict[str, str]:
     """Create (or re-attach) the run's MLflow run with its tags, params and spec;
-    returns ``{"uri", "run_id"}`` for the process that logs (rank 0)."""
+    returns ``{"uri", "run_id"}`` for the process that logs (rank 0).
+
+    ``resources``: the custom Ray resources per worker, recorded with the CPUs and GPUs
+    each worker asks for in the tag ``ncsweep.resources`` (JSON).
+    """
     uri = resolve_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(uri, spec.run.experiment)
-    tags = {**run_tags(spec), TAG_KIND: "train", **(extra_tags or {})}
+    placement = {
+        "workers": spec.run.workers,
+        "per_worker": worker_resources(spec, resources),
+        "use_gpu": spec.run.gpus_per_worker > 0,
+    }
+    tags = {
+        **run_tags(spec),
+        TAG_KIND: "train",
+        TAG_RESOURCES: json.dumps(placement, sort_keys=True),
+        **(extra_tags or {}),
+    }
     run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
     clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
     set_tags(uri, run_id, tags)
@@ -178,6 +223,7 @@ def run_training(
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
     callbacks: list | None = None,
+    resources: dict[str, float] | None = None,
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
@@ -187,8 +233,11 @@ def run_training(
     Args:
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
+        resources: custom Ray resources per worker (see ``build_trainer``).
     """
-    tracking = open_run(spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags)
+    tracking = open_run(
+        spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources
+    )
     ensure_ray()
     trainer = build_trainer(
         spec,
@@ -196,14 +245,18 @@ def run_training(
         tracking,
         default_storage(storage_path or spec.run.storage_path),
         callbacks,
+        resources,
     )
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
         failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
         return close_run(tracking, failed)
+    metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    outcome = outcome_from_metrics(tracking["run_id"], dict(result.metrics or {}), checkpoint)
+    if metrics.get("status") == STATUS_FAILED:
+        checkpoint = None  # a verdict, not a model
+    outcome = outcome_from_metrics(tracking["run_id"], metrics, checkpoint)
     return close_run(tracking, outcome)
 
 

@@ -1,0 +1,312 @@
+"""Real cluster parts on 127.0.0.1, shared by the tests of this package (package scope:
+moto's state is reset by other packages' ``s3_server``, so buckets live only as long as
+these tests run).
+
+- ``pg_uri``: a throwaway PostgreSQL (the ``pgserver`` wheel's binaries) on 127.0.0.1.
+- ``cluster_bucket``: a bucket on the session's moto S3 server.
+- ``mlflow_pg``: ``cluster/mlflow/serve.sh`` against that PostgreSQL, artifacts in the bucket.
+- ``two_node_cluster``: a Ray head and a second node (custom resource ``worker_node``) joined
+  with ``ray start --address``, token authentication with the token in an isolated HOME,
+  each node its own temp dir and ports; both started with ``setsid`` and ended by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+WORKER_RESOURCE = "worker_node"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(check, what: str, timeout: float, log: Path | None = None, process=None) -> None:
+    deadline = time.time() + timeout
+    while not check():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: exited {process.returncode}\n{_tail(log)}")
+        if time.time() > deadline:
+            raise RuntimeError(f"{what}: not ready after {timeout:.0f} s\n{_tail(log)}")
+        time.sleep(0.5)
+
+
+def _tail(log: Path | None, chars: int = 4000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log and log.exists() else ""
+
+
+def _stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> None:
+    """End a process group we started (setsid) by its leader's pid."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+
+
+# -- PostgreSQL ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def pg_uri():
+    """``postgresql+psycopg2://postgres@127.0.0.1:PORT/postgres`` of a fresh database cluster.
+
+    ``initdb`` refuses root: as root the cluster belongs to ``nobody``.
+    """
+    import pgserver
+
+    bin_dir = Path(pgserver.__file__).parent / "pginstall" / "bin"
+    root = Path(tempfile.mkdtemp(prefix="ncpg", dir="/tmp"))
+    user = None
+    if os.geteuid() == 0:
+        user = "nobody"
+        entry = pwd.getpwnam(user)
+        os.chown(root, entry.pw_uid, entry.pw_gid)
+    data = root / "data"
+    log = root / "postgres.log"
+    subprocess.run(
+        [bin_dir / "initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "utf8"],
+        check=True,
+        capture_output=True,
+        user=user,
+        cwd=root,
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [bin_dir / "postgres", "-D", data, "-h", "127.0.0.1", "-p", str(port), "-k", root]
+        + ["-c", "fsync=off", "-c", "full_page_writes=off"],
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        user=user,
+        cwd=root,
+        start_new_session=True,
+    )
+
+    def ready() -> bool:
+        return (
+            subprocess.run(
+                [bin_dir / "pg_isready", "-h", "127.0.0.1", "-p", str(port)], capture_output=True
+            ).returncode
+            == 0
+        )
+
+    try:
+        _wait(ready, "postgres", 60, log, process)
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _stop(process, signal.SIGINT)  # fast shutdown
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# -- S3 and MLflow -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="package")
+def cluster_bucket(s3_endpoint):
+    """A fresh bucket on the session's S3 API server; yields ``(name, s3fs filesystem)``."""
+    import s3fs
+
+    name = f"nc-cluster-{uuid.uuid4().hex[:8]}"
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
+    fs.mkdir(name)
+    return name, fs
+
+
+@pytest.fixture(scope="package")
+def mlflow_pg(pg_uri, cluster_bucket, tmp_path_factory):
+    """``cluster/mlflow/serve.sh`` on 127.0.0.1: PostgreSQL store, artifacts in the bucket."""
+    bucket, _ = cluster_bucket
+    root = tmp_path_factory.mktemp("mlflow-pg")
+    port = free_port()
+    env = dict(
+        os.environ,
+        MLFLOW_BACKEND_STORE_URI=pg_uri,
+        MLFLOW_ARTIFACTS_DESTINATION=f"s3://{bucket}/mlflow",
+        MLFLOW_PORT=str(port),
+        MLFLOW_WORKERS="1",
+        MLFLOW=str(BIN / "mlflow"),
+    )
+    log = root / "server.log"
+    process = subprocess.Popen(
+        [REPO / "cluster" / "mlflow" / "serve.sh"],
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    uri = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    try:
+        _wait(ready, "mlflow server", 180, log, process)
+        yield uri
+    finally:
+        _stop(process)
+
+
+# -- Ray -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """A running two-node Ray cluster and what a client needs to reach it."""
+
+    gcs_address: str
+    dashboard: str
+    env: dict[str, str]
+    root: Path
+    processes: list = field(default_factory=list)
+
+    def nodes(self) -> list[dict]:
+        """Alive nodes from the state API: node_id, node_ip, resources_total, is_head_node."""
+        out = subprocess.run(
+            [BIN / "ray", "list", "nodes", "--address", self.dashboard, "--format", "json"]
+            + ["--filter", "state=ALIVE"],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout)
+
+    def worker_node_id(self) -> str:
+        return next(
+            n["node_id"] for n in self.nodes() if WORKER_RESOURCE in n.get("resources_total", {})
+        )
+
+    def job(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+        """``ray job ARGS`` against this cluster (the client sends the token)."""
+        return subprocess.run(
+            [BIN / "ray", "job", *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+def _node_ports() -> list[str]:
+    ports = {
+        "--node-manager-port": free_port(),
+        "--object-manager-port": free_port(),
+        "--metrics-export-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+    }
+    return [f"{flag}={port}" for flag, port in ports.items()]
+
+
+@pytest.fixture(scope="package")
+def two_node_cluster(s3_endpoint):
+    """Head (2 CPUs) + second node (2 CPUs, ``worker_node: 1``), token auth, 127.0.0.1.
+
+    The head runs the venv's ``python`` (first on PATH) with this tree's ``platform/`` on
+    PYTHONPATH, so a job's entrypoint runs this checkout. The S3 settings reach every node
+    through the environment of ``ray start``.
+    """
+    root = Path(tempfile.mkdtemp(prefix="ncrc", dir="/tmp"))
+    home = root / "home"
+    home.mkdir()
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        RAY_AUTH_MODE="token",
+        PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONPATH=str(REPO / "platform"),
+        # let the driver of a stopped job finish its bookkeeping before SIGKILL
+        RAY_JOB_STOP_WAIT_TIME_S="30",
+        RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.5",
+    )
+    for key in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN"):
+        env.pop(key, None)
+    subprocess.run(
+        [BIN / "ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True
+    )
+    port, dash = free_port(), free_port()
+    head_cmd = [
+        "setsid",
+        BIN / "ray",
+        "start",
+        "--head",
+        "--block",
+        f"--temp-dir={root / 'head'}",
+        f"--port={port}",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash}",
+        f"--ray-client-server-port={free_port()}",
+        "--num-cpus=2",
+        *_node_ports(),
+    ]
+    cluster = Cluster(
+        gcs_address=f"127.0.0.1:{port}",
+        dashboard=f"http://127.0.0.1:{dash}",
+        env=env,
+        root=root,
+    )
+    head_log = root / "head.log"
+    head = subprocess.Popen(head_cmd, env=env, stdout=open(head_log, "w"), stderr=subprocess.STDOUT)
+    cluster.processes.append(head)
+    worker_log = root / "worker.log"
+    try:
+        # The GCS port answers before the head has written its address for others to join.
+        _wait(lambda: "Ray runtime started" in _tail(head_log), "ray head", 180, head_log, head)
+        worker = subprocess.Popen(
+            [
+                "setsid",
+                BIN / "ray",
+                "start",
+                "--block",
+                f"--address={cluster.gcs_address}",
+                f"--temp-dir={root / 'worker'}",
+                "--node-ip-address=127.0.0.1",
+                "--num-cpus=2",
+                f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
+                *_node_ports(),
+            ],
+            env=env,
+            stdout=open(worker_log, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        cluster.processes.append(worker)
+        env["RAY_ADDRESS"] = cluster.gcs_address
+        env["RAY_API_SERVER_ADDRESS"] = cluster.dashboard
+        _wait(lambda: len(cluster.nodes()) == 2, "second ray node", 180, worker_log, worker)
+        yield cluster
+    finally:
+        for process in reversed(cluster.processes):
+            _stop(process)
+        shutil.rmtree(root, ignore_errors=True)
