@@ -211,7 +211,7 @@ def overhead_table(r: dict) -> Table:
         f"{r['sweep_per_trial_s']:.1f}",
     )
     t.add_row(
-        "bare training core x N (in-process)",
+        "bare training core x N (one process, nice 15)",
         f"{r['bare_wall_s']:.1f}",
         f"{r['bare_per_trial_s']:.1f}",
     )
