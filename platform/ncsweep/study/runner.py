@@ -118,7 +118,7 @@ def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -
         with fs.open(f"{path}/{STATE_FILE}", "wb") as handle:
             torch.save(core.state_dict(), handle)
     except Exception as err:  # this cell fails, the study goes on
-        hooks.logger.flush()
+        hooks.close()
         reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
         return close_run(
             tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)

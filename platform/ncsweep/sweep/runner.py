@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
@@ -59,11 +57,12 @@ from .leaderboard import (
     rows_to_json,
 )
 from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
-from .objectives import ACCURACY, NC_STEPS
+from .objectives import ACCURACY
 from .presets import Preset, load_preset
+from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
-from .trial import CompletedOnlyOptunaSearch, run_trial, runs_in_trial, trial_resources
+from .trial import run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -136,19 +135,9 @@ def _tuner(
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-    pareto = cfg.objective == "pareto"
-    sampler = optuna.samplers.TPESampler(
-        seed=cfg.seed + index, n_startup_trials=max(2, cfg.trials // 3)
+    searcher = build_searcher(
+        cfg, space.suggest, index, context["max_concurrent"], study_storage, family
     )
-    searcher = CompletedOnlyOptunaSearch(
-        space=space.suggest,
-        sampler=sampler,
-        storage=study_storage,
-        study_name=family,
-        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
-        mode=["max", "min"] if pareto else "max",
-    )
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
     if cfg.scheduler == "asha":
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
