@@ -175,7 +175,7 @@ def _finish(outcome, config, out: Path) -> None:
     from ..sweep.runner import resume_command
 
     console.print(f"Resume after an interruption: {resume_command(config)}")
-    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}")
+    console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
     if not outcome.exported:
         raise typer.Exit(1)
 

@@ -49,10 +49,10 @@ def ui(
 
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
-        console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}")
+        console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}", soft_wrap=True)
         return
     link = sweep_runs_link(uri, name, f"http://{host}:{port}")
-    console.print(f"MLflow UI for {redact_text(uri)}: {link}  (Ctrl-C stops it)")
+    console.print(f"MLflow UI for {redact_text(uri)}: {link}  (Ctrl-C stops it)", soft_wrap=True)
     sys.stdout.flush()
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execvp(

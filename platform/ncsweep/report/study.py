@@ -1,7 +1,7 @@
 """A family's Optuna study for the search panels: the one the sweep saved, else rebuilt.
 
-The sweep may persist each family's study beside its Tune state
-(``<storage>/<name>/<family>/`` + :data:`SAVED_STUDY_FILES`, an Optuna journal). Otherwise
+The sweep saves each family's study beside its Tune state (``sweep.study``: an Optuna
+journal at ``<storage>/<name>/studies/<family>.journal``), read when it is there. Otherwise
 the study is rebuilt from the MLflow runs with ``optuna.trial.create_trial``: distributions
 from the family's search-space file (logged on the parent run), values from each child's
 params; full-budget trials are COMPLETE with ``val/acc1``, trials stopped early PRUNED,
@@ -9,9 +9,6 @@ failed ones FAIL, running ones left out.
 """
 
 from __future__ import annotations
-
-import warnings
-from pathlib import Path
 
 import optuna
 from optuna.distributions import (
@@ -22,16 +19,16 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from ..config import SpecError
 from ..sweep.objectives import ACCURACY
 from ..sweep.spaces import Param
-from ..sweep.state import sweep_dir
+from ..sweep.study import load_study
 from .data import SweepData, Trial, _param_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-__all__ = ["SAVED_STUDY_FILES", "family_study", "rebuild_study", "saved_study"]
+__all__ = ["family_study", "rebuild_study", "saved_study"]
 
-SAVED_STUDY_FILES = ("optuna.journal", "optuna_journal.log", "study.journal")
 _STATES = {
     "finished": TrialState.COMPLETE,
     "stopped early": TrialState.PRUNED,
@@ -99,23 +96,13 @@ def rebuild_study(family: str, trials: list[Trial], params: list[Param]) -> optu
 
 
 def saved_study(storage: str | None, name: str, family: str) -> optuna.Study | None:
-    """The journal the sweep wrote for ``family`` (local storage only), or None."""
-    if not storage or "://" in storage:
+    """The study the sweep saved for ``family`` (``sweep.study``: local or ``s3://``), or None."""
+    if not storage:
         return None
-    folder = Path(sweep_dir(storage, name)) / family
-    for filename in SAVED_STUDY_FILES:
-        path = folder / filename
-        if path.is_file():
-            from optuna.storages import JournalStorage
-            from optuna.storages.journal import JournalFileBackend
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                store = JournalStorage(JournalFileBackend(str(path)))
-                names = optuna.get_all_study_names(store)
-                if names:
-                    return optuna.load_study(study_name=names[0], storage=store)
-    return None
+    try:
+        return load_study(storage, name, family)
+    except (SpecError, OSError, KeyError, ValueError):
+        return None
 
 
 def family_study(data: SweepData, family: str) -> tuple[optuna.Study, str]:

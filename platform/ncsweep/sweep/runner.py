@@ -29,6 +29,7 @@ from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, 
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..tracking import (
+    TAG_FAMILY,
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
@@ -165,6 +166,10 @@ def _tuner(
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            # Trials that train in their own process checkpoint through Tune: keep as many
+            # as Ray Train keeps for the others (it also snapshots the experiment state
+            # every that many checkpoints of a trial).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
             verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
             callbacks=[TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
         ),
@@ -212,7 +217,32 @@ def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> 
     except Exception as err:  # the results are saved; the report can be made again
         console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
         return
-    console.print(f"Report: {report.path.resolve()}")
+    console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
+
+
+def _drop_orphans(uri: str, experiment_id: str, cfg: SweepConfig, family: str, grid) -> None:
+    """Delete (MLflow soft delete, reason tagged) the runs of trials Tune does not know.
+
+    A driver killed between a trial's start and Tune's next experiment-state save leaves a
+    trial that the restored Tuner never had: Optuna never learns from it and a new trial
+    takes its place, so its run is not part of the sweep (the leaderboard must not count
+    it). One-worker trials start within a second of the previous one (reused actors), which
+    makes that window easy to hit."""
+    client = MlflowClient(uri)
+    query = (
+        f"tags.`{TAG_SWEEP}` = '{cfg.name}' and tags.`{TAG_FAMILY}` = '{family}' "
+        f"and tags.`{TAG_KIND}` = 'train'"
+    )
+    paths = [Path(result.path).name for result in grid]
+    for run in client.search_runs([experiment_id], filter_string=query, max_results=10_000):
+        trial_id = run.data.tags.get(TAG_TRIAL)
+        if trial_id and not any(f"_{trial_id}_" in name for name in paths):
+            client.set_tag(
+                run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
+            )
+            if run.info.status == "RUNNING":
+                finish_run(uri, run.info.run_id, "KILLED")
+            client.delete_run(run.info.run_id)
 
 
 class SweepInterrupted(RuntimeError):
@@ -362,6 +392,7 @@ def run_sweep(
             # gives them their verdicts.
             _check_complete(grid, cfg, family)
             _reconcile(uri, experiment_id, cfg, grid)
+            _drop_orphans(uri, experiment_id, cfg, family, grid)
             if stop.requested:
                 raise SweepInterrupted(
                     f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
