@@ -88,7 +88,7 @@ def test_report_renders_offline_every_panel_drawn(tiny_sweep, chromium, capsys):
         point = by_kind["pareto"].locator(".scatterlayer .trace .points path").first
         point.hover(force=True)
         page.wait_for_selector(".hoverlayer .hovertext", timeout=5000)
-        hover = page.locator(".hoverlayer").first.inner_text()
+        hover = page.locator(".hoverlayer").first.text_content()
         assert any(t in hover for t in ids), hover
         assert "run " in hover
 
