@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	sh tests/system_deps.sh
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
+
+from .redact import redact
 
 __all__ = ["QUIET_ENV", "configure_environment", "redact"]
 
@@ -14,30 +15,12 @@ QUIET_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "DO_NOT_TRACK": "1",
     "RAY_DEDUP_LOGS": "0",
+    # MLflow's "View run … at: <tracking URI>" lines would print a URI's credentials
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
-
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
-_SECRET_KEYS = re.compile(r"(?i)(secret|token|password|passwd|credential|access_key)")
 
 
 def configure_environment() -> None:
     """Set the no-telemetry variables unless the user set them already."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-
-
-def redact(value: object, key: str = "") -> object:
-    """Drop credentials before a value reaches logs, MLflow params or exported files.
-
-    ``s3://AKIA..:secret@bucket/x`` -> ``s3://***@bucket/x``; a value whose key names a
-    secret (``aws_secret_access_key``, ``token`` ...) becomes ``***``.
-    """
-    if key and _SECRET_KEYS.search(key):
-        return "***"
-    if isinstance(value, str):
-        return _USERINFO.sub(r"\g<scheme>***@", value)
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(redact(v) for v in value)
-    return value

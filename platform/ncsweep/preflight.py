@@ -40,6 +40,12 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
             check()
         except ValueError as err:
             raise SpecError(f"{source}: {key}: {err}") from None
+    if spec.eval.suites or spec.eval.suite_options:
+        from .evaluate import parse_suites
+        from .evaluate._registry import check_options
+
+        parse_suites(spec.eval.suites, f"{source}: eval.suites")
+        check_options(spec.eval.suite_options, f"{source}: eval.suite_options")
     if spec.model.sync_bn and spec.run.gpus_per_worker == 0:
         raise SpecError(
             f"{source}: model.sync_bn: SyncBatchNorm runs on GPUs only; set "

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from published_layouts import ALL_TRANSFER_WRITERS
+
 
 @pytest.fixture
 def cifar10_root(tmp_path, fake_cifar_writer) -> Path:
@@ -32,3 +34,16 @@ def imagenet_root(tmp_path) -> Path:
                 pixels = rng.integers(0, 256, size=(10, 12, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(folder / f"img{i}.JPEG")
     return root
+
+
+def _transfer_root(name: str):
+    @pytest.fixture
+    def root(tmp_path) -> Path:
+        return ALL_TRANSFER_WRITERS[name](tmp_path / name)
+
+    return root
+
+
+# <name>_root for each transfer dataset (tests/published_layouts.py writes its layout)
+for _name in ALL_TRANSFER_WRITERS:
+    globals()[f"{_name}_root"] = _transfer_root(_name)

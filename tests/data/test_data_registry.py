@@ -3,10 +3,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from ncsweep.data import DatasetNotFoundError, create_dataset, dataset_options, list_datasets
+from published_layouts import ALL_TRANSFER_WRITERS
 
 
 def test_list_datasets_names_the_builtins():
-    assert list_datasets() == ["cifar10", "cifar100", "digits", "imagenet", "synthetic"]
+    assert list_datasets() == sorted(
+        ["cifar10", "cifar100", "digits", "digits_subset", "imagenet", "synthetic"]
+        + list(ALL_TRANSFER_WRITERS)
+    )
 
 
 def test_unknown_dataset_lists_allowed_names():
@@ -39,6 +43,8 @@ def test_dataset_not_found_is_a_value_error():
 # Datasets that read files get a tiny copy from a fixture; a new dataset must add one here.
 _ROOTS = {"cifar10": "cifar10_root", "cifar100": "cifar100_root", "imagenet": "imagenet_root"}
 _SMALL = {"imagenet": {"image_size": 16, "resize_size": 18}}
+_ROOTS.update({name: f"{name}_root" for name in ALL_TRANSFER_WRITERS})
+_SMALL.update({name: {"image_size": 8} for name in ALL_TRANSFER_WRITERS})
 
 
 @pytest.mark.parametrize("views", [1, 2])

@@ -23,7 +23,8 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
         trials=3,
         max_concurrent=2,
         storage=str(tmp_path / "ray"),
-        tracking_uri=mlflow_server,
+        # userinfo the server ignores: a secret the exports must not carry
+        tracking_uri=mlflow_server.replace("http://", "http://e2e:e2e-hunter2-secret@"),
         objective="pareto",
         scheduler="none",
         overrides=["run.epochs=3", "eval.val_nc=false"],
@@ -63,7 +64,10 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     assert provenance["sweep"] == "e2e" and provenance["family"] == "nonl"
     assert provenance["mlflow_run_id"] in {r.info.run_id for r in children}
     assert provenance["metrics"]["val/acc1"] == max(r.acc1 for r in rows if r.family == "nonl")
-    assert "secret" not in (tmp_path / "best" / "nonl.yaml").read_text()
+    for exported in ("nonl.yaml", "nonl_pareto.yaml", "ce.yaml"):
+        assert "hunter2" not in (tmp_path / "best" / exported).read_text()
+    assert provenance["tracking_uri"] == mlflow_server.replace("http://", "http://***@")
+    assert "hunter2" not in text
     front = yaml.safe_load((tmp_path / "best" / "nonl_pareto.yaml").read_text())["front"]
     assert front and all(set(entry) == {"provenance", "spec"} for entry in front)
 

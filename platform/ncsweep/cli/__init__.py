@@ -10,7 +10,16 @@ import sys
 
 from .._environment import configure_environment
 from ..config import SpecError
-from . import doctor, export, report, sweep, train, ui  # noqa: F401  (registers the verbs)
+from . import (  # noqa: F401  (registers the verbs)
+    doctor,
+    evaluate,
+    export,
+    report,
+    study,
+    sweep,
+    train,
+    ui,
+)
 from ._app import app, err_console
 
 __all__ = ["app", "main"]

@@ -44,5 +44,6 @@ def report(
     )
     console.print(
         f"Report: {result.path.resolve()} ({result.panels} panels, {result.plots} plots, "
-        f"{result.bytes / 1e6:.1f} MB)"
+        f"{result.bytes / 1e6:.1f} MB)",
+        soft_wrap=True,
     )

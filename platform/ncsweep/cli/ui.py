@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from ..redact import redact_text
 from ._app import TrackingOption, app, console
 
 
@@ -22,7 +23,7 @@ def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
     if name:
         experiment = client.get_experiment_by_name(name)
         if experiment is None:
-            raise SpecError(f"NAME: no MLflow experiment named {name!r} at {uri}")
+            raise SpecError(f"NAME: no MLflow experiment named {name!r} at {redact_text(uri)}")
     else:
         found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
         if not found:
@@ -40,7 +41,7 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Bind address (loopback unless you mean otherwise).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 5000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port (1-65535).")] = 5000,
 ) -> None:
     """Serve the MLflow UI for the tracking store (127.0.0.1 by default) and print the link
     to the sweep's runs table. A tracking server already has its UI: only the link is printed."""
@@ -48,10 +49,10 @@ def ui(
 
     uri = resolve_tracking_uri(tracking_uri)
     if uri.startswith(("http://", "https://")):
-        console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}")
+        console.print(f"MLflow UI: {sweep_runs_link(uri, name, ui_base(uri))}", soft_wrap=True)
         return
     link = sweep_runs_link(uri, name, f"http://{host}:{port}")
-    console.print(f"MLflow UI for {uri}: {link}  (Ctrl-C stops it)")
+    console.print(f"MLflow UI for {redact_text(uri)}: {link}  (Ctrl-C stops it)", soft_wrap=True)
     sys.stdout.flush()
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     os.execvp(

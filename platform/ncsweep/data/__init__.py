@@ -2,7 +2,7 @@
 
 Importing this package registers the built-in datasets: ``digits`` (bundled, offline),
 ``synthetic`` (Gaussian mixture), ``cifar10``, ``cifar100`` and ``imagenet`` (read from a
-local or ``s3://`` root). Any of them can be long-tailed with ``imbalance=``.
+local or ``s3://`` root), ``digits_subset`` and the transfer targets of ``data.transfer``. Any of them can be long-tailed with ``imbalance=``.
 
 Example:
     >>> from ncsweep.data import create_dataset
@@ -11,7 +11,14 @@ Example:
     ((1, 8, 8), 10)
 """
 
-from ncsweep.data import cifar, digits, imagenet, synthetic  # noqa: F401  (registration)
+from ncsweep.data import (  # noqa: F401  (registration)
+    cifar,
+    digits,
+    digits_subset,
+    imagenet,
+    synthetic,
+    transfer,
+)
 from ncsweep.data._registry import (
     DataBundle,
     DatasetNotFoundError,

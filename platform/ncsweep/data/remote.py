@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ncsweep.data._registry import DatasetNotFoundError
+from ncsweep.redact import redact_text
 
 __all__ = ["UnsafeKeyError", "default_cache_dir", "is_remote", "materialize"]
 
@@ -63,6 +64,11 @@ def _endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
 
+def _shown_endpoint() -> str:
+    endpoint = _endpoint()
+    return redact_text(endpoint) if endpoint else "the default AWS endpoint"
+
+
 def _filesystem():
     import s3fs
 
@@ -74,7 +80,7 @@ def _filesystem():
 
 
 def _unreadable(uri: str, err: Exception) -> DatasetNotFoundError:
-    where = _endpoint() or "the default AWS endpoint"
+    where = _shown_endpoint()
     return DatasetNotFoundError(
         f"cannot read {uri} ({type(err).__name__}: {err}) at {where}; check that the bucket "
         "exists and that AWS_ENDPOINT_URL and the AWS credentials in the environment allow "
@@ -122,7 +128,7 @@ def materialize(
         }
         if not files:
             raise DatasetNotFoundError(
-                f"no files under {uri.rstrip('/')}/{rel} (endpoint: {_endpoint() or 'AWS default'}); "
+                f"no files under {uri.rstrip('/')}/{rel} (endpoint: {_shown_endpoint()}); "
                 f"upload the dataset there in torchvision's layout or pass a local data.root"
             )
         for path, info in files.items():

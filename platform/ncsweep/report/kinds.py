@@ -39,6 +39,8 @@ class PanelKind:
         metrics_required: how many ``metrics`` the kind needs at least.
         metrics_help: what those metrics mean (for error messages).
         options: the ``options:`` keys it takes.
+        option_values: for options whose values are a closed set, the allowed values
+            (a list option takes any of them).
     """
 
     name: str
@@ -47,6 +49,7 @@ class PanelKind:
     metrics_required: int = 0
     metrics_help: str = ""
     options: tuple[str, ...] = ()
+    option_values: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
     doc: str = field(default="", compare=False)
 
 

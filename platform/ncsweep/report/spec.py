@@ -104,11 +104,17 @@ def _panel(raw: Any, where: str) -> PanelSpec:
     options = raw.get("options") or {}
     if not isinstance(options, dict):
         raise SpecError(f"{where}.options: a mapping; allowed keys: {_allowed(kind.options)}")
-    for key in options:
+    for key, value in options.items():
         if key not in kind.options:
             raise SpecError(
                 f"{where}.options: unknown option {key!r} for kind {kind_name}; "
                 f"allowed: {_allowed(kind.options) or '(none)'}"
+            )
+        allowed = kind.option_values.get(key)
+        values = value if isinstance(value, list) else [value]
+        if allowed is not None and any(v not in allowed for v in values):
+            raise SpecError(
+                f"{where}.options.{key}: {value!r} is not allowed; allowed: {_allowed(allowed)}"
             )
     return PanelSpec(
         title=str(raw["title"]),

@@ -1,7 +1,7 @@
 """A family's Optuna study for the search panels: the one the sweep saved, else rebuilt.
 
-The sweep saves each family's study beside its Tune state (``ncsweep.sweep.study``: an
-Optuna journal at ``<storage>/<name>/studies/<family>.journal``). Otherwise
+The sweep saves each family's study beside its Tune state (``sweep.study``: an Optuna
+journal at ``<storage>/<name>/studies/<family>.journal``), read when it is there. Otherwise
 the study is rebuilt from the MLflow runs with ``optuna.trial.create_trial``: distributions
 from the family's search-space file (logged on the parent run), values from each child's
 params; full-budget trials are COMPLETE with ``val/acc1``, trials stopped early PRUNED,
@@ -9,8 +9,6 @@ failed ones FAIL, running ones left out.
 """
 
 from __future__ import annotations
-
-import warnings
 
 import optuna
 from optuna.distributions import (
@@ -21,8 +19,10 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from ..config import SpecError
 from ..sweep.objectives import ACCURACY
 from ..sweep.spaces import Param
+from ..sweep.study import load_study
 from .data import SweepData, Trial, _param_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -96,18 +96,12 @@ def rebuild_study(family: str, trials: list[Trial], params: list[Param]) -> optu
 
 
 def saved_study(storage: str | None, name: str, family: str) -> optuna.Study | None:
-    """The study the sweep saved for ``family`` (``ncsweep.sweep.study``: a journal at
-    ``<storage>/<name>/studies/<family>.journal``, local or ``s3://``), or None."""
+    """The study the sweep saved for ``family`` (``sweep.study``: local or ``s3://``), or None."""
     if not storage:
         return None
-    from ..config import SpecError
-    from ..sweep.study import load_study
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna's JournalStorage is "experimental"
-            return load_study(storage, name, family)
-    except SpecError:  # no saved study (an older sweep): rebuilt from MLflow instead
+        return load_study(storage, name, family)
+    except (SpecError, OSError, KeyError, ValueError):
         return None
 
 

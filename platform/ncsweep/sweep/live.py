@@ -20,6 +20,7 @@ import contextlib
 import functools
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,7 @@ def sweep_log_path(storage: str, name: str) -> Path:
     return root / name / "ray.log"
 
 
-_RAY_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data")
+_LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data", "optuna")
 _PRINT_HANDLER = "ray_print_logs"  # the name ray.init gives its worker-output printer
 
 
@@ -257,9 +258,12 @@ _PRINT_HANDLER = "ray_print_logs"  # the name ray.init gives its worker-output p
 def route_ray_output(log_path: Path, verbose: bool = False):
     """Ray's driver-side log records and forwarded worker output go to ``log_path``.
 
-    Without ``verbose`` they leave the terminal: Ray's loggers stop propagating to their
-    console handlers, and Ray's printer of worker output is swapped for one that writes
-    the file (``ray._private.worker``'s stream dispatcher: the one private hook used here).
+    Without ``verbose`` they leave the terminal: Ray's (and Optuna's) loggers stop
+    propagating to their console handlers; Ray's printer of worker output and of raylet
+    warnings is swapped for one that writes the file (``ray._private.worker``: its stream
+    dispatcher and ``print_to_stdstream``, the private hooks of this one adapter); and Tune
+    runs its legacy output engine (``RAY_AIR_NEW_OUTPUT=0``), which at ``verbose=0`` prints
+    nothing, where the new engine still prints a configuration box and TensorBoard hints.
     """
     from ray._private import worker as ray_worker
 
@@ -268,7 +272,7 @@ def route_ray_output(log_path: Path, verbose: bool = False):
     handler = logging.StreamHandler(handle)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     saved = {}
-    for name in _RAY_LOGGERS:
+    for name in _LOGGERS:
         logger = logging.getLogger(name)
         saved[name] = (list(logger.handlers), logger.propagate)
         logger.addHandler(handler)
@@ -281,8 +285,12 @@ def route_ray_output(log_path: Path, verbose: bool = False):
     to_file = functools.partial(ray_worker.print_worker_logs, print_file=handle)
     dispatcher.add_handler("ncsweep_log_file", to_file)
     printer = [h for n, h in dispatcher.handlers if n == _PRINT_HANDLER]
+    print_to_stdstream = ray_worker.print_to_stdstream
+    new_output = os.environ.get("RAY_AIR_NEW_OUTPUT")
     if not verbose:
         dispatcher.remove_handler(_PRINT_HANDLER)
+        ray_worker.print_to_stdstream = lambda data, ignore_prefix=False: to_file(data)
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
     try:
         yield log_path
     finally:
@@ -290,6 +298,11 @@ def route_ray_output(log_path: Path, verbose: bool = False):
         if not verbose:
             for h in printer:
                 dispatcher.add_handler(_PRINT_HANDLER, h)
+            ray_worker.print_to_stdstream = print_to_stdstream
+            if new_output is None:
+                os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
+            else:
+                os.environ["RAY_AIR_NEW_OUTPUT"] = new_output
         for name, (handlers, propagate) in saved.items():
             logger = logging.getLogger(name)
             logger.handlers[:] = handlers

@@ -17,7 +17,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from .._environment import redact
+from ..redact import redact, redact_text
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 
 __all__ = [
@@ -158,7 +158,7 @@ def finish_run(uri: str, run_id: str, status: str = "FINISHED", reason: str | No
     """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag."""
     client = MlflowClient(uri)
     if reason:
-        client.set_tag(run_id, TAG_FAILURE, reason[:5000])
+        client.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
     client.set_terminated(run_id, status=status)
 
 
@@ -210,5 +210,6 @@ class MetricLogger:
 
 
 def log_text(uri: str, run_id: str, text: str, artifact_file: str) -> None:
-    """Store ``text`` as an artifact of the run (spec YAML, leaderboard, checkpoint path)."""
-    MlflowClient(uri).log_text(run_id, text, artifact_file)
+    """Store ``text`` as an artifact of the run (spec YAML, leaderboard, checkpoint path);
+    URIs in it lose their credentials first."""
+    MlflowClient(uri).log_text(run_id, redact_text(text), artifact_file)

@@ -17,6 +17,7 @@ import ray
 
 from .._environment import QUIET_ENV
 from ..config import SpecError
+from .local_ray import local_ray_options
 
 __all__ = [
     "alive_nodes",
@@ -45,9 +46,7 @@ def connect_kwargs(address: str | None, env_vars: dict[str, str] | None = None) 
         job_env = (job.get("runtime_env") or {}).get("env_vars") or {}
         env_vars = {k: v for k, v in env_vars.items() if k not in job_env}
     else:
-        # The dashboard serves Ray's state API: without it Ray Train's placement-group
-        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
-        kwargs.update(include_dashboard=True, dashboard_host="127.0.0.1")
+        kwargs.update(local_ray_options())  # loopback only, dashboard included: local_ray.py
     if env_vars:
         kwargs["runtime_env"] = {"env_vars": env_vars}
     return kwargs

@@ -24,7 +24,7 @@ _HOVER = (
 @register_kind(
     "pareto",
     metrics_required=2,
-    metrics_help="[metric to maximise (y), metric to minimise (x)]",
+    metrics_help="the metric to maximise (y), then the one to minimise (x)",
     groupings=("family",),
 )
 def render_pareto(panel, data: SweepData, page: PageContext) -> Fragment:

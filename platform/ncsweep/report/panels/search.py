@@ -22,17 +22,22 @@ from ._common import note
 _FIGURES = ("parallel", "importances", "history")
 
 
-def _target(study, name: str):
+def _targets(study):
+    """(target for the plots, target for importances): the first objective, val/acc1, is
+    maximised; PED-ANOVA ranks low values as good, so its target is negated."""
     if len(study.directions) > 1:
-        return lambda t: t.values[0], name
-    return None, name
+        return (lambda t: t.values[0]), (lambda t: -t.values[0])
+    if study.direction.name == "MAXIMIZE":
+        return None, (lambda t: -t.value)
+    return None, None
 
 
 @register_kind(
     "search",
     metrics_required=1,
-    metrics_help="[the target the figures colour and rank by, e.g. val/acc1]",
+    metrics_help="the target the figures colour and rank by, e.g. val/acc1",
     options=("figures",),
+    option_values={"figures": _FIGURES},
 )
 def render_search(panel, data: SweepData, page: PageContext) -> Fragment:
     """Parallel coordinates, importances and history per family (Optuna visualisation)."""
@@ -49,7 +54,8 @@ def render_search(panel, data: SweepData, page: PageContext) -> Fragment:
         if not done:
             blocks.append(head + note("No finished trial yet."))
             continue
-        target, label = _target(study, target_name)
+        target, ranked = _targets(study)
+        label = target_name
         parts = []
         for figure in wanted:
             try:
@@ -60,11 +66,8 @@ def render_search(panel, data: SweepData, page: PageContext) -> Fragment:
                     elif figure == "importances":
                         if len(done) < 2:
                             raise ValueError("needs at least two finished trials")
-                        maximise = target is None and study.direction.name == "MAXIMIZE"
                         fig = vis.plot_param_importances(
-                            study,
-                            target=(lambda t: -t.value) if maximise else target,
-                            target_name=f"{label} (importance)",
+                            study, target=ranked, target_name=f"{label} (importance)"
                         )
                     else:
                         fig = vis.plot_optimization_history(study, target=target, target_name=label)

@@ -37,8 +37,12 @@ def make_sweep(
     evals: int = 10,
     steps_per_eval: int = 20,
     seed: int = 0,
+    running: bool = False,
 ) -> str:
-    """Write sweep ``name`` with ``n_trials`` children; returns the parent run id."""
+    """Write sweep ``name`` with ``n_trials`` children; returns the parent run id.
+
+    ``running``: the parent and the last trial stay RUNNING (a sweep in progress).
+    """
     rng = random.Random(seed)
     client = MlflowClient(uri)
     experiment = ensure_experiment(uri, name)
@@ -118,7 +122,10 @@ def make_sweep(
         elif kind == "stopped":
             client.set_tag(run, "ncsweep.stopped_early", "asha")
             client.set_terminated(run, "KILLED")
+        elif running and i == n_trials - 1:
+            continue
         else:
             client.set_terminated(run, "FINISHED")
-    client.set_terminated(parent, "FINISHED")
+    if not running:
+        client.set_terminated(parent, "FINISHED")
     return parent

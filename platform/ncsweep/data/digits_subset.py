@@ -1,0 +1,64 @@
+"""Digits restricted to some classes (``classes=[0, 1, 2, 3, 4]``), relabelled 0 … n−1.
+
+The source side of the offline transfer target "digits 0–4 → 5–9": train on five digits,
+then probe the frozen encoder on the other five (``evaluate.transfer``). Same split, seed and
+normalisation as ``digits``, so the two halves never share an image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ncsweep.data._registry import DataBundle, register_dataset
+from ncsweep.data.digits import build_digits
+from ncsweep.data.in_memory import TensorImageDataset
+
+__all__ = ["build_digits_subset", "select_classes"]
+
+
+def select_classes(dataset: TensorImageDataset, classes: list[int]) -> TensorImageDataset:
+    """The samples whose label is in ``classes``, relabelled by position in ``classes``."""
+    mapping = torch.full((int(dataset.targets.max()) + 1,), -1, dtype=torch.long)
+    mapping[torch.as_tensor(classes)] = torch.arange(len(classes))
+    keep = torch.nonzero(mapping[dataset.targets] >= 0).flatten()
+    return TensorImageDataset(
+        dataset.images[keep],
+        mapping[dataset.targets[keep]],
+        augment=dataset.augment,
+        views=dataset.views,
+    )
+
+
+@register_dataset("digits_subset")
+def build_digits_subset(
+    *,
+    root: str | None,
+    views: int,
+    augment: bool,
+    seed: int,
+    classes: tuple[int, ...] = (0, 1, 2, 3, 4),
+    val_fraction: float = 0.25,
+) -> DataBundle:
+    """Digits with only ``classes`` (distinct digits 0–9, at least two), relabelled."""
+    classes = list(classes)
+    if (
+        len(classes) < 2
+        or len(set(classes)) != len(classes)
+        or not all(isinstance(c, int) and 0 <= c <= 9 for c in classes)
+    ):
+        raise ValueError(f"classes must be two or more distinct digits 0-9, got {classes!r}")
+    full = build_digits(
+        root=root, views=views, augment=augment, seed=seed, val_fraction=val_fraction
+    )
+    train = select_classes(full.train, classes)
+    return dataclasses.replace(
+        full,
+        train=train,
+        train_eval=train.without_augmentation(),
+        val=select_classes(full.val, classes),
+        num_classes=len(classes),
+        class_counts=torch.bincount(train.targets, minlength=len(classes)).tolist(),
+        name="digits_subset",
+    )

@@ -1,0 +1,146 @@
+"""Finished runs in MLflow: their spec, their checkpoint (local or ``s3://``), their baseline.
+
+A training run logs its spec as the ``spec.yaml`` artifact and the location of its last
+checkpoint as tag ``ncsweep.checkpoint`` (``train.trainer``). Ray reports an S3 checkpoint
+path without its scheme (``bucket/prefix/...``); when the run's ``run.storage_path`` is an
+``s3://`` URI, the scheme is put back. The state is read with
+``torch.load(..., weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import fsspec
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from ..config import ExperimentSpec, SpecError, load_spec, read_yaml
+from ..tracking import TAG_FAMILY, TAG_SWEEP
+from ..train.checkpoint import STATE_FILE
+
+__all__ = [
+    "RunRef",
+    "resolve_run",
+    "read_state",
+    "default_baseline",
+    "TAG_STUDY",
+    "TAG_SEED",
+    "TAG_VARIANT",
+]
+
+TAG_CHECKPOINT = "ncsweep.checkpoint"
+TAG_STUDY = "ncsweep.study"
+TAG_SEED = "ncsweep.seed"
+TAG_VARIANT = "ncsweep.variant"
+
+
+@dataclass
+class RunRef:
+    run_id: str
+    experiment_id: str
+    spec: ExperimentSpec
+    checkpoint: str | None
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    status: str
+
+
+def _checkpoint_uri(tags: dict[str, str], spec: ExperimentSpec) -> str | None:
+    location = tags.get(TAG_CHECKPOINT)
+    if not location:
+        return None
+    storage = spec.run.storage_path or ""
+    if "://" not in location and storage.startswith("s3://") and not Path(location).exists():
+        return "s3://" + location.lstrip("/")
+    return location
+
+
+def _run_id_from_config(path: Path) -> str:
+    data = read_yaml(path)
+    run_id = (data.get("provenance") or {}).get("mlflow_run_id")
+    if not run_id:
+        raise SpecError(
+            f"{path}: no provenance.mlflow_run_id; give a run id or an exported config "
+            "(ncsweep export writes provenance)"
+        )
+    return str(run_id)
+
+
+def resolve_run(uri: str, ref: str) -> RunRef:
+    """``ref`` is an MLflow run id or an exported config file (its provenance names the run).
+
+    Raises:
+        SpecError: no such run, a run without ``spec.yaml``, or without a checkpoint.
+    """
+    path = Path(ref)
+    run_id = (
+        _run_id_from_config(path) if path.suffix in (".yaml", ".yml") or path.is_file() else ref
+    )
+    client = MlflowClient(uri)
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise SpecError(
+            f"no MLflow run {run_id!r} at {uri} (give a run id or an exported config)"
+        ) from None
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            spec = load_spec(client.download_artifacts(run_id, "spec.yaml", tmp))
+    except (MlflowException, OSError):
+        raise SpecError(
+            f"run {run_id}: no spec.yaml artifact; it was not made by ncsweep train"
+        ) from None
+    tags = dict(run.data.tags)
+    checkpoint = _checkpoint_uri(tags, spec)
+    if checkpoint is None:
+        raise SpecError(
+            f"run {run_id} ({run.info.status}) has no checkpoint (tag {TAG_CHECKPOINT}); only "
+            "finished training runs can be evaluated"
+        )
+    return RunRef(
+        run_id,
+        run.info.experiment_id,
+        spec,
+        checkpoint,
+        tags,
+        dict(run.data.metrics),
+        run.info.status,
+    )
+
+
+def read_state(location: str) -> dict[str, Any]:
+    """The checkpoint's ``state.pt`` (local directory or ``s3://``), ``weights_only=True``."""
+    url = f"{location.rstrip('/')}/{STATE_FILE}"
+    try:
+        with fsspec.open(url, "rb") as handle:
+            data = handle.read()
+    except (FileNotFoundError, OSError) as err:
+        raise SpecError(f"checkpoint {url} cannot be read ({type(err).__name__}: {err})") from None
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def default_baseline(uri: str, run: RunRef) -> str | None:
+    """The CE run of the same study (same seed and variant) or sweep (best ``val/acc1``)."""
+    if run.tags.get(TAG_FAMILY) == "ce":
+        return None
+    scope = {}
+    if TAG_STUDY in run.tags:
+        scope = {k: run.tags[k] for k in (TAG_STUDY, TAG_SEED, TAG_VARIANT) if k in run.tags}
+    elif TAG_SWEEP in run.tags:
+        scope = {TAG_SWEEP: run.tags[TAG_SWEEP]}
+    else:
+        return None
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in {**scope, TAG_FAMILY: "ce"}.items())
+    runs = MlflowClient(uri).search_runs(
+        [run.experiment_id],
+        filter_string=query + " and attributes.status = 'FINISHED'",
+        order_by=["metrics.`val/acc1` DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None

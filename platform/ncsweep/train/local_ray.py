@@ -1,0 +1,62 @@
+"""Options for the local Ray instance ncsweep starts: every port on loopback, no secrets logged.
+
+``ray.init()`` without an address starts a single-node cluster whose processes (GCS, raylet
+with its object manager, dashboard, dashboard agent with the metrics export port, runtime
+env agent, core workers) bind to the node IP. On Linux Ray picks the machine's primary
+address as the node IP even for a laptop-style instance, and its gRPC servers listen on
+``::``/``0.0.0.0``: anyone on the network could reach the GCS and run code. Ray's own
+single-node mode (the default on macOS and Windows) makes the node IP ``127.0.0.1`` and
+every server then binds to loopback; ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` turns that mode
+on for Linux. Passing ``_node_ip_address="127.0.0.1"`` is not enough: ``ray.init`` rewrites a
+loopback address to the primary one unless that mode is on.
+
+Ray Tune copies ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` into
+each trainable's ``runtime_env``, and the runtime env agent logs every runtime env at INFO
+into the session's ``runtime_env_agent.log``; ``RAY_LOGGER_LEVEL=warning`` keeps Ray's
+Python components (that agent, the dashboard and its agent) at WARNING.
+
+What this cannot change: in a run with two or more workers, rank 0 hosts torch's TCPStore
+(the process group's rendezvous, on ``MASTER_PORT``), and torch binds its server to every
+interface whatever ``MASTER_ADDR`` says (neither the libuv nor the legacy backend takes a
+bind address). It lives as long as the run; block the port range at the host firewall if
+that matters. The gloo connections themselves are on loopback.
+
+Connecting to an existing cluster (``RAY_ADDRESS``) changes none of this: its operator
+decides what it binds to (``ray start --node-ip-address``, ``--dashboard-host``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+__all__ = ["LOCAL_RAY_ENV", "local_ray_options"]
+
+LOCAL_RAY_ENV = {
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    "RAY_LOGGER_LEVEL": "warning",
+}
+"""Environment of the processes of a local instance (they inherit the driver's)."""
+
+
+def local_ray_options() -> dict[str, Any]:
+    """``ray.init`` keyword arguments for a local instance, after setting :data:`LOCAL_RAY_ENV`.
+
+    A value the user already set wins. Call it just before ``ray.init`` in the driver.
+    """
+    for key, value in LOCAL_RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        # Ray reads the switch once, when it is imported; a driver that imported Ray before
+        # this call would still resolve the node IP to the primary address. The only private
+        # name ncsweep touches here; tests/cli/test_cli_local_ray.py pins the behaviour.
+        constants.ENABLE_RAY_CLUSTER = False
+    return {
+        # The dashboard serves Ray's state API: without it Ray Train's placement-group
+        # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
+        "include_dashboard": True,
+        "dashboard_host": "127.0.0.1",
+        "_node_ip_address": "127.0.0.1",
+    }

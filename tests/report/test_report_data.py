@@ -1,0 +1,81 @@
+"""The report's reads and numbers, on a synthetic sweep in a real MLflow server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from mlflow.tracking import MlflowClient
+from report_synthetic import CURVE_KEYS, make_sweep
+
+from ncsweep.geometry import iterations_to_match
+from ncsweep.report import build_report, history
+from ncsweep.report.data import load_sweep
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def synthetic(mlflow_server):
+    make_sweep(mlflow_server, "syn-report", 14, running=True)
+    return mlflow_server, "syn-report"
+
+
+def test_bulk_histories_equal_one_read_per_run_and_key(synthetic, monkeypatch):
+    uri, name = synthetic
+    data = load_sweep(uri, name)
+    run_ids = [t.row.run_id for t in data.trials]
+    keys = ["val/acc1", "nc/nc1"]
+    # answers of at most 25 points: every 100-run request is split until it fits
+    monkeypatch.setattr(history, "POINTS_PER_REQUEST", 25)
+    got = history.metric_histories(uri, run_ids, keys)
+    client = MlflowClient(uri)
+    for run_id in run_ids:
+        for key in keys:
+            expected = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
+            assert got.get(run_id, {}).get(key, []) == expected
+
+
+def test_statuses_budget_and_ce_fraction_of_a_running_sweep(synthetic, tmp_path):
+    uri, name = synthetic
+    data = load_sweep(uri, name)
+    statuses = [t.status for t in data.trials]
+    assert statuses.count("failed") == 2 and statuses.count("stopped early") == 2
+    assert statuses.count("running") == 1 and statuses.count("finished") == 9
+    assert data.parent_status == "RUNNING"
+
+    report = build_report(uri, name, out=tmp_path / "r.html")
+    html = report.path.read_text()
+    assert "running: this report shows what has finished" in html
+    assert html.count("non-finite loss at step") == 2  # failure reasons in the trial table
+    # ASHA: 2 stopped trials each saved 200 - 60 steps
+    assert "280 steps" in html
+
+    ce, nonl = data.best["ce"], data.best["nonl"]
+    keys = [f"nc/{k}" for k in CURVE_KEYS]
+    series = data.histories([ce.row.run_id, nonl.row.run_id], keys)
+
+    def as_history(run_id):
+        steps = {}
+        for key in keys:
+            for step, value in series[run_id][key]:
+                steps.setdefault(step, {})[key.removeprefix("nc/")] = value
+        return sorted(steps.items())
+
+    expected = iterations_to_match(as_history(nonl.row.run_id), as_history(ce.row.run_id))
+    row = re.search(r'<table class="ce-fraction">.*?<tbody><tr>(.*?)</tr>', html, re.S).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row)
+    assert cells[:2] == ["nonl", nonl.row.trial_id]
+    for cell, name_ in zip(cells[2:], CURVE_KEYS, strict=True):
+        value = expected[name_]
+        assert cell == ("never" if value is None else f"{100 * value:.1f} %")
+
+
+def test_compare_puts_two_sweeps_side_by_side(synthetic, tmp_path):
+    uri, name = synthetic
+    make_sweep(uri, "syn-other", 6, families=("ce", "ntce"), seed=1)
+    report = build_report(uri, name, out=tmp_path / "c.html", compare="syn-other")
+    html = report.path.read_text()
+    assert "syn-report vs syn-other" in html
+    assert html.count("<h3>syn-other</h3>") == report.panels
+    assert report.plots >= 2 * 2  # at least a pareto and a curves figure per sweep
