@@ -184,7 +184,8 @@ def test_job_stop_then_resume_job_runs_every_trial_once(
     sweep = ["sweep", "--preset", "digits", "--families", "ce", "--trials", "4"]
     sweep += ["--max-concurrent", "1", "--scheduler", "none", "--name", "stopme"]
     sweep += ["--storage", storage, "--tracking-uri", mlflow_pg, "--resources-per-worker", PIN]
-    sweep += ["--set", "run.epochs=2", "--set", "eval.val_nc=false"]
+    # Long enough that trials are still to come when the first one has finished.
+    sweep += ["--set", "run.epochs=15", "--set", "eval.val_nc=false"]
     submitted = _submit(two_node_cluster, "sweep-stop", sweep, wait=False)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
 
@@ -192,7 +193,7 @@ def test_job_stop_then_resume_job_runs_every_trial_once(
     finished_before: dict[str, str] = {}
     while not finished_before:
         assert time.time() < deadline, "no trial finished in time"
-        time.sleep(3)
+        time.sleep(1)
         try:
             finished_before = {
                 r.data.tags["ncsweep.trial_id"]: r.info.run_id
