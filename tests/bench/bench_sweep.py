@@ -7,9 +7,11 @@ pytest (``make bench`` runs it).
 (a) Overhead. One family (``--overhead-family``, ce), ``--trials`` N short trials
     (``run.epochs=2``) as a sweep with ``max_concurrent=1`` and no scheduler, against N
     sequential bare training runs with the specs the sweep's trials actually ran (their
-    ``spec.yaml`` artifacts): the training core in this process (``fit(TrainingCore(spec))``,
-    one torch thread, its evaluations included; no Ray, no MLflow, no checkpoints), i.e. the
-    work a trial cannot avoid. One untimed bare run warms caches first. Overhead per
+    ``spec.yaml`` artifacts): the training core in one fresh process at the Ray workers'
+    niceness (``fit(TrainingCore(spec))``, one torch thread, its evaluations included; no
+    Ray, no MLflow, no checkpoints), i.e. the work a trial cannot avoid. One untimed bare
+    run warms caches first. The sweep's MLflow run times also split the overhead into the
+    fixed part before the first trial starts and the part each trial adds. Overhead per
     trial = (sweep wall - bare wall) / N; the sweep's wall is all of ``run_sweep`` (spec
     validation, MLflow parent run, Tuner, leaderboard, exports). It is also split into the
     part inside the trials (MLflow child-run duration against bare-run duration) and the rest.
@@ -37,6 +39,7 @@ import os
 import platform as _stdlib_platform
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -92,6 +95,33 @@ def bare_training(spec) -> RunResult:
         torch.set_num_threads(threads)
 
 
+# Ray starts its workers (and so the trial processes) at nice 15; on a loaded machine a bare
+# run at nice 0 would get many times their CPU share, so the bare runs use the same nice.
+RAY_WORKER_NICE = 15
+
+
+def bare_subprocess(specs: list[dict], tmp: Path) -> dict:
+    """``bare_training`` of each spec in one fresh process at the workers' niceness (torch
+    imported once, as in a reused trial actor); the first spec is an untimed warm-up."""
+    path = tmp / "bare_specs.json"
+    path.write_text(json.dumps(specs))
+    cmd = ["nice", "-n", str(RAY_WORKER_NICE), sys.executable, __file__, "--bare", str(path)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"bare runs failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bare_main(path: str) -> int:
+    walls, status = [], []
+    for data in json.loads(Path(path).read_text()):
+        start = time.perf_counter()
+        status.append(bare_training(spec_from_dict(data)).status)
+        walls.append(time.perf_counter() - start)
+    print(json.dumps({"walls": walls, "status": status}))
+    return 0
+
+
 def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="ncsweep-bench-overhead-"))
     uri = sqlite_uri(tmp)
@@ -104,9 +134,6 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
         space.spec_dict(preset.spec, space.sample(random.Random(seed))),
         parse_overrides([*overrides, "run.experiment=warmup"]),
     )
-    console.print(f"[dim](a) warm-up run ({family}, {epochs} epochs)[/]")
-    bare_training(spec_from_dict(warm))
-
     cfg = SweepConfig(
         name="overhead",
         preset="digits",
@@ -126,18 +153,21 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
 
     children = sorted(_child_runs(uri, "overhead"), key=lambda r: r.info.start_time)
     trial_durations = [(r.info.end_time - r.info.start_time) / 1000 for r in children]
+    parent = MlflowClient(uri).get_run(find_parent(uri, "overhead")[1]).info
+    gaps = [
+        (b.info.start_time - a.info.end_time) / 1000
+        for a, b in zip(children, children[1:], strict=False)
+    ]
     statuses = [r.info.status for r in children]
 
-    bare_walls, bare_status = [], []
-    for i, run in enumerate(children):
+    specs = []
+    for run in children:
         data = trial_spec(uri, run.info.run_id)
         data["run"]["experiment"] = "bare"
-        spec = spec_from_dict(data, f"trial {run.info.run_name}")
-        console.print(f"[dim](a) bare run {i + 1}/{len(children)}[/]")
-        t0 = time.perf_counter()
-        result = bare_training(spec)
-        bare_walls.append(time.perf_counter() - t0)
-        bare_status.append(result.status)
+        specs.append(data)
+    console.print(f"[dim](a) {len(specs)} bare runs (one process, nice {RAY_WORKER_NICE})[/]")
+    bare = bare_subprocess([warm, *specs], tmp)
+    bare_walls, bare_status = bare["walls"][1:], bare["status"][1:]
     bare_wall = sum(bare_walls)
     k = len(children)
     return {
@@ -154,6 +184,13 @@ def bench_overhead(family: str, n: int, epochs: int, seed: int) -> dict:
         "bare_run_walls_s": bare_walls,
         "in_trial_overhead_per_trial_s": (sum(trial_durations) - bare_wall) / k,
         "outside_trials_s": sweep_wall - sum(trial_durations),
+        "before_first_trial_s": (children[0].info.start_time - parent.start_time) / 1000,
+        "between_trials_s": gaps,
+        "after_last_trial_s": (parent.end_time - children[-1].info.end_time) / 1000,
+        "steady_overhead_per_trial_s": statistics.mean(
+            [d - b for d, b in zip(trial_durations, bare_walls, strict=False)]
+        )
+        + (statistics.mean(gaps) if gaps else 0.0),
         "trial_status": statuses,
         "bare_status": bare_status,
         "steps_per_trial": [r.data.metrics.get("step") for r in children],
@@ -174,7 +211,7 @@ def overhead_table(r: dict) -> Table:
         f"{r['sweep_per_trial_s']:.1f}",
     )
     t.add_row(
-        "bare training core x N (in-process)",
+        "bare training core x N (one process, nice 15)",
         f"{r['bare_wall_s']:.1f}",
         f"{r['bare_per_trial_s']:.1f}",
     )
@@ -188,6 +225,12 @@ def overhead_table(r: dict) -> Table:
         f"{r['in_trial_overhead_per_trial_s'] * r['trials']:.1f}",
         f"{r['in_trial_overhead_per_trial_s']:.1f}",
     )
+    t.add_row(
+        "  steady state: child run - bare run + gap to the next trial",
+        "",
+        f"{r['steady_overhead_per_trial_s']:.1f}",
+    )
+    t.add_row("  fixed: sweep start to the first trial", f"{r['before_first_trial_s']:.1f}", "")
     t.add_row(
         "  of which outside trials (setup, Tuner, leaderboard, export)",
         f"{r['outside_trials_s']:.1f}",
@@ -460,7 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         "now released, see sweep/trial.py)",
     )
     parser.add_argument("--skip", choices=["overhead", "efficiency"], action="append", default=[])
+    parser.add_argument("--bare", help=argparse.SUPPRESS)  # the bare runs' own process
     args = parser.parse_args(argv)
+    if args.bare:
+        return bare_main(args.bare)
     global SPARE_CPUS
     SPARE_CPUS = args.spare_cpus
 

@@ -1,5 +1,6 @@
 """``ncsweep evaluate`` end to end: runs whose checkpoints are in S3 (moto's server), the
-baseline evaluated and compared, results in MLflow; bad input exits 2 naming what is wrong."""
+baseline evaluated and compared, results in MLflow; bad input exits 2 naming what is wrong.
+The runs are trained by the training core in-process (no Ray: the evaluation is under test)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import sys
 import uuid
 
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from ncsweep.config import load_spec
-from ncsweep.train import run_training
+from ncsweep.train import TrainingCore, close_run, fit, open_run, outcome_from_metrics
+from ncsweep.train.checkpoint import STATE_FILE
+from ncsweep.train.mlflow_hooks import MlflowHooks
 
 pytestmark = pytest.mark.slow
 
@@ -26,14 +30,15 @@ def ncsweep(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def trained(ray_session, s3_endpoint, mlflow_server):
-    """A CE and a NONL digits run (1 epoch), checkpoints under s3://<bucket>/ray."""
+def trained(s3_endpoint, mlflow_server):
+    """A CE and a NONL digits run (1 epoch) trained by the training core in this process,
+    tracked like ``ncsweep train``; each final state uploaded to s3://<bucket>/ray/<run>/ and
+    recorded as Ray reports S3 checkpoints (``bucket/key``, no scheme)."""
     import s3fs
 
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
     bucket = f"ckpt-{uuid.uuid4().hex[:8]}"
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True).mkdir(
-        bucket
-    )
+    fs.mkdir(bucket)
     runs = {}
     for family in ("ce", "nonl"):
         spec = load_spec(
@@ -46,16 +51,23 @@ def trained(ray_session, s3_endpoint, mlflow_server):
                 "run.experiment=evaluate-cli",
             ],
         )
-        outcome = run_training(spec, run_name=f"{family}-{bucket}", tracking_uri=mlflow_server)
-        assert outcome.ok, outcome.failure_reason
-        runs[family] = outcome
+        tracking = open_run(spec, f"{family}-{bucket}", mlflow_server)
+        core = TrainingCore(spec)
+        result = fit(core, [MlflowHooks(tracking)])
+        with fs.open(f"{bucket}/ray/{family}/checkpoint_000000/{STATE_FILE}", "wb") as handle:
+            torch.save(core.state_dict(), handle)
+        outcome = outcome_from_metrics(
+            tracking["run_id"], result.metrics, f"{bucket}/ray/{family}/checkpoint_000000"
+        )
+        runs[family] = close_run(tracking, outcome)
+        assert runs[family].ok
     return runs
 
 
 def test_evaluate_a_run_whose_checkpoint_is_in_s3_against_a_baseline(trained, mlflow_server):
     client = MlflowClient(mlflow_server)
     nonl, ce = trained["nonl"].run_id, trained["ce"].run_id
-    assert not client.get_run(nonl).data.tags["ncsweep.checkpoint"].startswith("/")
+    assert client.get_run(nonl).data.tags["ncsweep.checkpoint"].startswith("ckpt-")
     out = ncsweep(
         "evaluate",
         nonl,

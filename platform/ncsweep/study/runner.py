@@ -15,15 +15,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import ray
+import torch
+from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
 
-from ..config import spec_from_dict
+from .._environment import redact
+from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..sweep.runner import SweepInterrupted
 from ..sweep.state import sweep_dir
-from ..sweep.trial import SweepReportCallback, TrialFailed
+from ..sweep.trial import (
+    SweepReportCallback,
+    TrialFailed,
+    TuneReporter,
+    runs_in_trial,
+    trial_resources,
+)
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
@@ -36,11 +46,23 @@ from ..tracking import (
     resolve_tracking_uri,
     start_run,
 )
-from ..train import ensure_ray, run_training
+from ..train import (
+    TrainingCore,
+    TrainOutcome,
+    close_run,
+    ensure_ray,
+    fit,
+    open_run,
+    outcome_from_metrics,
+    run_training,
+)
+from ..train.checkpoint import STATE_FILE
+from ..train.core import LogLineHooks
+from ..train.mlflow_hooks import MlflowHooks
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 
-__all__ = ["StudyOutcome", "run_study", "study_trial"]
+__all__ = ["StudyOutcome", "run_study", "study_trial", "write_table"]
 
 
 @dataclass
@@ -64,17 +86,47 @@ def study_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
         TAG_SEED: str(cell["seed"]),
         TAG_VARIANT: cell["variant"],
     }
-    outcome = run_training(
-        spec,
-        run_name=cell["key"],
-        tracking_uri=context["tracking_uri"],
-        parent_run_id=context["parent_run_id"],
-        reattach={TAG_STUDY: context["study"], TAG_TRIAL: cell["key"]},
-        extra_tags=tags,
-        callbacks=[SweepReportCallback("mean")],
-    )
+    reattach = {TAG_STUDY: context["study"], TAG_TRIAL: cell["key"]}
+    if runs_in_trial(spec):
+        outcome = _train_in_trial(spec, cell["key"], context, tags, reattach)
+    else:
+        outcome = run_training(
+            spec,
+            run_name=cell["key"],
+            tracking_uri=context["tracking_uri"],
+            parent_run_id=context["parent_run_id"],
+            reattach=reattach,
+            extra_tags=tags,
+            callbacks=[SweepReportCallback("mean")],
+        )
     if not outcome.ok:
         raise TrialFailed(f"cell {cell['key']}: {outcome.failure_reason}")
+
+
+def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -> TrainOutcome:
+    """One CPU worker: the training core runs in this trial process, as in a sweep (no Train
+    controller or worker process: a third of the memory)."""
+    tracking = open_run(
+        spec, key, context["tracking_uri"], context["parent_run_id"], reattach, tags
+    )
+    hooks = MlflowHooks(tracking)
+    try:
+        core = TrainingCore(spec)
+        result = fit(core, [LogLineHooks(), hooks, TuneReporter("mean")])
+        # the final state where ``ncsweep evaluate`` finds it (tag ncsweep.checkpoint)
+        location = f"{spec.run.storage_path.rstrip('/')}/{key}/final"
+        fs, path = fsspec.core.url_to_fs(location)
+        fs.makedirs(path, exist_ok=True)
+        with fs.open(f"{path}/{STATE_FILE}", "wb") as handle:
+            torch.save(core.state_dict(), handle)
+    except Exception as err:  # this cell fails, the study goes on
+        hooks.close()
+        reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
+        return close_run(
+            tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
+        )
+    metrics = {**result.metrics, "failure_reason": result.failure_reason}
+    return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics, location))
 
 
 def _concurrency(cells: list[Cell]) -> int:
@@ -88,6 +140,40 @@ def _concurrency(cells: list[Cell]) -> int:
     if gpu > 0:
         limits.append(math.floor(resources.get("GPU", 0) / gpu))
     return max(1, min(limits) if limits else 1)
+
+
+def write_table(uri: str, name: str, out_dir: str | Path) -> tuple[str, dict[str, Any]]:
+    """Collect study ``name`` from MLflow (comparing with CE and logging the comparisons to
+    its runs), write ``<out>/<name>.md`` and ``.json`` and log both to the study's parent run.
+
+    Raises:
+        SpecError: no study of that name at ``uri``.
+    """
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    parents = (
+        client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`{TAG_STUDY}` = '{name}' and tags.`{TAG_KIND}` = 'study'",
+            max_results=1,
+        )
+        if experiment
+        else []
+    )
+    if not parents:
+        raise SpecError(
+            f"no study named {name!r} at {redact(uri)} (looked for experiment {name!r})"
+        )
+    data = collect_study(uri, experiment.experiment_id, name)
+    markdown = render_markdown(data)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(markdown)
+    (out / f"{name}.json").write_text(study_json(data))
+    parent = parents[0].info.run_id
+    log_text(uri, parent, markdown, "study.md")
+    log_text(uri, parent, study_json(data), "study.json")
+    return markdown, data
 
 
 def run_study(
@@ -128,7 +214,8 @@ def run_study(
         },
     }
     trainable = tune.with_resources(
-        tune.with_parameters(study_trial, context=context), {"cpu": 0, "memory": 1}
+        tune.with_parameters(study_trial, context=context),
+        trial_resources(spec_from_dict(cells[0].spec)),
     )
     try:
         results = tune.Tuner(
@@ -153,14 +240,7 @@ def run_study(
             "under a new --name"
         )
     failed = results.num_errors
-    data = collect_study(uri, experiment_id, name)
-    markdown = render_markdown(data)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text(markdown)
-    (out / f"{name}.json").write_text(study_json(data))
-    log_text(uri, parent, markdown, "study.md")
-    log_text(uri, parent, study_json(data), "study.json")
+    markdown, data = write_table(uri, name, out_dir)
     finish_run(
         uri,
         parent,
