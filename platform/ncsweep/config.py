@@ -16,11 +16,19 @@ raised as :class:`SpecError`, whose message names the file, the key and what is 
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 __all__ = [
     "SpecError",
@@ -33,25 +41,14 @@ __all__ = [
     "EvalSpec",
     "RunSpec",
     "ExperimentSpec",
-    "LOSS_OPTIONS",
     "load_spec",
     "parse_overrides",
     "apply_overrides",
     "spec_from_dict",
+    "deep_merge",
     "flatten",
     "dump_spec",
 ]
-
-LossName = Literal["ce", "normface", "ntce", "nonl", "scl"]
-
-# Which LossSpec fields each family accepts; the others must stay at their defaults.
-LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
-    "ce": ("label_smoothing",),
-    "normface": ("temperature",),
-    "ntce": ("temperature", "gather", "memory"),
-    "nonl": ("temperature", "anchor", "align_weight", "unif_weight", "gather", "memory"),
-    "scl": ("temperature", "base_temperature", "gather", "memory"),
-}
 
 
 class SpecError(ValueError):
@@ -87,33 +84,58 @@ class ModelSpec(_Spec):
 
 
 class LossSpec(_Spec):
-    """Loss family and options; an option the family does not take is an error."""
+    """Loss family and its options, flat as ``{name: nonl, temperature: 0.1, ...}``.
 
-    name: LossName = "ce"
-    temperature: float = Field(0.1, gt=0)
-    anchor: Literal["prototype", "instance", "bidirectional"] = "prototype"
-    align_weight: float = Field(1.0, ge=0)
-    unif_weight: float = Field(1.0, ge=0)
-    gather: bool = Field(True, description="negatives from every worker (autograd all-gather)")
-    memory: int = Field(0, ge=0, description="cross-batch memory entries (0 = off)")
-    base_temperature: float | None = Field(None, gt=0)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    Names, options, types, defaults and ranges come from the family's ``LossInfo``
+    (``ncsweep/losses/_registry.py``): an option the family does not take, or a value out
+    of its range, is an error naming the key and what the family takes. Every option is
+    filled with its default, so ``spec.loss.temperature`` reads like a field. ``module``
+    names a Python module that registers a family defined outside ``ncsweep.losses``; it
+    is imported before the name is looked up (also in Ray workers).
+    """
 
-    @model_validator(mode="after")
-    def _options_belong_to_family(self) -> LossSpec:
-        allowed = set(LOSS_OPTIONS[self.name])
-        foreign = sorted(k for k in self.model_fields_set - {"name"} if k not in allowed)
-        changed = [k for k in foreign if getattr(self, k) != type(self).model_fields[k].default]
-        if changed:
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+    name: str = "ce"
+    module: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_family(cls, data: Any) -> Any:
+        if isinstance(data, BaseModel):
+            data = data.model_dump()
+        if not isinstance(data, dict):
             raise ValueError(
-                f"option(s) {', '.join(changed)} do not apply to loss '{self.name}'; "
-                f"it takes: {', '.join(LOSS_OPTIONS[self.name]) or 'no options'}"
+                f"expected a mapping like {{name: ntce, temperature: 0.1}}, got {data!r}"
             )
-        return self
+        from .losses import list_losses, loss_info
+
+        options = dict(data)
+        name, module = options.pop("name", "ce"), options.pop("module", None)
+        if module is not None:
+            try:
+                importlib.import_module(str(module))
+            except ImportError as err:
+                raise ValueError(f"loss.module {module!r} cannot be imported: {err}") from None
+        if name not in list_losses():
+            raise ValueError(
+                f"loss.name {name!r} is not a loss; allowed: {', '.join(list_losses())}"
+            )
+        checked = loss_info(name).check_options(options, prefix="loss.")
+        return {"name": name, **({"module": module} if module else {}), **checked}
+
+    @model_serializer(mode="wrap")
+    def _without_empty_module(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if out.get("module") is None:
+            out.pop("module", None)
+        return out
 
     def kwargs(self) -> dict[str, Any]:
         """Constructor arguments for ``create_loss(self.name, **kwargs)``."""
-        return {k: getattr(self, k) for k in LOSS_OPTIONS[self.name]}
+        from .losses import loss_info
+
+        return {k: getattr(self, k) for k in loss_info(self.name).option_names}
 
 
 class OptimSpec(_Spec):
@@ -236,12 +258,22 @@ def spec_from_dict(data: dict[str, Any], source: str = "<spec>") -> ExperimentSp
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """``yaml.safe_load`` a file into a dict; a missing or malformed file is a SpecError."""
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a directory; expected a YAML file (a mapping of sections)")
     if not path.is_file():
         raise SpecError(f"{path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a text file (binary?); expected UTF-8 YAML") from None
+    except OSError as err:
+        raise SpecError(f"{path}: cannot be read ({err.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise SpecError(f"{path}: not valid YAML: {err}") from None
+    if data is None:
+        raise SpecError(f"{path}: is empty; expected a YAML mapping (e.g. 'loss: {{name: nonl}}')")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
@@ -277,8 +309,21 @@ def apply_overrides(data: dict[str, Any], overrides: list[tuple[str, Any]]) -> d
     return out
 
 
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge of nested dicts: ``top`` wins, nested sections merge; neither argument is
+    modified and no dict of the result is shared with them. The one merge of the platform
+    (YAML on defaults, family base on preset spec, sweep settings on a spec)."""
+    out = {k: deep_merge(v, {}) if isinstance(v, dict) else v for k, v in base.items()}
+    for key, value in top.items():
+        if isinstance(value, dict):
+            out[key] = deep_merge(out[key] if isinstance(out.get(key), dict) else {}, value)
+        else:
+            out[key] = value
+    return out
+
+
 def _deep_copy(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: _deep_copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+    return deep_merge(data, {})
 
 
 def load_spec(
@@ -294,22 +339,12 @@ def load_spec(
     source = "<defaults>"
     if path is not None:
         source = str(path)
-        data = _merge(data, read_yaml(path))
+        data = deep_merge(data, read_yaml(path))
     data.pop("provenance", None)
     pairs = parse_overrides(overrides)
     if pairs:
         source += " with --set " + " ".join(f"{k}={v}" for k, v in pairs)
     return spec_from_dict(apply_overrides(data, pairs), source)
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = _deep_copy(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:

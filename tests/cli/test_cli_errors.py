@@ -46,14 +46,14 @@ def test_version_and_help():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--set", "loss.tau=1"], ["unknown key 'loss.tau'", "temperature", "anchor"]),
+        (["--set", "loss.tau=1"], ["unknown key 'loss.tau'", "loss 'ce' takes", "label_smoothing"]),
         (["--set", "optim.name=adam"], ["optim.name", "'sgd'", "'adamw'"]),
         (["--set", "run.epochs=many"], ["run.epochs", "'many'"]),
         (
             ["--loss", "nonl", "--set", "loss.label_smoothing=0.1"],
-            ["do not apply to loss 'nonl'", "align_weight"],
+            ["unknown key 'loss.label_smoothing'", "loss 'nonl' takes", "align_weight"],
         ),
-        (["--loss", "focal"], ["loss.name", "'ce'", "'scl'"]),
+        (["--loss", "focal"], ["loss.name 'focal'", "allowed: ce, nonl"]),
         (["--model", "vgg"], ["model.name", "unknown model 'vgg'", "resnet18_cifar"]),
         (["--set", "data.options={fraction: 0.5}"], ["data.options", "val_fraction"]),
         (["--config", "/nonexistent/spec.yaml"], ["/nonexistent/spec.yaml", "no such file"]),

@@ -229,6 +229,25 @@ def _node_ports() -> list[str]:
     return [f"{flag}={port}" for flag, port in ports.items()]
 
 
+def _launch(cluster: Cluster, cmd: list, log: Path, ready, what: str, attempts: int = 3):
+    """Start one ``ray start --block`` node; again if it gives up. A node waits only 30 s
+    for the GCS to register it (hard-coded in Ray 2.60): on a loaded machine that passes."""
+    for attempt in range(1, attempts + 1):
+        with open(log, "a") as out:
+            process = subprocess.Popen(
+                [*cmd, *_node_ports()], env=cluster.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            _wait(ready, f"ray {what}", 240, log, process)
+        except RuntimeError:
+            _stop(process)
+            if attempt == attempts:
+                raise
+            continue
+        cluster.processes.append(process)
+        return process
+
+
 @pytest.fixture(scope="package")
 def two_node_cluster(s3_endpoint):
     """Head (2 CPUs) + second node (2 CPUs, ``worker_node: 1``), token auth, 127.0.0.1.
@@ -256,6 +275,12 @@ def two_node_cluster(s3_endpoint):
         [BIN / "ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True
     )
     port, dash = free_port(), free_port()
+    cluster = Cluster(
+        gcs_address=f"127.0.0.1:{port}",
+        dashboard=f"http://127.0.0.1:{dash}",
+        env=env,
+        root=root,
+    )
     head_cmd = [
         "setsid",
         BIN / "ray",
@@ -269,42 +294,27 @@ def two_node_cluster(s3_endpoint):
         f"--dashboard-port={dash}",
         f"--ray-client-server-port={free_port()}",
         "--num-cpus=2",
-        *_node_ports(),
     ]
-    cluster = Cluster(
-        gcs_address=f"127.0.0.1:{port}",
-        dashboard=f"http://127.0.0.1:{dash}",
-        env=env,
-        root=root,
-    )
-    head_log = root / "head.log"
-    head = subprocess.Popen(head_cmd, env=env, stdout=open(head_log, "w"), stderr=subprocess.STDOUT)
-    cluster.processes.append(head)
-    worker_log = root / "worker.log"
+    worker_cmd = [
+        "setsid",
+        BIN / "ray",
+        "start",
+        "--block",
+        f"--address={cluster.gcs_address}",
+        f"--temp-dir={root / 'worker'}",
+        "--node-ip-address=127.0.0.1",
+        "--num-cpus=2",
+        f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
+    ]
+    head_log, worker_log = root / "head.log", root / "worker.log"
     try:
         # The GCS port answers before the head has written its address for others to join.
-        _wait(lambda: "Ray runtime started" in _tail(head_log), "ray head", 180, head_log, head)
-        worker = subprocess.Popen(
-            [
-                "setsid",
-                BIN / "ray",
-                "start",
-                "--block",
-                f"--address={cluster.gcs_address}",
-                f"--temp-dir={root / 'worker'}",
-                "--node-ip-address=127.0.0.1",
-                "--num-cpus=2",
-                f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
-                *_node_ports(),
-            ],
-            env=env,
-            stdout=open(worker_log, "w"),
-            stderr=subprocess.STDOUT,
+        _launch(
+            cluster, head_cmd, head_log, lambda: "Ray runtime started" in _tail(head_log), "head"
         )
-        cluster.processes.append(worker)
         env["RAY_ADDRESS"] = cluster.gcs_address
         env["RAY_API_SERVER_ADDRESS"] = cluster.dashboard
-        _wait(lambda: len(cluster.nodes()) == 2, "second ray node", 180, worker_log, worker)
+        _launch(cluster, worker_cmd, worker_log, lambda: len(cluster.nodes()) == 2, "node 2")
         yield cluster
     finally:
         for process in reversed(cluster.processes):

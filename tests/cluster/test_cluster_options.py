@@ -11,8 +11,10 @@ import sys
 import optuna
 import pytest
 
-from ncsweep.config import SpecError
+from ncsweep.config import SpecError, load_spec
+from ncsweep.report.study import saved_study
 from ncsweep.sweep.study import load_study, open_study_storage, save_study
+from ncsweep.train import build_trainer
 from ncsweep.train.cluster import connect_kwargs, is_remote_storage, parse_resources
 
 
@@ -83,7 +85,19 @@ def test_study_is_saved_to_storage_and_restored(tmp_path, monkeypatch):
     )
     assert [t.value for t in again.trials] == [0.5, 0.7]
     assert [t.value for t in load_study(storage, "s", "ce").trials] == [0.5, 0.7]
+    assert [t.value for t in saved_study(storage, "s", "ce").trials] == [0.5, 0.7]  # reports
+    assert saved_study(storage, "s", "nonl") is None  # no journal: reports rebuild it
 
     # A fresh sweep of the same name starts a fresh study.
     open_study_storage(storage, "s", "ce", restore=False)
     assert not (tmp_path / "storage" / "s" / "studies" / "ce.journal").exists()
+
+
+@pytest.mark.parametrize(("gpus", "backend"), [(1.0, "nccl"), (0.0, "gloo")])
+def test_gpus_turn_on_ray_trains_nccl_path_and_custom_resources_reach_workers(gpus, backend):
+    spec = load_spec(None, [f"run.gpus_per_worker={gpus}", "run.workers=2"])
+    trainer = build_trainer(spec, "t", None, "/tmp/unused", resources={"worker_node": 0.01})
+    assert trainer.scaling_config.use_gpu is (gpus > 0)
+    assert trainer.backend_config.backend == backend
+    expected = {"CPU": 1.0, "worker_node": 0.01, **({"GPU": gpus} if gpus else {})}
+    assert trainer.scaling_config.resources_per_worker == expected

@@ -99,7 +99,7 @@ def test_sweep_job_on_two_nodes_with_s3_and_postgres(
     wall = time.monotonic() - started
     print(f"two-node sweep job: {wall:.0f} s from submit to SUCCEEDED")
     assert job.returncode == 0, job.stdout[-4000:] + job.stderr[-4000:]
-    assert "SUCCEEDED" in two_node_cluster.job("status", "sweep-two-node").stdout
+    assert "succeeded" in two_node_cluster.job("status", "sweep-two-node").stdout.lower()
 
     # One parent and four children, in PostgreSQL itself; every child ran on node 2.
     rows = _pg_runs(pg_uri, "job2n")

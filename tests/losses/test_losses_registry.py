@@ -31,7 +31,7 @@ def test_unknown_option_lists_the_allowed_options():
 
 def test_register_loss_rejects_a_second_class_under_a_taken_name():
     with pytest.raises(ValueError, match="already registered"):
-        losses.register_loss("ce")(type("Other", (nn.Module,), {}))
+        losses.register_loss("ce", losses.LossInfo("other"))(type("Other", (nn.Module,), {}))
 
 
 @pytest.mark.parametrize("name", list_losses())

@@ -53,16 +53,20 @@ def paper(
     from ..config import SpecError
     from ..study import plan_cells, run_study, variants_for
     from ..sweep import load_preset
-    from ..sweep.state import FAMILIES
+    from ..sweep.spaces import list_families
     from ..train import default_storage
 
     if seeds < 1:
         raise SpecError(f"--seeds must be >= 1, got {seeds}")
-    chosen = [f.strip() for f in families.split(",") if f.strip()] if families else list(FAMILIES)
-    unknown = [f for f in chosen if f not in FAMILIES]
+    available_families = list_families(spaces)  # every family with a search space
+    chosen = (
+        [f.strip() for f in families.split(",") if f.strip()] if families else available_families
+    )
+    unknown = [f for f in chosen if f not in available_families]
     if unknown or not chosen:
         raise SpecError(
-            f"--families: unknown {unknown or '(none given)'}; allowed: {', '.join(FAMILIES)}"
+            f"--families: unknown {unknown or '(none given)'}; "
+            f"allowed: {', '.join(available_families)}"
         )
     if "ce" not in chosen:
         raise SpecError("--families must include ce: every comparison in the study is against CE")

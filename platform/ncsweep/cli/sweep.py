@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+import yaml
 
 from ..config import SpecError
 from ._app import (
@@ -19,6 +19,7 @@ from ._app import (
     console,
     join_cluster,
 )
+from ._help import families_help, registry_help
 
 ResourcesOption = Annotated[
     str | None,
@@ -34,7 +35,13 @@ VerboseOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(
+    cls=registry_help(
+        families=lambda: families_help(
+            "Comma-separated loss families (default: every search space)."
+        )
+    )
+)
 def sweep(
     preset: Annotated[
         str,
@@ -43,7 +50,8 @@ def sweep(
         ),
     ] = "digits",
     families: Annotated[
-        str | None, typer.Option(help="Comma-separated loss families (default: all five).")
+        str | None,
+        typer.Option(help="Comma-separated loss families (default: every search space)."),
     ] = None,
     trials: Annotated[
         int | None, typer.Option(help="Trials per family (default: the preset's).")
@@ -60,7 +68,9 @@ def sweep(
     cpus_per_worker: Annotated[
         float | None, typer.Option(help="CPUs per Ray Train worker.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the samplers and every trial's data split.")] = 0,
+    seed: Annotated[
+        int | None, typer.Option(help="Seeds the samplers and every trial's data split.")
+    ] = None,
     name: Annotated[
         str | None, typer.Option(help="Sweep name (MLflow experiment; default <preset>-<time>).")
     ] = None,
@@ -80,7 +90,7 @@ def sweep(
     grace_period: Annotated[
         int | None, typer.Option(help="Evaluations before ASHA may stop a trial.")
     ] = None,
-    max_failures: Annotated[int, typer.Option(help="Retries of a failed trial.")] = 0,
+    max_failures: Annotated[int | None, typer.Option(help="Retries of a failed trial.")] = None,
     overrides: SetOption = None,
     out: Annotated[Path, typer.Option(help="Where the best config per family is exported.")] = Path(
         "best_configs"
@@ -95,13 +105,18 @@ def sweep(
         str | None,
         typer.Option(help="Print the leaderboard of sweep NAME (running or done) and exit."),
     ] = None,
+    print_config: Annotated[
+        bool,
+        typer.Option("--print-config", help="Print the resolved sweep settings (YAML) and exit."),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
-    """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs."""
-    from ..sweep import SweepConfig, load_preset, run_sweep
-    from ..sweep.state import FAMILIES
-    from ..tracking import resolve_tracking_uri
-    from ..train import default_storage
+    """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
+
+    Settings: the preset's ``sweep:`` section, then these flags (``sweep/settings.py``).
+    """
+    from ..sweep import run_sweep
+    from ..sweep.settings import sweep_config
     from ..train.cluster import parse_resources
 
     join_cluster(address)
@@ -113,47 +128,44 @@ def sweep(
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
         _resume(name, storage, tracking_uri, out, verbose, shared_storage)
         return
-    chosen = [f.strip() for f in families.split(",") if f.strip()] if families else list(FAMILIES)
-    unknown = [f for f in chosen if f not in FAMILIES]
-    if unknown or not chosen:
-        raise SpecError(
-            f"--families: unknown {unknown or '(none given)'}; allowed: {', '.join(FAMILIES)}"
-        )
-    loaded = load_preset(preset, spaces).with_sweep(
+    config = sweep_config(
+        name=name,
+        preset=preset,
+        families=[f.strip() for f in families.split(",") if f.strip()] if families else None,
         trials=trials,
+        max_concurrent=max_concurrent,
         workers_per_trial=workers_per_trial,
         gpus_per_trial=gpus_per_trial,
         cpus_per_worker=cpus_per_worker,
+        seed=seed,
+        storage=_storage(storage),
+        shared_storage=shared_storage or None,
+        resources_per_worker=parse_resources(resources_per_worker) or None,
+        tracking_uri=tracking_uri and _tracking(tracking_uri),
         objective=objective,
         nc_metric=nc_metric,
         scheduler=scheduler,
         grace_period=grace_period,
-    )
-    d = loaded.sweep
-    config = SweepConfig(
-        name=name or f"{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}",
-        preset=str(preset),
-        families=chosen,
-        trials=d.trials,
-        max_concurrent=max_concurrent,
-        workers_per_trial=d.workers_per_trial,
-        gpus_per_trial=d.gpus_per_trial,
-        cpus_per_worker=d.cpus_per_worker,
-        seed=seed,
-        storage=default_storage(storage),
-        shared_storage=shared_storage,
-        resources_per_worker=parse_resources(resources_per_worker),
-        tracking_uri=resolve_tracking_uri(tracking_uri),
-        objective=d.objective,
-        nc_metric=d.nc_metric,
-        scheduler=d.scheduler,
-        grace_period=d.grace_period,
-        reduction_factor=d.reduction_factor,
         max_failures=max_failures,
         spaces_root=str(spaces.resolve()) if spaces else None,
-        overrides=list(overrides or []),
+        overrides=list(overrides or []) or None,
     )
+    if print_config:
+        console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
+        return
     _finish(run_sweep(config, console, out_dir=out, verbose=verbose), config, out)
+
+
+def _storage(storage: str | None) -> str | None:
+    from ..train import default_storage
+
+    return default_storage(storage) if storage else None
+
+
+def _tracking(uri: str) -> str:
+    from ..tracking import resolve_tracking_uri
+
+    return resolve_tracking_uri(uri)
 
 
 def _finish(outcome, config, out: Path) -> None:

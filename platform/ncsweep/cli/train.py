@@ -18,17 +18,16 @@ from ._app import (
     err_console,
     join_cluster,
 )
+from ._help import families_help, registry_help
 
 
-@app.command()
+@app.command(cls=registry_help(loss=lambda: families_help("Loss family:")))
 def train(
     config: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="Spec YAML (an exported best config works as is)."),
     ] = None,
-    loss: Annotated[
-        str | None, typer.Option(help="Loss family: ce, normface, ntce, nonl, scl.")
-    ] = None,
+    loss: Annotated[str | None, typer.Option(help="Loss family.")] = None,
     dataset: Annotated[
         str | None,
         typer.Option(help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet)."),

@@ -41,7 +41,7 @@ def ui(
     host: Annotated[
         str, typer.Option(help="Bind address (loopback unless you mean otherwise).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option()] = 5000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port (1-65535).")] = 5000,
 ) -> None:
     """Serve the MLflow UI for the tracking store (127.0.0.1 by default) and print the link
     to the sweep's runs table. A tracking server already has its UI: only the link is printed."""

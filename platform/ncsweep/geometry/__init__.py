@@ -2,11 +2,13 @@
 
 Two passes: :class:`ClassStats` (sums, scatters) then, for NC4, :class:`NCCAgreement`
 (needs the final class means). Metrics are functions of that state
-(:func:`collapse_metrics`), scores map them to % of collapse (:func:`nc_scores`).
+(:func:`collapse_metrics`), scores map them to % of collapse (:func:`nc_scores`); each
+metric is described once in ``descriptors.py`` (:data:`METRICS`).
 Plain PyTorch: no Ray, no MLflow.
 """
 
 from .agreement import NCCAgreement
+from .descriptors import METRICS, MetricInfo, metric_info, paper_five, score_table
 from .metrics import (
     METRIC_DIRECTIONS,
     METRIC_NAMES,
@@ -25,6 +27,11 @@ from .scores import default_bounds, nc_scores
 from .stats import ClassStats
 
 __all__ = [
+    "METRICS",
+    "MetricInfo",
+    "metric_info",
+    "paper_five",
+    "score_table",
     "METRIC_DIRECTIONS",
     "METRIC_NAMES",
     "PROTOTYPE_METRICS",

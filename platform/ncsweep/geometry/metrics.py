@@ -65,6 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .agreement import NCCAgreement
+from .descriptors import METRICS
 from .stats import ClassStats
 
 try:  # a dependency of scikit-learn, so normally present
@@ -95,34 +96,12 @@ __all__ = [
     "mir_at_collapse",
 ]
 
-METRIC_NAMES: tuple[str, ...] = (
-    "nc1",
-    "cdnv",
-    "equinorm",
-    "equiangular",
-    "max_angle",
-    "etf_error",
-    "self_duality",
-    "ncc_mismatch",
-    "erank_intra",
-    "erank_inter",
-    "erank_proto",
-    "align_proto_class",
-    "align_proto_instance",
-    "mir",
-    "hdr",
-)
+METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
 
-PROTOTYPE_METRICS: frozenset[str] = frozenset(
-    {"self_duality", "erank_proto", "align_proto_class", "align_proto_instance", "mir", "hdr"}
-)
+PROTOTYPE_METRICS: frozenset[str] = frozenset(m.name for m in METRICS if m.needs_prototypes)
 
-#: "max" where a larger raw value is closer to collapse, "min" otherwise. mir counts as
-#: "max": it grows towards its collapse value during training (Song et al.).
-METRIC_DIRECTIONS: dict[str, str] = {
-    name: ("max" if name in {"erank_inter", "erank_proto", "mir"} else "min")
-    for name in METRIC_NAMES
-}
+#: "max" where a larger raw value is closer to collapse, "min" otherwise (descriptors).
+METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in METRICS}
 
 _EPS = torch.finfo(torch.float64).eps
 # Bound on the temporary memory of the per-class spectra (bytes).

@@ -1,33 +1,246 @@
-"""Loss registry: ``@register_loss(name)`` fills it, ``create_loss`` is the one factory."""
+"""Loss registry: each family registers its class with a :class:`LossInfo`, the one place
+that says what the platform needs to know about it.
+
+``@register_loss(name, LossInfo(...))`` fills the registry; ``create_loss`` is the one
+factory; :func:`loss_info` answers every other question (options with types, defaults and
+ranges, model head, views, evaluation loss, probes, prototypes, a one-line description).
+The spec validation (``config.LossSpec``), the search-space family list, the model head of
+the training loop and the CLI help are derived from it.
+
+An option's default is the constructor's own default (read from its signature once, at
+registration), so the descriptor states only what the signature cannot: the type, the
+range or choices, and a one-line help. Registration fails if the two disagree on names.
+
+Adding a family: one module ``losses/<name>_loss.py`` with a registered class (the package
+imports every ``*_loss`` module) and one ``search_spaces/<name>.yaml``. A family defined
+outside the package is registered by importing its module; a spec or search space names
+that module as ``loss.module`` so Ray workers import it too.
+"""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from torch import nn
 
-__all__ = ["create_loss", "list_losses", "register_loss"]
+__all__ = [
+    "HEADS",
+    "LossInfo",
+    "Option",
+    "create_loss",
+    "evaluation_loss",
+    "list_losses",
+    "loss_info",
+    "register_loss",
+    "unregister_loss",
+]
 
-_LOSSES: dict[str, type[nn.Module]] = {}
+#: Heads of the model registry (``models.heads``): ``linear`` = ``W z + b``; ``prototype``
+#: = ``W z`` without bias; ``projection`` = an MLP projection, classified by class means.
+HEADS = ("linear", "prototype", "projection")
+
+_UNSET: Any = object()
 
 
-def register_loss(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator that registers a loss under ``name`` (also set as ``cls.name``).
+@dataclass(frozen=True)
+class Option:
+    """One constructor option of a loss.
+
+    Attributes:
+        name: the constructor argument (also the spec key ``loss.<name>``).
+        type: ``float``, ``int``, ``bool`` or ``str``.
+        help: one line for error messages and docs.
+        gt, ge, lt, le: bounds of a number (exclusive / inclusive).
+        choices: allowed values of a ``str`` option.
+        nullable: ``None`` is allowed (e.g. "off").
+        default: the constructor's default (filled at registration).
+    """
+
+    name: str
+    type: type
+    help: str = ""
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+    choices: tuple[Any, ...] | None = None
+    nullable: bool = False
+    default: Any = _UNSET
+
+    def kind(self) -> str:
+        """``float > 0``, ``one of a, b``, ``bool``."""
+        if self.choices is not None:
+            kind = "one of " + ", ".join(map(str, self.choices))
+        else:
+            kind = self.type.__name__
+            bounds = [
+                f"{op} {v:g}"
+                for op, v in ((">", self.gt), (">=", self.ge), ("<", self.lt), ("<=", self.le))
+                if v is not None
+            ]
+            kind = " ".join([kind, " and ".join(bounds)]) if bounds else kind
+        return kind + (" or null" if self.nullable else "")
+
+    def describe(self) -> str:
+        """``temperature (float > 0, default 0.1)``."""
+        return f"{self.name} ({self.kind()}, default {self.default!r})"
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to the option's type; ValueError names what is allowed."""
+        if value is None and self.nullable:
+            return None
+        wrong = ValueError(f"{self.name}={value!r}: must be {self.kind()}")
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise wrong
+        elif self.type in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise wrong
+            if self.type is int:
+                if value != int(value):
+                    raise wrong
+                value = int(value)
+            else:
+                value = float(value)
+                if math.isnan(value):
+                    raise wrong
+            limits = (
+                (self.gt, lambda v, b: v > b),
+                (self.ge, lambda v, b: v >= b),
+                (self.lt, lambda v, b: v < b),
+                (self.le, lambda v, b: v <= b),
+            )
+            if not all(bound is None or ok(value, bound) for bound, ok in limits):
+                raise wrong
+        elif not isinstance(value, self.type):
+            raise wrong
+        if self.choices is not None and value not in self.choices:
+            raise wrong
+        return value
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the platform needs to know about one loss family.
+
+    Attributes:
+        description: one line (CLI help, docs).
+        options: constructor options (defaults come from the constructor).
+        head: model head the family trains, one of :data:`HEADS`.
+        views: augmented views per sample (the loss takes B×V×D when > 1).
+        normalized: predictions by cosine to unit prototypes (no bias).
+        uses_prototypes: the loss reads the head's prototypes.
+        eval_loss: ``options -> (family, options)`` of the loss on validation batches;
+            ``None``: the family itself without gathering and without memory.
+        probes: linear probes are trained on the frozen encoder at the end of a run.
+        name, cls: filled at registration.
+    """
+
+    description: str
+    options: tuple[Option, ...] = ()
+    head: str = "prototype"
+    views: int = 1
+    normalized: bool = True
+    uses_prototypes: bool = True
+    eval_loss: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]] | None = None
+    probes: bool = False
+    name: str = ""
+    cls: type[nn.Module] | None = field(default=None, compare=False)
+
+    @property
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.options)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {o.name: o.default for o in self.options}
+
+    def check_options(self, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        """All options, ``values`` over the defaults, each checked; ValueError names every
+        wrong key (as ``prefix + name``) and what the family takes."""
+        problems, out = [], self.defaults
+        by_name = {o.name: o for o in self.options}
+        for key, value in values.items():
+            if key not in by_name:
+                problems.append(f"unknown key '{prefix}{key}'")
+                continue
+            try:
+                out[key] = by_name[key].check(value)
+            except ValueError as err:
+                problems.append(f"{prefix}{err}")
+        if problems:
+            takes = ", ".join(o.describe() for o in self.options) or "no options"
+            raise ValueError(f"{'; '.join(problems)}; loss '{self.name}' takes: {takes}")
+        return out
+
+    def summary(self) -> str:
+        """``name: description (options a, b)`` for help texts."""
+        opts = ", ".join(self.option_names) or "no options"
+        return f"{self.name}: {self.description} (options: {opts})"
+
+
+_LOSSES: dict[str, LossInfo] = {}
+
+
+def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator that registers a loss under ``name`` with its descriptor.
+
+    Sets ``cls.name``, ``cls.info`` and the class attributes the training loop reads
+    (``views``, ``normalized``, ``uses_prototypes``) from ``info``.
+
+    Raises:
+        ValueError: ``name`` taken by another class, a head outside :data:`HEADS`, or
+            options that do not match the constructor's arguments.
 
     Example:
-        >>> @register_loss("my_loss")  # doctest: +SKIP
+        >>> @register_loss("my_loss", LossInfo("my loss", head="prototype"))  # doctest: +SKIP
         ... class MyLoss(nn.Module): ...
     """
 
     def decorator(cls: type[nn.Module]) -> type[nn.Module]:
-        if name in _LOSSES and _LOSSES[name] is not cls:
-            raise ValueError(f"loss {name!r} is already registered to {_LOSSES[name].__name__}")
-        cls.name = name
-        _LOSSES[name] = cls
+        taken = _LOSSES.get(name)
+        if (
+            taken is not None
+            and taken.cls is not cls
+            and taken.cls.__qualname__ != cls.__qualname__
+        ):
+            raise ValueError(f"loss {name!r} is already registered to {taken.cls.__name__}")
+        if info.head not in HEADS:
+            raise ValueError(f"loss {name!r}: head {info.head!r}; allowed: {', '.join(HEADS)}")
+        params = {
+            p.name: p.default
+            for p in inspect.signature(cls.__init__).parameters.values()
+            if p.name != "self"
+        }
+        declared = [o.name for o in info.options]
+        if sorted(declared) != sorted(params) or any(
+            v is inspect.Parameter.empty for v in params.values()
+        ):
+            raise ValueError(
+                f"loss {name!r}: LossInfo options {declared} must be the constructor's "
+                f"arguments {list(params)}, each with a default"
+            )
+        options = tuple(replace(o, default=params[o.name]) for o in info.options)
+        full = replace(info, name=name, cls=cls, options=options)
+        cls.name, cls.info = name, full
+        cls.views, cls.normalized, cls.uses_prototypes = (
+            info.views,
+            info.normalized,
+            info.uses_prototypes,
+        )
+        _LOSSES[name] = full
         return cls
 
     return decorator
+
+
+def unregister_loss(name: str) -> None:
+    """Remove ``name`` from the registry (tests that register a family of their own)."""
+    _LOSSES.pop(name, None)
 
 
 def list_losses() -> list[str]:
@@ -35,26 +248,43 @@ def list_losses() -> list[str]:
     return sorted(_LOSSES)
 
 
-def _options(cls: type[nn.Module]) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters
-    return sorted(p for p in params if p != "self")
+def loss_info(name: str) -> LossInfo:
+    """The descriptor of loss ``name``; ValueError lists the registered names."""
+    if name not in _LOSSES:
+        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(list_losses())}")
+    return _LOSSES[name]
 
 
 def create_loss(name: str, **kwargs) -> nn.Module:
     """Build the loss registered as ``name`` with constructor options ``kwargs``.
 
     Raises:
-        ValueError: unknown ``name`` or an option the loss does not take; the message
-            lists what is allowed.
+        ValueError: unknown ``name``, an option the loss does not take, or a value outside
+            the option's declared type or range; the message lists what is allowed.
 
     Example:
         >>> loss = create_loss("ntce", temperature=0.1, memory=4096)  # doctest: +SKIP
     """
-    if name not in _LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(list_losses())}")
-    cls = _LOSSES[name]
-    allowed = _options(cls)
+    info = loss_info(name)
+    allowed = sorted(info.option_names)
     for key in kwargs:
         if key not in allowed:
             raise ValueError(f"{name} got unknown option {key!r}; allowed: {', '.join(allowed)}")
-    return cls(**kwargs)
+    checked = info.check_options(kwargs)
+    return info.cls(**{k: checked[k] for k in kwargs})
+
+
+def evaluation_loss(name: str, options: Mapping[str, Any]) -> nn.Module:
+    """The loss a run of family ``name`` (with ``options``) reports on validation batches.
+
+    Per rank and without memory: validation shards differ in length (a collective per batch
+    would hang) and evaluation must not enqueue. A family with ``eval_loss`` (SCL: one view
+    on validation, NormFace against its class-mean prototypes) names another loss.
+    """
+    info = loss_info(name)
+    if info.eval_loss is not None:
+        other, other_options = info.eval_loss(options)
+        return create_loss(other, **other_options)
+    kwargs = {k: v for k, v in options.items() if k in info.option_names}
+    kwargs.update({k: v for k, v in (("gather", False), ("memory", 0)) if k in kwargs})
+    return create_loss(name, **kwargs)

@@ -7,12 +7,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import check_inputs, full_precision
-from ._registry import register_loss
+from ._registry import LossInfo, Option, register_loss
 
 __all__ = ["CELoss"]
 
 
-@register_loss("ce")
+@register_loss(
+    "ce",
+    LossInfo(
+        "softmax cross entropy on W z + b (no normalisation)",
+        options=(Option("label_smoothing", float, "as in F.cross_entropy", ge=0, lt=1),),
+        head="linear",
+        normalized=False,
+    ),
+)
 class CELoss(nn.Module):
     """CE (PAPER.md, loss family 1): softmax cross entropy on ``W z + b``.
 
@@ -31,10 +39,6 @@ class CELoss(nn.Module):
         >>> head = nn.Linear(512, 10)
         >>> loss = CELoss()(torch.randn(8, 512), torch.randint(10, (8,)), head.weight, head.bias)
     """
-
-    normalized = False
-    uses_prototypes = True
-    views = 1
 
     def __init__(self, label_smoothing: float = 0.0) -> None:
         super().__init__()

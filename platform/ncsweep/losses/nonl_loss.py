@@ -15,14 +15,27 @@ from ._common import (
     prototype_rows,
     unit,
 )
-from ._registry import register_loss
+from ._registry import LossInfo, Option, register_loss
 
 __all__ = ["NONLLoss"]
 
 ANCHORS = ("prototype", "instance", "bidirectional")
 
 
-@register_loss("nonl")
+@register_loss(
+    "nonl",
+    LossInfo(
+        "negatives-only normalisation, separate alignment and uniformity weights",
+        options=(
+            Option("temperature", float, "τ of the softmax", gt=0),
+            Option("anchor", str, "which side anchors the contrast", choices=ANCHORS),
+            Option("align_weight", float, "weight of the alignment term", ge=0),
+            Option("unif_weight", float, "weight of the uniformity term(s)", ge=0),
+            Option("gather", bool, "negatives from every worker (autograd all-gather)"),
+            Option("memory", int, "cross-batch memory entries (0 = off)", ge=0),
+        ),
+    ),
+)
 class NONLLoss(nn.Module):
     """NONL (PAPER.md, loss family 4): negatives-only normalisation; can be negative.
 
@@ -62,10 +75,6 @@ class NONLLoss(nn.Module):
         >>> head = nn.Linear(512, 10, bias=False)
         >>> loss = NONLLoss(0.1)(torch.randn(8, 512), torch.randint(10, (8,)), head.weight)
     """
-
-    normalized = True
-    uses_prototypes = True
-    views = 1
 
     def __init__(
         self,

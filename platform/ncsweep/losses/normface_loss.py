@@ -7,12 +7,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import check_inputs, check_positive, full_precision, unit
-from ._registry import register_loss
+from ._registry import LossInfo, Option, register_loss
 
 __all__ = ["NormFaceLoss"]
 
 
-@register_loss("normface")
+@register_loss(
+    "normface",
+    LossInfo(
+        "K-way softmax on cosines to unit prototypes (instance-anchored)",
+        options=(Option("temperature", float, "τ of the softmax", gt=0),),
+    ),
+)
 class NormFaceLoss(nn.Module):
     """NormFace (PAPER.md, loss family 2): instance-anchored, K-way normalised softmax.
 
@@ -31,10 +37,6 @@ class NormFaceLoss(nn.Module):
         >>> head = nn.Linear(512, 10, bias=False)
         >>> loss = NormFaceLoss(0.1)(torch.randn(8, 512), torch.randint(10, (8,)), head.weight)
     """
-
-    normalized = True
-    uses_prototypes = True
-    views = 1
 
     def __init__(self, temperature: float = 0.1) -> None:
         super().__init__()

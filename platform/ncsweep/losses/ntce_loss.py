@@ -6,12 +6,22 @@ import torch
 from torch import nn
 
 from ._common import NegativeSet, check_inputs, check_positive, full_precision, prototype_rows, unit
-from ._registry import register_loss
+from ._registry import LossInfo, Option, register_loss
 
 __all__ = ["NTCELoss"]
 
 
-@register_loss("ntce")
+@register_loss(
+    "ntce",
+    LossInfo(
+        "each prototype contrasted with all M instances of the negative set",
+        options=(
+            Option("temperature", float, "τ of the softmax", gt=0),
+            Option("gather", bool, "negatives from every worker (autograd all-gather)"),
+            Option("memory", int, "cross-batch memory entries (0 = off)", ge=0),
+        ),
+    ),
+)
 class NTCELoss(nn.Module):
     """NTCE (PAPER.md, loss family 3): prototype-anchored normalised temperature-scaled CE.
 
@@ -45,10 +55,6 @@ class NTCELoss(nn.Module):
         >>> head = nn.Linear(512, 10, bias=False)
         >>> loss = NTCELoss(0.1)(torch.randn(8, 512), torch.randint(10, (8,)), head.weight)
     """
-
-    normalized = True
-    uses_prototypes = True
-    views = 1
 
     def __init__(self, temperature: float = 0.1, gather: bool = True, memory: int = 0) -> None:
         super().__init__()

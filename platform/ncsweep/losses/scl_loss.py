@@ -13,12 +13,30 @@ from ._common import (
     masked_mean,
     unit,
 )
-from ._registry import register_loss
+from ._registry import LossInfo, Option, register_loss
 
 __all__ = ["SCLLoss"]
 
 
-@register_loss("scl")
+@register_loss(
+    "scl",
+    LossInfo(
+        "supervised contrastive loss on two views; classified by class-mean prototypes",
+        options=(
+            Option("temperature", float, "τ of the softmax", gt=0),
+            Option(
+                "base_temperature", float, "SupContrast rescaling τ/base_τ", gt=0, nullable=True
+            ),
+            Option("gather", bool, "negatives from every worker (autograd all-gather)"),
+            Option("memory", int, "cross-batch memory entries (0 = off)", ge=0),
+        ),
+        head="projection",
+        views=2,
+        uses_prototypes=False,
+        eval_loss=lambda options: ("normface", {"temperature": options["temperature"]}),
+        probes=True,
+    ),
+)
 class SCLLoss(nn.Module):
     """SCL (PAPER.md, loss family 5): SupCon (Khosla et al. 2020) on unit projections.
 
@@ -46,10 +64,6 @@ class SCLLoss(nn.Module):
     Example:
         >>> loss = SCLLoss(0.1)(torch.randn(8, 2, 128), torch.randint(10, (8,)))
     """
-
-    normalized = True
-    uses_prototypes = False
-    views = 2
 
     def __init__(
         self,

@@ -1,31 +1,20 @@
-"""Which MLflow metric keys a dashboard may name (derived from the geometry registry).
+"""Which MLflow metric keys a dashboard may name (derived from ``metric_keys`` and the
+geometry registry).
 
-Fixed keys are the training loop's; NC keys are ``<prefix>/<name>`` for every name in
+Fixed keys are ``ncsweep.metric_keys.FIXED_KEYS``; NC keys are ``<prefix>/<name>`` for every name in
 :data:`ncsweep.geometry.METRIC_NAMES`; evaluations are ``eval/<suite>/<key>`` (``eval/*``
 selects all of them).
 """
 
 from __future__ import annotations
 
+from .. import metric_keys as keys
 from ..geometry import METRIC_NAMES
 
 __all__ = ["FIXED_KEYS", "NC_PREFIXES", "EVAL_PREFIX", "is_known_metric", "known_metric_keys"]
 
-FIXED_KEYS: tuple[str, ...] = (
-    "train/loss",
-    "val/loss",
-    "val/acc1",
-    "val/acc5",
-    "val/acc1_prototypes",
-    "val/acc1_probe",
-    "val/acc1_normprobe",
-    "epoch",
-    "lr",
-    "step",
-    "total_steps",
-    "objective/nc_steps",
-)
-NC_PREFIXES: tuple[str, ...] = ("nc", "nc_score", "nc_iters", "val_nc", "val_nc_score")
+FIXED_KEYS: tuple[str, ...] = keys.FIXED_KEYS
+NC_PREFIXES: tuple[str, ...] = tuple(p.rstrip("/") for p in keys.NC_PREFIXES)
 EVAL_PREFIX = "eval/"
 
 

@@ -18,10 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import apply_overrides, parse_overrides, spec_from_dict
+from ..config import apply_overrides, deep_merge, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..sweep import Preset
-from ..sweep.spaces import merge_nested
 
 __all__ = ["Cell", "LONGTAIL_RATIOS", "plan_cells", "variants_for"]
 
@@ -85,9 +84,9 @@ def plan_cells(
         base = apply_overrides(base, parse_overrides(overrides))
         for variant in chosen:
             for seed in seeds:
-                data = merge_nested(base, available[variant])
+                data = deep_merge(base, available[variant])
                 cell = Cell(family, seed, variant, {})
-                data = merge_nested(
+                data = deep_merge(
                     data,
                     {
                         "run": {

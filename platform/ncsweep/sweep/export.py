@@ -16,23 +16,16 @@ from typing import Any
 import yaml
 from mlflow.tracking import MlflowClient
 
+from .. import metric_keys as keys
 from ..config import read_yaml
 from ..redact import redact
 from ..tracking import git_commit, package_versions
 from .leaderboard import TrialRow, best_per_family
-from .objectives import pareto_front
+from .objectives import ACCURACY, NC_STEPS, pareto_front
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 
-_REPORTED = (
-    "val/acc1",
-    "val/acc5",
-    "val/loss",
-    "val/acc1_prototypes",
-    "val/acc1_probe",
-    "val/acc1_normprobe",
-    "objective/nc_steps",
-)
+_REPORTED = (*keys.VAL_HEADLINE, NC_STEPS)
 
 
 def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
@@ -47,9 +40,9 @@ def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
 def _provenance(uri: str, sweep: str, row: TrialRow, seed: int) -> dict[str, Any]:
     metrics = {k: row.metrics[k] for k in _REPORTED if k in row.metrics}
     if row.nc_steps is not None:
-        metrics["objective/nc_steps"] = row.nc_steps
+        metrics[NC_STEPS] = row.nc_steps
     metrics["mean_nc_score"] = row.mean_nc_score
-    metrics.update({f"nc_iters/{k}": v for k, v in sorted(row.nc_iters.items())})
+    metrics.update(keys.prefixed(keys.NC_ITERS, dict(sorted(row.nc_iters.items()))))
     return {
         "sweep": sweep,
         "family": row.family,
@@ -98,7 +91,7 @@ def export_best(
                     redact(
                         {
                             "family": family,
-                            "objectives": ["maximise val/acc1", "minimise objective/nc_steps"],
+                            "objectives": [f"maximise {ACCURACY}", f"minimise {NC_STEPS}"],
                             "front": front,
                         }
                     ),

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 from mlflow.tracking import MlflowClient
 from rich.table import Table
 
+from .. import metric_keys as keys
 from ..config import SpecError
+from ..geometry.descriptors import paper_five
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
 from .objectives import ACCURACY, nc_steps
 
@@ -34,13 +36,8 @@ __all__ = [
     "PAPER_FIVE",
 ]
 
-PAPER_FIVE = (
-    "erank_intra",
-    "erank_inter",
-    "erank_proto",
-    "align_proto_class",
-    "align_proto_instance",
-)
+#: The NC metrics the paper reports (``geometry.descriptors``), one column each.
+PAPER_FIVE = paper_five()
 
 
 @dataclass
@@ -84,20 +81,17 @@ def find_parent(uri: str, sweep: str) -> tuple[str, str]:
 def row_from_run(run, nc_metric: str = "mean") -> TrialRow:
     """One trial's leaderboard row from its MLflow child run (an ``mlflow.entities.Run``)."""
     m = run.data.metrics
-    scores = [v for k, v in m.items() if k.startswith("nc_score/")]
     return TrialRow(
         family=run.data.tags.get(TAG_FAMILY, "?"),
         trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
         run_id=run.info.run_id,
         status=run.info.status,
         acc1=m.get(ACCURACY),
-        mean_nc_score=sum(scores) / len(scores) if scores else None,
+        mean_nc_score=keys.mean_nc_score(m),
         nc_steps=nc_steps(m, nc_metric),
-        step=int(m["step"]) if "step" in m else None,
-        total_steps=int(m["total_steps"]) if "total_steps" in m else None,
-        nc_iters={
-            k.removeprefix("nc_iters/"): int(v) for k, v in m.items() if k.startswith("nc_iters/")
-        },
+        step=int(m[keys.STEP]) if keys.STEP in m else None,
+        total_steps=int(m[keys.TOTAL_STEPS]) if keys.TOTAL_STEPS in m else None,
+        nc_iters={k: int(v) for k, v in keys.per_metric(keys.NC_ITERS, m).items()},
         metrics=dict(m),
     )
 
@@ -155,7 +149,7 @@ def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
     table = Table(title=title)
     for column, justify in (
         ("family", "left"),
-        ("val/acc1", "right"),
+        (keys.VAL_ACC1, "right"),
         ("mean NC %", "right"),
         ("NC steps", "right"),
         ("trials ok/stop/fail", "right"),
@@ -199,7 +193,7 @@ def pareto_table(fronts: dict[str, list[TrialRow]]) -> Table:
     table = Table(title="Pareto front per family (val/acc1 up, NC steps down)")
     for column, justify in (
         ("family", "left"),
-        ("val/acc1", "right"),
+        (keys.VAL_ACC1, "right"),
         ("NC steps", "right"),
         ("mean NC %", "right"),
         ("trial", "left"),
@@ -235,11 +229,13 @@ _CSV_FIELDS = (
 
 def rows_to_csv(rows: list[TrialRow]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*_CSV_FIELDS, *(f"nc_iters/{n}" for n in PAPER_FIVE)])
+    writer = csv.DictWriter(
+        out, fieldnames=[*_CSV_FIELDS, *(keys.NC_ITERS + n for n in PAPER_FIVE)]
+    )
     writer.writeheader()
     for r in rows:
         record = {k: getattr(r, k) for k in _CSV_FIELDS}
-        record.update({f"nc_iters/{n}": r.nc_iters.get(n, "") for n in PAPER_FIVE})
+        record.update({keys.NC_ITERS + n: r.nc_iters.get(n, "") for n in PAPER_FIVE})
         writer.writerow(record)
     return out.getvalue()
 

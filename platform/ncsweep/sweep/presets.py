@@ -8,7 +8,7 @@
       data: {name: digits}
       model: {name: mlp}
       run: {epochs: 12, batch_size: 128}
-    sweep:                     # defaults the CLI can override (SweepDefaults)
+    sweep:                     # sweep settings (sweep/settings.py); flags/arguments win
       trials: 4
       scheduler: asha
     space:                     # per family, or "all": {dotted key: distribution}
@@ -25,79 +25,40 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from ncsweep.config import SpecError, read_yaml, spec_from_dict
-from ncsweep.geometry.metrics import METRIC_NAMES
+from ncsweep.config import SpecError, deep_merge, read_yaml, spec_from_dict
+from ncsweep.losses import list_losses
+from ncsweep.sweep.settings import SweepSettings
 from ncsweep.sweep.spaces import (
-    FAMILIES,
     SearchSpace,
     list_families,
     load_space,
-    merge_nested,
     parse_distribution,
     read_checked,
     search_spaces_dir,
 )
 
-__all__ = ["NC_METRIC_NAMES", "Preset", "SweepDefaults", "list_presets", "load_preset"]
-
-# The NC metric names of DESIGN.md (``nc_iters/<name>``): the Pareto objective uses one of
-# them, or ``mean`` over all.
-NC_METRIC_NAMES: tuple[str, ...] = METRIC_NAMES
+__all__ = ["Preset", "list_presets", "load_preset"]
 
 _FILE_KEYS = ("preset", "description", "spec", "sweep", "space")
 
 
-class SweepDefaults(BaseModel):
-    """How a sweep runs; every field can be overridden on the command line."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=True)
-
-    trials: int = Field(4, ge=1, description="trials per loss family")
-    scheduler: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
-    reduction_factor: int = Field(3, ge=2)
-    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
-    cpus_per_worker: float = Field(1.0, ge=0)
-    objective: Literal["accuracy", "pareto"] = "accuracy"
-    nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
-
-    @field_validator("nc_metric")
-    @classmethod
-    def _known_metric(cls, value: str) -> str:
-        if value != "mean" and value not in NC_METRIC_NAMES:
-            raise ValueError(f"must be 'mean' or one of {', '.join(NC_METRIC_NAMES)}")
-        return value
-
-    @property
-    def gpus_per_worker(self) -> float:
-        return self.gpus_per_trial / self.workers_per_trial
-
-    def run_resources(self) -> dict[str, Any]:
-        """The ``run`` keys of a trial's spec these defaults imply."""
-        return {
-            "workers": self.workers_per_trial,
-            "cpus_per_worker": self.cpus_per_worker,
-            "gpus_per_worker": self.gpus_per_worker,
-        }
-
-
-def _sweep_defaults(raw: Any, source: str) -> SweepDefaults:
+def _sweep_settings(raw: Any, source: str) -> SweepSettings:
+    """The ``sweep:`` section; only the keys it sets count as set (``model_fields_set``)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: sweep must be a mapping, got {raw!r}")
     try:
-        return SweepDefaults(**raw)
+        return SweepSettings(**raw)
     except ValidationError as err:
         lines = [f"{source}: invalid sweep settings"]
         for item in err.errors():
             key = "sweep." + ".".join(str(p) for p in item["loc"])
             if item["type"] == "extra_forbidden":
                 lines.append(
-                    f"  - unknown key '{key}'; allowed: {', '.join(SweepDefaults.model_fields)}"
+                    f"  - unknown key '{key}'; allowed: {', '.join(SweepSettings.model_fields)}"
                 )
             else:
                 msg = item["msg"].removeprefix("Value error, ")
@@ -107,7 +68,7 @@ def _sweep_defaults(raw: Any, source: str) -> SweepDefaults:
 
 @dataclass
 class Preset:
-    """A named setting: base spec, sweep defaults, replacements of distributions.
+    """A named setting: base spec, sweep settings, replacements of distributions.
 
     Attributes:
         spec: nested ExperimentSpec dict, with the run resources of ``sweep`` filled in.
@@ -118,7 +79,7 @@ class Preset:
     name: str
     description: str
     spec: dict[str, Any]
-    sweep: SweepDefaults
+    sweep: SweepSettings
     space: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "<preset>"
     root: Path | None = None
@@ -141,14 +102,15 @@ class Preset:
         )
 
     def with_sweep(self, **changes: Any) -> Preset:
-        """A copy with sweep defaults changed (CLI overrides); run resources follow them."""
-        unset = {k: v for k, v in changes.items() if v is not None}
-        sweep = _sweep_defaults(
-            {**self.sweep.model_dump(), **unset}, f"{self.source} with command-line overrides"
+        """A copy with sweep settings changed (``None``: unchanged); run resources follow."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        sweep = _sweep_settings(
+            {**self.sweep.model_dump(exclude_unset=True), **given},
+            f"{self.source} with command-line overrides",
         )
-        spec = merge_nested(self.spec, {"run": sweep.run_resources()})
+        spec = deep_merge(self.spec, {"run": sweep.run_resources()})
         spec_from_dict(
-            merge_nested(spec, {"loss": {"name": "ce"}}),
+            deep_merge(spec, {"loss": {"name": "ce"}}),
             f"{self.source} with command-line overrides",
         )
         return Preset(self.name, self.description, spec, sweep, self.space, self.source, self.root)
@@ -178,6 +140,11 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
             for a parameter no family has; each names the file and the key.
     """
     root = Path(root) if root is not None else search_spaces_dir()
+    if not root.is_dir():
+        raise SpecError(
+            f"--spaces {root}: not a directory; expected a folder holding <family>.yaml files "
+            "and presets/ (like the shipped search_spaces/)"
+        )
     text = str(name)
     if text.endswith((".yaml", ".yml")) or "/" in text:
         path = Path(text).expanduser()
@@ -196,7 +163,7 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
     if not isinstance(preset_name, str) or not isinstance(description, str):
         raise SpecError(f"{source}: preset and description must be strings")
 
-    sweep = _sweep_defaults(data.get("sweep") or {}, source)
+    sweep = _sweep_settings(data.get("sweep") or {}, source)
     spec = data.get("spec") or {}
     if not isinstance(spec, dict):
         raise SpecError(f"{source}: spec must be a nested mapping of spec sections, got {spec!r}")
@@ -207,20 +174,21 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
         )
     spec = _with_resources(spec, sweep, source)
     _check_registries(spec, source)
-    spec_from_dict(merge_nested(spec, {"loss": {"name": "ce"}}), f"{source} (spec)")
+    spec_from_dict(deep_merge(spec, {"loss": {"name": "ce"}}), f"{source} (spec)")
 
     space = data.get("space") or {}
     if not isinstance(space, dict):
         raise SpecError(f"{source}: space must map 'all' or a family to replacements")
+    families = list_families(root)  # imports families defined outside ncsweep.losses
     for group, entries in space.items():
-        if group != "all" and group not in FAMILIES:
+        if group != "all" and group not in list_losses():
             raise SpecError(
-                f"{source}: space.{group}: not a family; allowed: all, {', '.join(FAMILIES)}"
+                f"{source}: space.{group}: not a family; allowed: all, {', '.join(list_losses())}"
             )
         if not isinstance(entries, dict):
             raise SpecError(f"{source}: space.{group} must map parameters to distributions")
         known = (
-            {k for f in list_families(root) for k in _space_keys(f, root)}
+            {k for f in families for k in _space_keys(f, root)}
             if group == "all"
             else set(_space_keys(group, root))
         )
@@ -235,7 +203,7 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
     return Preset(preset_name, description.strip(), spec, sweep, space, source, root)
 
 
-def _with_resources(spec: dict[str, Any], sweep: SweepDefaults, source: str) -> dict[str, Any]:
+def _with_resources(spec: dict[str, Any], sweep: SweepSettings, source: str) -> dict[str, Any]:
     run = spec.get("run") if isinstance(spec.get("run"), dict) else {}
     implied = sweep.run_resources()
     for key, value in implied.items():
@@ -244,7 +212,7 @@ def _with_resources(spec: dict[str, Any], sweep: SweepDefaults, source: str) -> 
                 f"{source}: spec.run.{key}={run[key]!r} disagrees with the sweep "
                 f"settings, which imply {value!r}; set it in the sweep section only"
             )
-    return merge_nested(spec, {"run": implied})
+    return deep_merge(spec, {"run": implied})
 
 
 def _check_registries(spec: dict[str, Any], source: str) -> None:

@@ -19,18 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-from ray.tune.search import ConcurrencyLimiter
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..tracking import (
+    TAG_FAMILY,
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
@@ -58,11 +57,12 @@ from .leaderboard import (
     rows_to_json,
 )
 from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
-from .objectives import ACCURACY, NC_STEPS
+from .objectives import ACCURACY
 from .presets import Preset, load_preset
+from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
-from .trial import CompletedOnlyOptunaSearch, run_trial, runs_in_trial, trial_resources
+from .trial import run_trial, runs_in_trial, trial_resources
 
 __all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
 
@@ -135,19 +135,9 @@ def _tuner(
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
-    pareto = cfg.objective == "pareto"
-    sampler = optuna.samplers.TPESampler(
-        seed=cfg.seed + index, n_startup_trials=max(2, cfg.trials // 3)
+    searcher = build_searcher(
+        cfg, space.suggest, index, context["max_concurrent"], study_storage, family
     )
-    searcher = CompletedOnlyOptunaSearch(
-        space=space.suggest,
-        sampler=sampler,
-        storage=study_storage,
-        study_name=family,
-        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
-        mode=["max", "min"] if pareto else "max",
-    )
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=context["max_concurrent"])
     if cfg.scheduler == "asha":
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
@@ -155,7 +145,7 @@ def _tuner(
             time_attr="training_iteration",
             metric=ACCURACY,
             mode="max",
-            grace_period=cfg.grace_period,
+            grace_period=min(cfg.grace_period, context["max_evals"]),
             reduction_factor=cfg.reduction_factor,
             max_t=context["max_evals"],
             stop_last_trials=False,
@@ -176,6 +166,10 @@ def _tuner(
             name=family,
             storage_path=sweep_dir(cfg.storage, cfg.name),
             failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+            # Trials that train in their own process checkpoint through Tune: keep as many
+            # as Ray Train keeps for the others (it also snapshots the experiment state
+            # every that many checkpoints of a trial).
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
             verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
             callbacks=[TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
         ),
@@ -224,6 +218,31 @@ def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> 
         console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
         return
     console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
+
+
+def _drop_orphans(uri: str, experiment_id: str, cfg: SweepConfig, family: str, grid) -> None:
+    """Delete (MLflow soft delete, reason tagged) the runs of trials Tune does not know.
+
+    A driver killed between a trial's start and Tune's next experiment-state save leaves a
+    trial that the restored Tuner never had: Optuna never learns from it and a new trial
+    takes its place, so its run is not part of the sweep (the leaderboard must not count
+    it). One-worker trials start within a second of the previous one (reused actors), which
+    makes that window easy to hit."""
+    client = MlflowClient(uri)
+    query = (
+        f"tags.`{TAG_SWEEP}` = '{cfg.name}' and tags.`{TAG_FAMILY}` = '{family}' "
+        f"and tags.`{TAG_KIND}` = 'train'"
+    )
+    paths = [Path(result.path).name for result in grid]
+    for run in client.search_runs([experiment_id], filter_string=query, max_results=10_000):
+        trial_id = run.data.tags.get(TAG_TRIAL)
+        if trial_id and not any(f"_{trial_id}_" in name for name in paths):
+            client.set_tag(
+                run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
+            )
+            if run.info.status == "RUNNING":
+                finish_run(uri, run.info.run_id, "KILLED")
+            client.delete_run(run.info.run_id)
 
 
 class SweepInterrupted(RuntimeError):
@@ -363,6 +382,12 @@ def run_sweep(
                 "max_evals": sample.run.epochs,
                 "resources": dict(cfg.resources_per_worker),
             }
+            if cfg.scheduler == "asha" and cfg.grace_period > sample.run.epochs:
+                console.print(
+                    f"note: ASHA grace period {cfg.grace_period} is more than the "
+                    f"{sample.run.epochs} evaluation(s) of a {family} trial; using "
+                    f"{sample.run.epochs} (set --grace-period to choose)"
+                )
             tuner = _tuner(cfg, family, index, space, context, sample)
             stop.in_fit = True
             try:
@@ -373,6 +398,7 @@ def run_sweep(
             # gives them their verdicts.
             _check_complete(grid, cfg, family)
             _reconcile(uri, experiment_id, cfg, grid)
+            _drop_orphans(uri, experiment_id, cfg, family, grid)
             if stop.requested:
                 raise SweepInterrupted(
                     f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"

@@ -12,6 +12,10 @@ of that family gets (``base``) and the distributions to search (``space``)::
       use_memory: {type: categorical, choices: [false, true]}
       loss.memory: {type: int, low: 128, high: 2048, log: true, when: {use_memory: true}}
 
+A family is a registered loss (``ncsweep.losses.list_losses``; a file whose
+``base.loss.module`` names the module of a family defined outside the package imports it
+first), and a loss option must be one its ``LossInfo`` declares.
+
 A key with a dot is an :class:`~ncsweep.config.ExperimentSpec` key; a key without one is a
 *switch*: sampled like any parameter but only used as a condition (``when``), never put into
 the spec. Parameters are sampled in file order and a ``when`` may only name a parameter above
@@ -27,6 +31,8 @@ family does not take, fails before Ray starts.
 
 from __future__ import annotations
 
+import importlib
+import importlib.resources
 import math
 import os
 import random
@@ -36,22 +42,19 @@ from dataclasses import replace as _with_fields
 from pathlib import Path
 from typing import Any
 
-from ncsweep.config import LOSS_OPTIONS, SpecError, apply_overrides, read_yaml, spec_from_dict
+from ncsweep.config import SpecError, apply_overrides, deep_merge, read_yaml, spec_from_dict
+from ncsweep.losses import list_losses, loss_info
 
 __all__ = [
     "DISTRIBUTIONS",
-    "FAMILIES",
     "SEARCH_SPACES_DIR",
     "Param",
     "SearchSpace",
     "list_families",
     "load_space",
-    "merge_nested",
     "parse_distribution",
     "search_spaces_dir",
 ]
-
-FAMILIES: tuple[str, ...] = ("ce", "normface", "ntce", "nonl", "scl")
 
 # The fields each distribution type takes (besides ``type`` and ``when``) and which of them
 # are required.
@@ -68,13 +71,18 @@ _SCALAR = (bool, int, float, str, type(None))
 
 
 def search_spaces_dir() -> Path:
-    """``$NCSWEEP_SEARCH_SPACES``, else ``<repo>/search_spaces`` next to the package source,
-    else ``./search_spaces``. Read at each call, so a changed environment takes effect."""
+    """``$NCSWEEP_SEARCH_SPACES``, else ``<repo>/search_spaces`` next to the package source
+    (a checkout or an editable install), else the copy a regular install ships inside the
+    package (``ncsweep/search_spaces``, see setup.py), else ``./search_spaces``. Read at each
+    call, so a changed environment takes effect."""
     env = os.environ.get("NCSWEEP_SEARCH_SPACES")
     if env:
         return Path(env).expanduser()
     beside = Path(__file__).resolve().parents[3] / "search_spaces"
-    return beside if beside.is_dir() else Path.cwd() / "search_spaces"
+    if beside.is_dir():
+        return beside
+    shipped = Path(str(importlib.resources.files("ncsweep") / "search_spaces"))
+    return shipped if shipped.is_dir() else Path.cwd() / "search_spaces"
 
 
 #: Where family files and ``presets/`` are looked for (resolved at import; the loaders
@@ -191,7 +199,7 @@ class SearchSpace:
         Switches (keys without a dot) in ``values`` are ignored. The result is ready for
         :func:`~ncsweep.config.spec_from_dict`.
         """
-        merged = merge_nested(preset_spec or {}, self.base)
+        merged = deep_merge(preset_spec or {}, self.base)
         return apply_overrides(merged, [(k, v) for k, v in values.items() if "." in k])
 
     @property
@@ -219,19 +227,6 @@ class SearchSpace:
                 raise SpecError(
                     f"{err}\n  (spec = preset spec + base + space of {where})"
                 ) from None
-
-
-def merge_nested(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    """Deep merge of nested dicts (``top`` wins); neither argument is modified."""
-    out = {k: merge_nested(v, {}) if isinstance(v, dict) else v for k, v in base.items()}
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge_nested(out[key], value)
-        elif isinstance(value, dict):
-            out[key] = merge_nested(value, {})
-        else:
-            out[key] = value
-    return out
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -381,20 +376,45 @@ def read_checked(path: Path, allowed: tuple[str, ...]) -> dict[str, Any]:
     return data
 
 
+def _family_module(data: dict[str, Any], source: str) -> None:
+    """Import ``base.loss.module`` (a family defined outside ``ncsweep.losses``)."""
+    base = data.get("base") if isinstance(data.get("base"), dict) else {}
+    loss = base.get("loss") if isinstance(base.get("loss"), dict) else {}
+    module = loss.get("module")
+    if module is None:
+        return
+    try:
+        importlib.import_module(str(module))
+    except ImportError as err:
+        raise SpecError(
+            f"{source}: base.loss.module {module!r} cannot be imported: {err}"
+        ) from None
+
+
 def list_families(root: str | Path | None = None) -> list[str]:
-    """Loss families with a file in ``root`` (default :func:`search_spaces_dir`), sorted."""
+    """Loss families with a file in ``root`` (default :func:`search_spaces_dir`), sorted.
+
+    A family is a registered loss (``ncsweep.losses.list_losses``); a file whose
+    ``base.loss.module`` registers one is imported first.
+    """
     root = Path(root) if root is not None else search_spaces_dir()
-    return sorted(p.stem for p in root.glob("*.yaml") if p.stem in FAMILIES)
+    paths = sorted(root.glob("*.yaml"))
+    for path in paths:
+        if path.stem not in list_losses():
+            _family_module(read_yaml(path), str(path))
+    return [p.stem for p in paths if p.stem in list_losses()]
 
 
 def _family_path(family: str, root: Path) -> Path:
     path = root / f"{family}.yaml"
-    if family not in FAMILIES or not path.is_file():
+    if path.is_file() and family not in list_losses():
+        _family_module(read_yaml(path), str(path))
+    if family not in list_losses() or not path.is_file():
         available = list_families(root)
-        why = "is not a loss family" if family not in FAMILIES else f"has no file {path}"
+        why = "is not a loss family" if family not in list_losses() else f"has no file {path}"
         raise SpecError(
             f"search space '{family}' {why}; available in {root}: "
-            f"{', '.join(available) or 'none'} (loss families: {', '.join(FAMILIES)})"
+            f"{', '.join(available) or 'none'} (loss families: {', '.join(list_losses())})"
         )
     return path
 
@@ -409,7 +429,7 @@ def load_space(
     """Read, validate and return ``root/<family>.yaml``.
 
     Args:
-        family: one of :data:`FAMILIES` with a file in ``root``.
+        family: a registered loss family with a file in ``root``.
         root: directory of family files (default :func:`search_spaces_dir`).
         replace: ``{dotted key: distribution}`` replacing the distribution of parameters the
             file already has (keeping their place and, unless given, their ``when``); a key
@@ -425,9 +445,10 @@ def load_space(
     source = str(path)
     data = read_checked(path, _FILE_KEYS)
     declared = data.get("family")
-    if declared not in FAMILIES:
+    if declared not in list_losses():
         raise SpecError(
-            f"{source}: family {declared!r} is not a loss family; allowed: {', '.join(FAMILIES)}"
+            f"{source}: family {declared!r} is not a loss family; "
+            f"allowed: {', '.join(list_losses())}"
         )
     if declared != family:
         raise SpecError(f"{source}: family '{declared}' does not match the file name '{family}'")
@@ -463,7 +484,7 @@ def load_space(
 def _check_loss_options(params: Iterable[Param], family: str, source: str) -> None:
     # The spec only rejects a foreign loss option when it differs from the default, so check
     # the names here too: a sweep over an option the family ignores wastes every trial.
-    allowed = LOSS_OPTIONS[family]
+    allowed = loss_info(family).option_names
     for param in params:
         section, _, option = param.key.partition(".")
         if section == "loss" and option not in allowed:

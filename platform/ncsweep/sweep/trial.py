@@ -21,18 +21,16 @@ import threading
 from typing import Any
 
 import ray
-from optuna.trial import TrialState
 from ray import tune
 from ray.exceptions import RayActorError
 from ray.train import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
-from ray.tune.search.optuna import OptunaSearch
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
 from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
 from ..train.checkpoint import load_state, save_state
-from ..train.core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.core import LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from ..train.mlflow_hooks import MlflowHooks
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
@@ -42,7 +40,6 @@ __all__ = [
     "TrialFailed",
     "SweepReportCallback",
     "TuneReporter",
-    "CompletedOnlyOptunaSearch",
     "run_trial",
     "runs_in_trial",
     "trial_resources",
@@ -174,25 +171,6 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         raise
     metrics = {**result.metrics, "failure_reason": result.failure_reason}
     return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics))
-
-
-class CompletedOnlyOptunaSearch(OptunaSearch):
-    """``OptunaSearch`` that tells Optuna a trial stopped early by ASHA was PRUNED.
-
-    Otherwise an early-stopped trial reaches the study as COMPLETE with its early values and
-    can sit on the Pareto front or steer TPE with an unfinished accuracy.
-    """
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
-    ) -> None:
-        finished = bool(result) and result.get("status") == STATUS_DONE
-        if not finished and not error and trial_id in self._ot_trials:
-            if trial_id not in self._completed_trials:
-                self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
-                self._completed_trials.add(trial_id)
-            return
-        super().on_trial_complete(trial_id, result, error)
 
 
 def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:

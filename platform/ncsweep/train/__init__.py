@@ -6,7 +6,7 @@
 - ``trainer``: the driver side (MLflow run, ``TorchTrainer``, outcome from Ray's result).
 """
 
-from .core import HEAD_FOR_LOSS, RunHooks, RunResult, TrainingCore, fit, load_checkpoint
+from .core import RunHooks, RunResult, TrainingCore, fit, load_checkpoint
 from .ray_train import train_loop_per_worker
 from .trainer import (
     RAY_RUN_ENV,
@@ -21,7 +21,6 @@ from .trainer import (
 )
 
 __all__ = [
-    "HEAD_FOR_LOSS",
     "RAY_RUN_ENV",
     "RunHooks",
     "RunResult",

@@ -32,7 +32,8 @@ from torch.utils.data import DataLoader
 from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
-from ..losses import create_loss
+from ..losses import create_loss, loss_info
+from ..metric_keys import mean_nc_score
 from ..models import create_model
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
@@ -42,7 +43,6 @@ from .probes import train_probes
 from .sampling import ResumableDistributedSampler
 
 __all__ = [
-    "HEAD_FOR_LOSS",
     "STATUS_DONE",
     "STATUS_FAILED",
     "STATUS_RUNNING",
@@ -59,15 +59,6 @@ STATUS_FAILED = "failed"
 STATUS_RUNNING = "running"
 
 _log = logging.getLogger("ncsweep.train")
-
-# Which head each family trains: CE keeps a bias; the normalised losses only have prototypes.
-HEAD_FOR_LOSS = {
-    "ce": "linear",
-    "normface": "prototype",
-    "ntce": "prototype",
-    "nonl": "prototype",
-    "scl": "projection",
-}
 
 
 @dataclass
@@ -134,7 +125,7 @@ def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[in
         spec.model.name,
         num_classes=num_classes,
         input_shape=tuple(input_shape),
-        head=HEAD_FOR_LOSS[spec.loss.name],
+        head=loss_info(spec.loss.name).head,
         sync_bn=spec.model.sync_bn,
         proj_dim=spec.model.proj_dim,
         **spec.model.options,
@@ -438,8 +429,8 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
 
 def progress_line(m: dict[str, Any]) -> str:
     """One line per evaluation for a person: step, epoch, accuracy, loss, mean NC score."""
-    scores = [v for k, v in m.items() if k.startswith("nc_score/")]
-    mean = sum(scores) / len(scores) if scores else float("nan")
+    mean = mean_nc_score(m)
+    mean = float("nan") if mean is None else mean
     return (
         f"step {m['step']}/{m['total_steps']} epoch {m['epoch']:.1f} "
         f"val/acc1 {m.get('val/acc1', float('nan')):.4f} "

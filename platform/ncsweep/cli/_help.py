@@ -1,0 +1,33 @@
+"""Help texts derived from the registries, built only when help is shown.
+
+Importing the loss registry imports torch (seconds); a verb's help that lists the loss
+families is therefore filled in when ``--help`` renders, not when the CLI starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from typer.core import TyperCommand
+
+__all__ = ["families_help", "registry_help"]
+
+
+def families_help(prefix: str) -> str:
+    """``prefix`` followed by every registered loss family with its one-line description."""
+    from ..losses import list_losses, loss_info
+
+    return f"{prefix} " + "; ".join(loss_info(n).summary() for n in list_losses()) + "."
+
+
+def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:
+    """A command class whose options ``name`` get the help ``helps[name]()`` when shown."""
+
+    class Command(TyperCommand):
+        def format_help(self, ctx, formatter) -> None:
+            for param in self.params:
+                if param.name in helps:
+                    param.help = helps[param.name]()
+            super().format_help(ctx, formatter)
+
+    return Command

@@ -1,0 +1,64 @@
+"""The searcher of one family's Tuner: Optuna's TPE through Ray Tune's ``OptunaSearch``.
+
+Only public APIs: ``OptunaSearch(space, sampler, metric, mode, storage, study_name)`` and
+its ``on_trial_complete``, which tells Optuna PRUNED for a trial that completes without a
+result and without an error (pinned by ``tests/sweep/test_search.py``). The study lives
+in ``storage`` under ``study_name``: pass a persistent Optuna storage (e.g. a
+``JournalStorage`` beside the Tune state) to keep it across drivers; by default it is in
+memory and Tune's searcher checkpoint carries it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from ..train.core import STATUS_DONE
+from .objectives import ACCURACY, NC_STEPS
+from .settings import SweepSettings
+
+__all__ = ["CompletedOnlyOptunaSearch", "build_searcher"]
+
+
+class CompletedOnlyOptunaSearch(OptunaSearch):
+    """``OptunaSearch`` that tells Optuna a trial stopped early by ASHA was PRUNED.
+
+    Otherwise an early-stopped trial reaches the study as COMPLETE with its early values and
+    can sit on the Pareto front or steer TPE with an unfinished accuracy. A trial is
+    finished when its last result says ``status: done``.
+    """
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        finished = bool(result) and result.get("status") == STATUS_DONE
+        super().on_trial_complete(trial_id, result if finished or error else None, error)
+
+
+def build_searcher(
+    settings: SweepSettings,
+    space: Any,
+    index: int,
+    max_concurrent: int,
+    storage: optuna.storages.BaseStorage | None = None,
+    study_name: str | None = None,
+) -> ConcurrencyLimiter:
+    """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
+    single- or multi-objective by ``settings.objective``, at most ``max_concurrent``
+    trials at once; ``space`` is the family's define-by-run ``SearchSpace.suggest``."""
+    pareto = settings.objective == "pareto"
+    sampler = optuna.samplers.TPESampler(
+        seed=settings.seed + index, n_startup_trials=max(2, settings.trials // 3)
+    )
+    searcher = CompletedOnlyOptunaSearch(
+        space=space,
+        sampler=sampler,
+        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
+        mode=["max", "min"] if pareto else "max",
+        storage=storage,
+        study_name=study_name,
+    )
+    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)

@@ -1,0 +1,161 @@
+"""A sweep's settings: one model with the defaults, one order of precedence.
+
+Every setting is a field of :class:`SweepSettings` (how a sweep runs; a preset's ``sweep:``
+section may set these) or of :class:`SweepConfig` (those plus which sweep: name, preset,
+families, storage, tracking, search-space folder, ``--set`` overrides). A value comes from,
+first to last:
+
+1. the field's default below,
+2. the preset's ``sweep:`` section (``search_spaces/presets/<preset>.yaml``),
+3. the arguments given: CLI flags (``ncsweep sweep --trials 8``) or Python keywords
+   (``SweepConfig(preset="cifar10", trials=8)``); ``None`` means "not given".
+
+``SweepConfig(...)`` itself applies that order, so the CLI (which passes the flags it was
+given) and the Python API resolve identically. A saved sweep (``sweep.yaml``) holds every
+field, so a resumed sweep does not depend on the preset file any more.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..geometry.descriptors import OBJECTIVE_NC_METRICS
+
+__all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
+
+
+class SweepSettings(BaseModel):
+    """How a sweep runs; the preset's ``sweep:`` section sets any of these."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    trials: int = Field(4, ge=1, description="trials per loss family")
+    max_concurrent: int | None = Field(
+        None, ge=1, description="trials at once (None: what the cluster holds)"
+    )
+    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial")
+    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
+    cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per Ray Train worker")
+    seed: int = Field(0, ge=0, description="seeds the samplers and every trial's data split")
+    objective: Literal["accuracy", "pareto"] = "accuracy"
+    nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
+    scheduler: Literal["asha", "none"] = "asha"
+    grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
+    reduction_factor: int = Field(3, ge=2)
+    max_failures: int = Field(0, ge=0, description="retries of a failed trial")
+
+    @field_validator("nc_metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in OBJECTIVE_NC_METRICS:
+            raise ValueError(f"must be one of {', '.join(OBJECTIVE_NC_METRICS)}")
+        return value
+
+    @property
+    def gpus_per_worker(self) -> float:
+        return self.gpus_per_trial / self.workers_per_trial
+
+    def run_resources(self) -> dict[str, Any]:
+        """The ``run`` keys of a trial's spec these settings imply."""
+        return {
+            "workers": self.workers_per_trial,
+            "cpus_per_worker": self.cpus_per_worker,
+            "gpus_per_worker": self.gpus_per_worker,
+        }
+
+
+class SweepConfig(SweepSettings):
+    """Everything one sweep needs; saved as ``<storage>/<name>/sweep.yaml``.
+
+    Construct it with the settings you want to change: the others come from the preset's
+    ``sweep:`` section, then from the defaults (module docstring).
+    """
+
+    name: str
+    preset: str = "digits"
+    families: list[str] = Field(
+        default_factory=list, description="loss families (default: every search space)"
+    )
+    storage: str
+    shared_storage: bool = Field(
+        False, description="a local storage path is a filesystem every node mounts (NFS)"
+    )
+    resources_per_worker: dict[str, float] = Field(
+        default_factory=dict, description="custom Ray resources each Train worker asks for"
+    )
+    tracking_uri: str
+    spaces_root: str | None = None
+    overrides: list[str] = Field(default_factory=list, description="--set applied to every trial")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        given = {k: v for k, v in data.items() if v is not None}
+        given["preset"] = str(given.get("preset", "digits"))
+        root = given.get("spaces_root")
+        if any(k not in given for k in SweepSettings.model_fields) or not given.get("families"):
+            from .presets import load_preset
+            from .spaces import list_families
+
+            preset = load_preset(given["preset"], root)
+            given = {**preset.sweep.model_dump(exclude_unset=True), **given}
+            given["families"] = given.get("families") or list_families(root)
+        if "name" not in given:
+            stem = Path(given["preset"]).stem
+            given["name"] = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        if "storage" not in given:
+            from ..train import default_storage
+
+            given["storage"] = default_storage(None)
+        if "tracking_uri" not in given:
+            from ..tracking import resolve_tracking_uri
+
+            given["tracking_uri"] = resolve_tracking_uri(None)
+        return given
+
+    @model_validator(mode="after")
+    def _known_families(self) -> SweepConfig:
+        from .spaces import list_families
+
+        available = list_families(self.spaces_root)
+        unknown = [f for f in self.families if f not in available]
+        if unknown or not self.families:
+            raise ValueError(
+                f"families: unknown {unknown or '(none given)'}; allowed (a search space "
+                f"each): {', '.join(available)}"
+            )
+        return self
+
+    def settings(self) -> SweepSettings:
+        """The how-it-runs part (what a preset's ``sweep:`` section sets)."""
+        return SweepSettings(**{k: getattr(self, k) for k in SweepSettings.model_fields})
+
+
+def sweep_config(**given: Any) -> SweepConfig:
+    """``SweepConfig(**given)`` with a mistake raised as a SpecError (exit code 2) that
+    names each key, what was wrong and what was given; what the CLI calls."""
+    from pydantic import ValidationError
+
+    from ..config import SpecError
+    from .presets import load_preset
+
+    load_preset(given.get("preset") or "digits", given.get("spaces_root"))  # its own errors
+    source = f"sweep settings (preset {given.get('preset') or 'digits'} + arguments)"
+    try:
+        return SweepConfig(**given)
+    except ValidationError as err:
+        lines = [f"{source}: invalid"]
+        for item in err.errors():
+            key = ".".join(str(p) for p in item["loc"])
+            msg = item["msg"].removeprefix("Value error, ")
+            if item["type"] == "extra_forbidden":
+                msg = f"unknown setting; allowed: {', '.join(SweepConfig.model_fields)}"
+            # a check across settings (loc empty) names its key in its message
+            lines.append(f"  - {key}: {msg} (got {item.get('input')!r})" if key else f"  - {msg}")
+        raise SpecError("\n".join(lines)) from None

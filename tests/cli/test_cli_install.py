@@ -1,0 +1,107 @@
+"""A regular (non-editable) install ships the search spaces and presets with the package.
+
+The project is built from a copy of its tracked files and installed with ``pip install
+--no-deps --no-build-isolation`` into a fresh virtualenv that sees the dependencies of the
+test interpreter through a ``.pth`` line (nothing is downloaded or reinstalled); then
+``ncsweep sweep --preset digits --families ce --trials 1`` runs from an unrelated directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+import venv
+from pathlib import Path
+
+import psutil
+import pytest
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tracked_copy(dest: Path) -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for name in files:
+        if name.startswith(("tests/", ".ci/")) or not (REPO / name).is_file():
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO / name, target)
+
+
+def test_non_editable_install_runs_the_digits_preset_from_another_directory(tmp_path):
+    source, env_dir, elsewhere = tmp_path / "src", tmp_path / "venv", tmp_path / "elsewhere"
+    _tracked_copy(source)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    (site / "outer_packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NCSWEEP_SEARCH_SPACES")}
+    env = {k: v for k, v in env.items() if not k.startswith(("RAY_", "MLFLOW_TRACKING"))}
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q", str(source)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout + install.stderr
+    shipped = site / "ncsweep" / "search_spaces"
+    assert (shipped / "presets" / "digits.yaml").is_file() and (shipped / "nonl.yaml").is_file()
+    where = subprocess.run(
+        [
+            python,
+            "-c",
+            "import ncsweep.sweep.spaces as s; print(s.__file__, s.search_spaces_dir())",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert where[0].startswith(str(site)) and Path(where[1]) == shipped
+
+    elsewhere.mkdir()
+    ray_tmp = tempfile.mkdtemp(prefix="ncsi", dir="/tmp")
+    env.update(HOME=str(tmp_path), RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0")
+    try:
+        done = subprocess.run(
+            [
+                str(env_dir / "bin" / "ncsweep"),
+                *("sweep", "--preset", "digits", "--families", "ce", "--trials", "1"),
+                *("--scheduler", "none", "--name", "installed"),
+                *("--set", "run.epochs=1", "--set", "eval.val_nc=false"),
+            ],
+            cwd=elsewhere,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=480,
+        )
+    finally:
+        for proc in psutil.process_iter(["cmdline"]):
+            if ray_tmp in " ".join(proc.info["cmdline"] or []):
+                proc.kill()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (elsewhere / "best_configs" / "ce.yaml").is_file()
+    assert "Leaderboard: installed" in done.stdout

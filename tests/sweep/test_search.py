@@ -1,0 +1,49 @@
+"""The searcher uses Optuna through Ray's public OptunaSearch API; what it relies on is pinned."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from ncsweep.sweep.search import CompletedOnlyOptunaSearch, build_searcher
+from ncsweep.sweep.settings import SweepSettings
+
+
+def _space(trial):
+    trial.suggest_float("loss.temperature", 0.05, 0.5, log=True)
+
+
+def _searcher(storage) -> CompletedOnlyOptunaSearch:
+    return CompletedOnlyOptunaSearch(
+        space=_space,
+        metric="val/acc1",
+        mode="max",
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        storage=storage,
+        study_name="pinned",
+    )
+
+
+def test_a_trial_without_result_or_error_is_told_to_optuna_as_pruned():
+    """The behaviour of OptunaSearch.on_trial_complete the adapter relies on."""
+    storage = optuna.storages.InMemoryStorage()
+    searcher = _searcher(storage)
+    for trial_id in ("done", "stopped", "failed"):
+        assert "loss.temperature" in searcher.suggest(trial_id)
+    searcher.on_trial_complete("done", {"val/acc1": 0.9, "status": "done"})
+    searcher.on_trial_complete("stopped", {"val/acc1": 0.5, "status": "running"})
+    searcher.on_trial_complete("failed", None, error=True)
+    study = optuna.load_study(study_name="pinned", storage=storage)
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]
+    assert study.best_trial.value == 0.9  # the early accuracy 0.5 never reached the study
+
+
+def test_build_searcher_is_multi_objective_for_pareto_and_holds_the_study_in_storage():
+    storage = optuna.storages.InMemoryStorage()
+    limiter = build_searcher(
+        SweepSettings(objective="pareto", trials=3), _space, 0, 2, storage, "family-ce"
+    )
+    limiter.suggest("t1")
+    study = optuna.load_study(study_name="family-ce", storage=storage)
+    assert len(study.directions) == 2 and len(study.get_trials()) == 1
