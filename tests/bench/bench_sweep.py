@@ -106,7 +106,9 @@ def bare_subprocess(specs: list[dict], tmp: Path) -> dict:
     path = tmp / "bare_specs.json"
     path.write_text(json.dumps(specs))
     cmd = ["nice", "-n", str(RAY_WORKER_NICE), sys.executable, __file__, "--bare", str(path)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"bare runs failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -209,7 +211,7 @@ def overhead_table(r: dict) -> Table:
         f"{r['sweep_per_trial_s']:.1f}",
     )
     t.add_row(
-        "bare training core x N (in-process)",
+        "bare training core x N (one process, nice 15)",
         f"{r['bare_wall_s']:.1f}",
         f"{r['bare_per_trial_s']:.1f}",
     )

@@ -55,17 +55,28 @@ def _tail(log: Path | None, chars: int = 4000) -> str:
 
 
 def _stop(process: subprocess.Popen, sig=signal.SIGTERM, timeout: float = 30) -> None:
-    """End a process group we started (setsid) by its leader's pid."""
-    if process.poll() is not None:
-        return
+    """End a process group we started (setsid: its id is the leader's pid), also when the
+    leader already exited and left children behind (a ``ray start`` that gave up)."""
     try:
         os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    except ProcessLookupError:
         pass
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.killpg(process.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    process.wait(timeout=30)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------

@@ -6,6 +6,8 @@ import contextlib
 import io
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from report_browser import CHROMIUM
@@ -13,15 +15,23 @@ from report_tiny_sweep import run_tiny_sweep
 
 
 @pytest.fixture(scope="session")
-def tiny_sweep(ray_session, tmp_path_factory):
+def tiny_sweep(ray_session):
     """The tiny sweep (2 families incl. ce, 2 trials, 1 epoch), run once; what reached the
-    terminal (Python's stdout/stderr during the sweep) is kept as ``terminal``."""
+    terminal (Python's stdout/stderr during the sweep) is kept as ``terminal``.
+
+    Its folder is its own temp dir, not pytest's: concurrent pytest sessions of the same user
+    prune each other's old base temp dirs.
+    """
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.1")
+    root = Path(tempfile.mkdtemp(prefix="ncsweep-tiny-sweep-"))
     terminal = io.StringIO()
-    with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
-        sweep = run_tiny_sweep(tmp_path_factory.mktemp("tiny_sweep"))
-    sweep.terminal = terminal.getvalue()
-    return sweep
+    try:
+        with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+            sweep = run_tiny_sweep(root / "sweep")
+        sweep.terminal = terminal.getvalue()
+        yield sweep
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

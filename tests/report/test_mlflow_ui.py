@@ -96,7 +96,10 @@ def test_ui_opens_on_runs_table_parent_expands_children_charted(tiny_sweep, mlfl
         search = page.get_by_placeholder("Search metric charts")
         search.wait_for(timeout=60_000)
         search.fill("nc_score/erank_inter")
-        page.get_by_text("nc_score (1)").wait_for(timeout=30_000)
+        # the search leaves exactly one chart: the one of that key
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length === 1", timeout=30_000
+        )
         chart = page.locator(".js-plotly-plot").first
         chart.locator(".main-svg").first.wait_for(timeout=30_000)
         lines = chart.locator(".scatterlayer .trace path.js-line")

@@ -113,3 +113,20 @@ def paper(
     if outcome.failed:
         console.print(f"[red]{outcome.failed} run(s) failed[/] (see their MLflow runs)")
         raise typer.Exit(1)
+
+
+@study_app.command("table")
+def table(
+    name: Annotated[str, typer.Argument(help="The study (its MLflow experiment).")],
+    out: Annotated[Path, typer.Option(help="Where <name>.md and <name>.json are written.")] = Path(
+        "study_results"
+    ),
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Collect a study's runs from MLflow again and rewrite its table (e.g. after
+    ``ncsweep evaluate`` added results, or for a study still running)."""
+    from ..study import write_table
+    from ..tracking import resolve_tracking_uri
+
+    markdown, _ = write_table(resolve_tracking_uri(tracking_uri), name, out)
+    console.print(markdown, markup=False, highlight=False)

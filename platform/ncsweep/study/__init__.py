@@ -6,7 +6,7 @@ study table compares every family with CE.
 """
 
 from .plan import Cell, plan_cells, variants_for
-from .runner import StudyOutcome, run_study
+from .runner import StudyOutcome, run_study, write_table
 from .table import collect_study, render_markdown, study_json
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "run_study",
     "study_json",
     "variants_for",
+    "write_table",
 ]

@@ -18,10 +18,12 @@ from typing import Any
 import fsspec
 import ray
 import torch
+from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
 
-from ..config import spec_from_dict
+from .._environment import redact
+from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..sweep.runner import SweepInterrupted
 from ..sweep.state import sweep_dir
@@ -60,7 +62,7 @@ from ..train.mlflow_hooks import MlflowHooks
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 
-__all__ = ["StudyOutcome", "run_study", "study_trial"]
+__all__ = ["StudyOutcome", "run_study", "study_trial", "write_table"]
 
 
 @dataclass
@@ -140,6 +142,40 @@ def _concurrency(cells: list[Cell]) -> int:
     return max(1, min(limits) if limits else 1)
 
 
+def write_table(uri: str, name: str, out_dir: str | Path) -> tuple[str, dict[str, Any]]:
+    """Collect study ``name`` from MLflow (comparing with CE and logging the comparisons to
+    its runs), write ``<out>/<name>.md`` and ``.json`` and log both to the study's parent run.
+
+    Raises:
+        SpecError: no study of that name at ``uri``.
+    """
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    parents = (
+        client.search_runs(
+            [experiment.experiment_id],
+            f"tags.`{TAG_STUDY}` = '{name}' and tags.`{TAG_KIND}` = 'study'",
+            max_results=1,
+        )
+        if experiment
+        else []
+    )
+    if not parents:
+        raise SpecError(
+            f"no study named {name!r} at {redact(uri)} (looked for experiment {name!r})"
+        )
+    data = collect_study(uri, experiment.experiment_id, name)
+    markdown = render_markdown(data)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.md").write_text(markdown)
+    (out / f"{name}.json").write_text(study_json(data))
+    parent = parents[0].info.run_id
+    log_text(uri, parent, markdown, "study.md")
+    log_text(uri, parent, study_json(data), "study.json")
+    return markdown, data
+
+
 def run_study(
     name: str,
     cells: list[Cell],
@@ -204,14 +240,7 @@ def run_study(
             "under a new --name"
         )
     failed = results.num_errors
-    data = collect_study(uri, experiment_id, name)
-    markdown = render_markdown(data)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.md").write_text(markdown)
-    (out / f"{name}.json").write_text(study_json(data))
-    log_text(uri, parent, markdown, "study.md")
-    log_text(uri, parent, study_json(data), "study.json")
+    markdown, data = write_table(uri, name, out_dir)
     finish_run(
         uri,
         parent,

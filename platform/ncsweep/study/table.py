@@ -96,7 +96,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
             "family": r.data.tags.get(TAG_FAMILY),
             "seed": int(r.data.tags.get(TAG_SEED, 0)),
             "variant": r.data.tags.get(TAG_VARIANT),
-            "suites": [s for s in r.data.tags.get("ncsweep.eval.suites", "").split(",") if s],
+            "suites": sorted({k.split("/")[1] for k in r.data.metrics if k.startswith("eval/")}),
             "metrics": dict(r.data.metrics),
         }
         for r in found

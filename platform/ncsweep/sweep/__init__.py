@@ -4,6 +4,7 @@ from .export import export_best
 from .leaderboard import best_per_family, collect_rows, leaderboard_table
 from .presets import Preset, list_presets, load_preset
 from .runner import SweepOutcome, run_sweep
+from .settings import SweepSettings
 from .spaces import SearchSpace, list_families, load_space
 from .state import SweepConfig, load_state, save_state
 
@@ -11,6 +12,7 @@ __all__ = [
     "Preset",
     "SearchSpace",
     "SweepConfig",
+    "SweepSettings",
     "SweepOutcome",
     "best_per_family",
     "collect_rows",

@@ -26,6 +26,7 @@ from ..tracking import (
     TAG_RESOURCES,
     clear_failure,
     ensure_experiment,
+    find_run,
     finish_run,
     log_params,
     log_text,
@@ -185,9 +186,11 @@ def open_run(
         TAG_RESOURCES: json.dumps(placement, sort_keys=True),
         **(extra_tags or {}),
     }
+    existing = find_run(uri, experiment_id, reattach) if reattach else None
     run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
-    clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
-    set_tags(uri, run_id, tags)
+    if existing is not None:  # a new run got its tags when it was created
+        clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
+        set_tags(uri, run_id, tags)
     log_params(uri, run_id, flatten(spec.model_dump(mode="json")))
     log_text(uri, run_id, dump_spec(spec), "spec.yaml")
     return {"uri": uri, "run_id": run_id}
