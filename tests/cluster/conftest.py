@@ -280,7 +280,14 @@ def two_node_cluster(s3_endpoint):
         RAY_JOB_STOP_WAIT_TIME_S="30",
         RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.5",
     )
-    for key in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS", "RAY_AUTH_TOKEN"):
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (set by a local ncsweep start in this process,
+    # train/local_ray.py) would make the second node refuse to join.
+    for key in (
+        "RAY_ADDRESS",
+        "RAY_API_SERVER_ADDRESS",
+        "RAY_AUTH_TOKEN",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER",
+    ):
         env.pop(key, None)
     subprocess.run(
         [BIN / "ray", "get-auth-token", "--generate"], env=env, check=True, capture_output=True
