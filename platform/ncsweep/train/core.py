@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
-from ..losses import create_loss, loss_info
+from ..losses import create_loss, evaluation_loss, loss_info
 from ..metric_keys import EVALUATION, mean_nc_score
 from ..models import create_model
 from .checkpoint import load_state
@@ -158,14 +158,9 @@ def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[in
 
 
 def eval_loss_for(spec: ExperimentSpec) -> nn.Module:
-    """The family's loss on validation batches: per rank (no gather: val shards differ in
-    length, a collective per batch would hang), no memory (evaluation must not enqueue).
-    SCL has one view on validation: NormFace against its class-mean prototypes."""
-    if spec.loss.name == "scl":
-        return create_loss("normface", temperature=spec.loss.temperature)
-    kwargs = spec.loss.kwargs()
-    kwargs.update({k: v for k, v in (("gather", False), ("memory", 0)) if k in kwargs})
-    return create_loss(spec.loss.name, **kwargs)
+    """The family's loss on validation batches (``losses.evaluation_loss``: per rank, no
+    memory; SCL's is NormFace against its class-mean prototypes)."""
+    return evaluation_loss(spec.loss.name, spec.loss.kwargs())
 
 
 class TrainingCore:
@@ -234,7 +229,9 @@ class TrainingCore:
             self.optimizer, spec.schedule, self.total_steps, self.steps_per_epoch
         )
         self.view = FeatureView(
-            unwrap(self.model), normalized=self.loss.normalized, projection=spec.loss.name == "scl"
+            unwrap(self.model),
+            normalized=self.loss.normalized,
+            projection=loss_info(spec.loss.name).head == "projection",
         )
         self.eval_loss = eval_loss_for(spec)
         self.eval_loaders = make_eval_loaders(
@@ -364,7 +361,7 @@ class TrainingCore:
         metrics.update({f"nc_iters/{k}": v for k, v in self.progress.iters.items()})
         metrics["eval_time_s"] = time.perf_counter() - start
         metrics[EVALUATION] = math.ceil(self.step / self.eval_every)
-        if final and self.spec.loss.name == "scl":
+        if final and loss_info(self.spec.loss.name).probes:
             metrics["val/acc1_prototypes"] = metrics["val/acc1"]
             e = self.spec.eval
             metrics.update(
