@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ import urllib.request
 import pytest
 from report_browser import chromium_page
 
+from services import free_port
+
 # the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
