@@ -12,11 +12,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
 
@@ -24,14 +20,9 @@ import numpy as np
 import pytest
 
 from ncsweep._environment import QUIET_ENV
+from services import free_port, start_mlflow_server, stop
 
 os.environ.update(QUIET_ENV)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _reset_moto(endpoint: str) -> None:
@@ -118,50 +109,11 @@ def ray_session(s3_endpoint):
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """``mlflow server`` on 127.0.0.1 (SQLite store, proxied artifacts); yields its URI."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        env=env,
-        stdout=open(root / "server.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError(
-                    f"mlflow server did not start: {(root / 'server.log').read_text()}"
-                ) from None
-            time.sleep(0.5)
+    process, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow"))
     try:
         yield uri
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def write_fake_cifar(

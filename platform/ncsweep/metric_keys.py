@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 __all__ = [
     "EPOCH",
+    "EVALUATION",
     "FIXED_KEYS",
     "LR",
     "NC",
@@ -51,6 +52,8 @@ VAL_ACC1_NORMPROBE = "val/acc1_normprobe"
 STEP = "step"
 TOTAL_STEPS = "total_steps"
 EPOCH = "epoch"
+#: Evaluations after step 0 so far (1, 2, ...): ASHA's time unit, whatever ``eval.eval_every``.
+EVALUATION = "evaluation"
 LR = "lr"
 #: A sweep's second objective (``sweep/objectives.py``): censored steps to the NC threshold.
 OBJECTIVE_NC_STEPS = "objective/nc_steps"

@@ -24,18 +24,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "report"))
+sys.path.insert(0, str(REPO / "tests"))
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -46,6 +44,7 @@ from report_synthetic import CURVE_KEYS, make_sweep  # noqa: E402
 from ncsweep.report import build_report  # noqa: E402
 from ncsweep.report.data import load_sweep  # noqa: E402
 from ncsweep.report.history import metric_histories  # noqa: E402
+from services import start_mlflow_server  # noqa: E402
 
 KEYS = [f"nc/{k}" for k in CURVE_KEYS] + ["val/acc1"]
 _sent = {"n": 0}
@@ -60,52 +59,10 @@ def _counting(self, *args, **kwargs):
 requests.Session.request = _counting
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _server(root: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        env=env,
-        stdout=open(root / "server.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return process, uri
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                raise RuntimeError((root / "server.log").read_text()) from None
-            time.sleep(0.5)
-
-
 def measure(n: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="ncsweep-bench-report") as tmp:
         root = Path(tmp)
-        process, uri = _server(root)
+        process, uri = start_mlflow_server(root)
         try:
             t0 = time.perf_counter()
             make_sweep(uri, f"bench{n}", n)

@@ -39,15 +39,15 @@ def test_bad_input_raises_value_error_saying_what_was_expected(name, args, words
 
 
 BAD_OPTIONS = [
-    ("normface", {"temperature": 0.0}, "temperature must be > 0"),
-    ("ntce", {"temperature": -1.0}, "temperature must be > 0"),
-    ("ntce", {"memory": -1}, "memory must be >= 0"),
-    ("nonl", {"anchor": "both"}, "anchor must be one of prototype, instance, bidirectional"),
-    ("nonl", {"memory": -5}, "memory must be >= 0"),
-    ("scl", {"temperature": 0.0}, "temperature must be > 0"),
-    ("scl", {"base_temperature": 0.0}, "base_temperature must be > 0"),
-    ("scl", {"memory": -1}, "memory must be >= 0"),
-    ("ce", {"label_smoothing": 1.0}, "label_smoothing must be in [0, 1)"),
+    ("normface", {"temperature": 0.0}, "temperature=0.0: must be float > 0"),
+    ("ntce", {"temperature": -1.0}, "temperature=-1.0: must be float > 0"),
+    ("ntce", {"memory": -1}, "memory=-1: must be int >= 0"),
+    ("nonl", {"anchor": "both"}, "must be one of prototype, instance, bidirectional"),
+    ("nonl", {"memory": -5}, "memory=-5: must be int >= 0"),
+    ("scl", {"temperature": 0.0}, "temperature=0.0: must be float > 0"),
+    ("scl", {"base_temperature": 0.0}, "base_temperature=0.0: must be float > 0 or null"),
+    ("scl", {"memory": -1}, "memory=-1: must be int >= 0"),
+    ("ce", {"label_smoothing": 1.0}, "label_smoothing=1.0: must be float >= 0 and < 1"),
 ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,14 +13,10 @@ import urllib.request
 import pytest
 from report_browser import chromium_page
 
+from services import free_port
+
 # the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -96,7 +91,10 @@ def test_ui_opens_on_runs_table_parent_expands_children_charted(tiny_sweep, mlfl
         search = page.get_by_placeholder("Search metric charts")
         search.wait_for(timeout=60_000)
         search.fill("nc_score/erank_inter")
-        page.get_by_text("nc_score (1)").wait_for(timeout=30_000)
+        # the search leaves exactly one chart: the one of that key
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length === 1", timeout=30_000
+        )
         chart = page.locator(".js-plotly-plot").first
         chart.locator(".main-svg").first.wait_for(timeout=30_000)
         lines = chart.locator(".scatterlayer .trace path.js-line")

@@ -104,3 +104,23 @@ def test_checkpoint_loads_into_a_fresh_model_with_the_same_predictions(tmp_path)
     core.model.eval(), loaded.model.eval()
     with torch.no_grad():
         assert torch.equal(core.model(x)[0], loaded.model(x)[0])
+
+
+@pytest.mark.parametrize("family", ["ce", "scl"])
+def test_final_evaluation_follows_the_family_descriptor(family):
+    """Probes only for a family that declares them (SCL); the evaluation counter (ASHA's
+    time unit) counts evaluations after step 0, with eval_every steps between them."""
+    from ncsweep.losses import loss_info
+
+    spec = load_spec(
+        None,
+        [f"loss.name={family}", *FAST, "run.epochs=1", "eval.eval_every=4", "eval.probe_epochs=1"],
+    )
+    recorder = Recorder()
+    result = fit(TrainingCore(spec), [recorder])
+    assert result.status == STATUS_DONE
+    steps = [m["step"] for m in recorder.evaluations]
+    assert [m["evaluation"] for m in recorder.evaluations] == [-(-s // 4) for s in steps]
+    final = recorder.evaluations[-1]
+    has_probes = {"val/acc1_probe", "val/acc1_normprobe", "val/acc1_prototypes"} <= set(final)
+    assert has_probes == loss_info(family).probes

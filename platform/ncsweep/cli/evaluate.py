@@ -51,6 +51,7 @@ def evaluate(
     from ..config import SpecError
     from ..data import DatasetNotFoundError
     from ..evaluate import check_options, evaluate_run, parse_suites, rich_table
+    from ..evaluate.report import comparison_line
     from ..tracking import resolve_tracking_uri
 
     suites = parse_suites(suite)
@@ -64,11 +65,9 @@ def evaluate(
             raise
         raise SpecError(str(err)) from None
     for name, result in outcome.results.items():
-        console.print(
-            rich_table(
-                name, result, outcome.comparisons.get(name), f"{name}: run {outcome.run.run_id}"
-            )
-        )
+        console.print(rich_table(name, result, None, f"{name}: run {outcome.run.run_id}"))
+        if outcome.comparisons.get(name):
+            console.print(comparison_line(outcome.comparisons[name]), soft_wrap=True)
     base = outcome.baseline_id or "none (a CE run, or no CE run in its study/sweep)"
     console.print(
         f"baseline: {base}; logged to MLflow run {outcome.run.run_id} as eval/<suite>/<key>"

@@ -20,6 +20,7 @@ from ._registry import SuiteResult, get_suite
 __all__ = [
     "COMPARISON_PREFIXES",
     "compare",
+    "comparison_line",
     "flat_metrics",
     "markdown_table",
     "rich_table",
@@ -92,14 +93,18 @@ def rich_table(suite: str, result: SuiteResult, comparison: dict | None, title: 
     for row in result.rows:
         table.add_row(*[_fmt(row.get(c)) if c in row else "" for c in columns])
     if comparison:
-        shown = {
-            k: v
-            for k, v in comparison.items()
-            if "/" not in k or k.endswith(("/mean", "/overall", "/few", "/many", "/medium"))
-        }
-        caption = ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
-        table.caption = f"vs baseline: {caption}"
+        table.caption = comparison_line(comparison)
     return table
+
+
+def comparison_line(comparison: dict[str, float | None]) -> str:
+    """The headline comparisons (means, overall and per-group gains, mCE) on one line."""
+    shown = {
+        k: v
+        for k, v in comparison.items()
+        if "/" not in k or k.endswith(("/mean", "/overall", "/few", "/many", "/medium"))
+    }
+    return "vs baseline: " + ", ".join(f"{k} {_fmt(v)}" for k, v in shown.items())
 
 
 def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

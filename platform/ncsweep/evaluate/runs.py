@@ -20,7 +20,8 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from ..config import ExperimentSpec, SpecError, load_spec, read_yaml
+from ..config import ExperimentSpec, SpecError, read_yaml, spec_from_dict
+from ..losses import loss_info
 from ..tracking import TAG_FAMILY, TAG_SWEEP
 from ..train.checkpoint import STATE_FILE
 
@@ -61,6 +62,24 @@ def _checkpoint_uri(tags: dict[str, str], spec: ExperimentSpec) -> str | None:
     return location
 
 
+def _spec_of(data: dict[str, Any], source: str) -> ExperimentSpec:
+    """The run's spec; a spec written before loss options became per family (every option,
+    ``None`` for unused ones) is read by keeping only the family's own options."""
+    data.pop("provenance", None)
+    try:
+        return spec_from_dict(data, source)
+    except SpecError:
+        loss = data.get("loss")
+        if not isinstance(loss, dict) or "name" not in loss:
+            raise
+        try:
+            own = {o.name for o in loss_info(loss["name"]).options}
+        except ValueError:
+            raise SpecError(f"{source}: unknown loss {loss['name']!r}") from None
+        data = {**data, "loss": {k: v for k, v in loss.items() if k == "name" or k in own}}
+        return spec_from_dict(data, source)
+
+
 def _run_id_from_config(path: Path) -> str:
     data = read_yaml(path)
     run_id = (data.get("provenance") or {}).get("mlflow_run_id")
@@ -91,11 +110,12 @@ def resolve_run(uri: str, ref: str) -> RunRef:
         ) from None
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            spec = load_spec(client.download_artifacts(run_id, "spec.yaml", tmp))
-    except (MlflowException, OSError):
+            data = read_yaml(client.download_artifacts(run_id, "spec.yaml", tmp))
+    except (MlflowException, OSError, SpecError):
         raise SpecError(
             f"run {run_id}: no spec.yaml artifact; it was not made by ncsweep train"
         ) from None
+    spec = _spec_of(data, f"run {run_id} spec.yaml")
     tags = dict(run.data.tags)
     checkpoint = _checkpoint_uri(tags, spec)
     if checkpoint is None:

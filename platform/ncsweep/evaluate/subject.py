@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..config import ExperimentSpec
 from ..data import DataBundle, create_dataset
+from ..losses import loss_info
 from ..models import NCModel
 from ..train.core import build_model as core_build_model
 
@@ -79,6 +80,11 @@ class Subject:
         return self.spec.loss.name
 
     @property
+    def head(self) -> str:
+        """``linear`` (Wz + b), ``prototype`` (cosine to W) or ``projection`` (SCL)."""
+        return loss_info(self.spec.loss.name).head
+
+    @property
     def input_shape(self) -> tuple[int, int, int]:
         return tuple(self.bundle.input_shape)
 
@@ -119,7 +125,7 @@ class Subject:
     @torch.no_grad()
     def embed(self, z: torch.Tensor) -> torch.Tensor:
         """What the family's loss saw: the SCL projection of z, else z."""
-        if self.family != "scl":
+        if self.head != "projection":
             return z
         head = self.model.head.to(self.device)
         return (
@@ -143,10 +149,10 @@ class Subject:
     @torch.no_grad()
     def logits(self, z: torch.Tensor) -> torch.Tensor:
         """Scores of the classifier the family is evaluated with (PAPER.md)."""
-        if self.family == "scl":
+        if self.head == "projection":
             return F.normalize(self.embed(z), dim=1) @ self.class_means().T
         weight = self.model.prototypes.detach().float().cpu()
-        if self.family == "ce":
+        if self.head == "linear":
             bias = self.model.bias
             return F.linear(z, weight, None if bias is None else bias.detach().float().cpu())
         return F.normalize(z, dim=1) @ F.normalize(weight, dim=1).T

@@ -26,6 +26,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
+from ..metric_keys import EVALUATION
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..tracking import (
@@ -46,7 +47,7 @@ from ..tracking import (
 )
 from ..train import ensure_ray
 from ..train.cluster import require_shared_storage
-from ..train.core import STATUS_DONE
+from ..train.core import STATUS_DONE, planned_evaluations
 from .export import export_best, pareto_rows
 from .leaderboard import (
     collect_rows,
@@ -120,6 +121,39 @@ def _trial_resources(sample: ExperimentSpec, cfg: SweepConfig) -> dict[str, floa
     return resources
 
 
+def _evaluation_budget(space, base: dict, seed: int, draws: int = 16) -> int:
+    """The most evaluations a trial of this family makes: ASHA's ``max_t``, in the
+    ``evaluation`` unit the trials report (so ``eval.eval_every`` keeps the rungs right).
+
+    Planned for ``draws`` specs drawn from the space (batch size, epochs and
+    ``eval_every`` may be searched) on the training set, which the driver reads when it is
+    local (the preflight already built it). For a remote set it is an upper bound:
+    a larger ``max_t`` only adds rungs no trial reaches (``stop_last_trials=False``).
+    """
+    specs = [
+        spec_from_dict(apply_overrides(base, list(space.sample(random.Random(seed + i)).items())))
+        for i in range(draws)
+    ]
+    epochs = max(s.run.epochs for s in specs)
+    if all(s.eval.eval_every is None and s.run.max_steps is None for s in specs):
+        return epochs
+    data = specs[0].data
+    if data.root is not None and "://" in data.root:
+        return epochs * 10_000
+    from ..data import create_dataset
+
+    bundle = create_dataset(
+        data.name,
+        root=data.root,
+        views=1,
+        augment=False,
+        imbalance=data.imbalance.model_dump() if data.imbalance else None,
+        seed=specs[0].run.seed,
+        **data.options,
+    )
+    return max(planned_evaluations(s, len(bundle.train)) for s in specs)
+
+
 def _tuner(
     cfg: SweepConfig, family: str, index: int, space, context: dict, sample: ExperimentSpec
 ) -> tune.Tuner:
@@ -142,7 +176,7 @@ def _tuner(
         # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
         # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
         scheduler = ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr=EVALUATION,
             metric=ACCURACY,
             mode="max",
             grace_period=min(cfg.grace_period, context["max_evals"]),
@@ -205,7 +239,8 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
         elif status != "FINISHED":
             clear_failure(uri, run_id)
             client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
-            finish_run(uri, run_id, "KILLED")
+            # Ended at its last result, not when the family's Tuner returned.
+            finish_run(uri, run_id, "KILLED", end_time_s=metrics.get("timestamp"))
 
 
 def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
@@ -379,14 +414,14 @@ def run_sweep(
                 "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
                 "nc_metric": cfg.nc_metric,
                 "max_concurrent": max_concurrent,
-                "max_evals": sample.run.epochs,
+                "max_evals": _evaluation_budget(space, base, cfg.seed),
                 "resources": dict(cfg.resources_per_worker),
             }
-            if cfg.scheduler == "asha" and cfg.grace_period > sample.run.epochs:
+            if cfg.scheduler == "asha" and cfg.grace_period > context["max_evals"]:
                 console.print(
                     f"note: ASHA grace period {cfg.grace_period} is more than the "
-                    f"{sample.run.epochs} evaluation(s) of a {family} trial; using "
-                    f"{sample.run.epochs} (set --grace-period to choose)"
+                    f"{context['max_evals']} evaluation(s) of a {family} trial; using "
+                    f"{context['max_evals']} (set --grace-period to choose)"
                 )
             tuner = _tuner(cfg, family, index, space, context, sample)
             stop.in_fit = True

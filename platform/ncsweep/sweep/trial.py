@@ -23,7 +23,7 @@ from typing import Any
 import ray
 from ray import tune
 from ray.exceptions import RayActorError
-from ray.train import Checkpoint
+from ray.tune import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict

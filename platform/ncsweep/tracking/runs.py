@@ -154,12 +154,20 @@ def set_tags(uri: str, run_id: str, tags: dict[str, Any]) -> None:
     client.log_batch(run_id, tags=[RunTag(k, str(redact(v, k))) for k, v in tags.items()])
 
 
-def finish_run(uri: str, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
-    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag."""
+def finish_run(
+    uri: str,
+    run_id: str,
+    status: str = "FINISHED",
+    reason: str | None = None,
+    end_time_s: float | None = None,
+) -> None:
+    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag.
+    ``end_time_s``: when it really ended (epoch seconds) if that was before now."""
     client = MlflowClient(uri)
     if reason:
         client.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
-    client.set_terminated(run_id, status=status)
+    end_time = int(end_time_s * 1000) if end_time_s is not None else None
+    client.set_terminated(run_id, status=status, end_time=end_time)
 
 
 def failure_reason(uri: str, run_id: str) -> str | None:

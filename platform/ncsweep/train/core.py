@@ -19,6 +19,7 @@ Exceptions (bad data, a dead peer) propagate to the caller.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +33,8 @@ from torch.utils.data import DataLoader
 from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
-from ..losses import create_loss, loss_info
-from ..metric_keys import mean_nc_score
+from ..losses import create_loss, evaluation_loss, loss_info
+from ..metric_keys import EVALUATION, mean_nc_score
 from ..models import create_model
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
@@ -43,6 +44,8 @@ from .probes import train_probes
 from .sampling import ResumableDistributedSampler
 
 __all__ = [
+    "planned_evaluations",
+    "step_plan",
     "STATUS_DONE",
     "STATUS_FAILED",
     "STATUS_RUNNING",
@@ -119,6 +122,28 @@ class _LossWindow:
         return (totals[0] / totals[1].clamp_min(1)).item(), bad_step
 
 
+def step_plan(spec: ExperimentSpec, steps_per_epoch: int) -> tuple[int, int]:
+    """(total optimizer steps, steps between evaluations) of a run whose epochs hold
+    ``steps_per_epoch`` steps: ``run.epochs`` epochs capped at ``run.max_steps``, evaluated
+    every ``eval.eval_every`` steps (default: once an epoch) and at the last step."""
+    total = spec.run.epochs * steps_per_epoch
+    if spec.run.max_steps:
+        total = min(total, spec.run.max_steps)
+    return total, spec.eval.eval_every or steps_per_epoch
+
+
+def planned_evaluations(spec: ExperimentSpec, train_size: int) -> int:
+    """Evaluations after step 0 of a run on ``train_size`` training samples: the value of
+    the ``evaluation`` metric at its last report (ASHA's time unit in a sweep). Mirrors
+    the loader: each of ``run.workers`` ranks gets ``ceil(N / workers)`` samples in
+    batches of ``batch_size // workers``, the last partial batch dropped."""
+    workers = spec.run.workers
+    per_rank = math.ceil(train_size / workers)
+    steps_per_epoch = max(1, per_rank // max(1, spec.run.batch_size // workers))
+    total, every = step_plan(spec, steps_per_epoch)
+    return math.ceil(total / every)
+
+
 def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
     """The spec's backbone with the head its loss family trains (an ``NCModel``)."""
     return create_model(
@@ -133,14 +158,9 @@ def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[in
 
 
 def eval_loss_for(spec: ExperimentSpec) -> nn.Module:
-    """The family's loss on validation batches: per rank (no gather: val shards differ in
-    length, a collective per batch would hang), no memory (evaluation must not enqueue).
-    SCL has one view on validation: NormFace against its class-mean prototypes."""
-    if spec.loss.name == "scl":
-        return create_loss("normface", temperature=spec.loss.temperature)
-    kwargs = spec.loss.kwargs()
-    kwargs.update({k: v for k, v in (("gather", False), ("memory", 0)) if k in kwargs})
-    return create_loss(spec.loss.name, **kwargs)
+    """The family's loss on validation batches (``losses.evaluation_loss``: per rank, no
+    memory; SCL's is NormFace against its class-mean prototypes)."""
+    return evaluation_loss(spec.loss.name, spec.loss.kwargs())
 
 
 class TrainingCore:
@@ -201,10 +221,7 @@ class TrainingCore:
                 f"per worker ({batch // self.world})"
             )
         self.steps_per_epoch = len(self.train_loader)
-        self.total_steps = spec.run.epochs * self.steps_per_epoch
-        if spec.run.max_steps:
-            self.total_steps = min(self.total_steps, spec.run.max_steps)
-        self.eval_every = spec.eval.eval_every or self.steps_per_epoch
+        self.total_steps, self.eval_every = step_plan(spec, self.steps_per_epoch)
         self.checkpoint_every = spec.run.checkpoint_every or self.eval_every
 
         self.optimizer = build_optimizer(self.model.parameters(), spec.optim, batch)
@@ -212,7 +229,9 @@ class TrainingCore:
             self.optimizer, spec.schedule, self.total_steps, self.steps_per_epoch
         )
         self.view = FeatureView(
-            unwrap(self.model), normalized=self.loss.normalized, projection=spec.loss.name == "scl"
+            unwrap(self.model),
+            normalized=self.loss.normalized,
+            projection=loss_info(spec.loss.name).head == "projection",
         )
         self.eval_loss = eval_loss_for(spec)
         self.eval_loaders = make_eval_loaders(
@@ -341,7 +360,8 @@ class TrainingCore:
         self.progress.update(self.step, split_nc(metrics, "nc_score/"))
         metrics.update({f"nc_iters/{k}": v for k, v in self.progress.iters.items()})
         metrics["eval_time_s"] = time.perf_counter() - start
-        if final and self.spec.loss.name == "scl":
+        metrics[EVALUATION] = math.ceil(self.step / self.eval_every)
+        if final and loss_info(self.spec.loss.name).probes:
             metrics["val/acc1_prototypes"] = metrics["val/acc1"]
             e = self.spec.eval
             metrics.update(

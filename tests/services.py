@@ -1,0 +1,69 @@
+"""Servers the tests and benchmarks start on 127.0.0.1 (one home for how each is started)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+__all__ = ["free_port", "start_mlflow_server", "stop"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mlflow_server(root: Path, timeout_s: float = 180) -> tuple[subprocess.Popen, str]:
+    """The lean ``mlflow server`` (SQLite store and proxied artifacts under ``root``,
+    one worker, no job runner) on a free loopback port; returns (process, URI) once it
+    answers ``/health``. Its log is ``root/server.log``."""
+    port = free_port()
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+        ],
+        env=env,
+        stdout=open(root / "server.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                return process, uri
+        except OSError:
+            if process.poll() is not None or time.time() > deadline:
+                process.kill()
+                raise RuntimeError(
+                    f"mlflow server did not start: {(root / 'server.log').read_text()}"
+                ) from None
+            time.sleep(0.5)
+
+
+def stop(process: subprocess.Popen, grace_s: float = 20) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
