@@ -160,6 +160,12 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     # checkpoint through Tune under ce/<trial>/, Ray Train runs under train/<trial>/).
     assert fs.exists("sweeps/ray/resume-s3/sweep.yaml")
     assert fs.ls("sweeps/ray/resume-s3/ce")
-    checkpoints = fs.glob("sweeps/ray/resume-s3/*/*/checkpoint_*")
-    assert len({path.split("/")[4] for path in checkpoints}) == 4
+    # A trial started in the second before the kill that the restored Tuner never knew may
+    # leave a folder too (its MLflow run is soft-deleted as orphaned): every trial of the
+    # sweep has its own checkpoints, whatever else the bucket holds.
+    checkpoint_dirs = {
+        path.split("/")[4] for path in fs.glob("sweeps/ray/resume-s3/*/*/checkpoint_*")
+    }
+    for trial_id in trial_ids:
+        assert any(trial_id in d for d in checkpoint_dirs), (trial_id, sorted(checkpoint_dirs))
     assert (tmp_path / "best" / "ce.yaml").is_file()
