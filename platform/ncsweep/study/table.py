@@ -218,6 +218,17 @@ def _p(v, digits: int = 1, scale: float = 100.0) -> str:
     return "—" if v is None else f"{v * scale:.{digits}f}"
 
 
+def _section(title: str, columns: list[str]) -> list[str]:
+    """A Markdown section heading and the head of its table."""
+    return [
+        "",
+        f"## {title}",
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     fams = data["families"]
     out = [
@@ -225,22 +236,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         "",
         f"{data['finished']} of {data['runs']} runs finished; seeds {data['seeds']}. "
         "Means over seeds; accuracies in %.",
-        "",
-        "## Accuracy (val/acc1, balanced)",
-        "",
-        "| family | top-1 (%) | ± std | seeds |",
-        "|---|---|---|---|",
+        *_section("Accuracy (val/acc1, balanced)", ["family", "top-1 (%)", "± std", "seeds"]),
     ]
     for f in fams:
         a = data["accuracy"][f]
         out.append(f"| {f} | {_p(a['mean'], 2)} | {_p(a['std'], 2)} | {a['n']} |")
-    out += [
-        "",
-        "## NC: final score (%) and steps to the threshold",
-        "",
-        "| metric | " + " | ".join(fams) + " |",
-        "|---|" + "---|" * len(fams),
-    ]
+    out += _section("NC: final score (%) and steps to the threshold", ["metric", *fams])
     for m in METRIC_NAMES:
         cells = []
         for f in fams:
@@ -250,13 +251,7 @@ def render_markdown(data: dict[str, Any]) -> str:
                 steps += f" ({e['reached']}/{e['n']})"
             cells.append(f"{_p(e['score'], 1, 1.0)} ({steps})")
         out.append(f"| {m} | " + " | ".join(cells) + " |")
-    out += [
-        "",
-        "## Fraction of CE's steps to match CE's final NC value (%)",
-        "",
-        "| metric | " + " | ".join(fams) + " |",
-        "|---|" + "---|" * len(fams),
-    ]
+    out += _section("Fraction of CE's steps to match CE's final NC value (%)", ["metric", *fams])
     for m in METRIC_NAMES:
         cells = []
         for f in fams:
@@ -267,13 +262,10 @@ def render_markdown(data: dict[str, Any]) -> str:
                 note = "" if e["matched"] == e["n"] else f" ({e['matched']}/{e['n']})"
                 cells.append(f"{e['fraction'] * 100:.1f}{note}")
         out.append(f"| {m} | " + " | ".join(cells) + " |")
-    out += [
-        "",
-        "## Class-mean prototypes vs linear probes (frozen encoder, %)",
-        "",
-        "| family | prototypes | linear probe | normalised probe |",
-        "|---|---|---|---|",
-    ]
+    out += _section(
+        "Class-mean prototypes vs linear probes (frozen encoder, %)",
+        ["family", "prototypes", "linear probe", "normalised probe"],
+    )
     for f in fams:
         p = data["probes"][f]
         out.append(
@@ -285,13 +277,18 @@ def render_markdown(data: dict[str, Any]) -> str:
             + " |"
         )
     for variant, table in data["longtail"].items():
-        out += [
-            "",
-            f"## Long-tail, imbalance {variant[2:]} (balanced test set, %)",
-            "",
-            "| family | overall | many | medium | few | gain vs CE (pts) | few: gain vs CE (pts) |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        out += _section(
+            f"Long-tail, imbalance {variant[2:]} (balanced test set, %)",
+            [
+                "family",
+                "overall",
+                "many",
+                "medium",
+                "few",
+                "gain vs CE (pts)",
+                "few: gain vs CE (pts)",
+            ],
+        )
         for f in fams:
             e = table.get(f, {})
             cls = "/".join(f"{e.get(f'classes_{g}') or 0:.0f}" for g in ("many", "medium", "few"))
@@ -301,26 +298,20 @@ def render_markdown(data: dict[str, Any]) -> str:
                 f"{_p(e.get('gain_points_few'), 2, 1.0)} |"
             )
         out.append(f"\nclasses many/medium/few: {cls}; an empty group shows —.")
-    out += [
-        "",
-        "## Corruption (15 corruptions × 5 severities)",
-        "",
-        "| family | clean error (%) | mean error (%) | mCE (CE = 100) | relative mCE |",
-        "|---|---|---|---|---|",
-    ]
+    out += _section(
+        "Corruption (15 corruptions × 5 severities)",
+        ["family", "clean error (%)", "mean error (%)", "mCE (CE = 100)", "relative mCE"],
+    )
     for f in fams:
         c = data["corruption"][f]
         out.append(
             f"| {f} | {_p(c['clean_error'])} | {_p(c['mean_error'])} | {_p(c['mce'], 1, 1.0)} | {_p(c['relative_mce'], 1, 1.0)} |"
         )
     targets = sorted({t for f in fams for t in data["transfer"][f] if t != "gain_relative_mean"})
-    out += [
-        "",
-        "## Transfer (linear probe on the frozen encoder, %)",
-        "",
-        "| family | " + " | ".join(targets) + " | mean relative gain vs CE (%) |",
-        "|---|" + "---|" * (len(targets) + 1),
-    ]
+    out += _section(
+        "Transfer (linear probe on the frozen encoder, %)",
+        ["family", *targets, "mean relative gain vs CE (%)"],
+    )
     for f in fams:
         t = data["transfer"][f]
         out.append(
