@@ -143,3 +143,33 @@ def test_all_reduce_without_a_process_group_is_a_no_op():
     before = stats.moment_h.clone()
     assert stats.all_reduce() is stats
     torch.testing.assert_close(stats.moment_h, before)
+
+
+def test_kept_rows_are_folded_into_the_same_state_when_the_moments_are_needed():
+    h, y = _data(n=500)
+    kept = ClassStats(K, D)
+    for i in range(0, len(y), 33):
+        kept.update(h[i : i + 33], y[i : i + 33])
+    rows = kept.kept_rows()
+    assert rows is not None
+    torch.testing.assert_close(rows.h, h.double())
+    torch.testing.assert_close(rows.u, torch.nn.functional.normalize(h.double(), dim=1))
+    assert torch.equal(rows.y, y)
+    streamed = ClassStats(K, D, keep_rows_bytes=0).update(h, y)
+    assert streamed.kept_rows() is None
+    _assert_same_state(kept, streamed)  # reading the moments folds the rows in
+    assert kept.kept_rows() is None
+    kept.update(h[:50], y[:50])  # and later batches stream
+    _assert_same_state(kept, streamed.update(h[:50], y[:50]))
+
+
+def test_rows_beyond_the_budget_leave_row_mode():
+    h, y = _data(n=400)
+    stats = ClassStats(K, D, keep_rows_bytes=150 * D * 16)
+    stats.update(h[:150], y[:150])
+    assert stats.kept_rows() is not None
+    stats.update(h[150:151], y[150:151])
+    assert stats.kept_rows() is None
+    stats.update(h[151:], y[151:])
+    _assert_same_state(stats, ClassStats(K, D, keep_rows_bytes=0).update(h, y))
+    assert stats.reset().kept_rows() is not None  # a reset starts keeping rows again

@@ -44,7 +44,10 @@ def _metrics(h, y, k, w=None, logits=None, batch=37, **kw):
         (6, 64, 30, [], 1.0),  # n_c ~ 5 << D: low-rank spectrum path
     ],
 )
-def test_every_raw_metric_equals_the_dense_reference(k, d, n, empty, offset):
+# kept rows (the default: projections and per-class Grams), moments only, and rows kept
+# until 100 rows overflow the budget mid-stream (then folded into the moments)
+@pytest.mark.parametrize("rows", ["kept", "moments", "spilled"])
+def test_every_raw_metric_equals_the_dense_reference(k, d, n, empty, offset, rows):
     rng = np.random.default_rng(k * d)
     labels = np.array([c for c in range(k) if c not in empty])
     y = rng.choice(labels, size=n)
@@ -53,7 +56,8 @@ def test_every_raw_metric_equals_the_dense_reference(k, d, n, empty, offset):
     h = means[y] + rng.standard_normal((n, d)) * rng.uniform(0.3, 1.5, size=(k, 1))[y]
     w = rng.standard_normal((k, d))
     logits = h @ w.T + 0.5 * rng.standard_normal((n, k))
-    got = _metrics(h, y, k, w=w, logits=logits)
+    budget = {"kept": 2**26, "moments": 0, "spilled": 100 * d * 16}[rows]
+    got = _metrics(h, y, k, w=w, logits=logits, keep_rows_bytes=budget)
     want = reference_metrics(h, y, k, w=w, logits=logits)
     assert set(got) == set(METRIC_NAMES)
     for name in METRIC_NAMES:

@@ -56,7 +56,10 @@ are cancellation noise of the uncentred moments and count as zero (a within-clas
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -143,31 +146,74 @@ class NCMetrics(dict):
         self.info = info
 
 
-def _eigvalsh(matrix: Tensor) -> Tensor:
-    """Eigenvalues of symmetric ``[..., n, n]``; on CPU through numpy's LAPACK, elsewhere torch.
+_blas_limited = threading.local()
 
-    On CPU each matrix is solved with single-threaded BLAS and a batch is spread over
-    ``torch.get_num_threads()`` Python threads (LAPACK releases the GIL). The tridiagonal
-    reduction is mostly memory-bound BLAS-2, so one matrix per core beats a multi-threaded
-    BLAS per matrix, and it does not collapse when the cores are shared: multi-threaded
-    OpenBLAS spin-waits against torch's OpenMP threads (measured on 2 shared cores, 100
-    matrices of 512×512: 4-15 s multi-threaded, 1 s this way; torch's batched CPU kernel is
-    3-4x slower than numpy's)."""
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """numpy's BLAS at one thread inside (re-entrant: entering threadpoolctl's limit costs
+    ~0.1 ms, so :func:`collapse_metrics` enters it once for all its eigensolvers)."""
+    controller = _blas_controller()
+    if controller is None or getattr(_blas_limited, "on", False):
+        yield
+        return
+    with controller.limit(limits=1, user_api="blas"):
+        _blas_limited.on = True
+        try:
+            yield
+        finally:
+            _blas_limited.on = False
+
+
+def _map_with_blas_per_thread(fn: Callable[[np.ndarray], np.ndarray], arrays) -> list:
+    """``[fn(a) for a in arrays]`` with single-threaded BLAS, spread over
+    ``torch.get_num_threads()`` Python threads (LAPACK releases the GIL).
+
+    Why: the tridiagonal reduction of an eigensolver is mostly memory-bound BLAS-2, so one
+    matrix per core beats a multi-threaded BLAS per matrix, and it does not collapse when
+    the cores are shared: multi-threaded OpenBLAS spin-waits against torch's OpenMP threads
+    (measured on 2 shared cores, 100 matrices of 512×512: 4-15 s multi-threaded, 1 s this
+    way; torch's batched CPU kernel is 3-4x slower than numpy's)."""
+    workers = max(1, min(torch.get_num_threads(), len(arrays)))
+    with _single_threaded_blas():
+        if workers == 1:
+            return [fn(a) for a in arrays]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, arrays))
+
+
+def _eigvalsh(matrix: Tensor) -> Tensor:
+    """Eigenvalues of symmetric ``[..., n, n]``; on CPU through numpy's LAPACK, one matrix
+    per thread (:func:`_map_with_blas_per_thread`), elsewhere torch."""
     if matrix.device.type != "cpu":
         return torch.linalg.eigvalsh(matrix)
     arr = np.ascontiguousarray(matrix.detach().numpy())
-    controller = _blas_controller()
-    if controller is None:
-        return torch.from_numpy(np.linalg.eigvalsh(arr))
     flat = arr.reshape(-1, *arr.shape[-2:])
-    workers = max(1, min(torch.get_num_threads(), flat.shape[0]))
-    with controller.limit(limits=1, user_api="blas"):
-        if workers == 1:
-            lam = np.linalg.eigvalsh(flat)
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                lam = np.stack(list(pool.map(np.linalg.eigvalsh, flat)))
+    lam = np.stack(_map_with_blas_per_thread(np.linalg.eigvalsh, flat))
     return torch.from_numpy(lam.reshape(arr.shape[:-1]))
+
+
+def _centred_spectrum_np(points: np.ndarray) -> np.ndarray:
+    """Eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean, from
+    the smaller of the n×n Gram and the D×D scatter (same non-zero spectrum)."""
+    centred = points - points.mean(0)
+    small = centred.shape[0] <= centred.shape[1]
+    return np.linalg.eigvalsh(centred @ centred.T if small else centred.T @ centred)
+
+
+def _centred_spectra(blocks: list[Tensor]) -> Tensor:
+    """``[len(blocks), max n_b]`` the spectra of :func:`_centred_spectrum_np` for each block
+    of rows, zero-padded (a zero eigenvalue adds nothing to an effective rank)."""
+    if blocks[0].device.type == "cpu":
+        arrays = [b.numpy() for b in blocks]
+        found = _map_with_blas_per_thread(_centred_spectrum_np, arrays)
+        spectra = [torch.from_numpy(lam) for lam in found]
+    else:
+        spectra = [_covariance_spectrum(b).cpu() for b in blocks]
+    out = torch.zeros(len(spectra), max(len(lam) for lam in spectra), dtype=torch.float64)
+    for i, lam in enumerate(spectra):
+        out[i, : len(lam)] = lam
+    return out
 
 
 def effective_rank_from_spectrum(eigenvalues: Tensor, tol: Tensor | float | None = None) -> Tensor:
@@ -223,6 +269,62 @@ def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
     return _eigvalsh(0.5 * (small + small.transpose(-1, -2)))
 
 
+def _within_variance_along(stats: ClassStats, directions: Tensor) -> Tensor:
+    """``[r]`` vᵀ Σ_W v for the rows v of ``directions`` [r, D], Σ_W the pooled
+    within-class covariance of the raw features (scatter / N).
+
+    From kept rows: the centred rows projected on the r directions (O(N·D·r)); otherwise
+    from the D×D within-class scatter of the moments."""
+    rows = stats.kept_rows()
+    total = stats.counts.sum()
+    if rows is None:
+        sigma_w = stats.within_scatter() / total
+        return ((directions @ sigma_w) * directions).sum(1)
+    h, y = rows.h, rows.y
+    means = stats.sum_h / stats.counts.clamp_min(1).unsqueeze(1)
+    centred = h @ directions.T - (means @ directions.T)[y]
+    return centred.square().sum(0) / total
+
+
+def _intra_class_eranks(stats: ClassStats, classes: Tensor) -> Tensor:
+    """``[len(classes)]`` effective rank of each class's scatter of unit features
+    Σ_{i∈c}(u_i − ū_c)(u_i − ū_c)ᵀ, eigenvalues ≤ D·ε·Σ‖u_i‖² counting as zero.
+
+    From kept rows: each class's centred rows, through the smaller of its n_c×n_c Gram and
+    its D×D scatter (:func:`_covariance_spectrum`: same non-zero spectrum). Otherwise from
+    the per-class moments, a bounded chunk of classes at a time."""
+    D, device = stats.dim, stats.device
+    if classes.numel() == 0:
+        return torch.empty(0, dtype=torch.float64)
+    tol = D * _EPS * stats.sqnorm_u[classes.to(device)]
+    rows = stats.kept_rows()
+    if rows is not None:
+        order = torch.argsort(rows.y, stable=True)
+        sizes = torch.bincount(rows.y, minlength=stats.num_classes).tolist()
+        blocks = torch.split(rows.u[order], sizes)
+        spectra = _centred_spectra([blocks[c] for c in classes.tolist()])
+        return effective_rank_from_spectrum(spectra, tol.cpu())
+    slot = {c: i for i, c in enumerate(stats.scatter_classes)}
+    positions = torch.tensor([slot[c] for c in classes.tolist()])
+    counts_cpu = stats.counts.cpu()
+    chunk = max(1, _CHUNK_BYTES // (D * D * 8))
+    eranks = []
+    for lo in range(0, len(slot), chunk):
+        hi = min(lo + chunk, len(slot))
+        sel = (positions >= lo) & (positions < hi)
+        if not bool(sel.any()):
+            continue
+        scatter = stats.class_scatter_u(lo, hi)
+        local = positions[sel] - lo
+        if local.numel() != hi - lo:  # an index copies K·D² floats: only when needed
+            scatter = scatter[local.to(device)]
+        rank = min(int(counts_cpu[classes[sel]].max()) - 1, D)
+        eranks.append(
+            effective_rank_from_spectrum(_scatter_spectrum(scatter, rank), tol[sel.to(device)])
+        )
+    return torch.cat(eranks)
+
+
 def matrix_entropy(gram: Tensor) -> float:
     """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
     sym = 0.5 * (gram + gram.T)
@@ -272,6 +374,13 @@ def collapse_metrics(
     Raises:
         ValueError: fewer than two non-empty classes, or prototypes of the wrong shape.
     """
+    with _single_threaded_blas():
+        return _collapse_metrics(stats, prototypes, agreement)
+
+
+def _collapse_metrics(
+    stats: ClassStats, prototypes: Tensor | None, agreement: NCCAgreement | None
+) -> NCMetrics:
     K, D = stats.num_classes, stats.dim
     counts = stats.counts
     device = counts.device
@@ -292,13 +401,12 @@ def collapse_metrics(
     # ---- classical metrics on raw features
     mu = stats.sum_h[present] / n.unsqueeze(1)
     mbar = mu - mu.mean(0, keepdim=True)
-    sigma_w = stats.within_scatter() / N
     _, s, vh = torch.linalg.svd(mbar, full_matrices=False)
     r = min(kp - 1, D)
     s, vh = s[:r], vh[:r]
     keep = s > max(kp, D) * _EPS * s[0]
     s, vh = s[keep], vh[keep]
-    out["nc1"] = float((((vh @ sigma_w) * vh).sum(1) / s.square()).sum())
+    out["nc1"] = float((_within_variance_along(stats, vh) / s.square()).sum())
 
     sigma2 = (stats.sqnorm_h[present] / n - mu.square().sum(1)).clamp_min(0)
     gram = mbar @ mbar.T
@@ -343,26 +451,12 @@ def collapse_metrics(
 
     # ---- the paper's metrics on unit features
     ids = torch.tensor(stats.scatter_classes, dtype=torch.long)
-    counts_cpu = counts.cpu()
-    usable = counts_cpu[ids] >= 2
-    eranks = []
-    chunk = max(1, _CHUNK_BYTES // (D * D * 8))
-    for start in range(0, ids.numel(), chunk):
-        stop = min(start + chunk, ids.numel())
-        sel = usable[start:stop]
-        if not bool(sel.any()):
-            continue
-        scatter = stats.class_scatter_u(start, stop)
-        if not bool(sel.all()):  # a boolean index copies K·D² floats: only when needed
-            scatter = scatter[sel.to(device)]
-        cls = ids[start:stop][sel]
-        tol = D * _EPS * stats.sqnorm_u[cls.to(device)]
-        rank = min(int(counts_cpu[cls].max()) - 1, D)
-        eranks.append(effective_rank_from_spectrum(_scatter_spectrum(scatter, rank), tol))
+    usable = counts.cpu()[ids] >= 2
+    eranks = _intra_class_eranks(stats, ids[usable])
     info.erank_intra_classes = ids[usable].tolist()
     info.erank_intra_subset = stats.scatter_subset
-    if eranks:
-        out["erank_intra"] = float(torch.cat(eranks).mean())
+    if eranks.numel():
+        out["erank_intra"] = float(eranks.mean())
     else:
         info.absent["erank_intra"] = (
             "no class with >= 2 samples has a per-class scatter "

@@ -23,8 +23,19 @@ of about ``1e-16 · (‖μ_c‖/σ_c)²`` (1e-8 at a within-class std of 1e-4 of
 Memory budget: the per-class scatters of ``u`` cost K·D²·8 bytes (33 GB at K=1000, D=2048).
 When that exceeds ``scatter_budget_bytes`` only ``m = budget // (D²·8)`` classes, drawn
 with ``seed`` (identical on every rank), keep one; :attr:`scatter_classes` lists them and the
-metrics report it. Keeping features instead (per-class Gram when n_c < D is cheaper) would
-make the state grow with N and break the single fixed-size all_reduce, so it is not done.
+metrics report it.
+
+Kept rows (the fast path of small evaluations): while the raw and unit rows seen so far fit
+``keep_rows_bytes`` (float64), they are kept and the two moments are NOT accumulated; the
+sums are. The metrics then read the rows (:meth:`kept_rows`) and use cheaper exact forms:
+NC1 from the r ≤ K−1 projections of the centred rows instead of the D×D Σ_W, and each class's
+scatter spectrum from its n_c×n_c centred Gram when n_c < D (same non-zero eigenvalues). On
+digits (N = 1,347, D = 256, K = 10) that replaces two 176-MFLOP GEMMs and ten 256×256
+eigendecompositions with ten ~135×135 ones. Anything that needs the moments (reading
+``moment_h``/``moment_u``, :meth:`merge`, a distributed :meth:`all_reduce`, or more rows than
+the budget) first folds the kept rows into them and drops the rows, so the state, the
+all_reduce and every value are the same as without kept rows. ``keep_rows_bytes=0`` turns
+the mode off.
 
 Updates are staged, in preallocated buffers (no per-batch allocation, no ``torch.cat``):
 
@@ -58,12 +69,23 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["ClassStats"]
+__all__ = ["ClassStats", "KeptRows"]
+
+
+class KeptRows(NamedTuple):
+    """Rows kept by :class:`ClassStats`: raw ``h`` and unit ``u = h/‖h‖`` ([N, D]
+    float64) and labels ``y`` ([N] long)."""
+
+    h: Tensor
+    u: Tensor
+    y: Tensor
+
 
 _FIELDS = ("counts", "sum_h", "sum_u", "sqnorm_h", "sqnorm_u", "moment_h", "moment_u")
 
@@ -81,6 +103,8 @@ class ClassStats:
         stage_bytes: size of the update staging buffer (performance only).
         class_stage_bytes: size of the per-class staging of unit features (performance
             only; at least 16 rows per scatter class).
+        keep_rows_bytes: keep the float64 rows, raw and unit (and skip the moments), while
+            they fit in this many bytes (performance only; see module docstring).
     """
 
     def __init__(
@@ -93,6 +117,7 @@ class ClassStats:
         seed: int = 0,
         stage_bytes: int = 64 * 2**20,
         class_stage_bytes: int = 128 * 2**20,
+        keep_rows_bytes: int = 64 * 2**20,
     ) -> None:
         if int(num_classes) < 2:
             raise ValueError(f"num_classes must be >= 2, got {num_classes}")
@@ -116,6 +141,7 @@ class ClassStats:
         self._chunk_rows = max(1, int(stage_bytes) // (8 * D))
         # per-class stage of unit rows: R rows per scatter class within class_stage_bytes
         self._class_rows = max(16, min(1024, int(class_stage_bytes) // (max(m, 1) * D * 8)))
+        self.keep_rows_bytes = max(0, int(keep_rows_bytes))
         self._allocate(torch.device(device) if device is not None else torch.device("cpu"))
 
     # ------------------------------------------------------------------ state layout
@@ -134,8 +160,11 @@ class ClassStats:
     def _allocate(self, device: torch.device) -> None:
         shapes = self._shapes()
         total = sum(math.prod(s) for s in shapes.values())
-        self._buffer = torch.zeros(total, dtype=torch.float64, device=device)
+        self._buffer = torch.empty(total, dtype=torch.float64, device=device)
         self._bind()
+        self._moments_offset = total - self._moment_h.numel() - self._moment_u.numel()
+        self._rows: list[KeptRows] | None = None
+        self._reset_state()
         slot = torch.full((self.num_classes,), -1, dtype=torch.long)
         slot[self._scatter_classes] = torch.arange(len(self._scatter_classes))
         self._slot = slot.to(device)
@@ -144,6 +173,15 @@ class ClassStats:
         self._fill = 0
         self._ubuf: Tensor | None = None
         self._ufill: list[int] = []
+
+    def _reset_state(self) -> None:
+        """Zero the sums; the moments too unless rows are kept (then they are zeroed when
+        the rows are folded into them: an untouched K·D² region is not worth zeroing)."""
+        self._rows = [] if self.keep_rows_bytes > 0 else None
+        self._rows_bytes = 0
+        self._rows_cat: KeptRows | None = None
+        end = self._moments_offset if self._rows is not None else self._buffer.numel()
+        self._buffer[:end].zero_()
 
     def _bind(self) -> None:
         offset = 0
@@ -214,6 +252,9 @@ class ClassStats:
             self._device_fixed = True
         h = features.detach()
         y = labels.detach()
+        if self._rows is not None:
+            self._keep(h, y)
+            return self
         rows, done = h.shape[0], 0
         cap = self._chunk_rows
         while done < rows:
@@ -234,6 +275,42 @@ class ClassStats:
                 self._fill = 0
                 self._fold(stage_h, stage_y)
         return self
+
+    def _keep(self, h: Tensor, y: Tensor) -> None:
+        """Row mode: fold the sums, keep the float64 rows; over budget, fold the moments."""
+        h = h.to(device=self.device, dtype=torch.float64, copy=True)
+        y = y.to(device=self.device, dtype=torch.long)
+        u = F.normalize(h, dim=1)
+        self._fold_sums(h, u, y)
+        self._rows.append(KeptRows(h, u, y))
+        self._rows_cat = None
+        self._rows_bytes += 2 * h.numel() * 8
+        if self._rows_bytes > self.keep_rows_bytes:
+            self._spill_rows()
+
+    def _spill_rows(self) -> None:
+        """Leave row mode: fold the kept rows into the (zeroed) moments, drop the rows."""
+        if self._rows is None:
+            return
+        kept, self._rows, self._rows_cat = self._rows, None, None
+        self._buffer[self._moments_offset :].zero_()
+        for h, u, y in kept:
+            self._fold_moments(h, u, y)
+
+    def kept_rows(self) -> KeptRows | None:
+        """Every row so far, in arrival order, while rows are kept (see module docstring);
+        ``None`` once the state holds only sums and moments."""
+        if self._rows is None:
+            return None
+        if self._rows_cat is None:
+            if len(self._rows) == 1:
+                self._rows_cat = self._rows[0]
+            else:
+                empty = torch.empty(0, self.dim, dtype=torch.float64, device=self.device)
+                ids = torch.empty(0, dtype=torch.long, device=self.device)
+                parts = self._rows or [KeptRows(empty, empty, ids)]
+                self._rows_cat = KeptRows(*(torch.cat(p) for p in zip(*parts, strict=True)))
+        return self._rows_cat
 
     def _stage(self) -> tuple[Tensor, Tensor]:
         """The preallocated staging rows (raw features, labels), created on first use."""
@@ -260,12 +337,20 @@ class ClassStats:
         if h.shape[0] == 0:
             return
         u = F.normalize(h, dim=1)
+        self._fold_sums(h, u, y)
+        self._fold_moments(h, u, y)
+
+    def _fold_sums(self, h: Tensor, u: Tensor, y: Tensor) -> None:
         ones = torch.ones_like(y, dtype=torch.float64)
         self._counts.index_add_(0, y, ones)
         self._sum_h.index_add_(0, y, h)
         self._sum_u.index_add_(0, y, u)
         self._sqnorm_h.index_add_(0, y, h.square().sum(1))
         self._sqnorm_u.index_add_(0, y, u.square().sum(1))
+
+    def _fold_moments(self, h: Tensor, u: Tensor, y: Tensor) -> None:
+        if h.shape[0] == 0:
+            return
         self._moment_h.addmm_(h.T, h)
         m = self._moment_u.shape[0]
         if m == 0:
@@ -325,6 +410,8 @@ class ClassStats:
     def merge(self, other: ClassStats) -> ClassStats:
         """Add ``other``'s sums into this one (in place); returns ``self``."""
         self._compatible(other)
+        self._spill_rows()
+        other._spill_rows()
         self._flush()
         other._flush()
         self._buffer.add_(other._buffer.to(self.device))
@@ -336,18 +423,21 @@ class ClassStats:
         A no-op when ``torch.distributed`` is not initialised. Every rank must have been
         built with the same K, D, budget and seed (same buffer layout).
         """
-        self._flush()
         import torch.distributed as dist
 
-        if dist.is_available() and dist.is_initialized():
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            self._spill_rows()
+            self._flush()
             dist.all_reduce(self._buffer)
+        else:
+            self._flush()
         return self
 
     def reset(self) -> ClassStats:
         """Zero the accumulators (keeps layout and device)."""
         self._fill = 0
         self._ufill = [0] * len(self._ufill)
-        self._buffer.zero_()
+        self._reset_state()
         return self
 
     # ------------------------------------------------------------------ read access
@@ -387,12 +477,15 @@ class ClassStats:
 
     @property
     def moment_h(self) -> Tensor:
-        """``[D, D]`` Σ_i h_i h_iᵀ over all samples."""
+        """``[D, D]`` Σ_i h_i h_iᵀ over all samples (folds kept rows in, leaving row mode)."""
+        self._spill_rows()
         return self._field("moment_h")
 
     @property
     def moment_u(self) -> Tensor:
-        """``[m, D, D]`` Σ_{i∈c} u_i u_iᵀ for c in :attr:`scatter_classes` (that order)."""
+        """``[m, D, D]`` Σ_{i∈c} u_i u_iᵀ for c in :attr:`scatter_classes` (that order;
+        folds kept rows in, leaving row mode)."""
+        self._spill_rows()
         return self._field("moment_u")
 
     def class_means(self, normalized_features: bool = False) -> Tensor:

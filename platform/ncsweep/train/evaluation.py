@@ -132,8 +132,9 @@ class FeatureView:
 
 
 # Features of one split are kept for the evaluation's later passes (NC agreement, accuracy)
-# when they fit this budget (digits: 1,347 × 256 float32, 1.4 MB); larger splits are
-# encoded again per pass, so memory never grows with the dataset.
+# when they fit this budget (digits: 1,347 × 256 float32, 1.4 MB), as ONE batch: every pass
+# then costs one call per step instead of one per loader batch. Larger splits are encoded
+# again per pass, batch by batch, so memory never grows with the dataset.
 FEATURE_CACHE_BYTES = 256 * 2**20
 
 
@@ -142,8 +143,8 @@ class _Features:
 
     def __init__(self, split: EvalSplit, view: FeatureView, device, autocast):
         self.split, self.view, self.device, self.autocast = split, view, device, autocast
-        self.cached: list[tuple[torch.Tensor, torch.Tensor]] | None = None
-        self._size = 0
+        self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._over_budget = False
 
     def _encode(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for x, y in self.split:
@@ -153,20 +154,27 @@ class _Features:
             yield feats.float(), y
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """``(features [B, D] float32, labels [B])``: the whole split as one batch when it
+        fits the budget, else the loader's batches."""
         if self.cached is not None:
-            yield from self.cached
+            yield self.cached
             return
-        keep: list | None = [] if self._size == 0 else None
-        for feats, y in self._encode():
-            if keep is not None:
-                self._size += feats.numel() * feats.element_size()
-                keep = keep if self._size <= FEATURE_CACHE_BYTES else None
-                if keep is not None:
-                    keep.append((feats, y))
-            yield feats, y
-        if keep is not None:
-            self.cached = keep
-        self._size = self._size or 1  # encoded once: over budget means never cache
+        stream = self._encode()
+        if self._over_budget:
+            yield from stream
+            return
+        keep, size = [], 0
+        for feats, y in stream:
+            keep.append((feats, y))
+            size += feats.numel() * feats.element_size()
+            if size > FEATURE_CACHE_BYTES:
+                self._over_budget = True
+                yield from keep
+                yield from stream
+                return
+        if keep:
+            self.cached = (torch.cat([f for f, _ in keep]), torch.cat([y for _, y in keep]))
+            yield self.cached
 
     def dim(self) -> int:
         for feats, _ in self:
