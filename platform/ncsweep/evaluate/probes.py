@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._registry import SuiteResult, register_suite
+from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject, class_mean_prototypes
 
 __all__ = [
@@ -159,7 +159,17 @@ def _temperature(subject: Subject) -> float:
     return loss.temperature if loss.name != "ce" else 0.1
 
 
-@register_suite("probes")
+HEADS = ("prototypes", "probe", "normprobe")
+
+KEYS = (
+    SuiteKey("acc/<head>", "max", "validation accuracy of the head", {"head": HEADS}),
+    SuiteKey("time_s/<head>", "min", "seconds to fit the head", {"head": HEADS}),
+    SuiteKey("probe_C", None, "inverse regularisation chosen on held-out training features"),
+    SuiteKey("prototypes_minus_probe", "max", "class-mean classifier minus linear probe (points)"),
+)
+
+
+@register_suite("probes", keys=KEYS)
 def run_probes(
     subject: Subject,
     *,
