@@ -8,8 +8,9 @@ training set, scored on the validation set:
 - ``probe``: multinomial logistic regression (L-BFGS, scikit-learn) on standardised z; the
   inverse regularisation C is chosen on a stratified held-out split of the TRAINING features
   (never on the test set), then the probe is refit on all training features with that C.
-- ``normprobe``: unit z, unit-norm rows, NormFace at temperature τ (the SCL temperature, or
-  the family's; 0.1 for CE), fitted full-batch with L-BFGS.
+- ``normprobe``: unit z, unit-norm rows, NormFace at temperature τ (the family's declared
+  probe temperature, ``LossInfo.normprobe_temperature``: its own temperature unless it
+  declares another), fitted full-batch with L-BFGS.
 
 Metrics: ``acc/<head>``, ``time_s/<head>`` and ``probe_C`` (the chosen C).
 """
@@ -155,8 +156,11 @@ def normalized_probe(
 
 
 def _temperature(subject: Subject) -> float:
-    loss = subject.spec.loss
-    return loss.temperature if loss.name != "ce" else 0.1
+    """The normalised probe's τ, as the loss registry declares it for the run's family."""
+    from ..losses import loss_info
+
+    options = subject.spec.loss.model_dump(exclude={"name", "module"})
+    return loss_info(subject.spec.loss.name).normprobe_temperature(options)
 
 
 HEADS = ("prototypes", "probe", "normprobe")
