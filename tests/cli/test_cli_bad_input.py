@@ -23,6 +23,7 @@ FILES = {
     "scalar.yaml": b"just a string\n",
     "wrongtype.yaml": b"loss:\n  temperature: hot\n",
     "badpreset.yaml": b"sweep:\n  trials: many\n",
+    "badobjective.yaml": b"sweep:\n  objective: eval/probes/acc/nope\n",
 }
 
 CASES = [
@@ -56,6 +57,19 @@ CASES = [
     (["sweep", "--seed", "-1"], ["seed", "greater than or equal to 0"]),
     (["sweep", "--seed", "abc"], ["--seed", "as an integer"]),
     (["sweep", "--families", "ce,focal"], ["families", "focal", "nonl"]),
+    # sweep: objectives (eval/<suite>/<key> from the suite registry)
+    (
+        ["sweep", "--objective", "val/acc1"],
+        ["objective", "unknown objective", "eval/<suite>/<key>"],
+    ),
+    (["sweep", "--objective", "eval/nosuch/acc"], ["objective", "'nosuch'", "probes, transfer"]),
+    (["sweep", "--objective", "eval/probes/acc/x"], ["objective", "acc/<head>", "normprobe"]),
+    (["sweep", "--objective", "eval/corruption/mce"], ["baseline run", "mean_error (min"]),
+    (["sweep", "--objective", "eval/probes/probe_C"], ["not a score", "acc/<head> (max"]),
+    (
+        ["sweep", "--preset", "badobjective.yaml"],
+        ["badobjective.yaml", "sweep.objective", "acc/<head>"],
+    ),
     # sweep: preset files and search-space folders
     (["sweep", "--preset", "binary.yaml"], ["binary.yaml", "not a text file"]),
     (["sweep", "--preset", "empty.yaml"], ["empty.yaml", "is empty"]),

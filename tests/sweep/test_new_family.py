@@ -49,6 +49,8 @@ def test_a_new_family_is_known_everywhere_from_its_module_and_yaml(toy_spaces):
     assert "cosface" in list_losses() and loss_info("cosface").cls is module.CosFaceLoss
     assert list_families(root) == sorted([*list_families(), "cosface"])
     assert load_space("cosface", root).keys == ["loss.margin"]
+    # its normalised-probe temperature is what its registration declares (τ = 1/s)
+    assert loss_info("cosface").normprobe_temperature({"scale": 20.0}) == pytest.approx(0.05)
     config = SweepConfig(name="six", spaces_root=str(root), storage="/tmp/x", tracking_uri="x")
     assert "cosface" in config.families and len(config.families) == 6
 

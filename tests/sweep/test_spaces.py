@@ -443,7 +443,7 @@ PRESET_MISTAKES = {
     ),
     "unknown objective": (
         _digits(sweep__objective="loss"),
-        ["sweep.objective", "'accuracy' or 'pareto'"],
+        ["sweep.objective", "accuracy, pareto, or eval/<suite>/<key>"],
     ),
     "unknown nc metric": (
         _digits(sweep__nc_metric="nc2"),

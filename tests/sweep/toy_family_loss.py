@@ -20,6 +20,7 @@ NAME = "cosface"
             Option("scale", float, "s, the inverse temperature", gt=0),
             Option("margin", float, "m, subtracted from the true-class cosine", ge=0, lt=1),
         ),
+        probe_temperature=lambda options: 1 / options["scale"],  # τ = 1/s
     ),
 )
 class CosFaceLoss(nn.Module):

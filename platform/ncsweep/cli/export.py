@@ -22,8 +22,13 @@ def export(
         typer.Option(help="Also export Pareto fronts (default: if the sweep was multi-objective)."),
     ] = None,
 ) -> None:
-    """Write the best config per loss family (and Pareto fronts) as `ncsweep train --config` files."""
+    """Write the best config per loss family (and Pareto fronts) as `ncsweep train --config` files.
+
+    "Best" is by the objective the sweep ran with (its saved settings, else its MLflow
+    parent run): val/acc1, or the eval/<suite>/<key> it optimised in that key's direction.
+    """
     from ..sweep import collect_rows, export_best, load_state
+    from ..sweep.leaderboard import sweep_objective
     from ..train import default_storage
 
     state = None
@@ -34,9 +39,11 @@ def export(
             raise
     uri = tracking_uri or state.tracking_uri
     nc_metric = state.nc_metric if state else "mean"
-    rows = collect_rows(uri, name, nc_metric)
-    want_pareto = pareto if pareto is not None else bool(state and state.objective == "pareto")
-    written = export_best(uri, name, rows, out, state.seed if state else 0, pareto=want_pareto)
+    objective = state.objective if state else sweep_objective(uri, name)
+    rows = collect_rows(uri, name, nc_metric, objective)
+    want_pareto = pareto if pareto is not None else objective == "pareto"
+    seed = state.seed if state else 0
+    written = export_best(uri, name, rows, out, seed, pareto=want_pareto, objective=objective)
     if not written:
         err_console.print(f"sweep {name}: no finished trial to export")
         raise typer.Exit(1)

@@ -81,7 +81,12 @@ def sweep(
     tracking_uri: TrackingOption = None,
     objective: Annotated[
         str | None,
-        typer.Option(help="accuracy, or pareto (accuracy up, steps to NC threshold down)."),
+        typer.Option(
+            help="accuracy; pareto (accuracy up, steps to NC threshold down); or "
+            "eval/<suite>/<key>, a metric an evaluation suite measures at the end of each "
+            "trial, e.g. eval/probes/acc/probe (the suite is turned on for every trial; "
+            "direction from the suite registry; ASHA keeps stopping by val/acc1)."
+        ),
     ] = None,
     nc_metric: Annotated[
         str | None, typer.Option(help="NC metric of the pareto objective: mean or a metric name.")
@@ -218,13 +223,20 @@ def _resume(
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
     from ..sweep import collect_rows, leaderboard_table, load_state
-    from ..sweep.leaderboard import nc_steps_table
+    from ..sweep.leaderboard import nc_steps_table, sweep_objective
     from ..train import default_storage
 
-    uri = tracking_uri or load_state(default_storage(storage), name).tracking_uri
-    rows = collect_rows(uri, name)
-    console.print(leaderboard_table(rows, f"Leaderboard: {name}"))
-    console.print(nc_steps_table(rows))
+    try:
+        state = load_state(default_storage(storage), name)
+    except SpecError:
+        if not tracking_uri:
+            raise
+        state = None
+    uri = tracking_uri or state.tracking_uri
+    objective = state.objective if state else sweep_objective(uri, name)
+    rows = collect_rows(uri, name, state.nc_metric if state else "mean", objective)
+    console.print(leaderboard_table(rows, f"Leaderboard: {name}", objective))
+    console.print(nc_steps_table(rows, objective=objective))
 
 
 @app.command("resume")

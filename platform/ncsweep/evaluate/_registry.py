@@ -5,6 +5,11 @@ keyword-only parameters after ``subject`` are its options, with their defaults (
 against user options so a typo fails with the allowed list, as for datasets and models).
 ``compare(result_metrics, baseline_metrics) -> metrics`` turns two runs' results into the
 suite's comparison (long-tail gain, mCE, transfer gain); suites without one compare nothing.
+
+Each suite declares the keys it reports (:class:`SuiteKey`: name, direction, meaning, and
+whether it needs a baseline run): the one home of those facts. ``run_suites`` refuses a key
+a suite did not declare; a sweep's ``--objective eval/<suite>/<key>`` takes its direction
+from here (``sweep/objectives.py``).
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..config import SpecError
 
 __all__ = [
+    "SuiteKey",
     "SuiteResult",
     "Suite",
     "register_suite",
@@ -42,6 +48,47 @@ class SuiteResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, eq=False)
+class SuiteKey:
+    """One metric a suite reports, logged as ``eval/<suite>/<key>``.
+
+    Attributes:
+        key: the name; a ``<placeholder>`` segment stands for a family of keys
+            (``acc/<head>`` covers ``acc/probe``, ``acc/normprobe``, ...).
+        direction: ``"max"`` (higher is better), ``"min"``, or ``None`` for a count or a
+            chosen setting that is no score.
+        meaning: one line.
+        values: the allowed values of each placeholder (a placeholder left out takes any
+            one path segment).
+        baseline: a comparison with a baseline run (``compare``), made after training by
+            ``ncsweep evaluate`` / ``ncsweep study``; never measured inside a training run.
+    """
+
+    key: str
+    direction: Literal["max", "min"] | None
+    meaning: str
+    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    baseline: bool = False
+
+    def matches(self, key: str) -> bool:
+        pattern, parts = self.key.split("/"), key.split("/")
+        if len(pattern) != len(parts):
+            return False
+        for want, got in zip(pattern, parts, strict=True):
+            if want.startswith("<") and want.endswith(">"):
+                allowed = self.values.get(want[1:-1])
+                if not got or (allowed is not None and got not in allowed):
+                    return False
+            elif want != got:
+                return False
+        return True
+
+    def describe(self) -> str:
+        """``acc/<head> (max: accuracy of each head; <head>: prototypes, probe)``."""
+        values = "".join(f"; <{k}>: {', '.join(v)}" for k, v in self.values.items())
+        return f"{self.key} ({self.direction or 'no direction'}: {self.meaning}{values})"
+
+
 @dataclass(frozen=True)
 class Suite:
     name: str
@@ -49,13 +96,25 @@ class Suite:
     compare: Callable[[dict, dict], dict[str, float | None]] | None
     options: dict[str, Any]
     description: str
+    keys: tuple[SuiteKey, ...] = ()
+
+    def key(self, name: str) -> SuiteKey | None:
+        """The declaration ``name`` (a concrete key such as ``acc/probe``) falls under."""
+        return next((k for k in self.keys if k.matches(name)), None)
+
+    def undeclared(self, metrics: dict[str, Any]) -> list[str]:
+        """Keys of ``metrics`` this suite did not declare (a bug in the suite)."""
+        return [k for k in metrics if self.key(k) is None]
 
 
 _REGISTRY: dict[str, Suite] = {}
 
 
-def register_suite(name: str, *, compare: Callable | None = None) -> Callable:
-    """Register ``run(subject, *, **options) -> SuiteResult`` as suite ``name``."""
+def register_suite(
+    name: str, *, keys: tuple[SuiteKey, ...], compare: Callable | None = None
+) -> Callable:
+    """Register ``run(subject, *, **options) -> SuiteResult`` as suite ``name``, reporting
+    ``keys`` (its measurements and, with ``compare``, its comparisons: ``baseline=True``)."""
 
     def decorator(run: Callable[..., SuiteResult]) -> Callable[..., SuiteResult]:
         if name in _REGISTRY:
@@ -65,7 +124,7 @@ def register_suite(name: str, *, compare: Callable | None = None) -> Callable:
             p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
         }
         doc = (run.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Suite(name, run, compare, options, doc[0] if doc else "")
+        _REGISTRY[name] = Suite(name, run, compare, options, doc[0] if doc else "", tuple(keys))
         return run
 
     return decorator

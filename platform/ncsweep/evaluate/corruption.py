@@ -25,7 +25,7 @@ from PIL import Image
 from ..data.corrupted import clean_source, find_published, generated_set
 from ..data.corruptions import CORRUPTIONS, SEVERITIES
 from ..data.transforms import CIFAR10_STATS, CIFAR100_STATS, IMAGENET_STATS
-from ._registry import SuiteResult, register_suite
+from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject
 
 __all__ = ["compare_corruption", "mean_corruption_error"]
@@ -127,7 +127,26 @@ def compare_corruption(result: dict, baseline: dict) -> dict[str, float | None]:
     return out
 
 
-@register_suite("corruption", compare=compare_corruption)
+_C = {"corruption": tuple(CORRUPTIONS)}
+
+KEYS = (
+    SuiteKey("clean_error", "min", "error on the clean test images"),
+    SuiteKey("mean_error", "min", "unnormalised mean error over corruptions and severities"),
+    SuiteKey("error/<corruption>", "min", "mean error over severities", _C),
+    SuiteKey(
+        "error/<corruption>/<severity>",
+        "min",
+        "error at one severity",
+        {**_C, "severity": tuple(map(str, SEVERITIES))},
+    ),
+    SuiteKey("ce/<corruption>", "min", "corruption error relative to the baseline", _C, True),
+    SuiteKey("mce", "min", "mean corruption error (baseline = 100)", baseline=True),
+    SuiteKey("relative_ce/<corruption>", "min", "relative CE against the baseline", _C, True),
+    SuiteKey("relative_mce", "min", "relative mCE (baseline = 100)", baseline=True),
+)
+
+
+@register_suite("corruption", keys=KEYS, compare=compare_corruption)
 def run_corruption(
     subject: Subject,
     *,

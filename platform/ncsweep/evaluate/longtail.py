@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._registry import SuiteResult, register_suite
+from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject
 
 __all__ = ["GROUPS", "class_groups", "group_accuracy", "compare_longtail"]
@@ -66,7 +66,17 @@ def compare_longtail(result: dict, baseline: dict) -> dict[str, float | None]:
     return out
 
 
-@register_suite("longtail", compare=compare_longtail)
+_SPLITS = {"group": ("overall", *GROUPS)}
+
+KEYS = (
+    SuiteKey("acc/<group>", "max", "balanced-test accuracy overall or on a group", _SPLITS),
+    SuiteKey("classes/<group>", None, "classes in the group", {"group": GROUPS}),
+    SuiteKey("gain_points/<group>", "max", "accuracy minus the baseline's (points)", _SPLITS, True),
+    SuiteKey("gain_relative/<group>", "max", "100·(a − b)/b against the baseline", _SPLITS, True),
+)
+
+
+@register_suite("longtail", keys=KEYS, compare=compare_longtail)
 def run_longtail(subject: Subject, *, many: int = 100, few: int = 20) -> SuiteResult:
     """Balanced-test accuracy overall and on many / medium / few-shot classes."""
     counts = list(subject.bundle.class_counts)

@@ -8,8 +8,9 @@ training set, scored on the validation set:
 - ``probe``: multinomial logistic regression (L-BFGS, scikit-learn) on standardised z; the
   inverse regularisation C is chosen on a stratified held-out split of the TRAINING features
   (never on the test set), then the probe is refit on all training features with that C.
-- ``normprobe``: unit z, unit-norm rows, NormFace at temperature τ (the SCL temperature, or
-  the family's; 0.1 for CE), fitted full-batch with L-BFGS.
+- ``normprobe``: unit z, unit-norm rows, NormFace at temperature τ (the family's declared
+  probe temperature, ``LossInfo.normprobe_temperature``: its own temperature unless it
+  declares another), fitted full-batch with L-BFGS.
 
 Metrics: ``acc/<head>``, ``time_s/<head>`` and ``probe_C`` (the chosen C).
 """
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._registry import SuiteResult, register_suite
+from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject, class_mean_prototypes
 
 __all__ = [
@@ -155,11 +156,24 @@ def normalized_probe(
 
 
 def _temperature(subject: Subject) -> float:
-    loss = subject.spec.loss
-    return loss.temperature if loss.name != "ce" else 0.1
+    """The normalised probe's τ, as the loss registry declares it for the run's family."""
+    from ..losses import loss_info
+
+    options = subject.spec.loss.model_dump(exclude={"name", "module"})
+    return loss_info(subject.spec.loss.name).normprobe_temperature(options)
 
 
-@register_suite("probes")
+HEADS = ("prototypes", "probe", "normprobe")
+
+KEYS = (
+    SuiteKey("acc/<head>", "max", "validation accuracy of the head", {"head": HEADS}),
+    SuiteKey("time_s/<head>", "min", "seconds to fit the head", {"head": HEADS}),
+    SuiteKey("probe_C", None, "inverse regularisation chosen on held-out training features"),
+    SuiteKey("prototypes_minus_probe", "max", "class-mean classifier minus linear probe (points)"),
+)
+
+
+@register_suite("probes", keys=KEYS)
 def run_probes(
     subject: Subject,
     *,

@@ -18,7 +18,6 @@ from rich.table import Table
 from ._registry import SuiteResult, get_suite
 
 __all__ = [
-    "COMPARISON_PREFIXES",
     "compare",
     "comparison_line",
     "flat_metrics",
@@ -28,22 +27,16 @@ __all__ = [
     "log_results",
 ]
 
-# keys a comparison writes (never read back as a measurement)
-COMPARISON_PREFIXES = (
-    "ce/",
-    "mce",
-    "relative_ce/",
-    "relative_mce",
-    "gain_points/",
-    "gain_relative/",
-)
-
 
 def compare(suite: str, metrics: dict, baseline: dict | None) -> dict[str, float | None]:
     entry = get_suite(suite)
     if entry.compare is None or baseline is None:
         return {}
-    return entry.compare(metrics, baseline)
+    out = entry.compare(metrics, baseline)
+    wrong = [k for k in out if not getattr(entry.key(k), "baseline", False)]
+    if wrong:
+        raise ValueError(f"suite {suite}: comparison keys {wrong} are not declared (baseline=True)")
+    return out
 
 
 def flat_metrics(
@@ -61,11 +54,11 @@ def flat_metrics(
 
 def stored_results(run_metrics: dict[str, float], suite: str) -> dict[str, float] | None:
     """A run's measurements of ``suite`` read back from its MLflow metrics (None if absent)."""
-    prefix = f"eval/{suite}/"
+    prefix, entry = f"eval/{suite}/", get_suite(suite)
     found = {
         k[len(prefix) :]: v
         for k, v in run_metrics.items()
-        if k.startswith(prefix) and not k[len(prefix) :].startswith(COMPARISON_PREFIXES)
+        if k.startswith(prefix) and not getattr(entry.key(k[len(prefix) :]), "baseline", True)
     }
     return found or None
 

@@ -30,6 +30,9 @@ def run_suites(
             if isinstance(value, list):
                 given[key] = tuple(value)
         results[name] = entry.run(subject, **given)
+        undeclared = entry.undeclared(results[name].metrics)
+        if undeclared:  # the registry is what sweeps and comparisons rely on
+            raise ValueError(f"suite {name} reported undeclared keys {undeclared}")
     return results
 
 

@@ -27,7 +27,7 @@ from ..data import DatasetNotFoundError, create_dataset
 from ..data.corrupted import clean_source, generated_set
 from ..data.corruptions import CORRUPTIONS
 from ..data.transfer import MEAN_PER_CLASS, TRANSFER_DATASETS
-from ._registry import SuiteResult, register_suite
+from ._registry import SuiteKey, SuiteResult, register_suite
 from .probes import C_GRID, linear_probe
 from .subject import Subject
 
@@ -145,7 +145,18 @@ def compare_transfer(result: dict, baseline: dict) -> dict[str, float | None]:
     return out
 
 
-@register_suite("transfer", compare=compare_transfer)
+_T = {"target": tuple(TARGETS)}
+
+KEYS = (
+    SuiteKey("acc/<target>", "max", "linear-probe accuracy on the target", _T),
+    SuiteKey("acc/mean", "max", "mean accuracy over the targets"),
+    SuiteKey("gain_points/<target>", "max", "accuracy minus the baseline's (points)", _T, True),
+    SuiteKey("gain_relative/<target>", "max", "100·(a − b)/b against the baseline", _T, True),
+    SuiteKey("gain_relative/mean", "max", "mean relative gain over targets", baseline=True),
+)
+
+
+@register_suite("transfer", keys=KEYS, compare=compare_transfer)
 def run_transfer(
     subject: Subject,
     *,

@@ -11,6 +11,7 @@ import importlib
 import pkgutil
 
 from ._registry import (
+    DEFAULT_PROBE_TEMPERATURE,
     HEADS,
     LossInfo,
     Option,
@@ -32,6 +33,7 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
+    "DEFAULT_PROBE_TEMPERATURE",
     "HEADS",
     "CELoss",
     "LossInfo",

@@ -28,6 +28,7 @@ from typing import Any
 from torch import nn
 
 __all__ = [
+    "DEFAULT_PROBE_TEMPERATURE",
     "HEADS",
     "LossInfo",
     "Option",
@@ -44,6 +45,10 @@ __all__ = [
 HEADS = ("linear", "prototype", "projection")
 
 _UNSET: Any = object()
+
+#: τ of the normalised probe (``evaluate.probes``) of a family that has no ``temperature``
+#: option and declares no ``probe_temperature`` (NormFace's own default).
+DEFAULT_PROBE_TEMPERATURE = 0.1
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,9 @@ class LossInfo:
         eval_loss: ``options -> (family, options)`` of the loss on validation batches;
             ``None``: the family itself without gathering and without memory.
         probes: linear probes are trained on the frozen encoder at the end of a run.
+        probe_temperature: τ of the normalised (NormFace) probe on this family's frozen
+            features (``evaluate.probes``): a number, or ``options -> τ``; ``None``: the
+            family's own ``temperature`` option, else :data:`DEFAULT_PROBE_TEMPERATURE`.
         name, cls: filled at registration.
     """
 
@@ -148,6 +156,7 @@ class LossInfo:
     uses_prototypes: bool = True
     eval_loss: Callable[[Mapping[str, Any]], tuple[str, dict[str, Any]]] | None = None
     probes: bool = False
+    probe_temperature: float | Callable[[Mapping[str, Any]], float] | None = None
     name: str = ""
     cls: type[nn.Module] | None = field(default=None, compare=False)
 
@@ -158,6 +167,17 @@ class LossInfo:
     @property
     def defaults(self) -> dict[str, Any]:
         return {o.name: o.default for o in self.options}
+
+    def normprobe_temperature(self, options: Mapping[str, Any]) -> float:
+        """τ of the normalised probe for a run with loss ``options`` (see ``probe_temperature``)."""
+        declared = self.probe_temperature
+        if callable(declared):
+            return float(declared({**self.defaults, **options}))
+        if declared is not None:
+            return float(declared)
+        if "temperature" in self.option_names:
+            return float({**self.defaults, **options}["temperature"])
+        return DEFAULT_PROBE_TEMPERATURE
 
     def check_options(self, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         """All options, ``values`` over the defaults, each checked; ValueError names every

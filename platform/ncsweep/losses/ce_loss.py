@@ -19,6 +19,7 @@ __all__ = ["CELoss"]
         options=(Option("label_smoothing", float, "as in F.cross_entropy", ge=0, lt=1),),
         head="linear",
         normalized=False,
+        probe_temperature=0.1,  # CE has no temperature: the probe uses NormFace's usual τ
     ),
 )
 class CELoss(nn.Module):

@@ -108,11 +108,12 @@ class SweepData:
 
     @cached_property
     def best(self) -> dict[str, Trial]:
-        """The best full-budget trial per family (see ``leaderboard.best_per_family``)."""
+        """The best full-budget trial per family by the sweep's objective (see
+        ``leaderboard.best_per_family``)."""
         by_run = {t.row.run_id: t for t in self.trials}
-        return {
-            f: by_run[r.run_id] for f, r in best_per_family([t.row for t in self.trials]).items()
-        }
+        objective = str(self.config.get("objective") or "accuracy")
+        rows = [t.row for t in self.trials]
+        return {f: by_run[r.run_id] for f, r in best_per_family(rows, objective).items()}
 
     def histories(self, run_ids: list[str], keys: list[str]) -> History:
         """Metric histories, fetched in bulk for what is not cached yet."""

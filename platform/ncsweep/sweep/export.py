@@ -1,7 +1,8 @@
 """Export the best configuration per loss family as files ``ncsweep train --config`` runs.
 
-``<out>/<family>.yaml`` is the trial's full spec plus a ``provenance`` section (which
-``config.load_spec`` ignores): sweep, trial, MLflow run id, metric values, seed, git commit,
+``<out>/<family>.yaml`` is the best trial by the sweep's objective (``leaderboard``), its
+full spec plus a ``provenance`` section (which ``config.load_spec`` ignores): sweep, trial,
+MLflow run id, the objective (name, direction, value), metric values, seed, git commit,
 package versions. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
 trials (accuracy up, steps to the NC threshold down), each with its spec.
 """
@@ -21,7 +22,7 @@ from ..config import read_yaml
 from ..redact import redact
 from ..tracking import git_commit, package_versions
 from .leaderboard import TrialRow, best_per_family
-from .objectives import ACCURACY, NC_STEPS, pareto_front
+from .objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 
@@ -37,8 +38,12 @@ def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
     return spec
 
 
-def _provenance(uri: str, sweep: str, row: TrialRow, seed: int) -> dict[str, Any]:
+def _provenance(
+    uri: str, sweep: str, row: TrialRow, seed: int, objective: Objective
+) -> dict[str, Any]:
     metrics = {k: row.metrics[k] for k in _REPORTED if k in row.metrics}
+    if objective.suite is not None:
+        metrics.update({k: v for k, v in sorted(row.metrics.items()) if k.startswith("eval/")})
     if row.nc_steps is not None:
         metrics[NC_STEPS] = row.nc_steps
     metrics["mean_nc_score"] = row.mean_nc_score
@@ -49,6 +54,12 @@ def _provenance(uri: str, sweep: str, row: TrialRow, seed: int) -> dict[str, Any
         "trial_id": row.trial_id,
         "mlflow_run_id": row.run_id,
         "tracking_uri": redact(uri),
+        "objective": {
+            "name": objective.name,
+            "metric": objective.metric,
+            "mode": objective.mode,
+            "value": objective.value(row.metrics),
+        },
         "metrics": metrics,
         "seed": seed,
         "git_commit": git_commit(),
@@ -68,21 +79,32 @@ def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
 
 
 def export_best(
-    uri: str, sweep: str, rows: list[TrialRow], out: str | Path, seed: int, pareto: bool = False
+    uri: str,
+    sweep: str,
+    rows: list[TrialRow],
+    out: str | Path,
+    seed: int,
+    pareto: bool = False,
+    objective: str | Objective = "accuracy",
 ) -> list[Path]:
-    """Write one YAML per family (and Pareto fronts); returns the files written."""
+    """Write one YAML per family, its best trial by ``objective`` (and Pareto fronts);
+    returns the files written."""
+    goal = as_objective(objective)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for family, row in sorted(best_per_family(rows).items()):
+    for family, row in sorted(best_per_family(rows, goal).items()):
         document = trial_spec(uri, row.run_id)
-        document["provenance"] = _provenance(uri, sweep, row, seed)
+        document["provenance"] = _provenance(uri, sweep, row, seed, goal)
         path = out / f"{family}.yaml"
         path.write_text(yaml.safe_dump(redact(document), sort_keys=False))
         written.append(path)
         if pareto:
             front = [
-                {"provenance": _provenance(uri, sweep, r, seed), "spec": trial_spec(uri, r.run_id)}
+                {
+                    "provenance": _provenance(uri, sweep, r, seed, goal),
+                    "spec": trial_spec(uri, r.run_id),
+                }
                 for r in pareto_rows(rows, family)
             ]
             path = out / f"{family}_pareto.yaml"

@@ -2,7 +2,10 @@
 and from any machine that reaches the tracking server).
 
 One row per trial (its MLflow child run); the best trial of a family is the finished,
-full-budget trial with the highest ``val/acc1`` (ties: fewer steps to the NC threshold).
+full-budget trial with the best value of the sweep's objective (``objectives.Objective``:
+``val/acc1`` for ``accuracy`` and ``pareto``, else the ``eval/<suite>/<key>`` in its
+direction); ties: higher ``val/acc1``, then fewer steps to the NC threshold. A trial
+without a value of the objective is never the best.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from .. import metric_keys as keys
 from ..config import SpecError
 from ..geometry.descriptors import paper_five
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
-from .objectives import ACCURACY, nc_steps
+from .objectives import ACCURACY, Objective, as_objective, nc_steps
 
 __all__ = [
     "TrialRow",
@@ -27,6 +30,7 @@ __all__ = [
     "child_runs",
     "row_from_run",
     "find_parent",
+    "sweep_objective",
     "best_per_family",
     "leaderboard_table",
     "nc_steps_table",
@@ -78,6 +82,13 @@ def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     return experiment.experiment_id, parent
 
 
+def sweep_objective(uri: str, sweep: str) -> str:
+    """The objective sweep ``sweep`` ran with, from its parent run's params (``accuracy``
+    for a sweep that did not record one)."""
+    _, parent = find_parent(uri, sweep)
+    return MlflowClient(uri).get_run(parent).data.params.get("objective", "accuracy")
+
+
 def row_from_run(run, nc_metric: str = "mean") -> TrialRow:
     """One trial's leaderboard row from its MLflow child run (an ``mlflow.entities.Run``)."""
     m = run.data.metrics
@@ -113,22 +124,35 @@ def child_runs(uri: str, experiment_id: str, parent: str) -> list:
             return runs
 
 
-def collect_rows(uri: str, sweep: str, nc_metric: str = "mean") -> list[TrialRow]:
+def _rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:
+    """Larger is better: the objective, then accuracy, then fewer NC steps."""
+    return (
+        objective.score(row.metrics),
+        row.acc1 or 0.0,
+        -(row.nc_steps if row.nc_steps is not None else float("inf")),
+    )
+
+
+def collect_rows(
+    uri: str, sweep: str, nc_metric: str = "mean", objective: str | Objective = "accuracy"
+) -> list[TrialRow]:
+    """Every trial's row, by family and best first by ``objective``."""
     experiment_id, parent = find_parent(uri, sweep)
     rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
-    return sorted(rows, key=lambda r: (r.family, -(r.acc1 or -1.0)))
+    goal = as_objective(objective)
+    return sorted(rows, key=lambda r: (r.family, tuple(-v for v in _rank_key(r, goal)), r.trial_id))
 
 
-def _rank_key(row: TrialRow) -> tuple[float, float]:
-    return (row.acc1 or 0.0, -(row.nc_steps if row.nc_steps is not None else float("inf")))
-
-
-def best_per_family(rows: list[TrialRow]) -> dict[str, TrialRow]:
+def best_per_family(
+    rows: list[TrialRow], objective: str | Objective = "accuracy"
+) -> dict[str, TrialRow]:
+    """Per family, the complete trial with the best ``objective`` value (module docstring)."""
+    goal = as_objective(objective)
     best: dict[str, TrialRow] = {}
     for row in rows:
-        if row.complete and (
-            row.family not in best or _rank_key(row) > _rank_key(best[row.family])
-        ):
+        if not row.complete or goal.value(row.metrics) is None:
+            continue
+        if row.family not in best or _rank_key(row, goal) > _rank_key(best[row.family], goal):
             best[row.family] = row
     return best
 
@@ -143,12 +167,19 @@ def _counts(rows: list[TrialRow]) -> str:
     return f"{done}/{len(rows) - done - failed}/{failed}"
 
 
-def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
-    """One row per family: its best trial, and its trials finished/stopped early/failed."""
-    best = best_per_family(rows)
-    table = Table(title=title)
+def leaderboard_table(
+    rows: list[TrialRow], title: str, objective: str | Objective = "accuracy"
+) -> Table:
+    """One row per family: its best trial by ``objective``, and its trials finished/stopped
+    early/failed; a column for the objective when it is not ``val/acc1``."""
+    goal = as_objective(objective)
+    extra = goal.metric != ACCURACY and not goal.pareto
+    best = best_per_family(rows, goal)
+    table = Table(title=title, caption=f"ranked by {goal.metric} ({goal.mode})")
+    table.add_column("family", justify="left")
+    if extra:
+        table.add_column(f"{goal.metric} ({goal.mode})", justify="right")
     for column, justify in (
-        ("family", "left"),
         (keys.VAL_ACC1, "right"),
         ("mean NC %", "right"),
         ("NC steps", "right"),
@@ -160,11 +191,13 @@ def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
     for family in sorted({r.family for r in rows}):
         mine = [r for r in rows if r.family == family]
         top = best.get(family)
+        lead = [_fmt(goal.value(top.metrics) if top else None)] if extra else []
         if top is None:
-            table.add_row(family, "-", "-", "-", _counts(mine), "-", "-")
+            table.add_row(family, *lead, "-", "-", "-", _counts(mine), "-", "-")
             continue
         table.add_row(
             family,
+            *lead,
             _fmt(top.acc1),
             _fmt(top.mean_nc_score, ".1f"),
             _fmt(top.nc_steps, ".0f"),
@@ -175,13 +208,15 @@ def leaderboard_table(rows: list[TrialRow], title: str) -> Table:
     return table
 
 
-def nc_steps_table(rows: list[TrialRow], threshold: float = 95.0) -> Table:
+def nc_steps_table(
+    rows: list[TrialRow], threshold: float = 95.0, objective: str | Objective = "accuracy"
+) -> Table:
     """Steps at which the best trial of each family reached the threshold, per paper metric."""
     table = Table(title=f"Steps to {threshold:g} % NC (best trial per family; - = not reached)")
     table.add_column("family")
     for name in PAPER_FIVE:
         table.add_column(name.replace("_", " "), justify="right")
-    for family, top in sorted(best_per_family(rows).items()):
+    for family, top in sorted(best_per_family(rows, objective).items()):
         table.add_row(
             family, *(str(top.nc_iters[n]) if n in top.nc_iters else "-" for n in PAPER_FIVE)
         )
@@ -227,14 +262,18 @@ _CSV_FIELDS = (
 )
 
 
-def rows_to_csv(rows: list[TrialRow]) -> str:
+def rows_to_csv(rows: list[TrialRow], objective: str | Objective = "accuracy") -> str:
+    """One line per trial, in ``rows``' order; an ``objective`` column holds the value of
+    the sweep's objective (what the rows are ranked by)."""
+    goal = as_objective(objective)
     out = io.StringIO()
     writer = csv.DictWriter(
-        out, fieldnames=[*_CSV_FIELDS, *(keys.NC_ITERS + n for n in PAPER_FIVE)]
+        out, fieldnames=[*_CSV_FIELDS, "objective", *(keys.NC_ITERS + n for n in PAPER_FIVE)]
     )
     writer.writeheader()
     for r in rows:
         record = {k: getattr(r, k) for k in _CSV_FIELDS}
+        record["objective"] = goal.value(r.metrics)
         record.update({keys.NC_ITERS + n: r.nc_iters.get(n, "") for n in PAPER_FIVE})
         writer.writerow(record)
     return out.getvalue()

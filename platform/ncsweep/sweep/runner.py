@@ -5,6 +5,13 @@ run one after the other under ``<storage>/<name>/<family>``; a sweep is one MLfl
 run, each trial a child run. Resuming restores every family's Tuner from storage
 (searcher and scheduler state included), so finished trials are neither lost nor re-run,
 and a trial that was running continues from its Ray Train checkpoint in the same MLflow run.
+
+The objective (``objectives.resolve_objective``) decides the searcher's metric and
+direction and the best trial per family (leaderboard, exported configs, the parent run's
+``best/<family>/<metric>`` metrics and ``ncsweep.best.<family>`` tags). An
+``eval/<suite>/<key>`` objective turns its suite on in every trial (``eval.suites``), as
+asking to optimise a metric implies measuring it; ASHA, when on, still stops trials by
+``val/acc1`` at its rungs, the only signal before a trial's end.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from ..tracking import (
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
+    MetricLogger,
     clear_failure,
     ensure_experiment,
     find_run,
@@ -50,6 +58,7 @@ from ..train.cluster import require_shared_storage
 from ..train.core import STATUS_DONE, planned_evaluations
 from .export import export_best, pareto_rows
 from .leaderboard import (
+    best_per_family,
     collect_rows,
     leaderboard_table,
     nc_steps_table,
@@ -77,10 +86,16 @@ class SweepOutcome:
 
 
 def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
-    """The family's search space and its base spec (preset + family base + sweep settings)."""
+    """The family's search space and its base spec (preset + family base + sweep settings;
+    the objective's suite added to ``eval.suites``)."""
     space = preset.space_for(family)
     base = apply_overrides(space.spec_dict(preset.spec, {}), parse_overrides(cfg.overrides))
     base.setdefault("run", {})
+    suite = cfg.resolved_objective.suite
+    if suite is not None:
+        evaluation = base.setdefault("eval", {})
+        suites = list(evaluation.get("suites") or [])
+        evaluation["suites"] = suites if suite in suites else [*suites, suite]
     return space, base
 
 
@@ -243,6 +258,18 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
             finish_run(uri, run_id, "KILLED", end_time_s=metrics.get("timestamp"))
 
 
+def _record_best(uri: str, parent: str, objective, best: dict) -> None:
+    """On the parent run: ``best/<family>/<metric>`` (the objective's value of the family's
+    best trial) and tag ``ncsweep.best.<family>`` (that trial's run id)."""
+    values = {
+        f"best/{family}/{objective.metric}": objective.value(row.metrics)
+        for family, row in best.items()
+    }
+    if values:
+        MetricLogger(uri, parent).log(values, step=0)
+    set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
+
+
 def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
     """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
     from ..report import write_sweep_report
@@ -381,7 +408,13 @@ def run_sweep(
         {TAG_SWEEP: cfg.name, TAG_KIND: "sweep", **provenance_tags()},
         reattach={TAG_SWEEP: cfg.name, TAG_KIND: "sweep"},
     )
+    objective = cfg.resolved_objective
     log_params(uri, parent, flatten(cfg.model_dump(mode="json")))
+    set_tags(
+        uri,
+        parent,
+        {"ncsweep.objective": objective.name, "ncsweep.objective_mode": ",".join(objective.modes)},
+    )
     for family, (space, _) in families.items():
         log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
 
@@ -391,6 +424,17 @@ def run_sweep(
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
         f"at once; MLflow {redact_text(uri)} run {parent}"
     )
+    if objective.suite is not None:
+        console.print(
+            f"objective {objective.metric} ({objective.mode}: {objective.meaning}), measured "
+            f"by suite {objective.suite} at the end of every trial"
+            + (
+                "; ASHA stops trials by val/acc1 at its rungs (--scheduler none: every trial "
+                "runs to the end)"
+                if cfg.scheduler == "asha"
+                else ""
+            )
+        )
     live = contextlib.ExitStack()
     log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
     console.print(f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)"))
@@ -398,7 +442,7 @@ def run_sweep(
         SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
     )
     if resume:
-        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric))
+        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
     stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
     try:
         for index, (family, (space, base)) in enumerate(families.items()):
@@ -413,6 +457,7 @@ def run_sweep(
                 "parent_run_id": parent,
                 "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
                 "nc_metric": cfg.nc_metric,
+                "objectives": list(objective.metrics),
                 "max_concurrent": max_concurrent,
                 "max_evals": _evaluation_budget(space, base, cfg.seed),
                 "resources": dict(cfg.resources_per_worker),
@@ -446,15 +491,18 @@ def run_sweep(
     finally:
         live.close()
 
-    rows = collect_rows(uri, cfg.name, cfg.nc_metric)
-    console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}"))
-    console.print(nc_steps_table(rows))
-    if cfg.objective == "pareto":
+    rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
+    console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
+    console.print(nc_steps_table(rows, objective=objective))
+    if objective.pareto:
         console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
-    exported = export_best(uri, cfg.name, rows, out_dir, cfg.seed, pareto=cfg.objective == "pareto")
-    log_text(uri, parent, rows_to_csv(rows), "leaderboard.csv")
+    exported = export_best(
+        uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
+    )
+    log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
     log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
     MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
+    _record_best(uri, parent, objective, best_per_family(rows, objective))
     set_tags(uri, parent, {"ncsweep.trials": len(rows)})
     _write_report(uri, cfg, parent, console)
     finish_run(uri, parent, "FINISHED")

@@ -10,6 +10,7 @@ memory and Tune's searcher checkpoint carries it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -17,10 +18,13 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from ..train.core import STATUS_DONE
-from .objectives import ACCURACY, NC_STEPS
 from .settings import SweepSettings
 
 __all__ = ["CompletedOnlyOptunaSearch", "build_searcher"]
+
+
+def _measured(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
 
 
 class CompletedOnlyOptunaSearch(OptunaSearch):
@@ -29,12 +33,26 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     Otherwise an early-stopped trial reaches the study as COMPLETE with its early values and
     can sit on the Pareto front or steer TPE with an unfinished accuracy. A trial is
     finished when its last result says ``status: done``.
+
+    An objective measured only at the end (``eval/<suite>/<key>``) is ``None`` in earlier
+    results: those are not reported to Optuna as intermediate values. A finished trial
+    without a value for every objective is told as FAIL (never COMPLETE with ``None``).
     """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self.metric, str) and not _measured(result.get(self.metric)):
+            return
+        super().on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
         finished = bool(result) and result.get("status") == STATUS_DONE
+        if finished and not error:
+            wanted = [self.metric] if isinstance(self.metric, str) else list(self.metric)
+            if not all(_measured(result.get(m)) for m in wanted):
+                super().on_trial_complete(trial_id, None, error=True)
+                return
         super().on_trial_complete(trial_id, result if finished or error else None, error)
 
 
@@ -47,17 +65,18 @@ def build_searcher(
     study_name: str | None = None,
 ) -> ConcurrencyLimiter:
     """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
-    single- or multi-objective by ``settings.objective``, at most ``max_concurrent``
-    trials at once; ``space`` is the family's define-by-run ``SearchSpace.suggest``."""
-    pareto = settings.objective == "pareto"
+    single- or multi-objective by ``settings.objective`` (metric and direction from
+    ``objectives.resolve_objective``), at most ``max_concurrent`` trials at once; ``space``
+    is the family's define-by-run ``SearchSpace.suggest``."""
+    objective = settings.resolved_objective
     sampler = optuna.samplers.TPESampler(
         seed=settings.seed + index, n_startup_trials=max(2, settings.trials // 3)
     )
     searcher = CompletedOnlyOptunaSearch(
         space=space,
         sampler=sampler,
-        metric=[ACCURACY, NC_STEPS] if pareto else ACCURACY,
-        mode=["max", "min"] if pareto else "max",
+        metric=list(objective.metrics) if objective.pareto else objective.metric,
+        mode=list(objective.modes) if objective.pareto else objective.mode,
         storage=storage,
         study_name=study_name,
     )

@@ -41,12 +41,30 @@ class SweepSettings(BaseModel):
     gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
     cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per Ray Train worker")
     seed: int = Field(0, ge=0, description="seeds the samplers and every trial's data split")
-    objective: Literal["accuracy", "pareto"] = "accuracy"
+    objective: str = Field(
+        "accuracy",
+        description="accuracy, pareto, or eval/<suite>/<key> (sweep/objectives.py)",
+    )
     nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
     reduction_factor: int = Field(3, ge=2)
     max_failures: int = Field(0, ge=0, description="retries of a failed trial")
+
+    @field_validator("objective")
+    @classmethod
+    def _known_objective(cls, value: str) -> str:
+        from .objectives import resolve_objective
+
+        resolve_objective(value)  # ValueError lists what is allowed
+        return value
+
+    @property
+    def resolved_objective(self):
+        """The resolved objective (``objectives.Objective``): metrics, directions, suite."""
+        from .objectives import resolve_objective
+
+        return resolve_objective(self.objective)
 
     @field_validator("nc_metric")
     @classmethod

@@ -64,17 +64,23 @@ class TrialFailed(RuntimeError):
     """A trial's training run failed; the message is the reason recorded in MLflow."""
 
 
-def tune_result(metrics: dict[str, Any], nc_metric: str) -> dict[str, Any] | None:
+def tune_result(
+    metrics: dict[str, Any], nc_metric: str, objectives: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
     """What Tune sees of one report: evaluations only, with the sweep's NC objective.
 
     A checkpoint-only or failure report has no accuracy, and Tune's strict metric check
-    would end the whole sweep on it (a failure reaches Tune as the trial's exception)."""
+    would end the whole sweep on it (a failure reaches Tune as the trial's exception).
+    Each key of ``objectives`` is present: ``None`` where this report has no value (an
+    ``eval/<suite>/<key>`` before the suites ran at the end; ``sweep/objectives.py``)."""
     if ACCURACY not in metrics:
         return None
     result = dict(metrics)
     value = nc_steps(result, nc_metric)
     if value is not None:
         result[NC_STEPS] = value
+    for key in objectives:
+        result.setdefault(key, None)
     return result
 
 
@@ -87,13 +93,14 @@ class SweepReportCallback(TuneReportCallback):
     stopped trial would keep its CPUs and a small cluster would stall.
     """
 
-    def __init__(self, nc_metric: str, patience_s: float = 60.0):
+    def __init__(self, nc_metric: str, patience_s: float = 60.0, objectives: tuple[str, ...] = ()):
         super().__init__()
         self.nc_metric = nc_metric
         self.patience_s = patience_s
+        self.objectives = tuple(objectives)
 
     def after_report(self, run_context, metrics: list[dict[str, Any]], checkpoint) -> None:
-        result = tune_result(metrics[0], self.nc_metric) if metrics else None
+        result = tune_result(metrics[0], self.nc_metric, self.objectives) if metrics else None
         if result is None:
             return
         outcome: list[BaseException] = []
@@ -122,8 +129,9 @@ class TuneReporter(RunHooks):
     """The training core's evaluations as Tune results, each with a checkpoint (a trial run
     in-process: Tune's storage keeps the checkpoints, ``tune.get_checkpoint`` restores)."""
 
-    def __init__(self, nc_metric: str):
+    def __init__(self, nc_metric: str, objectives: tuple[str, ...] = ()):
         self.nc_metric = nc_metric
+        self.objectives = tuple(objectives)
 
     def on_evaluation(self, core: TrainingCore, metrics, checkpoint: bool) -> None:
         if not checkpoint:  # step 0: the Train path never reported it either
@@ -131,12 +139,13 @@ class TuneReporter(RunHooks):
         with tempfile.TemporaryDirectory() as tmp:
             save_state(tmp, core.state_dict())
             tune.report(
-                tune_result(metrics, self.nc_metric), checkpoint=Checkpoint.from_directory(tmp)
+                tune_result(metrics, self.nc_metric, self.objectives),
+                checkpoint=Checkpoint.from_directory(tmp),
             )
 
     def on_end(self, core: TrainingCore, result: RunResult) -> None:
         if not result.trained:  # restored from its final state: Tune gets the result again
-            tune.report(tune_result(result.metrics, self.nc_metric))
+            tune.report(tune_result(result.metrics, self.nc_metric, self.objectives))
 
 
 def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> TrainOutcome:
@@ -158,7 +167,8 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
                 core.load_state_dict(load_state(directory))
-        hooks = [LogLineHooks(), mlflow_hooks, TuneReporter(context["nc_metric"])]
+        reporter = TuneReporter(context["nc_metric"], tuple(context.get("objectives", ())))
+        hooks = [LogLineHooks(), mlflow_hooks, reporter]
         result = fit(core, hooks, resumed=checkpoint is not None)
     except Exception as err:  # the trial fails, the sweep goes on
         mlflow_hooks.close()
@@ -197,7 +207,11 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             parent_run_id=context["parent_run_id"],
             reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
             extra_tags=tags,
-            callbacks=[SweepReportCallback(context["nc_metric"])],
+            callbacks=[
+                SweepReportCallback(
+                    context["nc_metric"], objectives=tuple(context.get("objectives", ()))
+                )
+            ],
             resources=context.get("resources"),
         )
     if not outcome.ok:
