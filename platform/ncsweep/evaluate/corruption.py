@@ -2,7 +2,8 @@
 
 Images come from the published set when ``root`` holds one (CIFAR-10-C/100-C arrays or
 ImageNet-C folders, ``data.corrupted.find_published``), otherwise they are generated from the
-run's clean test split (``data.corruptions``, CIFAR-10-C parameters, seeded, cached).
+run's clean test split (``data.corruptions``: CIFAR-10-C parameters for images under ~85 px,
+ImageNet-C parameters above; seeded, cached).
 
 Per corruption c and severity s the run's error ``E_{s,c}`` (its own classifier); the
 unnormalised mean error ``mean_c mean_s E_{s,c}``; and against a baseline run b
