@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from ..data.corrupted import clean_source, find_published, generated_set
-from ..data.corruptions import CORRUPTIONS, SEVERITIES
+from ..data.corruptions import CORRUPTIONS, SEVERITIES, plan_for
 from ..data.transforms import CIFAR10_STATS, CIFAR100_STATS, IMAGENET_STATS
 from ._registry import SuiteResult, register_suite
 from .subject import Subject
@@ -150,6 +150,7 @@ def run_corruption(
     spec = subject.spec
     source = find_published(root)
     errors: dict[str, dict[int, float]] = {}
+    kind = source.kind
     if source.kind == "generated":
         clean = clean_source(
             spec.data.name, root=spec.data.root, seed=spec.run.seed, options=spec.data.options
@@ -157,6 +158,8 @@ def run_corruption(
         images, labels = _subset(clean.images, clean.labels, limit, seed)
         clean.images, clean.labels = images, labels
         clean_error = _error(subject, images, labels, clean.to_input)
+        table, k = plan_for(*images.shape[1:3])
+        kind = f"generated, {table.name} parameters at {k * images.shape[1]} px"
         for c in corruptions:
             errors[c] = {
                 s: _error(
@@ -192,5 +195,5 @@ def run_corruption(
         {"corruption": c, **{f"s{s}": by_s[s] for s in sorted(by_s)}, "mean": metrics[f"error/{c}"]}
         for c, by_s in errors.items()
     ]
-    rows.append({"corruption": f"clean ({source.kind})", "mean": clean_error})
+    rows.append({"corruption": f"clean ({kind})", "mean": clean_error})
     return SuiteResult(metrics, rows)
