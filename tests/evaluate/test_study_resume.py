@@ -22,20 +22,23 @@ pytestmark = pytest.mark.slow
 PARENT = "tags.`ncsweep.kind` = 'study'"
 
 
-def _runs(uri: str):
-    """(study name, parent run, child runs) of the only study at ``uri`` named paper-*."""
+def _study_name(storage) -> str | None:
+    """The default name the study chose: its folder under the storage (made first)."""
+    names = [p.name for p in storage.iterdir()] if storage.is_dir() else []
+    return names[0] if len(names) == 1 else None
+
+
+def _runs(uri: str, name: str):
+    """(parent runs, child runs) of study ``name`` at ``uri``."""
     client = MlflowClient(uri)
-    experiments = [e for e in client.search_experiments() if e.name.startswith("paper-digits-")]
-    if len(experiments) != 1:
-        return None, None, []
-    experiment = experiments[0]
-    parents = client.search_runs([experiment.experiment_id], PARENT)
+    experiment = client.get_experiment_by_name(name)
+    parents = client.search_runs([experiment.experiment_id], PARENT) if experiment else []
     if not parents:
-        return experiment.name, None, []
+        return [], []
     children = client.search_runs(
         [experiment.experiment_id], f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'"
     )
-    return experiment.name, parents, children
+    return parents, children
 
 
 def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, tmp_path):
@@ -74,7 +77,8 @@ def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, 
         assert driver.poll() is None, log.read_text()[-3000:]
         assert time.time() < deadline, "no cell finished in time"
         time.sleep(0.5)
-        _, _, children = _runs(mlflow_server)
+        name = _study_name(tmp_path / "ray")
+        _, children = _runs(mlflow_server, name) if name else ([], [])
         finished_before = {
             r.data.tags["ncsweep.trial_id"]: r.info.run_id
             for r in children
@@ -90,7 +94,8 @@ def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, 
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "(resumed)" in resumed.stdout
 
-    name, parents, children = _runs(mlflow_server)
+    assert _study_name(tmp_path / "ray") == name  # the same default name: no second study
+    parents, children = _runs(mlflow_server, name)
     keys = sorted(r.data.tags["ncsweep.trial_id"] for r in children)
     assert keys == ["ce-s0-lt0.01", "nonl-s0-lt0.01"], keys  # one run per cell, no duplicate
     assert all(r.info.status == "FINISHED" for r in children)
@@ -103,7 +108,7 @@ def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, 
     data = json.loads((out / f"{name}.json").read_text())
     assert data["families"] == ["ce", "nonl"] and data["finished"] == data["runs"] == 2
     assert "## Long-tail, imbalance 0.01" in (out / f"{name}.md").read_text()
-    assert (tmp_path / "ray" / name / "study.yaml").is_file()
+    assert name.startswith("paper-digits-") and (tmp_path / "ray" / name / "study.yaml").is_file()
 
 
 def test_another_plan_under_the_same_name_exits_2(ray_session, mlflow_server, tmp_path, capsys):
