@@ -111,9 +111,11 @@ def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, 
     assert name.startswith("paper-digits-") and (tmp_path / "ray" / name / "study.yaml").is_file()
 
 
-def test_another_plan_under_the_same_name_exits_2(ray_session, mlflow_server, tmp_path, capsys):
-    """The plan is checked before anything trains (the first study here is one tiny cell
-    pair; the second asks for two seeds under its name)."""
+def test_a_finished_study_run_again_rewrites_its_table_and_another_plan_exits_2(
+    ray_session, mlflow_server, tmp_path, capsys
+):
+    """A finished study run again trains nothing and rewrites its table; the plan is checked
+    before anything trains (the third call asks for two seeds under the same name)."""
     common = [
         "study",
         "paper",
@@ -135,7 +137,17 @@ def test_another_plan_under_the_same_name_exits_2(ray_session, mlflow_server, tm
     with pytest.raises(SystemExit) as first:
         main([*common, "--seeds", "1"])
     assert first.value.code == 0
-    runs_before = len(_children(mlflow_server, "plan-check"))
+    runs_before = {r.info.run_id: r.info.end_time for r in _children(mlflow_server, "plan-check")}
+    table = tmp_path / "tables" / "plan-check.md"
+    table.unlink()
+    with pytest.raises(SystemExit) as again:
+        main([*common, "--seeds", "1"])
+    assert again.value.code == 0 and table.is_file()
+    cells = [r for r in _children(mlflow_server, "plan-check") if r.info.run_id in runs_before]
+    assert len(cells) == len(runs_before) == len(_children(mlflow_server, "plan-check"))
+    for run in cells:  # only the parent run was reopened and closed again
+        if run.data.tags.get("ncsweep.kind") != "study":
+            assert run.info.end_time == runs_before[run.info.run_id], run.data.tags
     with pytest.raises(SystemExit) as second:
         main([*common, "--seeds", "2"])
     assert second.value.code == 2
@@ -143,7 +155,7 @@ def test_another_plan_under_the_same_name_exits_2(ray_session, mlflow_server, tm
     assert (
         "plan-check" in message and "another plan" in message and "seeds 1 then, 2 now" in (message)
     ), message
-    assert len(_children(mlflow_server, "plan-check")) == runs_before
+    assert len(_children(mlflow_server, "plan-check")) == len(runs_before)
 
 
 def _children(uri: str, name: str):
