@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from ncsweep.config import load_spec
+from ncsweep.data.corruptions import plan_for
 from ncsweep.evaluate import compare, run_suites, subject_from_state
 
 
@@ -40,6 +41,12 @@ def test_a_generated_set_gives_the_baseline_an_mce_of_exactly_100(tmp_path):
     }
     result = run_suites(subject, ["corruption"], options)["corruption"]
     assert set(result.metrics) >= {"clean_error", "mean_error", "error/contrast/5"}
+    # digits are 8 px: CIFAR-10-C's table, upsampled to its side (data.corruptions.plan_for)
+    table, k = plan_for(8, 8)
+    assert table.name == "cifar" and k * 8 == table.size
+    assert (
+        result.rows[-1]["corruption"] == f"clean (generated, cifar parameters at {table.size} px)"
+    )
     own = compare("corruption", result.metrics, result.metrics)
     assert own["mce"] == 100.0 and own["relative_mce"] in (100.0, None)
     # generated sets are cached: a second suite run reads the same images, same numbers

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,10 @@ def paper(
     overrides: SetOption = None,
     name: Annotated[
         str | None,
-        typer.Option(help="Study name (MLflow experiment; default paper-<preset>-<time>)."),
+        typer.Option(
+            help="Study name (MLflow experiment; default paper-<preset>-<digest of the "
+            "options>). Running a study again with the same name and storage resumes it."
+        ),
     ] = None,
     max_concurrent: Annotated[
         int | None, typer.Option(help="Runs at once (default: what the cluster holds).")
@@ -49,9 +51,13 @@ def paper(
         Path | None, typer.Option(help="Search-space folder (default: the shipped one).")
     ] = None,
 ) -> None:
-    """Train each family for each seed at the preset's budget, evaluate, write the table."""
+    """Train each family for each seed at the preset's budget, evaluate, write the table.
+
+    Interrupted? Run the same command again: cells that ended are kept, running ones
+    continue from their checkpoints, and the table is rewritten. Another plan under the
+    same --name exits 2 (choose another --name)."""
     from ..config import SpecError
-    from ..study import plan_cells, run_study, variants_for
+    from ..study import default_study_name, plan_cells, run_study, variants_for
     from ..sweep import load_preset
     from ..sweep.spaces import list_families
     from ..train import default_storage
@@ -78,7 +84,14 @@ def paper(
         raise SpecError(
             f"--variants: unknown {bad or '(none given)'}; allowed for preset {preset}: {', '.join(available)}"
         )
-    study = name or f"paper-{loaded.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    settings = {
+        "preset": str(preset),
+        "seeds": seeds,
+        "families": ",".join(chosen),
+        "variants": ",".join(picked),
+        "overrides": " ".join(overrides or []),
+    }
+    study = name or default_study_name(loaded.name, settings)
     store = default_storage(storage)
     cells = plan_cells(
         loaded,
@@ -89,13 +102,6 @@ def paper(
         storage=f"{store.rstrip('/')}/{study}/train",
         variants=picked,
     )
-    settings = {
-        "preset": str(preset),
-        "seeds": seeds,
-        "families": ",".join(chosen),
-        "variants": ",".join(picked),
-        "overrides": " ".join(overrides or []),
-    }
     outcome = run_study(
         study,
         cells,

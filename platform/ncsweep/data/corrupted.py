@@ -35,7 +35,7 @@ __all__ = [
     "CLEAN_SOURCES",
 ]
 
-_VERSION = "1"
+_VERSION = "2"  # 2: ImageNet-C parameters for images of 85 px and more
 
 
 @dataclass

@@ -1,19 +1,40 @@
 """The 15 corruptions of Hendrycks & Dietterich (ICLR 2019) at 5 severities, in numpy.
 
-Parameters are those of CIFAR-10-C (``make_cifar_c.py`` of the authors' repository) for
-32×32 images. Why our own implementation and not the ``imagecorruptions`` package: its
-maintained fork needs OpenCV and scikit-image (≈100 MB more in every environment), uses the
-ImageNet-C parameters at every size (CIFAR-10-C used milder ones) and draws from numpy's
-global random state; here every call takes its own ``numpy.random.Generator``, so a corrupted
-set is a pure function of (images, corruption, severity, seed). Differences from the
-published code, each for lack of a dependency: blurs and warps use scipy instead of OpenCV
-and ImageMagick (motion blur is a one-sided line kernel with Gaussian weights, as
-ImageMagick's), and ``frost`` blends a seeded procedural ice texture instead of the six
-frost photographs.
+Two parameter sets (:data:`PARAMETER_SETS`), each tuned by the authors for one image side:
+``cifar`` (``make_cifar_c.py``, 32 px) and ``imagenet`` (``make_imagenet_c.py``, 224 px).
+Lengths in the tables (blur radii and sigmas, glass-blur shifts, motion radii, elastic
+alpha/sigma/affine) are in pixels at that side; the ImageNet elastic values keep the
+authors' ``244 ×`` factor (their comment: "244 should have been 224").
 
-Images smaller than 32 pixels (digits are 8×8) are upsampled (nearest: an exact round trip
-for integer factors) to 32×32, corrupted
-with the CIFAR parameters and area-downsampled back, so shape and dtype are kept.
+Which set, and at what size (:func:`plan_for`), one rule for every image size:
+
+- the set is the one whose reference side is nearest on a log scale to the image side
+  ``min(H, W)``: sides below √(32·224) ≈ 84.7 px get ``cifar``, larger ones ``imagenet``;
+- the image is corrupted at ``k·H × k·W`` with ``k = ⌈reference / side⌉`` (``k = 1`` when the
+  side is at least the reference): upsampled by nearest neighbour, corrupted, and
+  area-downsampled by ``k``. For an integer ``k`` that round trip is exact, so only the
+  corruption changes the image (digits 8 px -> 32; 64 px at native size with ``cifar``;
+  96 px -> 288 and 224 px native with ``imagenet``).
+
+Why this rule: the pixel lengths above mean what the authors meant only at (or near) their
+reference side, so small images are brought up to it; downsampling a larger image to the
+reference and back would itself blur it at every severity, so larger images keep their size
+(at ``k·side ∈ [reference, reference + side)`` a length is at most ~1.5-3× milder relative to
+the image than at the reference). Per-pixel corruptions (noises) are averaged over ``k²``
+samples by the area downsampling, so for ``k > 1`` they are milder at the native resolution;
+severities stay ordered and a baseline corrupted the same way is comparable (mCE). Cost: at
+most ``(reference + side)²`` pixels per image; glass blur's sequential pixel swaps dominate.
+
+Why our own implementation and not the ``imagecorruptions`` package: its maintained fork
+needs OpenCV and scikit-image (≈100 MB more in every environment), uses the ImageNet-C
+parameters at every size and draws from numpy's global random state; here every call takes
+its own ``numpy.random.Generator``, so a corrupted set is a pure function of (images,
+corruption, severity, seed). Differences from the published code, each for lack of a
+dependency: blurs and warps use scipy instead of OpenCV and ImageMagick (motion blur is a
+one-sided line kernel with Gaussian weights, as ImageMagick's; the elastic transform
+composes its affine and elastic maps into one resampling), and ``frost`` is procedural: a
+seeded plasma-fractal ice texture, blended with the published weights, instead of crops of
+the six frost photographs.
 
 Shapes: :func:`corrupt_images` takes and returns uint8 N×H×W×C (C = 1 or 3).
 """
@@ -23,16 +44,24 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from PIL import Image
 from scipy import ndimage
 
-__all__ = ["CORRUPTIONS", "SEVERITIES", "corrupt_image", "corrupt_images"]
+__all__ = [
+    "CORRUPTIONS",
+    "PARAMETER_SETS",
+    "SEVERITIES",
+    "ParameterSet",
+    "corrupt_image",
+    "corrupt_images",
+    "plan_for",
+]
 
 SEVERITIES = (1, 2, 3, 4, 5)
-_SIZE = 32
 
 Fn = Callable[[np.ndarray, object, np.random.Generator], np.ndarray]
 
@@ -46,13 +75,13 @@ def _convolve(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def _clipped_zoom(x: np.ndarray, factor: float) -> np.ndarray:
-    """Zoom into the centre by ``factor`` and crop back to the input size."""
-    h = x.shape[0]
-    ch = int(math.ceil(h / factor))
-    top = (h - ch) // 2
-    out = ndimage.zoom(x[top : top + ch, top : top + ch], (factor, factor, 1), order=1)
-    trim = (out.shape[0] - h) // 2
-    return out[trim : trim + h, trim : trim + h]
+    """Zoom H×W×C into the centre by ``factor`` and crop back to H×W."""
+    h, w = x.shape[:2]
+    ch, cw = int(math.ceil(h / factor)), int(math.ceil(w / factor))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    out = ndimage.zoom(x[top : top + ch, left : left + cw], (factor, factor, 1), order=1)
+    trim, side = (out.shape[0] - h) // 2, (out.shape[1] - w) // 2
+    return out[trim : trim + h, side : side + w]
 
 
 def _disk(radius: float, alias_blur: float) -> np.ndarray:
@@ -214,7 +243,7 @@ def contrast(x, c, rng):
 
 
 def elastic_transform(x, c, rng):
-    alpha, sigma, affine = (v * _SIZE for v in c)
+    alpha, sigma, affine = c  # pixels
     h, w = x.shape[:2]
     center = np.array([h, w], dtype=np.float64) // 2
     square = min(h, w) // 3
@@ -263,44 +292,127 @@ def jpeg_compression(x, c, rng):
     return _from_pil(Image.open(buffer), x.shape[2])
 
 
-_S = _SIZE
-# name -> (function, parameters for severities 1..5); CIFAR-10-C's, in the paper's order.
-CORRUPTIONS: dict[str, tuple[Fn, tuple]] = {
-    "gaussian_noise": (gaussian_noise, (0.04, 0.06, 0.08, 0.09, 0.10)),
-    "shot_noise": (shot_noise, (500, 250, 100, 75, 50)),
-    "impulse_noise": (impulse_noise, (0.01, 0.02, 0.03, 0.05, 0.07)),
-    "defocus_blur": (defocus_blur, ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1))),
-    "glass_blur": (
+# name -> function, in the paper's order
+CORRUPTIONS: dict[str, Fn] = {
+    fn.__name__: fn
+    for fn in (
+        gaussian_noise,
+        shot_noise,
+        impulse_noise,
+        defocus_blur,
         glass_blur,
-        ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
-    ),
-    "motion_blur": (motion_blur, ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3))),
-    "zoom_blur": (
+        motion_blur,
         zoom_blur,
-        tuple(tuple(np.arange(1, top, 0.01)) for top in (1.06, 1.11, 1.16, 1.21, 1.26)),
-    ),
-    "snow": (
         snow,
-        (
+        frost,
+        fog,
+        brightness,
+        contrast,
+        elastic_transform,
+        pixelate,
+        jpeg_compression,
+    )
+}
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    """One published parameter table: ``size`` the image side it was tuned for (pixels),
+    ``params[corruption]`` the parameters of severities 1..5."""
+
+    name: str
+    size: int
+    source: str
+    params: dict[str, tuple]
+
+
+def _px(size: float, rows) -> tuple:
+    """Rows of fractions of the image side -> pixels (the authors' ``IMSIZE * f``)."""
+    return tuple(tuple(size * v for v in row) for row in rows)
+
+
+def _steps(*ranges: tuple[float, float]) -> tuple:
+    return tuple(tuple(np.arange(1, top, step)) for top, step in ranges)
+
+
+_CIFAR = ParameterSet(
+    "cifar",
+    32,
+    "make_cifar_c.py (CIFAR-10-C)",
+    {
+        "gaussian_noise": (0.04, 0.06, 0.08, 0.09, 0.10),
+        "shot_noise": (500, 250, 100, 75, 50),
+        "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),
+        "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),
+        "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),
+        "motion_blur": ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3)),
+        "zoom_blur": _steps((1.06, 0.01), (1.11, 0.01), (1.16, 0.01), (1.21, 0.01), (1.26, 0.01)),
+        "snow": (
             (0.1, 0.2, 1, 0.6, 8, 3, 0.95),
             (0.1, 0.2, 1, 0.5, 10, 4, 0.9),
             (0.15, 0.3, 1.75, 0.55, 10, 4, 0.9),
             (0.25, 0.3, 2.25, 0.6, 12, 6, 0.85),
             (0.3, 0.3, 1.25, 0.65, 14, 12, 0.8),
         ),
-    ),
-    "frost": (frost, ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45))),
-    "fog": (fog, ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75))),
-    "brightness": (brightness, (0.05, 0.1, 0.15, 0.2, 0.3)),
-    "contrast": (contrast, (0.75, 0.5, 0.4, 0.3, 0.15)),
-    "elastic_transform": (
-        elastic_transform,
-        ((0, 0, 0.08), (0.05, 0.2, 0.07), (0.08, 0.06, 0.06), (0.1, 0.04, 0.05), (0.1, 0.03, 0.03)),
-    ),
-    "pixelate": (pixelate, (0.95, 0.9, 0.85, 0.75, 0.65)),
-    "jpeg_compression": (jpeg_compression, (80, 65, 58, 50, 40)),
-}
-del _S
+        "frost": ((1, 0.2), (1, 0.3), (0.9, 0.4), (0.85, 0.4), (0.75, 0.45)),
+        "fog": ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75)),
+        "brightness": (0.05, 0.1, 0.15, 0.2, 0.3),
+        "contrast": (0.75, 0.5, 0.4, 0.3, 0.15),
+        "elastic_transform": _px(
+            32,
+            (
+                (0, 0, 0.08),
+                (0.05, 0.2, 0.07),
+                (0.08, 0.06, 0.06),
+                (0.1, 0.04, 0.05),
+                (0.1, 0.03, 0.03),
+            ),
+        ),
+        "pixelate": (0.95, 0.9, 0.85, 0.75, 0.65),
+        "jpeg_compression": (80, 65, 58, 50, 40),
+    },
+)
+
+_IMAGENET = ParameterSet(
+    "imagenet",
+    224,
+    "make_imagenet_c.py (ImageNet-C)",
+    {
+        "gaussian_noise": (0.08, 0.12, 0.18, 0.26, 0.38),
+        "shot_noise": (60, 25, 12, 5, 3),
+        "impulse_noise": (0.03, 0.06, 0.09, 0.17, 0.27),
+        "defocus_blur": ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)),
+        "glass_blur": ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)),
+        "motion_blur": ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15)),
+        "zoom_blur": _steps((1.11, 0.01), (1.16, 0.01), (1.21, 0.02), (1.26, 0.02), (1.31, 0.03)),
+        "snow": (
+            (0.1, 0.3, 3, 0.5, 10, 4, 0.8),
+            (0.2, 0.3, 2, 0.5, 12, 4, 0.7),
+            (0.55, 0.3, 4, 0.9, 12, 8, 0.7),
+            (0.55, 0.3, 4.5, 0.85, 12, 8, 0.65),
+            (0.55, 0.3, 2.5, 0.85, 12, 12, 0.55),
+        ),
+        "frost": ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75)),
+        "fog": ((1.5, 2), (2, 2), (2.5, 1.7), (2.5, 1.5), (3, 1.4)),
+        "brightness": (0.1, 0.2, 0.3, 0.4, 0.5),
+        "contrast": (0.4, 0.3, 0.2, 0.1, 0.05),
+        "elastic_transform": _px(
+            244,
+            (
+                (2, 0.7, 0.1),
+                (2, 0.08, 0.2),
+                (0.05, 0.01, 0.02),
+                (0.07, 0.01, 0.02),
+                (0.12, 0.01, 0.02),
+            ),
+        ),
+        "pixelate": (0.6, 0.5, 0.4, 0.3, 0.25),
+        "jpeg_compression": (25, 18, 15, 10, 7),
+    },
+)
+
+# parameter-set name -> table; every table covers every corruption
+PARAMETER_SETS: dict[str, ParameterSet] = {p.name: p for p in (_CIFAR, _IMAGENET)}
 
 
 def _check(name: str, severity: int) -> None:
@@ -310,14 +422,29 @@ def _check(name: str, severity: int) -> None:
         raise ValueError(f"severity must be one of {SEVERITIES}, got {severity!r}")
 
 
+def plan_for(height: int, width: int) -> tuple[ParameterSet, int]:
+    """(parameter set, integer upsampling factor k) for H×W images (module docstring's rule)."""
+    side = max(1, min(height, width))
+    chosen = min(PARAMETER_SETS.values(), key=lambda p: abs(math.log(side / p.size)))
+    return chosen, max(1, math.ceil(chosen.size / side))
+
+
 def corrupt_image(
-    image: np.ndarray, name: str, severity: int, rng: np.random.Generator
+    image: np.ndarray,
+    name: str,
+    severity: int,
+    rng: np.random.Generator,
+    parameters: str = "cifar",
 ) -> np.ndarray:
-    """One H×W×C uint8 image (H, W ≥ 32) -> corrupted uint8 H×W×C."""
+    """One H×W×C uint8 image -> corrupted uint8 H×W×C, with table ``parameters`` at the
+    image's own size (no resampling; :func:`corrupt_images` chooses both)."""
     _check(name, severity)
-    fn, params = CORRUPTIONS[name]
+    if parameters not in PARAMETER_SETS:
+        raise ValueError(
+            f"unknown parameter set {parameters!r}; allowed: {', '.join(PARAMETER_SETS)}"
+        )
     x = image.astype(np.float64) / 255
-    out = fn(x, params[severity - 1], rng)
+    out = CORRUPTIONS[name](x, PARAMETER_SETS[parameters].params[name][severity - 1], rng)
     return np.round(np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
@@ -331,8 +458,8 @@ def _resize(images: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
 def corrupt_images(images: np.ndarray, name: str, severity: int, seed: int = 0) -> np.ndarray:
     """Corrupt uint8 N×H×W×C images; deterministic for (images, name, severity, seed).
 
-    Images under 32 pixels a side are upsampled (nearest) to 32×32, corrupted and
-    area-downsampled.
+    Parameter set and working size from :func:`plan_for`: images are upsampled (nearest)
+    by k, corrupted, and area-downsampled by k.
     """
     _check(name, severity)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[3] not in (1, 3):
@@ -341,13 +468,17 @@ def corrupt_images(images: np.ndarray, name: str, severity: int, seed: int = 0) 
         )
     rng = np.random.default_rng([seed, list(CORRUPTIONS).index(name), severity])
     n, h, w, _ = images.shape
-    small = min(h, w) < _SIZE
+    table, k = plan_for(h, w)
     work = (
-        np.round(_resize(images, (_SIZE, _SIZE), "nearest-exact")).clip(0, 255).astype(np.uint8)
-        if small
+        np.round(_resize(images, (k * h, k * w), "nearest-exact")).clip(0, 255).astype(np.uint8)
+        if k > 1
         else images
     )
-    out = np.stack([corrupt_image(img, name, severity, rng) for img in work]) if n else work
-    if small:
+    out = (
+        np.stack([corrupt_image(img, name, severity, rng, table.name) for img in work])
+        if n
+        else work
+    )
+    if k > 1:
         out = np.round(_resize(out, (h, w), "area")).clip(0, 255).astype(np.uint8)
     return out

@@ -2,7 +2,8 @@
 
 Images come from the published set when ``root`` holds one (CIFAR-10-C/100-C arrays or
 ImageNet-C folders, ``data.corrupted.find_published``), otherwise they are generated from the
-run's clean test split (``data.corruptions``, CIFAR-10-C parameters, seeded, cached).
+run's clean test split (``data.corruptions``: CIFAR-10-C parameters for images under ~85 px,
+ImageNet-C parameters above; seeded, cached).
 
 Per corruption c and severity s the run's error ``E_{s,c}`` (its own classifier); the
 unnormalised mean error ``mean_c mean_s E_{s,c}``; and against a baseline run b
@@ -23,7 +24,7 @@ import torch
 from PIL import Image
 
 from ..data.corrupted import clean_source, find_published, generated_set
-from ..data.corruptions import CORRUPTIONS, SEVERITIES
+from ..data.corruptions import CORRUPTIONS, SEVERITIES, plan_for
 from ..data.transforms import CIFAR10_STATS, CIFAR100_STATS, IMAGENET_STATS
 from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject
@@ -168,6 +169,7 @@ def run_corruption(
     spec = subject.spec
     source = find_published(root)
     errors: dict[str, dict[int, float]] = {}
+    kind = source.kind
     if source.kind == "generated":
         clean = clean_source(
             spec.data.name, root=spec.data.root, seed=spec.run.seed, options=spec.data.options
@@ -175,6 +177,8 @@ def run_corruption(
         images, labels = _subset(clean.images, clean.labels, limit, seed)
         clean.images, clean.labels = images, labels
         clean_error = _error(subject, images, labels, clean.to_input)
+        table, k = plan_for(*images.shape[1:3])
+        kind = f"generated, {table.name} parameters at {k * images.shape[1]} px"
         for c in corruptions:
             errors[c] = {
                 s: _error(
@@ -210,5 +214,5 @@ def run_corruption(
         {"corruption": c, **{f"s{s}": by_s[s] for s in sorted(by_s)}, "mean": metrics[f"error/{c}"]}
         for c, by_s in errors.items()
     ]
-    rows.append({"corruption": f"clean ({source.kind})", "mean": clean_error})
+    rows.append({"corruption": f"clean ({kind})", "mean": clean_error})
     return SuiteResult(metrics, rows)

@@ -6,13 +6,14 @@ study table compares every family with CE.
 """
 
 from .plan import Cell, plan_cells, variants_for
-from .runner import StudyOutcome, run_study, write_table
+from .runner import StudyOutcome, default_study_name, run_study, write_table
 from .table import collect_study, render_markdown, study_json
 
 __all__ = [
     "Cell",
     "StudyOutcome",
     "collect_study",
+    "default_study_name",
     "plan_cells",
     "render_markdown",
     "run_study",

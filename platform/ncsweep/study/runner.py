@@ -6,10 +6,23 @@ cell a child run tagged with the study, family, seed and variant. Each trial tra
 the model in memory; the driver then compares every run with the CE run of the same seed
 and variant (``evaluate.compare``), logs the comparisons to the child runs, and writes the
 study table (``study.table``) as Markdown and JSON to the parent run and to ``--out``.
+
+Resuming: running the same study again (same name, same storage) continues it. The plan
+(settings and a digest of every cell's spec) is saved as ``<storage>/<name>/study.yaml``
+(``sweep.state.save_yaml``) and Tune's experiment under ``<storage>/<name>/cells``; a second
+run checks the plan (another plan: ``SpecError``, exit 2, naming what changed) and restores
+the Tuner as ``ncsweep resume`` does (``Tuner.restore(resume_unfinished=True)``): cells Tune
+saw end are not trained again (a failed cell stays failed: retry it under another name),
+nor is a cell whose MLflow run is FINISHED (ended after Tune's last snapshot), a cell that
+was running continues from its latest checkpoint (or restarts when it had none)
+in its own MLflow child run (found again by its study and cell tags), and the table is
+collected again from MLflow and rewritten.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +38,13 @@ from rich.console import Console
 from .._environment import redact
 from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
-from ..sweep.runner import SweepInterrupted
-from ..sweep.state import sweep_dir
+from ..sweep.runner import SweepInterrupted, reconcile_runs
+from ..sweep.state import load_yaml, save_yaml, sweep_dir
 from ..sweep.trial import (
     SweepReportCallback,
     TrialFailed,
     TuneReporter,
+    restore_from_tune,
     runs_in_trial,
     trial_resources,
 )
@@ -39,6 +53,7 @@ from ..tracking import (
     TAG_KIND,
     TAG_TRIAL,
     ensure_experiment,
+    find_run,
     finish_run,
     log_params,
     log_text,
@@ -57,12 +72,14 @@ from ..train import (
     run_training,
 )
 from ..train.checkpoint import STATE_FILE
-from ..train.core import LogLineHooks
+from ..train.core import STATUS_DONE, LogLineHooks
 from ..train.mlflow_hooks import MlflowHooks
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 
-__all__ = ["StudyOutcome", "run_study", "study_trial", "write_table"]
+__all__ = ["StudyOutcome", "default_study_name", "run_study", "study_trial", "write_table"]
+
+STUDY_FILE = "study.yaml"
 
 
 @dataclass
@@ -87,6 +104,12 @@ def study_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
         TAG_VARIANT: cell["variant"],
     }
     reattach = {TAG_STUDY: context["study"], TAG_TRIAL: cell["key"]}
+    run_id = find_run(context["tracking_uri"], context["experiment_id"], reattach)
+    if run_id and MlflowClient(context["tracking_uri"]).get_run(run_id).info.status == "FINISHED":
+        # Finished before the study was interrupted (Tune had not saved that yet): its
+        # results are in MLflow, where the table reads them; it is not trained again.
+        tune.report({"status": STATUS_DONE})
+        return
     if runs_in_trial(spec):
         outcome = _train_in_trial(spec, cell["key"], context, tags, reattach)
     else:
@@ -112,7 +135,8 @@ def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -
     hooks = MlflowHooks(tracking)
     try:
         core = TrainingCore(spec)
-        result = fit(core, [LogLineHooks(), hooks, TuneReporter("mean")])
+        resumed = restore_from_tune(core)  # a cell resumed with its study
+        result = fit(core, [LogLineHooks(), hooks, TuneReporter("mean")], resumed=resumed)
         # the final state where ``ncsweep evaluate`` finds it (tag ncsweep.checkpoint)
         location = f"{spec.run.storage_path.rstrip('/')}/{key}/final"
         fs, path = fsspec.core.url_to_fs(location)
@@ -142,6 +166,75 @@ def _concurrency(cells: list[Cell]) -> int:
     return max(1, min(limits) if limits else 1)
 
 
+def _digest(data: Any) -> str:
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def default_study_name(preset: str, settings: dict[str, Any]) -> str:
+    """``paper-<preset>-<digest of the settings>``: the same command names the same study,
+    so running it again resumes it; another plan gets another name."""
+    return f"paper-{preset}-{_digest(settings)[:8]}"
+
+
+def _plan(settings: dict[str, Any], cells: list[Cell]) -> dict[str, Any]:
+    return {
+        "settings": settings,
+        "settings_digest": _digest(settings),
+        "cells": {c.key: _digest(c.spec)[:16] for c in cells},
+    }
+
+
+def _find_parent(uri: str, name: str) -> tuple[str, str] | None:
+    """(experiment id, parent run id) of study ``name`` at ``uri``, or None."""
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        return None
+    parents = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`{TAG_STUDY}` = '{name}' and tags.`{TAG_KIND}` = 'study'",
+        max_results=1,
+    )
+    return (experiment.experiment_id, parents[0].info.run_id) if parents else None
+
+
+def _check_plan(uri: str, storage: str, name: str, plan: dict[str, Any]) -> bool:
+    """True when study ``name`` was started under ``storage`` with this plan (resume it),
+    False when it is new. Raises SpecError when the saved plan differs, or when MLflow has
+    the study but ``storage`` does not (its cells would be trained again)."""
+    where = redact(f"{sweep_dir(storage, name)}/{STUDY_FILE}")
+    saved = load_yaml(storage, name, STUDY_FILE)
+    if saved is None:
+        if _find_parent(uri, name) is not None:
+            raise SpecError(
+                f"study {name!r} exists at {redact(uri)} but not under storage {redact(storage)} "
+                f"(looked for {where}): pass the --storage it ran with to resume it, or "
+                "choose another --name"
+            )
+        return False
+    if saved.get("settings_digest") != plan["settings_digest"]:
+        before = saved.get("settings") or {}
+        changed = [
+            f"{key} {before.get(key)!r} then, {value!r} now"
+            for key, value in plan["settings"].items()
+            if str(before.get(key)) != str(value)
+        ]
+        raise SpecError(
+            f"study {name!r} under {redact(storage)} was started with another plan "
+            f"({'; '.join(changed) or 'the --set values differ'}; saved in {where}): run "
+            "the same command to resume it, or choose another --name"
+        )
+    old, new = saved.get("cells") or {}, plan["cells"]
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    if changed:
+        raise SpecError(
+            f"study {name!r} under {redact(storage)}: the specs of cells {', '.join(changed)} differ "
+            f"from when it started (saved in {where}; was the preset or a search space "
+            "edited?): restore them to resume it, or choose another --name"
+        )
+    return True
+
+
 def write_table(uri: str, name: str, out_dir: str | Path) -> tuple[str, dict[str, Any]]:
     """Collect study ``name`` from MLflow (comparing with CE and logging the comparisons to
     its runs), write ``<out>/<name>.md`` and ``.json`` and log both to the study's parent run.
@@ -149,28 +242,18 @@ def write_table(uri: str, name: str, out_dir: str | Path) -> tuple[str, dict[str
     Raises:
         SpecError: no study of that name at ``uri``.
     """
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
-    parents = (
-        client.search_runs(
-            [experiment.experiment_id],
-            f"tags.`{TAG_STUDY}` = '{name}' and tags.`{TAG_KIND}` = 'study'",
-            max_results=1,
-        )
-        if experiment
-        else []
-    )
-    if not parents:
+    found = _find_parent(uri, name)
+    if found is None:
         raise SpecError(
             f"no study named {name!r} at {redact(uri)} (looked for experiment {name!r})"
         )
-    data = collect_study(uri, experiment.experiment_id, name)
+    experiment_id, parent = found
+    data = collect_study(uri, experiment_id, name)
     markdown = render_markdown(data)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(markdown)
     (out / f"{name}.json").write_text(study_json(data))
-    parent = parents[0].info.run_id
     log_text(uri, parent, markdown, "study.md")
     log_text(uri, parent, study_json(data), "study.json")
     return markdown, data
@@ -187,7 +270,17 @@ def run_study(
     out_dir: str | Path,
     max_concurrent: int | None = None,
 ) -> StudyOutcome:
+    """Train (or resume, module docstring) every cell, then write the table.
+
+    Raises:
+        SpecError: the study exists with another plan, or in MLflow but not in ``storage``.
+        SweepInterrupted: Tune returned before every cell ended (run it again to resume).
+    """
     uri = resolve_tracking_uri(tracking_uri)
+    plan = _plan(settings, cells)
+    resuming = _check_plan(uri, storage, name, plan)
+    if not resuming:
+        save_yaml(storage, name, STUDY_FILE, plan)
     experiment_id = ensure_experiment(uri, name)
     parent = start_run(
         uri,
@@ -199,26 +292,34 @@ def run_study(
     log_params(uri, parent, settings)
     ensure_ray()
     concurrent = max_concurrent or _concurrency(cells)
+    path = f"{sweep_dir(storage, name)}/cells"
+    restore = resuming and tune.Tuner.can_restore(path)
     console.print(
-        f"[bold]study {name}[/]: {len(cells)} runs ({', '.join(sorted({c.family for c in cells}))}; "
+        f"[bold]study {name}[/]{' (resumed)' if restore else ''}: {len(cells)} runs "
+        f"({', '.join(sorted({c.family for c in cells}))}; "
         f"seeds {sorted({c.seed for c in cells})}; variants {sorted({c.variant for c in cells})}), "
-        f"up to {concurrent} at once; MLflow {uri} run {parent}"
+        f"up to {concurrent} at once; MLflow {redact(uri)} run {parent}"
     )
     context = {
         "study": name,
         "tracking_uri": uri,
         "parent_run_id": parent,
+        "experiment_id": experiment_id,
         "cells": {
             c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec}
             for c in cells
         },
     }
+    sample = spec_from_dict(cells[0].spec)
     trainable = tune.with_resources(
-        tune.with_parameters(study_trial, context=context),
-        trial_resources(spec_from_dict(cells[0].spec)),
+        tune.with_parameters(study_trial, context=context), trial_resources(sample)
     )
-    try:
-        results = tune.Tuner(
+    if restore:  # as ``ncsweep resume``: ended cells stay as they are
+        tuner = tune.Tuner.restore(
+            path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
+        )
+    else:
+        tuner = tune.Tuner(
             trainable,
             param_space={"cell": tune.grid_search([c.key for c in cells])},
             tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
@@ -226,19 +327,32 @@ def run_study(
                 name="cells",
                 storage_path=sweep_dir(storage, name),
                 failure_config=tune.FailureConfig(max_failures=0),
+                # as a sweep: bounded checkpoints, and Tune snapshots its experiment state
+                # every that many checkpoints of a cell (what a resumed study restores)
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
                 verbose=1,
             ),
-        ).fit()
+        )
+    hint = "run the same command again to resume it"
+    try:
+        results = tuner.fit()
     except BaseException:
-        finish_run(uri, parent, "KILLED", "study interrupted")
+        finish_run(uri, parent, "KILLED", f"study interrupted; {hint}")
         raise
     ended = results.num_terminated + results.num_errors
     if len(results) < len(cells) or ended < len(results):
-        finish_run(uri, parent, "KILLED", "study interrupted")
+        finish_run(uri, parent, "KILLED", f"study interrupted; {hint}")
         raise SweepInterrupted(
-            f"study {name} interrupted ({ended} of {len(cells)} runs ended); run it again "
-            "under a new --name"
+            f"study {name} interrupted ({ended} of {len(cells)} runs ended); {hint} "
+            f"(--name {name}, --storage {redact(storage)})"
         )
+    reconcile_runs(
+        uri,
+        experiment_id,
+        results,
+        lambda r: {TAG_STUDY: name, TAG_TRIAL: r.config["cell"]},
+        "study",
+    )
     failed = results.num_errors
     markdown, data = write_table(uri, name, out_dir)
     finish_run(

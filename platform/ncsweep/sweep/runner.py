@@ -22,6 +22,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,13 @@ from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
 from .trial import run_trial, runs_in_trial, trial_resources
 
-__all__ = ["SweepOutcome", "SweepInterrupted", "run_sweep", "default_concurrency"]
+__all__ = [
+    "SweepOutcome",
+    "SweepInterrupted",
+    "default_concurrency",
+    "reconcile_runs",
+    "run_sweep",
+]
 
 
 @dataclass
@@ -225,18 +232,19 @@ def _tuner(
     )
 
 
-def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
-    """Give each trial's MLflow run the verdict Tune reached.
+def reconcile_runs(
+    uri: str, experiment_id: str, grid, run_tags: Callable[[Any], dict[str, str]], stopped_by: str
+) -> None:
+    """Give each trial's MLflow run (found by ``run_tags(result)``) the verdict Tune reached.
 
-    A trial stopped early by ASHA ends inside ``fit()`` when Tune ends its actor; its run is
-    left RUNNING, or FAILED by the actor's death: it becomes KILLED with
-    ``ncsweep.stopped_early``. A trial Tune saw fail is FAILED with Tune's reason.
+    A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
+    its actor; its run is left RUNNING, or FAILED by the actor's death: it becomes KILLED
+    with ``ncsweep.stopped_early``. A trial Tune saw fail is FAILED with Tune's reason.
     """
     client = MlflowClient(uri)
     for result in grid:
         metrics = result.metrics or {}
-        trial_id = metrics.get("trial_id") or Path(result.path).name
-        run_id = find_run(uri, experiment_id, {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id})
+        run_id = find_run(uri, experiment_id, run_tags(result))
         if run_id is None:
             continue
         run = client.get_run(run_id)
@@ -253,7 +261,7 @@ def _reconcile(uri: str, experiment_id: str, cfg: SweepConfig, grid) -> None:
                 finish_run(uri, run_id, "FINISHED")
         elif status != "FINISHED":
             clear_failure(uri, run_id)
-            client.set_tag(run_id, "ncsweep.stopped_early", cfg.scheduler)
+            client.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
             # Ended at its last result, not when the family's Tuner returned.
             finish_run(uri, run_id, "KILLED", end_time_s=metrics.get("timestamp"))
 
@@ -268,6 +276,16 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     if values:
         MetricLogger(uri, parent).log(values, step=0)
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
+
+
+def _trial_tags(cfg: SweepConfig) -> Callable[[Any], dict[str, str]]:
+    """A sweep trial's MLflow run: the sweep's name and the Tune trial id."""
+
+    def tags(result) -> dict[str, str]:
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
+        return {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id}
+
+    return tags
 
 
 def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
@@ -477,7 +495,7 @@ def run_sweep(
             # An interrupted family keeps its trials' runs as they are: the resumed sweep
             # gives them their verdicts.
             _check_complete(grid, cfg, family)
-            _reconcile(uri, experiment_id, cfg, grid)
+            reconcile_runs(uri, experiment_id, grid, _trial_tags(cfg), cfg.scheduler)
             _drop_orphans(uri, experiment_id, cfg, family, grid)
             if stop.requested:
                 raise SweepInterrupted(

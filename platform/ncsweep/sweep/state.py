@@ -2,7 +2,9 @@
 nothing but the name (and the storage, when it is not the default).
 
 Stored as ``<storage>/<name>/sweep.yaml`` through fsspec (a local path or ``s3://``);
-the tracking URI is stored with any credentials removed.
+the tracking URI is stored with any credentials removed. :func:`save_yaml` and
+:func:`load_yaml` are the same mechanism for any file of a named run folder (a paper study
+keeps its plan in ``<storage>/<name>/study.yaml``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from ..config import SpecError
 from ..redact import redact
 from .settings import SweepConfig
 
-__all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state"]
+__all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state", "save_yaml", "load_yaml"]
 
 STATE_FILE = "sweep.yaml"
 
@@ -23,25 +25,34 @@ def sweep_dir(storage: str, name: str) -> str:
     return f"{storage.rstrip('/')}/{name}"
 
 
-def save_state(config: SweepConfig) -> None:
-    data = config.model_dump(mode="json")
-    data = redact(data)
-    fs, path = fsspec.core.url_to_fs(f"{sweep_dir(config.storage, config.name)}/{STATE_FILE}")
+def save_yaml(storage: str, name: str, filename: str, data: dict) -> None:
+    """Write ``data`` (credentials redacted) to ``<storage>/<name>/<filename>``."""
+    fs, path = fsspec.core.url_to_fs(f"{sweep_dir(storage, name)}/{filename}")
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     with fs.open(path, "w") as handle:
-        handle.write(yaml.safe_dump(data, sort_keys=False))
+        handle.write(yaml.safe_dump(redact(data), sort_keys=False))
+
+
+def load_yaml(storage: str, name: str, filename: str) -> dict | None:
+    """``<storage>/<name>/<filename>`` as saved by :func:`save_yaml`; None when absent."""
+    fs, path = fsspec.core.url_to_fs(f"{sweep_dir(storage, name)}/{filename}")
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "r") as handle:
+        return yaml.safe_load(handle.read())
+
+
+def save_state(config: SweepConfig) -> None:
+    save_yaml(config.storage, config.name, STATE_FILE, config.model_dump(mode="json"))
 
 
 def load_state(storage: str, name: str) -> SweepConfig:
     """The saved settings of sweep ``name``; a SpecError says where it looked."""
-    url = f"{sweep_dir(storage, name)}/{STATE_FILE}"
-    fs, path = fsspec.core.url_to_fs(url)
-    if not fs.exists(path):
+    data = load_yaml(storage, name, STATE_FILE)
+    if data is None:
         raise SpecError(
-            f"no sweep named {name!r} under {storage} (looked for {url}); "
-            f"pass --storage where it ran"
+            f"no sweep named {name!r} under {storage} (looked for "
+            f"{sweep_dir(storage, name)}/{STATE_FILE}); pass --storage where it ran"
         )
-    with fs.open(path, "r") as handle:
-        data = yaml.safe_load(handle.read())
     # the state lives where it was found: the stored storage URI may have been redacted
     return SweepConfig.model_validate({**data, "storage": storage})

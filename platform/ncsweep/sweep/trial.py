@@ -40,6 +40,7 @@ __all__ = [
     "TrialFailed",
     "SweepReportCallback",
     "TuneReporter",
+    "restore_from_tune",
     "run_trial",
     "runs_in_trial",
     "trial_resources",
@@ -148,6 +149,17 @@ class TuneReporter(RunHooks):
             tune.report(tune_result(result.metrics, self.nc_metric, self.objectives))
 
 
+def restore_from_tune(core: TrainingCore) -> bool:
+    """Load the trial's latest Tune checkpoint into ``core`` (a restarted or resumed trial
+    that trains in-process); False when the trial has none (it starts from step 0)."""
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return False
+    with checkpoint.as_directory() as directory:
+        core.load_state_dict(load_state(directory))
+    return True
+
+
 def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> TrainOutcome:
     """One worker on CPU: the core runs in this Tune trial process (no Train controller, no
     worker process, torch imported once per reused actor). MLflow run as ``run_training``."""
@@ -163,13 +175,10 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
     mlflow_hooks = MlflowHooks(tracking)
     try:
         core = TrainingCore(spec)
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as directory:
-                core.load_state_dict(load_state(directory))
+        resumed = restore_from_tune(core)
         reporter = TuneReporter(context["nc_metric"], tuple(context.get("objectives", ())))
         hooks = [LogLineHooks(), mlflow_hooks, reporter]
-        result = fit(core, hooks, resumed=checkpoint is not None)
+        result = fit(core, hooks, resumed=resumed)
     except Exception as err:  # the trial fails, the sweep goes on
         mlflow_hooks.close()
         reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
