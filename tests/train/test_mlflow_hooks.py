@@ -44,3 +44,39 @@ def test_every_evaluation_lands_once_even_when_the_checkpointed_one_was_lost(tmp
     assert _steps(uri, run_id, "val/acc1") == list(range(0, resumed.total_steps + 1, 5))
     assert _steps(uri, run_id, "resumed_from_step") == [10]
     assert len(_steps(uri, run_id, "train/loss")) >= 3
+
+
+def test_a_resume_from_an_older_checkpoint_logs_nothing_twice(tmp_path):
+    # checkpoints every 10 steps, evaluations every 5: the run dies after the evaluation at
+    # step 15 (landed, not checkpointed) and resumes from step 10, training 10-15 again
+    spec = load_spec(
+        None,
+        ["loss.name=ce", "data.name=digits", "run.epochs=3", "eval.eval_every=5"]
+        + ["run.checkpoint_every=10", "eval.val_nc=false", "run.log_every=5"],
+    )
+    tracking = open_run(spec, "older-checkpoint", f"sqlite:///{tmp_path}/mlflow.db")
+    flags = {}
+
+    class KilledAfterStep15(RunHooks):
+        def on_evaluation(self, core, metrics, checkpoint):
+            flags[core.step] = checkpoint
+            if checkpoint:
+                save_state(tmp_path, core.state_dict())
+            if core.step == 15:  # after MLflowHooks queued it
+                raise KeyboardInterrupt
+
+    hooks = MlflowHooks(tracking)
+    with pytest.raises(KeyboardInterrupt):
+        fit(TrainingCore(spec), [hooks, KilledAfterStep15()])
+    hooks.close()
+    assert flags == {0: False, 5: False, 10: True, 15: False}
+    uri, run_id = tracking["uri"], tracking["run_id"]
+    assert _steps(uri, run_id, "val/acc1") == [0, 5, 10, 15]
+
+    resumed = TrainingCore.from_checkpoint(spec, tmp_path)
+    assert resumed.step == 10
+    result = fit(resumed, [MlflowHooks(tracking)], resumed=True)
+    assert result.status == "done"
+    total = resumed.total_steps
+    assert _steps(uri, run_id, "val/acc1") == list(range(0, total + 1, 5))
+    assert _steps(uri, run_id, "train/loss") == list(range(5, total + 1, 5))

@@ -127,22 +127,25 @@ class SweepReportCallback(TuneReportCallback):
 
 
 class TuneReporter(RunHooks):
-    """The training core's evaluations as Tune results, each with a checkpoint (a trial run
-    in-process: Tune's storage keeps the checkpoints, ``tune.get_checkpoint`` restores)."""
+    """The training core's evaluations as Tune results, with a checkpoint where the run's
+    checkpoint schedule has one (a trial run in-process: Tune's storage keeps the
+    checkpoints, ``tune.get_checkpoint`` restores). Step 0 is not reported (nothing trained;
+    the Train path does not report it either)."""
 
     def __init__(self, nc_metric: str, objectives: tuple[str, ...] = ()):
         self.nc_metric = nc_metric
         self.objectives = tuple(objectives)
 
     def on_evaluation(self, core: TrainingCore, metrics, checkpoint: bool) -> None:
-        if not checkpoint:  # step 0: the Train path never reported it either
+        if core.step == 0:
+            return
+        result = tune_result(metrics, self.nc_metric, self.objectives)
+        if not checkpoint:
+            tune.report(result)
             return
         with tempfile.TemporaryDirectory() as tmp:
             save_state(tmp, core.state_dict())
-            tune.report(
-                tune_result(metrics, self.nc_metric, self.objectives),
-                checkpoint=Checkpoint.from_directory(tmp),
-            )
+            tune.report(result, checkpoint=Checkpoint.from_directory(tmp))
 
     def on_end(self, core: TrainingCore, result: RunResult) -> None:
         if not result.trained:  # restored from its final state: Tune gets the result again

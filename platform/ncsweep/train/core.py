@@ -80,8 +80,9 @@ class RunHooks:
 
     Order: ``on_start`` once per process (``resumed`` = restored from a checkpoint), then
     ``on_train_metrics`` every ``log_every`` steps, ``on_evaluation`` at step 0 (fresh runs)
-    and every ``eval_every`` steps (``checkpoint=True`` except at step 0), ``on_checkpoint``
-    at ``checkpoint_every`` steps between evaluations, and ``on_end`` with the result.
+    and every ``eval_every`` steps (``checkpoint=True`` on the ``checkpoint_every`` schedule
+    and at the last step, never at step 0), ``on_checkpoint`` at ``checkpoint_every`` steps
+    between evaluations, and ``on_end`` with the result.
     """
 
     def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
@@ -432,8 +433,9 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
             metrics = core.evaluate(final=last)
             metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
             core.last_metrics = metrics
+            checkpoint = last or step % core.checkpoint_every == 0
             for hook in hooks:
-                hook.on_evaluation(core, metrics, checkpoint=True)
+                hook.on_evaluation(core, metrics, checkpoint=checkpoint)
         elif step % core.checkpoint_every == 0:
             for hook in hooks:
                 hook.on_checkpoint(core)

@@ -5,8 +5,10 @@ buffered (a synchronous write every few steps halves a small model's speed) and 
 each evaluation or when 10 s old. Writes happen on one background thread, in order, so an
 evaluation's ~70 metrics (tens of ms against SQLite or a server) overlap the next steps
 instead of stalling them; ``on_end`` waits for all of them. A run restored from a checkpoint
-logs that checkpoint's evaluation again if its write had not landed (killed mid-write), so
-the history has every evaluation exactly once. The outcome (FINISHED/FAILED and the reason)
+logs that checkpoint's evaluation again if its write had not landed (killed mid-write), and
+skips the evaluations and loss windows it trains again that had landed before the failure
+(a checkpoint older than the last evaluation: ``run.checkpoint_every``), so the history has
+every evaluation exactly once. The outcome (FINISHED/FAILED and the reason)
 is recorded by whoever closes the run from Ray's result, not here.
 """
 
@@ -17,12 +19,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from mlflow.tracking import MlflowClient
 
+from .. import metric_keys as keys
 from ..tracking import MetricLogger, log_params, log_text
 from .core import RunHooks, RunResult, TrainingCore
 
 __all__ = ["MlflowHooks"]
 
-_PROBE = "val/acc1"  # every evaluation logs it: its history says which evaluations landed
+_PROBE = keys.VAL_ACC1  # every evaluation logs it: its history says which evaluations landed
+_LOSS = keys.TRAIN_LOSS  # every loss window logs it
 
 
 class MlflowHooks(RunHooks):
@@ -33,6 +37,7 @@ class MlflowHooks(RunHooks):
         self.logger = MetricLogger(self.uri, self.run_id)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ncsweep-mlflow")
         self._last: Future | None = None
+        self._landed_steps: dict[str, set[int]] = {}  # resumed: steps already in the history
 
     def _submit(self, fn, *args, **kwargs) -> None:
         if self._last is not None and self._last.done():
@@ -43,7 +48,12 @@ class MlflowHooks(RunHooks):
         if resumed:  # visible in MLflow: restarted (worker failure or resumed sweep)
             restored = core.last_metrics  # the latest evaluation (maybe before core.step)
             step = int(restored.get("step", core.step))
-            if _PROBE in restored and not self._landed(step):
+            client = MlflowClient(self.uri)
+            self._landed_steps = {
+                key: {m.step for m in client.get_metric_history(self.run_id, key)}
+                for key in (_PROBE, _LOSS)
+            }
+            if _PROBE in restored and step not in self._landed_steps[_PROBE]:
                 self.logger.log(restored, step=step)
             self.logger.log({"resumed_from_step": float(core.step)}, step=core.step)
         elif core.step == 0:  # training-set size and per-class counts (long-tail profile)
@@ -55,15 +65,16 @@ class MlflowHooks(RunHooks):
             )
             log_text(self.uri, self.run_id, counts, "class_counts.json")  # params cap at 6,000
 
-    def _landed(self, step: int) -> bool:
-        history = MlflowClient(self.uri).get_metric_history(self.run_id, _PROBE)
-        return any(m.step == step for m in history)
+    def _landed(self, key: str, step: int) -> bool:
+        return step in self._landed_steps.get(key, ())
 
     def on_train_metrics(self, core: TrainingCore, metrics: dict[str, float]) -> None:
-        self._submit(self.logger.log, dict(metrics), step=core.step, flush=None)
+        if not self._landed(_LOSS, core.step):
+            self._submit(self.logger.log, dict(metrics), step=core.step, flush=None)
 
     def on_evaluation(self, core: TrainingCore, metrics, checkpoint: bool) -> None:
-        self._submit(self.logger.log, dict(metrics), step=core.step)
+        if not self._landed(_PROBE, core.step):
+            self._submit(self.logger.log, dict(metrics), step=core.step)
 
     def on_end(self, core: TrainingCore, result: RunResult) -> None:
         self.close()

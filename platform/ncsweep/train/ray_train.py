@@ -2,8 +2,11 @@
 
 Every worker builds a ``TrainingCore`` with its rank and Ray's DDP wrapping, restores Ray's
 latest checkpoint if there is one, and runs ``core.fit``. Ray hears about a run only when it
-must: at each evaluation (with a checkpoint: Tune and the fault tolerance need both), at a
-checkpoint-only step, and once at the end when the run failed or was already finished. The
+must: at each checkpoint of the run's schedule (the fault tolerance), at every evaluation
+when someone reads them (``report_evaluations``: a Tune trial's callback), and once at the
+end when the run failed or was already finished. Why not every evaluation regardless: Train
+V2 takes one report per controller poll (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``), so each
+report can block the worker up to a poll interval. The
 latest checkpoint's report is the run's outcome (``status``, ``failure_reason``; a failure
 travels as a verdict checkpoint): the driver reads it from ``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
 """
@@ -26,7 +29,11 @@ __all__ = ["train_loop_per_worker", "RayTrainReporter"]
 
 
 class RayTrainReporter(RunHooks):
-    """``ray.train.report`` at evaluations and checkpoints; rank 0 writes the checkpoint."""
+    """``ray.train.report`` at checkpoints (rank 0 writes them) and, with
+    ``report_evaluations``, at every evaluation after step 0."""
+
+    def __init__(self, report_evaluations: bool = False):
+        self.report_evaluations = report_evaluations
 
     def _report(self, core: TrainingCore, metrics: dict[str, Any], save=None) -> None:
         """Report ``metrics`` with a checkpoint that rank 0 writes with ``save(directory)``."""
@@ -41,8 +48,12 @@ class RayTrainReporter(RunHooks):
         return lambda directory: save_state(directory, core.state_dict())
 
     def on_evaluation(self, core, metrics, checkpoint):
-        if checkpoint:  # step 0 has nothing worth restoring and no Tune-visible news
+        if core.step == 0:  # nothing worth restoring and no Tune-visible news
+            return
+        if checkpoint:
             self._report(core, metrics, self._state(core))
+        elif self.report_evaluations:
+            ray.train.report(metrics)
 
     def on_checkpoint(self, core):
         self._report(core, core.meta(), self._state(core))
@@ -58,7 +69,8 @@ class RayTrainReporter(RunHooks):
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point. ``config = {"spec": dict, "tracking": {"uri", "run_id"} | None}``."""
+    """Ray Train entry point. ``config = {"spec": dict, "tracking": {"uri", "run_id"} | None,
+    "report_evaluations": bool}``."""
     # Ray Train logs every report with all its metrics at INFO; a person wants our line.
     for name in ("ray.train", "ray.train.v2._internal.execution.context"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -87,5 +99,5 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         hooks.append(LogLineHooks())
         if tracking:
             hooks.append(MlflowHooks(tracking))
-    hooks.append(RayTrainReporter())
+    hooks.append(RayTrainReporter(bool(config.get("report_evaluations"))))
     fit(core, hooks, resumed=checkpoint is not None)

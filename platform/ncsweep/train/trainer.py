@@ -131,7 +131,11 @@ def build_trainer(
     r = spec.run
     return TorchTrainer(
         _tagged_loop,
-        train_loop_config={"spec": spec.model_dump(mode="json"), "tracking": tracking},
+        train_loop_config={
+            "spec": spec.model_dump(mode="json"),
+            "tracking": tracking,
+            "report_evaluations": bool(callbacks),  # a Tune trial reads every evaluation
+        },
         scaling_config=ray.train.ScalingConfig(
             num_workers=r.workers,
             use_gpu=r.gpus_per_worker > 0,
