@@ -205,11 +205,16 @@ def _centred_spectra(blocks: list[Tensor]) -> Tensor:
     """``[len(blocks), max n_b]`` the spectra of :func:`_centred_spectrum_np` for each block
     of rows, zero-padded (a zero eigenvalue adds nothing to an effective rank)."""
     if blocks[0].device.type == "cpu":
-        arrays = [b.numpy() for b in blocks]
-        found = _map_with_blas_per_thread(_centred_spectrum_np, arrays)
-        spectra = [torch.from_numpy(lam) for lam in found]
-    else:
-        spectra = [_covariance_spectrum(b).cpu() for b in blocks]
+        found = _map_with_blas_per_thread(_centred_spectrum_np, [b.numpy() for b in blocks])
+    else:  # the small Grams on the device, their eigenvalues on the host: one solver call
+        # per class on a GPU costs more than the whole n_c×n_c solve on the CPU
+        grams = []
+        for block in blocks:
+            centred = block - block.mean(0, keepdim=True)
+            small = centred.shape[0] <= centred.shape[1]
+            grams.append((centred @ centred.T if small else centred.T @ centred).cpu().numpy())
+        found = _map_with_blas_per_thread(np.linalg.eigvalsh, grams)
+    spectra = [torch.from_numpy(lam) for lam in found]
     out = torch.zeros(len(spectra), max(len(lam) for lam in spectra), dtype=torch.float64)
     for i, lam in enumerate(spectra):
         out[i, : len(lam)] = lam

@@ -72,7 +72,6 @@ import math
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = ["ClassStats", "KeptRows"]
@@ -280,8 +279,7 @@ class ClassStats:
         """Row mode: fold the sums, keep the float64 rows; over budget, fold the moments."""
         h = h.to(device=self.device, dtype=torch.float64, copy=True)
         y = y.to(device=self.device, dtype=torch.long)
-        u = F.normalize(h, dim=1)
-        self._fold_sums(h, u, y)
+        u = self._fold_sums(h, y)
         self._rows.append(KeptRows(h, u, y))
         self._rows_cat = None
         self._rows_bytes += 2 * h.numel() * 8
@@ -336,17 +334,23 @@ class ClassStats:
         whose stage is full gets one rank-R update of its scatter."""
         if h.shape[0] == 0:
             return
-        u = F.normalize(h, dim=1)
-        self._fold_sums(h, u, y)
+        u = self._fold_sums(h, y)
         self._fold_moments(h, u, y)
 
-    def _fold_sums(self, h: Tensor, u: Tensor, y: Tensor) -> None:
+    def _fold_sums(self, h: Tensor, y: Tensor) -> Tensor:
+        """Fold rows ``h`` [n, D] into the sums; returns their unit rows ``u = h/‖h‖``.
+
+        Row norms come from ``vector_norm`` (no [n, D] temporary: on CPU a fresh
+        multi-megabyte tensor costs page faults, more than the arithmetic)."""
+        norm = torch.linalg.vector_norm(h, dim=1)
+        u = h / norm.clamp_min(1e-12).unsqueeze(1)  # F.normalize's definition
         ones = torch.ones_like(y, dtype=torch.float64)
         self._counts.index_add_(0, y, ones)
         self._sum_h.index_add_(0, y, h)
         self._sum_u.index_add_(0, y, u)
-        self._sqnorm_h.index_add_(0, y, h.square().sum(1))
-        self._sqnorm_u.index_add_(0, y, u.square().sum(1))
+        self._sqnorm_h.index_add_(0, y, norm.square())
+        self._sqnorm_u.index_add_(0, y, torch.linalg.vector_norm(u, dim=1).square())
+        return u
 
     def _fold_moments(self, h: Tensor, u: Tensor, y: Tensor) -> None:
         if h.shape[0] == 0:
