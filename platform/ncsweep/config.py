@@ -186,7 +186,15 @@ class RunSpec(_Spec):
     gpus_per_worker: float = Field(0.0, ge=0)
     amp: Literal["auto", "bf16", "off"] = "auto"
     log_every: int = Field(10, gt=0, description="steps between train/loss logs")
-    checkpoint_every: int | None = Field(None, gt=0, description="steps; None = at each evaluation")
+    checkpoint_every: int | None = Field(
+        None, gt=0, description="steps; None = at evaluations, see checkpoint_min_interval_s"
+    )
+    checkpoint_min_interval_s: float = Field(
+        10.0,
+        ge=0,
+        description="checkpoint_every unset: an evaluation checkpoints when the last checkpoint "
+        "is this many seconds old (the last step always does; 0 = every evaluation)",
+    )
     keep_checkpoints: int = Field(2, gt=0)
     max_failures: int = Field(1, ge=0, description="worker-group restarts from the last checkpoint")
     experiment: str = "ncsweep"

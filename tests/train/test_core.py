@@ -124,3 +124,28 @@ def test_final_evaluation_follows_the_family_descriptor(family):
     final = recorder.evaluations[-1]
     has_probes = {"val/acc1_probe", "val/acc1_normprobe", "val/acc1_prototypes"} <= set(final)
     assert has_probes == loss_info(family).probes
+
+
+@pytest.mark.parametrize(
+    "sets,expected",
+    [
+        (["run.checkpoint_min_interval_s=0"], {5: True, 10: True, 15: True, 20: True}),
+        (["run.checkpoint_min_interval_s=3600"], {5: False, 10: False, 15: False, 20: True}),
+        (["run.checkpoint_every=10"], {5: False, 10: True, 15: False, 20: True}),
+    ],
+)
+def test_evaluations_checkpoint_on_the_time_floor_or_the_step_schedule(sets, expected):
+    spec = load_spec(
+        None,
+        ["loss.name=ce", "data.name=digits", "run.epochs=2", "eval.eval_every=5"]
+        + ["eval.val_nc=false", *sets],
+    )
+    flags = {}
+
+    class Flags(RunHooks):
+        def on_evaluation(self, core, metrics, checkpoint):
+            flags[core.step] = checkpoint
+
+    fit(TrainingCore(spec), [Flags()])
+    assert flags.pop(0) is False
+    assert flags == expected

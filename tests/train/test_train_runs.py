@@ -89,6 +89,7 @@ def test_killed_worker_is_replaced_and_the_run_finishes_from_its_checkpoint(
             "run.epochs=40",
             "eval.val_nc=false",
             "run.max_failures=2",
+            "run.checkpoint_every=10",  # each epoch: not the default time floor
         ],
     )
     result = {}

@@ -80,7 +80,7 @@ class RunHooks:
 
     Order: ``on_start`` once per process (``resumed`` = restored from a checkpoint), then
     ``on_train_metrics`` every ``log_every`` steps, ``on_evaluation`` at step 0 (fresh runs)
-    and every ``eval_every`` steps (``checkpoint=True`` on the ``checkpoint_every`` schedule
+    and every ``eval_every`` steps (``checkpoint=True`` when :meth:`TrainingCore.checkpoint_due`
     and at the last step, never at step 0), ``on_checkpoint`` at ``checkpoint_every`` steps
     between evaluations, and ``on_end`` with the result.
     """
@@ -249,6 +249,25 @@ class TrainingCore:
         self.initial: dict[str, float] | None = None
         self.step = 0
         self.last_metrics: dict[str, Any] = {}
+        self._last_checkpoint = time.monotonic()
+
+    def checkpoint_due(self) -> bool:
+        """Whether the evaluation at ``self.step`` checkpoints: on the ``run.checkpoint_every``
+        schedule when set; otherwise when rank 0's last checkpoint (or the start) is at least
+        ``run.checkpoint_min_interval_s`` old. Why a time floor: a report to Ray Train waits
+        for its controller's poll (tens of ms), which small runs evaluating every few tens of
+        ms would pay at every evaluation; a GPU run evaluating every few minutes checkpoints
+        at each. One collective: every rank takes rank 0's answer."""
+        every = self.spec.run.checkpoint_every
+        if every:
+            return self.step % every == 0
+        now = time.monotonic()
+        due = now - self._last_checkpoint >= self.spec.run.checkpoint_min_interval_s
+        flag = torch.tensor([float(due and self.rank == 0)], device=self.device)
+        if bool(all_reduce_(flag, "max").item()):
+            self._last_checkpoint = now
+            return True
+        return False
 
     @classmethod
     def from_checkpoint(
@@ -433,7 +452,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
             metrics = core.evaluate(final=last)
             metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
             core.last_metrics = metrics
-            checkpoint = last or step % core.checkpoint_every == 0
+            checkpoint = last or core.checkpoint_due()
             for hook in hooks:
                 hook.on_evaluation(core, metrics, checkpoint=checkpoint)
         elif step % core.checkpoint_every == 0:
