@@ -193,7 +193,8 @@ class RunSpec(_Spec):
         10.0,
         ge=0,
         description="checkpoint_every unset: an evaluation checkpoints when the last checkpoint "
-        "is this many seconds old (the last step always does; 0 = every evaluation)",
+        "is this many seconds old (the last step always does; 0 = every evaluation; sweep "
+        "trials checkpoint at every evaluation)",
     )
     keep_checkpoints: int = Field(2, gt=0)
     max_failures: int = Field(1, ge=0, description="worker-group restarts from the last checkpoint")

@@ -149,3 +149,21 @@ def test_evaluations_checkpoint_on_the_time_floor_or_the_step_schedule(sets, exp
     fit(TrainingCore(spec), [Flags()])
     assert flags.pop(0) is False
     assert flags == expected
+
+
+def test_a_hook_that_needs_every_checkpoint_turns_the_time_floor_off():
+    spec = load_spec(
+        None,
+        ["loss.name=ce", "data.name=digits", "run.epochs=2", "eval.eval_every=5"]
+        + ["eval.val_nc=false", "run.checkpoint_min_interval_s=3600"],
+    )
+    flags = {}
+
+    class TuneLike(RunHooks):
+        checkpoint_each_evaluation = True
+
+        def on_evaluation(self, core, metrics, checkpoint):
+            flags[core.step] = checkpoint
+
+    fit(TrainingCore(spec), [TuneLike()])
+    assert flags == {0: False, 5: True, 10: True, 15: True, 20: True}

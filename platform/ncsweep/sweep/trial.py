@@ -132,6 +132,8 @@ class TuneReporter(RunHooks):
     checkpoints, ``tune.get_checkpoint`` restores). Step 0 is not reported (nothing trained;
     the Train path does not report it either)."""
 
+    checkpoint_each_evaluation = True
+
     def __init__(self, nc_metric: str, objectives: tuple[str, ...] = ()):
         self.nc_metric = nc_metric
         self.objectives = tuple(objectives)

@@ -85,6 +85,10 @@ class RunHooks:
     between evaluations, and ``on_end`` with the result.
     """
 
+    #: True for a hook that needs a checkpoint with every evaluation (a Tune trial: its
+    #: restored state and Tune's experiment state follow its results): no time floor then.
+    checkpoint_each_evaluation: bool = False
+
     def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
 
     def on_train_metrics(self, core: TrainingCore, metrics: dict[str, float]) -> None: ...
@@ -251,16 +255,19 @@ class TrainingCore:
         self.last_metrics: dict[str, Any] = {}
         self._last_checkpoint = time.monotonic()
 
-    def checkpoint_due(self) -> bool:
+    def checkpoint_due(self, time_floor: bool = True) -> bool:
         """Whether the evaluation at ``self.step`` checkpoints: on the ``run.checkpoint_every``
-        schedule when set; otherwise when rank 0's last checkpoint (or the start) is at least
-        ``run.checkpoint_min_interval_s`` old. Why a time floor: a report to Ray Train waits
-        for its controller's poll (tens of ms), which small runs evaluating every few tens of
-        ms would pay at every evaluation; a GPU run evaluating every few minutes checkpoints
-        at each. One collective: every rank takes rank 0's answer."""
+        schedule when set; otherwise always without ``time_floor``, else when rank 0's last
+        checkpoint (or the start) is at least ``run.checkpoint_min_interval_s`` old. Why a
+        time floor: a report to Ray Train waits for its controller's poll (tens of ms), which
+        small runs evaluating every few tens of ms would pay at every evaluation; a GPU run
+        evaluating every few minutes checkpoints at each. One collective: every rank takes
+        rank 0's answer."""
         every = self.spec.run.checkpoint_every
         if every:
             return self.step % every == 0
+        if not time_floor:
+            return True
         now = time.monotonic()
         due = now - self._last_checkpoint >= self.spec.run.checkpoint_min_interval_s
         flag = torch.tensor([float(due and self.rank == 0)], device=self.device)
@@ -428,6 +435,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
         for hook in hooks:
             hook.on_evaluation(core, metrics, checkpoint=False)
     spec = core.spec
+    time_floor = not any(hook.checkpoint_each_evaluation for hook in hooks)
     window = _LossWindow(core.device, core.step)
     core.model.train()
     for x, y in core.batches():
@@ -452,7 +460,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
             metrics = core.evaluate(final=last)
             metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
             core.last_metrics = metrics
-            checkpoint = last or core.checkpoint_due()
+            checkpoint = last or core.checkpoint_due(time_floor)
             for hook in hooks:
                 hook.on_evaluation(core, metrics, checkpoint=checkpoint)
         elif step % core.checkpoint_every == 0:
