@@ -36,6 +36,7 @@ from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss, evaluation_loss, loss_info
 from ..metric_keys import EVALUATION, mean_nc_score
 from ..models import create_model
+from ._malloc import retain_freed_memory
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
 from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
@@ -189,6 +190,7 @@ class TrainingCore:
     ):
         self.spec = spec
         self.rank, self.world = rank, world_size
+        retain_freed_memory()  # evaluations allocate and free multi-MB tensors (_malloc.py)
         self.device = torch.device(device or "cpu")
         self.autocast = autocast_for(self.device, spec.run.amp)
         torch.manual_seed(spec.run.seed)
