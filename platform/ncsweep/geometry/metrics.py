@@ -193,26 +193,24 @@ def _eigvalsh(matrix: Tensor) -> Tensor:
     return torch.from_numpy(lam.reshape(arr.shape[:-1]))
 
 
-def _centred_spectrum_np(points: np.ndarray) -> np.ndarray:
-    """Eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean, from
-    the smaller of the n×n Gram and the D×D scatter (same non-zero spectrum)."""
+def _centred_gram(points):
+    """The smaller of the n×n Gram and the D×D scatter of the rows of ``points`` [n, D]
+    about their mean (same non-zero spectrum); a numpy array or a tensor, as given."""
     centred = points - points.mean(0)
-    small = centred.shape[0] <= centred.shape[1]
-    return np.linalg.eigvalsh(centred @ centred.T if small else centred.T @ centred)
+    return centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
 
 
 def _centred_spectra(blocks: list[Tensor]) -> Tensor:
-    """``[len(blocks), max n_b]`` the spectra of :func:`_centred_spectrum_np` for each block
-    of rows, zero-padded (a zero eigenvalue adds nothing to an effective rank)."""
+    """``[len(blocks), max n_b]`` the eigenvalues of :func:`_centred_gram` of each block of
+    rows, zero-padded (a zero eigenvalue adds nothing to an effective rank). The Grams are
+    formed where the rows are and solved on the host: one solver call per class on a GPU
+    costs more than the whole n_c×n_c solve on the CPU."""
     if blocks[0].device.type == "cpu":
-        found = _map_with_blas_per_thread(_centred_spectrum_np, [b.numpy() for b in blocks])
-    else:  # the small Grams on the device, their eigenvalues on the host: one solver call
-        # per class on a GPU costs more than the whole n_c×n_c solve on the CPU
-        grams = []
-        for block in blocks:
-            centred = block - block.mean(0, keepdim=True)
-            small = centred.shape[0] <= centred.shape[1]
-            grams.append((centred @ centred.T if small else centred.T @ centred).cpu().numpy())
+        found = _map_with_blas_per_thread(
+            lambda rows: np.linalg.eigvalsh(_centred_gram(rows)), [b.numpy() for b in blocks]
+        )
+    else:
+        grams = [_centred_gram(b).cpu().numpy() for b in blocks]
         found = _map_with_blas_per_thread(np.linalg.eigvalsh, grams)
     spectra = [torch.from_numpy(lam) for lam in found]
     out = torch.zeros(len(spectra), max(len(lam) for lam in spectra), dtype=torch.float64)
@@ -247,13 +245,9 @@ def effective_rank(matrix: Tensor, tol: Tensor | float | None = None) -> Tensor:
 
 
 def _covariance_spectrum(points: Tensor) -> Tensor:
-    """Non-zero-capable eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean.
-
-    Uses the smaller of the n×n Gram and the D×D scatter (same non-zero spectrum).
-    """
-    centred = points - points.mean(0, keepdim=True)
-    gram = centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
-    return _eigvalsh(gram)
+    """Eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean
+    (through :func:`_centred_gram`)."""
+    return _eigvalsh(_centred_gram(points))
 
 
 def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
@@ -296,7 +290,7 @@ def _intra_class_eranks(stats: ClassStats, classes: Tensor) -> Tensor:
     Σ_{i∈c}(u_i − ū_c)(u_i − ū_c)ᵀ, eigenvalues ≤ D·ε·Σ‖u_i‖² counting as zero.
 
     From kept rows: each class's centred rows, through the smaller of its n_c×n_c Gram and
-    its D×D scatter (:func:`_covariance_spectrum`: same non-zero spectrum). Otherwise from
+    its D×D scatter (:func:`_centred_gram`: same non-zero spectrum). Otherwise from
     the per-class moments, a bounded chunk of classes at a time."""
     D, device = stats.dim, stats.device
     if classes.numel() == 0:

@@ -186,16 +186,11 @@ def _plan(settings: dict[str, Any], cells: list[Cell]) -> dict[str, Any]:
 
 def _find_parent(uri: str, name: str) -> tuple[str, str] | None:
     """(experiment id, parent run id) of study ``name`` at ``uri``, or None."""
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
+    experiment = MlflowClient(uri).get_experiment_by_name(name)
     if experiment is None:
         return None
-    parents = client.search_runs(
-        [experiment.experiment_id],
-        f"tags.`{TAG_STUDY}` = '{name}' and tags.`{TAG_KIND}` = 'study'",
-        max_results=1,
-    )
-    return (experiment.experiment_id, parents[0].info.run_id) if parents else None
+    parent = find_run(uri, experiment.experiment_id, {TAG_STUDY: name, TAG_KIND: "study"})
+    return (experiment.experiment_id, parent) if parent else None
 
 
 def _check_plan(uri: str, storage: str, name: str, plan: dict[str, Any]) -> bool:

@@ -4,7 +4,8 @@
 with its object manager, dashboard, dashboard agent with the metrics export port, runtime
 env agent, core workers) bind to the node IP. On Linux Ray picks the machine's primary
 address as the node IP even for a laptop-style instance, and its gRPC servers listen on
-``::``/``0.0.0.0``: anyone on the network could reach the GCS and run code. Ray's own
+every interface (the IPv4/IPv6 wildcard): anyone on the network could reach the GCS and
+run code. Ray's own
 single-node mode (the default on macOS and Windows) makes the node IP ``127.0.0.1`` and
 every server then binds to loopback; ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` turns that mode
 on for Linux. Passing ``_node_ip_address="127.0.0.1"`` is not enough: ``ray.init`` rewrites a

@@ -34,7 +34,10 @@ class RayTrainReporter(RunHooks):
 
     def __init__(self, report_evaluations: bool = False):
         self.report_evaluations = report_evaluations
-        self.checkpoint_each_evaluation = report_evaluations  # a Tune trial's results
+
+    @property
+    def checkpoint_each_evaluation(self) -> bool:  # a Tune trial reads every evaluation
+        return self.report_evaluations
 
     def _report(self, core: TrainingCore, metrics: dict[str, Any], save=None) -> None:
         """Report ``metrics`` with a checkpoint that rank 0 writes with ``save(directory)``."""
