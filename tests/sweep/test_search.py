@@ -47,3 +47,20 @@ def test_build_searcher_is_multi_objective_for_pareto_and_holds_the_study_in_sto
     limiter.suggest("t1")
     study = optuna.load_study(study_name="family-ce", storage=storage)
     assert len(study.directions) == 2 and len(study.get_trials()) == 1
+
+
+def test_a_trial_run_again_after_the_study_recorded_it_keeps_its_first_verdict(tmp_path):
+    # a resumed sweep re-runs a trial whose COMPLETE verdict reached the study's journal
+    # before the driver died (Tune's own state had not saved it yet)
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
+    storage = optuna.storages.JournalStorage(backend)
+    searcher = _searcher(storage)
+    searcher.suggest("t")
+    searcher.save(str(tmp_path / "searcher.pkl"))  # Tune's last snapshot: "t" running
+    searcher.on_trial_complete("t", {"val/acc1": 0.9, "status": "done", "training_iteration": 2})
+    resumed = _searcher(storage)  # the next driver
+    resumed.restore(str(tmp_path / "searcher.pkl"))
+    resumed.on_trial_result("t", {"val/acc1": 0.7, "training_iteration": 1})
+    resumed.on_trial_complete("t", {"val/acc1": 0.8, "status": "done", "training_iteration": 2})
+    study = optuna.load_study(study_name="pinned", storage=storage)
+    assert [(t.state, t.value) for t in study.get_trials()] == [(TrialState.COMPLETE, 0.9)]

@@ -37,12 +37,26 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     An objective measured only at the end (``eval/<suite>/<key>``) is ``None`` in earlier
     results: those are not reported to Optuna as intermediate values. A finished trial
     without a value for every objective is told as FAIL (never COMPLETE with ``None``).
+
+    A resumed sweep can run a trial again that Optuna's persistent study already recorded
+    as finished (the driver died after the study's journal got the verdict and before Tune
+    saved its own state): the first verdict stands, the repeated results are not told.
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self.metric, str) and not _measured(result.get(self.metric)):
             return
-        super().on_trial_result(trial_id, result)
+        try:
+            super().on_trial_result(trial_id, result)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # finished in the study before the driver died (class docstring)
+
+    def _tell(self, trial_id: str, result: dict | None, error: bool) -> None:
+        try:
+            super().on_trial_complete(trial_id, result, error)
+        except ValueError as err:  # optuna: "Cannot tell a COMPLETE trial." (class docstring)
+            if not str(err).startswith("Cannot tell a "):
+                raise
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -51,9 +65,9 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
         if finished and not error:
             wanted = [self.metric] if isinstance(self.metric, str) else list(self.metric)
             if not all(_measured(result.get(m)) for m in wanted):
-                super().on_trial_complete(trial_id, None, error=True)
+                self._tell(trial_id, None, error=True)
                 return
-        super().on_trial_complete(trial_id, result if finished or error else None, error)
+        self._tell(trial_id, result if finished or error else None, error)
 
 
 def build_searcher(
