@@ -7,6 +7,7 @@ metric is described once in ``descriptors.py`` (:data:`METRICS`).
 Plain PyTorch: no Ray, no MLflow.
 """
 
+from ._host import single_threaded_blas, times_transposed
 from .agreement import NCCAgreement
 from .descriptors import METRICS, MetricInfo, metric_info, paper_five, score_table
 from .metrics import (
@@ -32,6 +33,8 @@ __all__ = [
     "metric_info",
     "paper_five",
     "score_table",
+    "single_threaded_blas",
+    "times_transposed",
     "METRIC_DIRECTIONS",
     "METRIC_NAMES",
     "PROTOTYPE_METRICS",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ._host import times_transposed
 from .stats import ClassStats
 
 __all__ = ["NCCAgreement"]
@@ -51,7 +52,7 @@ class NCCAgreement:
         """``[B]`` nearest-class-centre prediction for raw features ``[B, D]`` (float64 math)."""
         h = features.detach().to(device=self.device, dtype=torch.float64)
         # ‖h − μ‖² = ‖h‖² − 2h·μ + ‖μ‖²; ‖h‖² is constant per row.
-        dist = self._sqnorm - 2.0 * (h @ self._means.T)
+        dist = self._sqnorm - 2.0 * times_transposed(h, self._means)
         dist = dist.masked_fill(~self._present, float("inf"))
         return dist.argmin(dim=1)
 

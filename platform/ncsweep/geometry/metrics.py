@@ -56,35 +56,16 @@ are cancellation noise of the uncentred moments and count as zero (a within-clas
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from ._host import map_with_blas_per_thread, single_threaded_blas, times_transposed, to_host
 from .agreement import NCCAgreement
 from .descriptors import METRICS
 from .stats import ClassStats
-
-try:  # a dependency of scikit-learn, so normally present
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover
-    ThreadpoolController = None
-
-_blas: list = []  # the ThreadpoolController, found once: its scan of the loaded libraries
-# costs ~10 ms, more than the eigvalsh of a 256×256 matrix
-
-
-def _blas_controller():
-    if not _blas and ThreadpoolController is not None:
-        _blas.append(ThreadpoolController())
-    return _blas[0] if _blas else None
-
 
 __all__ = [
     "METRIC_NAMES",
@@ -107,6 +88,7 @@ PROTOTYPE_METRICS: frozenset[str] = frozenset(m.name for m in METRICS if m.needs
 METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in METRICS}
 
 _EPS = torch.finfo(torch.float64).eps
+_TINY = torch.finfo(torch.float64).tiny
 # Bound on the temporary memory of the per-class spectra (bytes).
 _CHUNK_BYTES = 256 * 2**20
 
@@ -146,50 +128,14 @@ class NCMetrics(dict):
         self.info = info
 
 
-_blas_limited = threading.local()
-
-
-@contextmanager
-def _single_threaded_blas() -> Iterator[None]:
-    """numpy's BLAS at one thread inside (re-entrant: entering threadpoolctl's limit costs
-    ~0.1 ms, so :func:`collapse_metrics` enters it once for all its eigensolvers)."""
-    controller = _blas_controller()
-    if controller is None or getattr(_blas_limited, "on", False):
-        yield
-        return
-    with controller.limit(limits=1, user_api="blas"):
-        _blas_limited.on = True
-        try:
-            yield
-        finally:
-            _blas_limited.on = False
-
-
-def _map_with_blas_per_thread(fn: Callable[[np.ndarray], np.ndarray], arrays) -> list:
-    """``[fn(a) for a in arrays]`` with single-threaded BLAS, spread over
-    ``torch.get_num_threads()`` Python threads (LAPACK releases the GIL).
-
-    Why: the tridiagonal reduction of an eigensolver is mostly memory-bound BLAS-2, so one
-    matrix per core beats a multi-threaded BLAS per matrix, and it does not collapse when
-    the cores are shared: multi-threaded OpenBLAS spin-waits against torch's OpenMP threads
-    (measured on 2 shared cores, 100 matrices of 512×512: 4-15 s multi-threaded, 1 s this
-    way; torch's batched CPU kernel is 3-4x slower than numpy's)."""
-    workers = max(1, min(torch.get_num_threads(), len(arrays)))
-    with _single_threaded_blas():
-        if workers == 1:
-            return [fn(a) for a in arrays]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, arrays))
-
-
 def _eigvalsh(matrix: Tensor) -> Tensor:
     """Eigenvalues of symmetric ``[..., n, n]``; on CPU through numpy's LAPACK, one matrix
-    per thread (:func:`_map_with_blas_per_thread`), elsewhere torch."""
+    per thread (:func:`~._host.map_with_blas_per_thread`), elsewhere torch."""
     if matrix.device.type != "cpu":
         return torch.linalg.eigvalsh(matrix)
     arr = np.ascontiguousarray(matrix.detach().numpy())
     flat = arr.reshape(-1, *arr.shape[-2:])
-    lam = np.stack(_map_with_blas_per_thread(np.linalg.eigvalsh, flat))
+    lam = np.stack(map_with_blas_per_thread(np.linalg.eigvalsh, flat))
     return torch.from_numpy(lam.reshape(arr.shape[:-1]))
 
 
@@ -200,54 +146,68 @@ def _centred_gram(points):
     return centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
 
 
-def _centred_spectra(blocks: list[Tensor]) -> Tensor:
-    """``[len(blocks), max n_b]`` the eigenvalues of :func:`_centred_gram` of each block of
-    rows, zero-padded (a zero eigenvalue adds nothing to an effective rank). The Grams are
-    formed where the rows are and solved on the host: one solver call per class on a GPU
-    costs more than the whole n_c×n_c solve on the CPU."""
-    if blocks[0].device.type == "cpu":
-        found = _map_with_blas_per_thread(
-            lambda rows: np.linalg.eigvalsh(_centred_gram(rows)), [b.numpy() for b in blocks]
-        )
+def _centred_spectra(points: Tensor, labels: Tensor, classes: list[int]) -> np.ndarray:
+    """``[len(classes), max n_c]`` the eigenvalues of :func:`_centred_gram` of the rows of
+    ``points`` [N, D] labelled c, for each c in ``classes``, zero-padded (a zero eigenvalue
+    adds nothing to an effective rank). The Grams are formed where the rows are and solved
+    on the host: one solver call per class on a GPU costs more than the whole n_c×n_c solve
+    on the CPU."""
+    if points.device.type == "cpu":
+        rows, y = points.numpy(), labels.numpy()
+        ends = np.cumsum(np.bincount(y, minlength=max(classes) + 1))
+        groups = np.split(np.argsort(y, kind="stable"), ends[:-1])
+
+        def spectrum(index: np.ndarray) -> np.ndarray:
+            block = rows[index]  # a copy: centred in place
+            block -= np.add.reduce(block, axis=0) / len(index)
+            gram = block @ block.T if block.shape[0] <= block.shape[1] else block.T @ block
+            return np.linalg.eigvalsh(gram)
+
+        found = map_with_blas_per_thread(spectrum, [groups[c] for c in classes])
     else:
-        grams = [_centred_gram(b).cpu().numpy() for b in blocks]
-        found = _map_with_blas_per_thread(np.linalg.eigvalsh, grams)
-    spectra = [torch.from_numpy(lam) for lam in found]
-    out = torch.zeros(len(spectra), max(len(lam) for lam in spectra), dtype=torch.float64)
-    for i, lam in enumerate(spectra):
+        order = torch.argsort(labels, stable=True)
+        sizes = torch.bincount(labels, minlength=max(classes) + 1).tolist()
+        blocks = torch.split(points[order], sizes)
+        grams = [_centred_gram(blocks[c]).cpu().numpy() for c in classes]
+        found = map_with_blas_per_thread(np.linalg.eigvalsh, grams)
+    out = np.zeros((len(found), max(len(lam) for lam in found)))
+    for i, lam in enumerate(found):
         out[i, : len(lam)] = lam
     return out
+
+
+def _erank(eigenvalues: np.ndarray, tol: np.ndarray | float | None = None) -> np.ndarray:
+    """:func:`effective_rank_from_spectrum` on numpy spectra ``[..., n]``."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    if tol is None:
+        tol = lam.shape[-1] * _EPS * np.abs(lam).max(-1, keepdims=True)
+    else:
+        tol = np.asarray(tol, dtype=np.float64)
+        tol = tol[..., None] if tol.ndim else tol
+    lam = np.where(lam > tol, lam, 0.0)
+    total = lam.sum(-1, keepdims=True)
+    p = lam / np.maximum(total, _TINY)
+    plogp = np.where(p > 0, p * np.log(np.maximum(p, _TINY)), 0.0)
+    erank = np.exp(-plogp.sum(-1))
+    return np.where(total[..., 0] > 0, erank, 0.0)
 
 
 def effective_rank_from_spectrum(eigenvalues: Tensor, tol: Tensor | float | None = None) -> Tensor:
     """Roy-Vetterli effective rank of spectra ``[..., n]``: exp(−Σ p log p), p = λ/Σλ.
 
-    Eigenvalues ≤ ``tol`` count as zero (default n·ε·max|λ|, per spectrum). Returns ``[...]``;
-    0 for an all-zero spectrum.
+    Eigenvalues ≤ ``tol`` count as zero (default n·ε·max|λ|, per spectrum; a tensor gives
+    one per spectrum). Returns ``[...]`` float64 on the spectra's device; 0 for an all-zero
+    spectrum.
     """
-    lam = eigenvalues.to(torch.float64)
-    n = lam.shape[-1]
-    if tol is None:
-        tol = n * _EPS * lam.abs().amax(-1, keepdim=True)
-    elif isinstance(tol, Tensor):
-        tol = tol.to(lam).unsqueeze(-1)
-    lam = torch.where(lam > tol, lam, torch.zeros_like(lam))
-    total = lam.sum(-1, keepdim=True)
-    p = lam / total.clamp_min(torch.finfo(torch.float64).tiny)
-    plogp = torch.where(p > 0, p * torch.log(p.clamp_min(torch.finfo(torch.float64).tiny)), 0.0)
-    erank = torch.exp(-plogp.sum(-1))
-    return torch.where(total.squeeze(-1) > 0, erank, torch.zeros_like(erank))
+    if isinstance(tol, Tensor):
+        tol = to_host(tol)
+    erank = _erank(to_host(eigenvalues), tol)
+    return torch.from_numpy(np.asarray(erank)).to(eigenvalues.device)
 
 
 def effective_rank(matrix: Tensor, tol: Tensor | float | None = None) -> Tensor:
     """Effective rank of symmetric PSD matrices ``[..., n, n]`` (see :func:`effective_rank_from_spectrum`)."""
     return effective_rank_from_spectrum(_eigvalsh(matrix.to(torch.float64)), tol)
-
-
-def _covariance_spectrum(points: Tensor) -> Tensor:
-    """Eigenvalues of the scatter of the rows of ``points`` [n, D] about their mean
-    (through :func:`_centred_gram`)."""
-    return _eigvalsh(_centred_gram(points))
 
 
 def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
@@ -268,24 +228,24 @@ def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
     return _eigvalsh(0.5 * (small + small.transpose(-1, -2)))
 
 
-def _within_variance_along(stats: ClassStats, directions: Tensor) -> Tensor:
+def _within_variance_along(stats: ClassStats, directions: np.ndarray) -> np.ndarray:
     """``[r]`` vᵀ Σ_W v for the rows v of ``directions`` [r, D], Σ_W the pooled
     within-class covariance of the raw features (scatter / N).
 
     From kept rows: the centred rows projected on the r directions (O(N·D·r)); otherwise
     from the D×D within-class scatter of the moments."""
     rows = stats.kept_rows()
-    total = stats.counts.sum()
+    counts = to_host(stats.counts)
+    v = torch.from_numpy(directions).to(stats.device)
     if rows is None:
-        sigma_w = stats.within_scatter() / total
-        return ((directions @ sigma_w) * directions).sum(1)
-    h, y = rows.h, rows.y
-    means = stats.sum_h / stats.counts.clamp_min(1).unsqueeze(1)
-    centred = h @ directions.T - (means @ directions.T)[y]
-    return centred.square().sum(0) / total
+        return to_host(((v @ stats.within_scatter()) * v).sum(1)) / counts.sum()
+    # project on the device, centre the N×r projections on the host
+    means = to_host(stats.sum_h) / np.maximum(counts, 1)[:, None]
+    centred = to_host(times_transposed(rows.h, v)) - (means @ directions.T)[rows.y.cpu().numpy()]
+    return np.einsum("ij,ij->j", centred, centred) / counts.sum()
 
 
-def _intra_class_eranks(stats: ClassStats, classes: Tensor) -> Tensor:
+def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
     """``[len(classes)]`` effective rank of each class's scatter of unit features
     Σ_{i∈c}(u_i − ū_c)(u_i − ū_c)ᵀ, eigenvalues ≤ D·ε·Σ‖u_i‖² counting as zero.
 
@@ -293,16 +253,14 @@ def _intra_class_eranks(stats: ClassStats, classes: Tensor) -> Tensor:
     its D×D scatter (:func:`_centred_gram`: same non-zero spectrum). Otherwise from
     the per-class moments, a bounded chunk of classes at a time."""
     D, device = stats.dim, stats.device
-    if classes.numel() == 0:
-        return torch.empty(0, dtype=torch.float64)
-    tol = D * _EPS * stats.sqnorm_u[classes.to(device)]
+    if not classes:
+        return np.empty(0)
     rows = stats.kept_rows()
     if rows is not None:
-        order = torch.argsort(rows.y, stable=True)
-        sizes = torch.bincount(rows.y, minlength=stats.num_classes).tolist()
-        blocks = torch.split(rows.u[order], sizes)
-        spectra = _centred_spectra([blocks[c] for c in classes.tolist()])
-        return effective_rank_from_spectrum(spectra, tol.cpu())
+        tol = D * _EPS * to_host(stats.sqnorm_u)[classes]
+        return _erank(_centred_spectra(rows.u, rows.y, classes), tol)
+    tol = D * _EPS * stats.sqnorm_u[torch.tensor(classes, device=device)]
+    classes = torch.tensor(classes)
     slot = {c: i for i, c in enumerate(stats.scatter_classes)}
     positions = torch.tensor([slot[c] for c in classes.tolist()])
     counts_cpu = stats.counts.cpu()
@@ -321,14 +279,20 @@ def _intra_class_eranks(stats: ClassStats, classes: Tensor) -> Tensor:
         eranks.append(
             effective_rank_from_spectrum(_scatter_spectrum(scatter, rank), tol[sel.to(device)])
         )
-    return torch.cat(eranks)
+    return to_host(torch.cat(eranks))
+
+
+def _entropy(gram: np.ndarray) -> float:
+    """:func:`matrix_entropy` of a numpy Gram."""
+    sym = 0.5 * (gram + gram.T)
+    lam = np.linalg.eigvalsh(sym / np.trace(sym)).clip(min=0)
+    return float(-np.where(lam > 0, lam * np.log(np.maximum(lam, 1e-300)), 0.0).sum())
 
 
 def matrix_entropy(gram: Tensor) -> float:
     """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
-    sym = 0.5 * (gram + gram.T)
-    lam = _eigvalsh(sym / torch.trace(sym)).clamp_min(0)
-    return float(-(torch.where(lam > 0, lam * torch.log(lam.clamp_min(1e-300)), 0.0)).sum())
+    with single_threaded_blas():
+        return _entropy(to_host(gram))
 
 
 def mir_at_collapse(num_classes: int) -> float:
@@ -345,11 +309,6 @@ def mir_at_collapse(num_classes: int) -> float:
     h12 = -(K - 1) * (a / K) * math.log(a / K) - (b / K) * math.log(b / K)
     h = math.log(K - 1)
     return (2 * h - h12) / h
-
-
-def _pairs(k: int, device: torch.device) -> tuple[Tensor, Tensor]:
-    iu = torch.triu_indices(k, k, offset=1, device=device)
-    return iu[0], iu[1]
 
 
 def collapse_metrics(
@@ -373,54 +332,59 @@ def collapse_metrics(
     Raises:
         ValueError: fewer than two non-empty classes, or prototypes of the wrong shape.
     """
-    with _single_threaded_blas():
+    # a pair of coincident class means gives cdnv = inf, as the formula says
+    with single_threaded_blas(), np.errstate(divide="ignore", invalid="ignore"):
         return _collapse_metrics(stats, prototypes, agreement)
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` over max(‖row‖, 1e-12) (``F.normalize``'s definition)."""
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _collapse_metrics(
     stats: ClassStats, prototypes: Tensor | None, agreement: NCCAgreement | None
 ) -> NCMetrics:
     K, D = stats.num_classes, stats.dim
-    counts = stats.counts
-    device = counts.device
-    present = torch.nonzero(counts > 0).flatten()
-    kp = present.numel()
-    empty = stats.empty_classes
+    counts = to_host(stats.counts)
+    present = np.flatnonzero(counts > 0)
+    kp = len(present)
+    empty = np.flatnonzero(counts == 0).tolist()
     if kp < 2:
         raise ValueError(
             f"need samples from at least 2 classes, got {kp} non-empty of K={K} "
             f"(empty classes: {empty})"
         )
-    info = MetricsInfo(num_classes=K, dim=D, num_samples=stats.num_samples, empty_classes=empty)
-    out: dict[str, float] = {}
     n = counts[present]
     N = n.sum()
-    rows, cols = _pairs(kp, device)
+    info = MetricsInfo(num_classes=K, dim=D, num_samples=int(round(N)), empty_classes=empty)
+    out: dict[str, float] = {}
+    rows, cols = np.triu_indices(kp, 1)
 
     # ---- classical metrics on raw features
-    mu = stats.sum_h[present] / n.unsqueeze(1)
-    mbar = mu - mu.mean(0, keepdim=True)
-    _, s, vh = torch.linalg.svd(mbar, full_matrices=False)
+    mu = to_host(stats.sum_h)[present] / n[:, None]
+    mbar = mu - mu.mean(0)
+    _, s, vh = np.linalg.svd(mbar, full_matrices=False)
     r = min(kp - 1, D)
     s, vh = s[:r], vh[:r]
     keep = s > max(kp, D) * _EPS * s[0]
     s, vh = s[keep], vh[keep]
-    out["nc1"] = float((_within_variance_along(stats, vh) / s.square()).sum())
+    out["nc1"] = float((_within_variance_along(stats, vh) / s**2).sum())
 
-    sigma2 = (stats.sqnorm_h[present] / n - mu.square().sum(1)).clamp_min(0)
+    sigma2 = np.maximum(to_host(stats.sqnorm_h)[present] / n - (mu**2).sum(1), 0)
     gram = mbar @ mbar.T
-    sq = torch.diagonal(gram)
-    dist2 = (sq[rows] + sq[cols] - 2 * gram[rows, cols]).clamp_min(0)
+    sq = np.diagonal(gram)
+    dist2 = np.maximum(sq[rows] + sq[cols] - 2 * gram[rows, cols], 0)
     out["cdnv"] = float(((sigma2[rows] + sigma2[cols]) / (2 * dist2)).mean())
 
-    norms = sq.sqrt()
-    out["equinorm"] = float(norms.std(unbiased=False) / norms.mean())
-    denom = norms.clamp_min(torch.finfo(torch.float64).tiny)
-    cos = (gram[rows, cols] / (denom[rows] * denom[cols])).clamp(-1, 1)
-    out["equiangular"] = float(cos.std(unbiased=False)) if cos.numel() > 1 else 0.0
-    out["max_angle"] = float((cos + 1.0 / (kp - 1)).abs().mean())
-    etf = (torch.eye(kp, dtype=torch.float64, device=device) - 1.0 / kp) / math.sqrt(kp - 1)
-    out["etf_error"] = float(torch.linalg.norm(gram / torch.linalg.norm(gram) - etf))
+    norms = np.sqrt(sq)
+    out["equinorm"] = float(norms.std() / norms.mean())
+    denom = np.maximum(norms, _TINY)
+    cos = np.clip(gram[rows, cols] / (denom[rows] * denom[cols]), -1, 1)
+    out["equiangular"] = float(cos.std()) if cos.size > 1 else 0.0
+    out["max_angle"] = float(np.abs(cos + 1.0 / (kp - 1)).mean())
+    etf = (np.eye(kp) - 1.0 / kp) / math.sqrt(kp - 1)
+    out["etf_error"] = float(np.linalg.norm(gram / np.linalg.norm(gram) - etf))
 
     # ---- prototypes: validated once, used by NC3 and the paper's metrics
     w = None
@@ -430,10 +394,10 @@ def _collapse_metrics(
                 f"prototypes must have shape [{K}, {D}] (num_classes, dim), "
                 f"got {list(prototypes.shape)}"
             )
-        w = prototypes.detach().to(device=device, dtype=torch.float64)
+        w = to_host(prototypes)
         wp = w[present]
-        diff = wp / torch.linalg.norm(wp) - mbar / torch.linalg.norm(mbar)
-        out["self_duality"] = float(diff.square().sum())
+        diff = wp / np.linalg.norm(wp) - mbar / np.linalg.norm(mbar)
+        out["self_duality"] = float((diff**2).sum())
     else:
         for name in sorted(PROTOTYPE_METRICS):
             info.absent[name] = "needs prototypes"
@@ -449,12 +413,11 @@ def _collapse_metrics(
         info.absent["ncc_mismatch"] = "needs an NCCAgreement pass with logits"
 
     # ---- the paper's metrics on unit features
-    ids = torch.tensor(stats.scatter_classes, dtype=torch.long)
-    usable = counts.cpu()[ids] >= 2
-    eranks = _intra_class_eranks(stats, ids[usable])
-    info.erank_intra_classes = ids[usable].tolist()
+    usable = [c for c in stats.scatter_classes if counts[c] >= 2]
+    eranks = _intra_class_eranks(stats, usable)
+    info.erank_intra_classes = usable
     info.erank_intra_subset = stats.scatter_subset
-    if eranks.numel():
+    if eranks.size:
         out["erank_intra"] = float(eranks.mean())
     else:
         info.absent["erank_intra"] = (
@@ -462,24 +425,21 @@ def _collapse_metrics(
             f"(scatter_budget_bytes={stats.scatter_budget_bytes}, D={D})"
         )
 
-    mu_u = stats.sum_u[present] / n.unsqueeze(1)
-    out["erank_inter"] = float(effective_rank_from_spectrum(_covariance_spectrum(mu_u)))
+    sum_u, sqnorm_u = to_host(stats.sum_u)[present], to_host(stats.sqnorm_u)[present]
+    mu_u = sum_u / n[:, None]
+    out["erank_inter"] = float(_erank(np.linalg.eigvalsh(_centred_gram(mu_u))))
 
     if w is not None:
-        w_hat = F.normalize(w, dim=1)
-        out["erank_proto"] = float(effective_rank_from_spectrum(_covariance_spectrum(w_hat)))
-        mu_hat = F.normalize(mu_u, dim=1)
+        w_hat = _normalize(w)
+        out["erank_proto"] = float(_erank(np.linalg.eigvalsh(_centred_gram(w_hat))))
+        mu_hat = _normalize(mu_u)
         wp_hat = w_hat[present]
-        out["align_proto_class"] = float((wp_hat - mu_hat).square().sum(1).mean())
-        inst = (
-            n * wp_hat.square().sum(1)
-            + stats.sqnorm_u[present]
-            - 2 * (wp_hat * stats.sum_u[present]).sum(1)
-        )
+        out["align_proto_class"] = float(((wp_hat - mu_hat) ** 2).sum(1).mean())
+        inst = n * (wp_hat**2).sum(1) + sqnorm_u - 2 * (wp_hat * sum_u).sum(1)
         out["align_proto_instance"] = float(inst.sum() / N)
-        m = F.normalize(mu_hat - mu_hat.mean(0, keepdim=True), dim=1)
+        m = _normalize(mu_hat - mu_hat.mean(0))
         g_w, g_m = wp_hat @ wp_hat.T, m @ m.T
-        h_w, h_m, h_wm = matrix_entropy(g_w), matrix_entropy(g_m), matrix_entropy(g_w * g_m)
+        h_w, h_m, h_wm = _entropy(g_w), _entropy(g_m), _entropy(g_w * g_m)
         if min(h_w, h_m) > 0:
             out["mir"] = (h_w + h_m - h_wm) / min(h_w, h_m)
         else:

@@ -343,13 +343,13 @@ class ClassStats:
         Row norms come from ``vector_norm`` (no [n, D] temporary: on CPU a fresh
         multi-megabyte tensor costs page faults, more than the arithmetic)."""
         norm = torch.linalg.vector_norm(h, dim=1)
-        u = h / norm.clamp_min(1e-12).unsqueeze(1)  # F.normalize's definition
-        ones = torch.ones_like(y, dtype=torch.float64)
-        self._counts.index_add_(0, y, ones)
+        scale = norm.clamp_min(1e-12)  # F.normalize's definition
+        u = h / scale.unsqueeze(1)
+        self._counts += torch.bincount(y, minlength=self.num_classes)
         self._sum_h.index_add_(0, y, h)
         self._sum_u.index_add_(0, y, u)
         self._sqnorm_h.index_add_(0, y, norm.square())
-        self._sqnorm_u.index_add_(0, y, torch.linalg.vector_norm(u, dim=1).square())
+        self._sqnorm_u.index_add_(0, y, (norm / scale).square())  # ‖u_i‖², 1 or 0
         return u
 
     def _fold_moments(self, h: Tensor, u: Tensor, y: Tensor) -> None:

@@ -24,7 +24,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
-from ..geometry import ClassMeanClassifier, ClassStats, NCCAgreement, collapse_metrics, nc_scores
+from ..geometry import (
+    ClassMeanClassifier,
+    ClassStats,
+    NCCAgreement,
+    collapse_metrics,
+    nc_scores,
+    single_threaded_blas,
+    times_transposed,
+)
 from .distributed import all_reduce_
 from .distributed import rank as dist_rank
 from .distributed import world_size as dist_world_size
@@ -33,16 +41,28 @@ from .sampling import eval_shard
 __all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
 
 
+# An in-memory shard whose inputs fit this many bytes is read as ONE batch (digits: 1,347
+# samples of 64 floats, 345 kB): a small model's forward then pays its per-call costs once
+# per split. Larger inputs keep the given batch size, which bounds activation memory.
+WHOLE_SHARD_BYTES = 4 * 2**20
+
+
 class EvalSplit:
     """This rank's fixed shard of one split, iterated as ``(x, y)`` batches in order.
 
-    A dataset with ``batch(indices)`` (the in-memory ones) is read one gather per batch;
-    others go through a ``DataLoader`` (per-sample ``__getitem__`` and collation)."""
+    A dataset with ``batch(indices)`` (the in-memory ones) is read one gather per batch
+    (one batch in all when the shard's inputs fit :data:`WHOLE_SHARD_BYTES`); others go
+    through a ``DataLoader`` (per-sample ``__getitem__`` and collation)."""
 
     def __init__(self, dataset, indices: list[int], batch_size: int, loader_workers: int = 0):
         self.dataset, self.indices, self.batch_size = dataset, indices, batch_size
         self._loader = None
-        if not callable(getattr(dataset, "batch", None)):
+        if callable(getattr(dataset, "batch", None)):
+            if indices:
+                x, _ = dataset.batch(indices[:1])
+                if len(indices) * x.numel() * x.element_size() <= WHOLE_SHARD_BYTES:
+                    self.batch_size = max(batch_size, len(indices))
+        else:
             self._loader = DataLoader(
                 Subset(dataset, indices),
                 batch_size=batch_size,
@@ -121,14 +141,16 @@ class FeatureView:
         return self.model.prototypes.detach()
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor | None:
-        """B×K scores of the classifier the family is evaluated with (None before SCL means)."""
+        """B×K scores of the classifier the family is evaluated with (None before SCL
+        means); no gradient (evaluation only)."""
         if self.projection:
             return None if self.class_means is None else self.class_means.logits(feats)
-        weight = self.model.prototypes
+        weight = self.model.prototypes.float()
         if self.normalized:
-            return F.normalize(feats.float(), dim=1) @ F.normalize(weight.float(), dim=1).T
+            return times_transposed(F.normalize(feats.float(), dim=1), F.normalize(weight, dim=1))
+        scores = times_transposed(feats.float(), weight)
         bias = self.model.bias
-        return F.linear(feats.float(), weight.float(), None if bias is None else bias.float())
+        return scores if bias is None else scores + bias.detach().float()
 
 
 # Features of one split are kept for the evaluation's later passes (NC agreement, accuracy)
@@ -197,8 +219,11 @@ def _class_stats(features: _Features, num_classes: int, device) -> ClassStats:
 def _nc(features: _Features, view, stats, initial) -> tuple[dict, dict]:
     """Second pass (NC4 agreement) and the metrics; returns (raw, scores)."""
     agreement = NCCAgreement(stats)
+    kept = stats.kept_rows() if features.cached is not None else None
     for feats, y in features:
-        agreement.update(feats, y, view.logits(feats))
+        # the cached split is the stats' kept rows: their float64 copy is already made
+        raw = kept.h if kept is not None and len(kept.y) == len(y) else feats
+        agreement.update(raw, y, view.logits(feats))
     agreement.all_reduce()
     raw = collapse_metrics(stats, prototypes=view.prototypes(), agreement=agreement)
     return raw, nc_scores(raw, num_classes=stats.num_classes, initial=initial)
@@ -227,25 +252,27 @@ def evaluate(
     was_training = model.training
     model.eval()
     try:
-        train = _Features(loaders.train, view, device, autocast)
-        val = _Features(loaders.val, view, device, autocast)
-        train_stats = _class_stats(train, num_classes, device)
-        if view.projection:
-            source = train_stats
-            if exact_prototypes and len(loaders.train_full) != len(loaders.train):
-                full = _Features(loaders.train_full, view, device, autocast)
-                source = _class_stats(full, num_classes, device)
-            view.class_means = ClassMeanClassifier.from_stats(source)
-        raw, scores = _nc(train, view, train_stats, initial)
-        metrics = {f"nc/{k}": v for k, v in raw.items()}
-        metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
-        metrics.update(_val_accuracy(val, view, eval_loss, device))
-        if val_nc:
-            val_stats = _class_stats(val, num_classes, device)
-            vraw, vscores = _nc(val, view, val_stats, None)
-            metrics.update({f"val_nc/{k}": v for k, v in vraw.items()})
-            metrics.update({f"val_nc_score/{k}": v for k, v in vscores.items()})
-        return metrics
+        # numpy's BLAS at one thread for the metrics' host maths, entered once
+        with single_threaded_blas():
+            train = _Features(loaders.train, view, device, autocast)
+            val = _Features(loaders.val, view, device, autocast)
+            train_stats = _class_stats(train, num_classes, device)
+            if view.projection:
+                source = train_stats
+                if exact_prototypes and len(loaders.train_full) != len(loaders.train):
+                    full = _Features(loaders.train_full, view, device, autocast)
+                    source = _class_stats(full, num_classes, device)
+                view.class_means = ClassMeanClassifier.from_stats(source)
+            raw, scores = _nc(train, view, train_stats, initial)
+            metrics = {f"nc/{k}": v for k, v in raw.items()}
+            metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
+            metrics.update(_val_accuracy(val, view, eval_loss, device))
+            if val_nc:
+                val_stats = _class_stats(val, num_classes, device)
+                vraw, vscores = _nc(val, view, val_stats, None)
+                metrics.update({f"val_nc/{k}": v for k, v in vraw.items()})
+                metrics.update({f"val_nc_score/{k}": v for k, v in vscores.items()})
+            return metrics
     finally:
         model.train(was_training)
 
