@@ -55,6 +55,7 @@ are cancellation noise of the uncentred moments and count as zero (a within-clas
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -282,17 +283,36 @@ def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
     return to_host(torch.cat(eranks))
 
 
-def _entropy(gram: np.ndarray) -> float:
-    """:func:`matrix_entropy` of a numpy Gram."""
+def _small_spectra(matrices: list[np.ndarray]) -> list[np.ndarray]:
+    """Eigenvalues of small symmetric matrices (lower triangles), one LAPACK call per shape:
+    numpy's wrapper costs ~20 µs a call, more than the solve of a K×K matrix."""
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, matrix in enumerate(matrices):
+        by_shape.setdefault(matrix.shape, []).append(i)
+    found: list[np.ndarray] = [np.empty(0)] * len(matrices)
+    for members in by_shape.values():
+        solved = np.linalg.eigvalsh(np.stack([matrices[i] for i in members]))
+        for i, lam in zip(members, solved, strict=True):
+            found[i] = lam
+    return found
+
+
+def _trace_normalised(gram: np.ndarray) -> np.ndarray:
+    """(G + Gᵀ)/2 / tr(G): the matrix whose spectrum :func:`_entropy` reads."""
     sym = 0.5 * (gram + gram.T)
-    lam = np.linalg.eigvalsh(sym / np.trace(sym)).clip(min=0)
+    return sym / np.trace(sym)
+
+
+def _entropy(eigenvalues: np.ndarray) -> float:
+    """−Σ λ log λ over the eigenvalues of a :func:`_trace_normalised` Gram (0 log 0 = 0)."""
+    lam = eigenvalues.clip(min=0)
     return float(-np.where(lam > 0, lam * np.log(np.maximum(lam, 1e-300)), 0.0).sum())
 
 
 def matrix_entropy(gram: Tensor) -> float:
     """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
     with single_threaded_blas():
-        return _entropy(to_host(gram))
+        return _entropy(np.linalg.eigvalsh(_trace_normalised(to_host(gram))))
 
 
 def mir_at_collapse(num_classes: int) -> float:
@@ -337,6 +357,13 @@ def collapse_metrics(
         return _collapse_metrics(stats, prototypes, agreement)
 
 
+@functools.lru_cache(maxsize=8)
+def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of the pairs c < c' of k classes (``np.triu_indices``, cached:
+    it costs more than the metrics it indexes)."""
+    return np.triu_indices(k, 1)
+
+
 def _normalize(x: np.ndarray) -> np.ndarray:
     """Rows of ``x`` over max(‖row‖, 1e-12) (``F.normalize``'s definition)."""
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
@@ -359,7 +386,7 @@ def _collapse_metrics(
     N = n.sum()
     info = MetricsInfo(num_classes=K, dim=D, num_samples=int(round(N)), empty_classes=empty)
     out: dict[str, float] = {}
-    rows, cols = np.triu_indices(kp, 1)
+    rows, cols = _pairs(kp)
 
     # ---- classical metrics on raw features
     mu = to_host(stats.sum_h)[present] / n[:, None]
@@ -427,19 +454,25 @@ def _collapse_metrics(
 
     sum_u, sqnorm_u = to_host(stats.sum_u)[present], to_host(stats.sqnorm_u)[present]
     mu_u = sum_u / n[:, None]
-    out["erank_inter"] = float(_erank(np.linalg.eigvalsh(_centred_gram(mu_u))))
-
+    spectra = {"erank_inter": _centred_gram(mu_u)}  # solved together below
     if w is not None:
         w_hat = _normalize(w)
-        out["erank_proto"] = float(_erank(np.linalg.eigvalsh(_centred_gram(w_hat))))
         mu_hat = _normalize(mu_u)
         wp_hat = w_hat[present]
         out["align_proto_class"] = float(((wp_hat - mu_hat) ** 2).sum(1).mean())
         inst = n * (wp_hat**2).sum(1) + sqnorm_u - 2 * (wp_hat * sum_u).sum(1)
         out["align_proto_instance"] = float(inst.sum() / N)
-        m = _normalize(mu_hat - mu_hat.mean(0))
+        m = _normalize(mu_hat - mu_hat.sum(0) / kp)
         g_w, g_m = wp_hat @ wp_hat.T, m @ m.T
-        h_w, h_m, h_wm = _entropy(g_w), _entropy(g_m), _entropy(g_w * g_m)
+        spectra["erank_proto"] = _centred_gram(w_hat)
+        spectra.update(h_w=g_w, h_m=g_m, h_wm=g_w * g_m)
+        for name in ("h_w", "h_m", "h_wm"):
+            spectra[name] = _trace_normalised(spectra[name])
+    lam = dict(zip(spectra, _small_spectra(list(spectra.values())), strict=True))
+    out["erank_inter"] = float(_erank(lam["erank_inter"]))
+    if w is not None:
+        out["erank_proto"] = float(_erank(lam["erank_proto"]))
+        h_w, h_m, h_wm = (_entropy(lam[name]) for name in ("h_w", "h_m", "h_wm"))
         if min(h_w, h_m) > 0:
             out["mir"] = (h_w + h_m - h_wm) / min(h_w, h_m)
         else:
