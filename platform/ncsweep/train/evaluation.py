@@ -195,7 +195,8 @@ class _Features:
                 yield from stream
                 return
         if keep:
-            self.cached = (torch.cat([f for f, _ in keep]), torch.cat([y for _, y in keep]))
+            one = len(keep) == 1  # a whole shard in one batch: no copy
+            self.cached = keep[0] if one else tuple(map(torch.cat, zip(*keep, strict=True)))
             yield self.cached
 
     def dim(self) -> int:
