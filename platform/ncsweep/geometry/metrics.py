@@ -376,7 +376,7 @@ def _collapse_metrics(
     counts = to_host(stats.counts)
     present = np.flatnonzero(counts > 0)
     kp = len(present)
-    empty = np.flatnonzero(counts == 0).tolist()
+    empty = stats.empty_classes
     if kp < 2:
         raise ValueError(
             f"need samples from at least 2 classes, got {kp} non-empty of K={K} "
@@ -384,7 +384,7 @@ def _collapse_metrics(
         )
     n = counts[present]
     N = n.sum()
-    info = MetricsInfo(num_classes=K, dim=D, num_samples=int(round(N)), empty_classes=empty)
+    info = MetricsInfo(num_classes=K, dim=D, num_samples=stats.num_samples, empty_classes=empty)
     out: dict[str, float] = {}
     rows, cols = _pairs(kp)
 
