@@ -20,7 +20,7 @@ Usage: ``python tests/bench/bench_train.py [--out bench_results/train.json] [--e
 
 (b) One NC evaluation (``core.evaluate()``, training-set NC, validation accuracy/loss and
     validation NC) against one epoch of training, in one process with one torch thread,
-    interleaved seven times (median), on the digits preset's base run (ce, mlp, batch 128).
+    interleaved 15 times (median), on the digits preset's base run (ce, mlp, batch 128).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def bare_subprocess(epochs: int) -> dict:
     return {"wall_s": wall, **json.loads(out.strip().splitlines()[-1])}
 
 
-def eval_vs_epoch(repeats: int = 7) -> dict:
+def eval_vs_epoch(repeats: int = 15) -> dict:
     """(b): one evaluation against one epoch, interleaved, medians."""
     import torch
 
