@@ -116,11 +116,14 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
         stdout=open(tmp_path / "first.log", "w"),
         stderr=subprocess.STDOUT,
     )
-    deadline = time.time() + 600
+    # every wait here ends well inside pytest's 600 s limit, so a hang fails with its output
+    deadline = time.time() + 240
     finished_before = {}
     while len(finished_before) < 2:
         assert driver.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
-        assert time.time() < deadline, "two trials did not finish in time"
+        assert time.time() < deadline, (
+            "two trials did not finish in 240 s:\n" + (tmp_path / "first.log").read_text()[-3000:]
+        )
         time.sleep(2)
         try:
             finished_before = {
@@ -134,14 +137,20 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     driver.wait(timeout=60)
     time.sleep(5)  # Ray ends the dead driver's trial actors
 
-    resumed = subprocess.run(
+    resumed = subprocess.Popen(
         [sys.executable, "-m", "ncsweep.cli", "resume", "resume-s3", *common],
-        env=env,
-        capture_output=True,
+        env=dict(env, PYTHONFAULTHANDLER="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=900,
     )
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    try:
+        stdout, stderr = resumed.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        resumed.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+        stdout, stderr = resumed.communicate(timeout=60)
+        pytest.fail(f"the resumed sweep hung for 300 s:\n{stdout[-4000:]}\n{stderr[-8000:]}")
+    assert resumed.returncode == 0, stdout[-3000:] + stderr[-3000:]
 
     runs = _child_runs(mlflow_server, "resume-s3")
     trial_ids = [r.data.tags["ncsweep.trial_id"] for r in runs]
