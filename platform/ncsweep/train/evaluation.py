@@ -223,8 +223,8 @@ def _nc(features: _Features, view, stats, initial) -> tuple[dict, dict]:
     kept = stats.kept_rows() if features.cached is not None else None
     for feats, y in features:
         # the cached split is the stats' kept rows: their float64 copy is already made
-        raw = kept.h if kept is not None and len(kept.y) == len(y) else feats
-        agreement.update(raw, y, view.logits(feats))
+        h = kept.h if kept is not None and len(kept.y) == len(y) else feats
+        agreement.update(h, y, view.logits(feats))
     agreement.all_reduce()
     raw = collapse_metrics(stats, prototypes=view.prototypes(), agreement=agreement)
     return raw, nc_scores(raw, num_classes=stats.num_classes, initial=initial)
