@@ -229,21 +229,23 @@ def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
     return _eigvalsh(0.5 * (small + small.transpose(-1, -2)))
 
 
-def _within_variance_along(stats: ClassStats, directions: np.ndarray) -> np.ndarray:
+def _within_variance_along(
+    stats: ClassStats, directions: np.ndarray, class_means: np.ndarray, total: float
+) -> np.ndarray:
     """``[r]`` vᵀ Σ_W v for the rows v of ``directions`` [r, D], Σ_W the pooled
-    within-class covariance of the raw features (scatter / N).
+    within-class covariance of the raw features (scatter / N); ``class_means`` [K, D] and
+    ``total`` = N are the host copies :func:`collapse_metrics` already holds.
 
     From kept rows: the centred rows projected on the r directions (O(N·D·r)); otherwise
     from the D×D within-class scatter of the moments."""
     rows = stats.kept_rows()
-    counts = to_host(stats.counts)
     v = torch.from_numpy(directions).to(stats.device)
     if rows is None:
-        return to_host(((v @ stats.within_scatter()) * v).sum(1)) / counts.sum()
+        return to_host(((v @ stats.within_scatter()) * v).sum(1)) / total
     # project on the device, centre the N×r projections on the host
-    means = to_host(stats.sum_h) / np.maximum(counts, 1)[:, None]
-    centred = to_host(times_transposed(rows.h, v)) - (means @ directions.T)[rows.y.cpu().numpy()]
-    return np.einsum("ij,ij->j", centred, centred) / counts.sum()
+    projected = to_host(times_transposed(rows.h, v))
+    centred = projected - (class_means @ directions.T)[rows.y.cpu().numpy()]
+    return np.einsum("ij,ij->j", centred, centred) / total
 
 
 def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
@@ -361,7 +363,10 @@ def collapse_metrics(
 def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row and column indices of the pairs c < c' of k classes (``np.triu_indices``, cached:
     it costs more than the metrics it indexes)."""
-    return np.triu_indices(k, 1)
+    pairs = np.triu_indices(k, 1)
+    for index in pairs:
+        index.flags.writeable = False  # shared by every call
+    return pairs
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
@@ -389,14 +394,15 @@ def _collapse_metrics(
     rows, cols = _pairs(kp)
 
     # ---- classical metrics on raw features
-    mu = to_host(stats.sum_h)[present] / n[:, None]
+    means = to_host(stats.sum_h) / np.maximum(counts, 1)[:, None]  # [K, D], empty rows 0
+    mu = means[present]
     mbar = mu - mu.mean(0)
     _, s, vh = np.linalg.svd(mbar, full_matrices=False)
     r = min(kp - 1, D)
     s, vh = s[:r], vh[:r]
     keep = s > max(kp, D) * _EPS * s[0]
     s, vh = s[keep], vh[keep]
-    out["nc1"] = float((_within_variance_along(stats, vh) / s**2).sum())
+    out["nc1"] = float((_within_variance_along(stats, vh, means, N) / s**2).sum())
 
     sigma2 = np.maximum(to_host(stats.sqnorm_h)[present] / n - (mu**2).sum(1), 0)
     gram = mbar @ mbar.T

@@ -220,11 +220,8 @@ def _class_stats(features: _Features, num_classes: int, device) -> ClassStats:
 def _nc(features: _Features, view, stats, initial) -> tuple[dict, dict]:
     """Second pass (NC4 agreement) and the metrics; returns (raw, scores)."""
     agreement = NCCAgreement(stats)
-    kept = stats.kept_rows() if features.cached is not None else None
     for feats, y in features:
-        # the cached split is the stats' kept rows: their float64 copy is already made
-        h = kept.h if kept is not None and len(kept.y) == len(y) else feats
-        agreement.update(h, y, view.logits(feats))
+        agreement.update(feats, y, view.logits(feats))
     agreement.all_reduce()
     raw = collapse_metrics(stats, prototypes=view.prototypes(), agreement=agreement)
     return raw, nc_scores(raw, num_classes=stats.num_classes, initial=initial)
