@@ -453,75 +453,79 @@ def run_sweep(
                 else ""
             )
         )
-    live = contextlib.ExitStack()
-    log_path = live.enter_context(route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose))
-    console.print(f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)"))
-    view = live.enter_context(
-        SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
-    )
-    if resume:
-        view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
-    stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
-    try:
-        for index, (family, (space, base)) in enumerate(families.items()):
-            sample = spec_from_dict(
-                apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-            )
-            context = {
-                "sweep": cfg.name,
-                "base_spec": base,
-                "seed": cfg.seed,
-                "tracking_uri": uri,
-                "parent_run_id": parent,
-                "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
-                "nc_metric": cfg.nc_metric,
-                "objectives": list(objective.metrics),
-                "max_concurrent": max_concurrent,
-                "max_evals": _evaluation_budget(space, base, cfg.seed),
-                "resources": dict(cfg.resources_per_worker),
-            }
-            if cfg.scheduler == "asha" and cfg.grace_period > context["max_evals"]:
-                console.print(
-                    f"note: ASHA grace period {cfg.grace_period} is more than the "
-                    f"{context['max_evals']} evaluation(s) of a {family} trial; using "
-                    f"{context['max_evals']} (set --grace-period to choose)"
-                )
-            tuner = _tuner(cfg, family, index, space, context, sample)
-            stop.in_fit = True
-            try:
-                grid = tuner.fit()
-            finally:
-                stop.in_fit = False
-            # An interrupted family keeps its trials' runs as they are: the resumed sweep
-            # gives them their verdicts.
-            _check_complete(grid, cfg, family)
-            reconcile_runs(uri, experiment_id, grid, _trial_tags(cfg), cfg.scheduler)
-            _drop_orphans(uri, experiment_id, cfg, family, grid)
-            if stop.requested:
-                raise SweepInterrupted(
-                    f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
-                )
-    except BaseException:
-        finish_run(
-            uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
+    # Ray's output goes to the file until the command ends: trial actors that Tune shuts
+    # down can still print (a SIGTERM traceback) while the leaderboard is written
+    with route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose) as log_path:
+        live = contextlib.ExitStack()
+        console.print(
+            f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)")
         )
-        raise
-    finally:
-        live.close()
+        view = live.enter_context(
+            SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
+        )
+        if resume:
+            view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
+        stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
+        try:
+            for index, (family, (space, base)) in enumerate(families.items()):
+                sample = spec_from_dict(
+                    apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+                )
+                context = {
+                    "sweep": cfg.name,
+                    "base_spec": base,
+                    "seed": cfg.seed,
+                    "tracking_uri": uri,
+                    "parent_run_id": parent,
+                    "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
+                    "nc_metric": cfg.nc_metric,
+                    "objectives": list(objective.metrics),
+                    "max_concurrent": max_concurrent,
+                    "max_evals": _evaluation_budget(space, base, cfg.seed),
+                    "resources": dict(cfg.resources_per_worker),
+                }
+                if cfg.scheduler == "asha" and cfg.grace_period > context["max_evals"]:
+                    console.print(
+                        f"note: ASHA grace period {cfg.grace_period} is more than the "
+                        f"{context['max_evals']} evaluation(s) of a {family} trial; using "
+                        f"{context['max_evals']} (set --grace-period to choose)"
+                    )
+                tuner = _tuner(cfg, family, index, space, context, sample)
+                stop.in_fit = True
+                try:
+                    grid = tuner.fit()
+                finally:
+                    stop.in_fit = False
+                # An interrupted family keeps its trials' runs as they are: the resumed sweep
+                # gives them their verdicts.
+                _check_complete(grid, cfg, family)
+                reconcile_runs(uri, experiment_id, grid, _trial_tags(cfg), cfg.scheduler)
+                _drop_orphans(uri, experiment_id, cfg, family, grid)
+                if stop.requested:
+                    raise SweepInterrupted(
+                        f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
+                    )
+        except BaseException:
+            finish_run(
+                uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
+            )
+            raise
+        finally:
+            live.close()
 
-    rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
-    console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
-    console.print(nc_steps_table(rows, objective=objective))
-    if objective.pareto:
-        console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
-    exported = export_best(
-        uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
-    )
-    log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
-    log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
-    MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
-    _record_best(uri, parent, objective, best_per_family(rows, objective))
-    set_tags(uri, parent, {"ncsweep.trials": len(rows)})
-    _write_report(uri, cfg, parent, console)
-    finish_run(uri, parent, "FINISHED")
-    return SweepOutcome(cfg.name, parent, rows, exported)
+        rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
+        console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
+        console.print(nc_steps_table(rows, objective=objective))
+        if objective.pareto:
+            console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
+        exported = export_best(
+            uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
+        )
+        log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
+        log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
+        MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
+        _record_best(uri, parent, objective, best_per_family(rows, objective))
+        set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+        _write_report(uri, cfg, parent, console)
+        finish_run(uri, parent, "FINISHED")
+        return SweepOutcome(cfg.name, parent, rows, exported)
