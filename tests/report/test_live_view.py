@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import sys
 
 import pytest
 from rich.console import Console
 
-from ncsweep.sweep.live import SweepView
+from ncsweep.sweep.live import SweepView, route_ray_output
 from ncsweep.tracking import experiment_runs_url, ui_base, ui_command
 
 
@@ -46,6 +49,35 @@ def test_plain_lines_without_a_terminal():
     assert any("ce t1 stopped val/acc1=0.5000" in line for line in lines)
     assert lines[-1].endswith("ce 0/0/0/1/0; ~0:00:00 to go") or "ce 0/0/0/1/0" in lines[-1]
     assert "\x1b[" not in out.getvalue()
+
+
+def test_prints_and_ray_logs_go_to_the_file_and_the_console_stays_on_the_terminal(tmp_path):
+    terminal = io.StringIO()
+    log = tmp_path / "sweep" / "ray.log"
+    console = Console(width=200)  # no file: it follows sys.stdout, as the CLI's does
+    with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+        with route_ray_output(log, console) as path:
+            print("(RayTrainWorker pid=1) worker output")  # what Ray's log printer does
+            print("raylet warning", file=sys.stderr)
+            logging.getLogger("ray.tune").warning("tune says")
+            console.print("the view")
+        console.print("after")
+    assert path == log
+    text = log.read_text()
+    assert "worker output" in text and "raylet warning" in text and "tune says" in text
+    assert terminal.getvalue().splitlines() == ["the view", "after"]
+    assert logging.getLogger("ray.tune").propagate  # restored
+
+
+def test_verbose_shows_ray_output_on_the_terminal_and_keeps_it_in_the_file(tmp_path):
+    terminal = io.StringIO()
+    log = tmp_path / "ray.log"
+    console = Console(file=terminal, width=200)
+    with route_ray_output(log, console, verbose=True):
+        print("(pid=7) worker output")
+        console.print("the view")
+    assert "worker output" in log.read_text() and "the view" not in log.read_text()
+    assert terminal.getvalue().splitlines() == ["(pid=7) worker output", "the view"]
 
 
 def test_links_go_to_the_runs_table_without_credentials():

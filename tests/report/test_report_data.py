@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -13,6 +15,7 @@ from ncsweep.report import build_report, history
 from ncsweep.report.data import load_sweep
 
 pytestmark = pytest.mark.slow
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 @pytest.fixture(scope="module")
@@ -21,19 +24,51 @@ def synthetic(mlflow_server):
     return mlflow_server, "syn-report"
 
 
-def test_bulk_histories_equal_one_read_per_run_and_key(synthetic, monkeypatch):
-    uri, name = synthetic
+def _assert_equal_to_public_reads(uri: str, name: str) -> None:
     data = load_sweep(uri, name)
     run_ids = [t.row.run_id for t in data.trials]
     keys = ["val/acc1", "nc/nc1"]
-    # answers of at most 25 points: every 100-run request is split until it fits
-    monkeypatch.setattr(history, "POINTS_PER_REQUEST", 25)
     got = history.metric_histories(uri, run_ids, keys)
+    assert got
     client = MlflowClient(uri)
     for run_id in run_ids:
         for key in keys:
             expected = sorted((m.step, m.value) for m in client.get_metric_history(run_id, key))
             assert got.get(run_id, {}).get(key, []) == expected
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "public"])
+def test_server_histories_equal_one_read_per_run_and_key(synthetic, monkeypatch, bulk):
+    """The bulk endpoint (MLflow versions it was checked on) and the public reads agree."""
+    # answers of at most 25 points: every 100-run request is split until it fits
+    monkeypatch.setattr(history, "POINTS_PER_REQUEST", 25)
+    monkeypatch.setattr(history, "bulk_reads", lambda: bulk)
+    _assert_equal_to_public_reads(*synthetic)
+
+
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "public"])
+def test_database_store_histories_equal_one_read_per_run_and_key(tmp_path, monkeypatch, bulk):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    make_sweep(uri, "syn-sqlite", 4)
+    monkeypatch.setattr(history, "bulk_reads", lambda: bulk)
+    _assert_equal_to_public_reads(uri, "syn-sqlite")
+
+
+def test_bulk_reads_cover_the_mlflow_versions_pyproject_allows():
+    """The range pyproject.toml installs is the range the bulk reads were checked on."""
+    spec = next(
+        d
+        for d in tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+        if d.startswith("mlflow")
+    )
+    bounds = re.fullmatch(r"mlflow>=(\d+)\.(\d+),<(\d+)\.(\d+)", spec)
+    assert bounds, spec
+    low_major, low_minor, high_major, high_minor = map(int, bounds.groups())
+    newest = (high_major, high_minor - 1)
+    assert history.CHECKED_MLFLOW == ((low_major, low_minor), newest), spec
+    assert history.bulk_reads()  # the installed MLflow
+    assert history.bulk_reads(f"{low_major}.{low_minor}.0")
+    assert not history.bulk_reads(f"{high_major}.{high_minor}.0")
 
 
 def test_statuses_budget_and_ce_fraction_of_a_running_sweep(synthetic, tmp_path):

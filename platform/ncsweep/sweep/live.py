@@ -9,24 +9,26 @@ It is fed by :class:`TuneFeed`, a ``tune.Callback`` in each family's ``RunConfig
 pickles its callbacks with the experiment state, so the feed holds only the family name and
 talks to whichever view is active in this process (a restored Tuner feeds the new view).
 
-:func:`route_ray_output` sends Ray's own output (driver-side log records and the worker
-output Ray forwards to the driver) to a log file in the sweep's folder; ``--verbose``
-leaves it on the terminal as well.
+:func:`route_ray_output` sends Ray's own output (driver-side log records, the worker output
+Ray forwards to the driver, Tune's own prints) to a log file in the sweep's folder, with
+public means only (``sys.stdout`` swapped, the console pinned to the terminal);
+``--verbose`` shows it on the terminal as well.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import io
 import logging
 import math
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ray import tune
 from rich.console import Console, Group
+from rich.file_proxy import FileProxy
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -195,7 +197,14 @@ class SweepView:
         global _active
         _active = self
         if self.live:
-            self._live = Live(self.table(), console=self.console, refresh_per_second=2)
+            # sys.stdout stays what route_ray_output made it: Ray's output is not the view's
+            self._live = Live(
+                self.table(),
+                console=self.console,
+                refresh_per_second=2,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             self._live.__enter__()
         else:
             self.console.print(self.summary_line(), highlight=False)
@@ -251,60 +260,69 @@ def sweep_log_path(storage: str, name: str) -> Path:
 
 
 _LOGGERS = ("ray", "ray.tune", "ray.train", "ray.data", "optuna")
-_PRINT_HANDLER = "ray_print_logs"  # the name ray.init gives its worker-output printer
+
+
+class _Tee(io.TextIOBase):
+    """Writes to every stream it holds (``--verbose``: the log file and the terminal)."""
+
+    def __init__(self, *streams):
+        self.streams = streams
+
+    def write(self, text: str) -> int:
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self.streams:
+            stream.flush()
 
 
 @contextlib.contextmanager
-def route_ray_output(log_path: Path, verbose: bool = False):
-    """Ray's driver-side log records and forwarded worker output go to ``log_path``.
+def _pinned(console: Console):
+    """``console`` keeps writing where it writes now while ``sys.stdout`` is swapped.
 
-    Without ``verbose`` they leave the terminal: Ray's (and Optuna's) loggers stop
-    propagating to their console handlers; Ray's printer of worker output and of raylet
-    warnings is swapped for one that writes the file (``ray._private.worker``: its stream
-    dispatcher and ``print_to_stdstream``, the private hooks of this one adapter); and Tune
-    runs its legacy output engine (``RAY_AIR_NEW_OUTPUT=0``), which at ``verbose=0`` prints
-    nothing, where the new engine still prints a configuration box and TensorBoard hints.
-    """
-    from ray._private import worker as ray_worker
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(log_path, "a", buffering=1)
-    handler = logging.StreamHandler(handle)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    saved = {}
-    for name in _LOGGERS:
-        logger = logging.getLogger(name)
-        saved[name] = (list(logger.handlers), logger.propagate)
-        logger.addHandler(handler)
-        if not verbose:
-            for h in list(logger.handlers):
-                if h is not handler:
-                    logger.removeHandler(h)
-            logger.propagate = False
-    dispatcher = ray_worker.global_worker_stdstream_dispatcher
-    to_file = functools.partial(ray_worker.print_worker_logs, print_file=handle)
-    dispatcher.add_handler("ncsweep_log_file", to_file)
-    printer = [h for n, h in dispatcher.handlers if n == _PRINT_HANDLER]
-    print_to_stdstream = ray_worker.print_to_stdstream
-    new_output = os.environ.get("RAY_AIR_NEW_OUTPUT")
-    if not verbose:
-        dispatcher.remove_handler(_PRINT_HANDLER)
-        ray_worker.print_to_stdstream = lambda data, ignore_prefix=False: to_file(data)
-        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+    A console made without a file follows ``sys.stdout``/``sys.stderr``; it follows them
+    again afterwards (a test runner swaps them between commands)."""
+    current = console.file
+    follows = current is (sys.stderr if console.stderr else sys.stdout)
+    console.file = current
     try:
-        yield log_path
+        yield current
     finally:
-        dispatcher.remove_handler("ncsweep_log_file")
-        if not verbose:
-            for h in printer:
-                dispatcher.add_handler(_PRINT_HANDLER, h)
-            ray_worker.print_to_stdstream = print_to_stdstream
-            if new_output is None:
-                os.environ.pop("RAY_AIR_NEW_OUTPUT", None)
-            else:
-                os.environ["RAY_AIR_NEW_OUTPUT"] = new_output
-        for name, (handlers, propagate) in saved.items():
+        if follows:
+            console.file = None
+
+
+@contextlib.contextmanager
+def route_ray_output(log_path: Path, console: Console, verbose: bool = False):
+    """Everything this process prints, except through ``console``, goes to ``log_path``.
+
+    Ray prints the output of workers (``log_to_driver``) and raylet warnings to
+    ``sys.stdout``/``sys.stderr``, and Tune its configuration box and hints with ``print``:
+    both streams point at the file while ``console`` stays on the terminal. Ray's (and
+    Optuna's) loggers write the file too and stop propagating to their console handlers.
+    With ``verbose`` all of it also reaches the terminal, above the live view.
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", buffering=1) as handle, _pinned(console) as terminal:
+        stream = _Tee(handle, FileProxy(console, terminal)) if verbose else handle
+        handler = logging.StreamHandler(handle)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        saved = {}
+        for name in _LOGGERS:
             logger = logging.getLogger(name)
-            logger.handlers[:] = handlers
-            logger.propagate = propagate
-        handle.close()
+            saved[name] = (list(logger.handlers), logger.propagate)
+            if not verbose:
+                logger.handlers[:] = []
+                logger.propagate = False
+            logger.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield log_path
+        finally:
+            stream.flush()
+            for name, (handlers, propagate) in saved.items():
+                logger = logging.getLogger(name)
+                logger.handlers[:] = handlers
+                logger.propagate = propagate

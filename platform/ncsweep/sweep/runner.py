@@ -455,7 +455,7 @@ def run_sweep(
         )
     # Ray's output goes to the file until the command ends: trial actors that Tune shuts
     # down can still print (a SIGTERM traceback) while the leaderboard is written
-    with route_ray_output(sweep_log_path(cfg.storage, cfg.name), verbose) as log_path:
+    with route_ray_output(sweep_log_path(cfg.storage, cfg.name), console, verbose) as log_path:
         live = contextlib.ExitStack()
         console.print(
             f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)")

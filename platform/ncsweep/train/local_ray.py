@@ -29,8 +29,9 @@ decides what it binds to (``ray start --node-ip-address``, ``--dashboard-host``)
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
+
+from ._ray_private import single_node_mode_after_import
 
 __all__ = ["LOCAL_RAY_ENV", "local_ray_options"]
 
@@ -48,12 +49,8 @@ def local_ray_options() -> dict[str, Any]:
     """
     for key, value in LOCAL_RAY_ENV.items():
         os.environ.setdefault(key, value)
-    constants = sys.modules.get("ray._private.ray_constants")
-    if constants is not None and os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
-        # Ray reads the switch once, when it is imported; a driver that imported Ray before
-        # this call would still resolve the node IP to the primary address. The only private
-        # name ncsweep touches here; tests/cli/test_cli_local_ray.py pins the behaviour.
-        constants.ENABLE_RAY_CLUSTER = False
+    if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
+        single_node_mode_after_import()  # a driver that imported Ray before this call
     return {
         # The dashboard serves Ray's state API: without it Ray Train's placement-group
         # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
