@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import sys
 
 import pytest
@@ -49,6 +50,19 @@ def test_plain_lines_without_a_terminal():
     assert any("ce t1 stopped val/acc1=0.5000" in line for line in lines)
     assert lines[-1].endswith("ce 0/0/0/1/0; ~0:00:00 to go") or "ce 0/0/0/1/0" in lines[-1]
     assert "\x1b[" not in out.getvalue()
+
+
+def test_one_line_per_trial_event_without_a_terminal_even_at_80_columns():
+    out = io.StringIO()
+    console = Console(file=out, width=80)
+    trial = "t" * 90
+    with SweepView(console, "demo", ["ce"], trials=1) as view:
+        view.trial_started("ce", trial)
+        view.trial_ended("ce", trial, "finished", {"val/acc1": 0.5})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4  # the counts, two events, the counts again
+    assert f"ce {trial} started" in lines[1] and lines[1].endswith("to go")
+    assert f"ce {trial} finished val/acc1=0.5000" in lines[2]
 
 
 def test_prints_and_ray_logs_go_to_the_file_and_the_console_stays_on_the_terminal(tmp_path):
@@ -109,3 +123,11 @@ def test_sweep_terminal_shows_the_view_not_ray(tiny_sweep):
     log = tiny_sweep.storage / tiny_sweep.name / "ray.log"
     assert log.is_file() and log.stat().st_size > 0
     assert f"Ray's output: {log}" in output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_report_a_sweep_writes_at_its_end_says_it_finished(tiny_sweep):
+    html = tiny_sweep.report.read_text()
+    assert re.search(r"<b>finished \d{4}-\d\d-\d\d \d\d:\d\d UTC</b>sweep", html)
+    assert "running: this report" not in html

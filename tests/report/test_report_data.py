@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,17 @@ def test_statuses_budget_and_ce_fraction_of_a_running_sweep(synthetic, tmp_path)
     for cell, name_ in zip(cells[2:], CURVE_KEYS, strict=True):
         value = expected[name_]
         assert cell == ("never" if value is None else f"{100 * value:.1f} %")
+
+
+def test_a_finished_sweep_says_finished_and_when(synthetic, tmp_path):
+    uri, _ = synthetic
+    make_sweep(uri, "syn-done", 4)
+    data = load_sweep(uri, "syn-done")
+    assert data.parent_status == "FINISHED" and data.parent_end_ms
+    html = build_report(uri, "syn-done", out=tmp_path / "d.html").path.read_text()
+    when = datetime.fromtimestamp(data.parent_end_ms / 1000, tz=UTC)
+    assert f"<b>finished {when:%Y-%m-%d %H:%M} UTC</b>sweep" in html
+    assert "running: this report" not in html
 
 
 def test_compare_puts_two_sweeps_side_by_side(synthetic, tmp_path):

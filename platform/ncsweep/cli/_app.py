@@ -1,6 +1,8 @@
-"""The ``ncsweep`` Typer app and what every verb shares: consoles and common options.
+"""The ``ncsweep`` Typer app and what every verb shares: consoles, common options, panels.
 
 Each verb lives in its own module of this package and registers itself on ``app``.
+Without a terminal (a pipe, a ``ray job submit`` log) the consoles do not wrap at 80
+columns: each message stays one line, however long (a path, a URI).
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from rich.console import Console
 
 from .. import __version__
 from .._environment import configure_environment
+from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
 
 __all__ = [
+    "CLUSTER",
+    "OUTPUT",
+    "RUN",
+    "SEARCH",
     "AddressOption",
     "SetOption",
     "SharedStorageOption",
@@ -30,11 +37,30 @@ app = typer.Typer(
     help="Hyper-parameter sweeps for prototype contrast on the hypersphere "
     "(CE, NormFace, NTCE, NONL, SCL), accuracy against Neural Collapse speed.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+
+# --help panels: every verb groups its options under these titles
+SEARCH = "Search"
+RUN = "Training and resources"
+CLUSTER = "Cluster, storage and tracking"
+OUTPUT = "Output"
+
+_LOG_WIDTH = 10_000
+"""Columns of a console that is not a terminal: wide enough that no line wraps."""
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width, and not at all without a terminal."""
+    probe = Console(stderr=stderr)
+    if probe.is_terminal:
+        return probe
+    return Console(stderr=stderr, width=_LOG_WIDTH, soft_wrap=True)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def _version(value: bool) -> None:
@@ -58,14 +84,18 @@ def _root(
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="Override a spec key, e.g. --set loss.temperature=0.2 (repeatable)."
+        "--set",
+        help="Override a spec key, e.g. --set loss.temperature=0.2 (repeatable).",
+        rich_help_panel=RUN,
     ),
 ]
 TrackingOption = Annotated[
     str | None,
     typer.Option(
         "--tracking-uri",
-        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI or sqlite:///mlflow.db).",
+        help=f"MLflow tracking URI (default: {TRACKING_URI_ENV}, else MLFLOW_TRACKING_URI, "
+        f"else {DEFAULT_TRACKING_URI}).",
+        rich_help_panel=CLUSTER,
     ),
 ]
 
@@ -73,7 +103,10 @@ TrackingOption = Annotated[
 StorageOption = Annotated[
     str | None,
     typer.Option(
-        "--storage", help="Ray results: local dir (default ./ray_results) or s3://bucket/prefix."
+        "--storage",
+        help=f"Ray results: a local dir or s3://bucket/prefix (default: {STORAGE_ENV}, "
+        f"else ./{DEFAULT_STORAGE}).",
+        rich_help_panel=CLUSTER,
     ),
 ]
 
@@ -83,6 +116,7 @@ AddressOption = Annotated[
         "--address",
         help="Ray cluster to join (default: RAY_ADDRESS, which a Ray job's entrypoint has); "
         "without either, a local Ray instance is started.",
+        rich_help_panel=CLUSTER,
     ),
 ]
 SharedStorageOption = Annotated[
@@ -91,6 +125,7 @@ SharedStorageOption = Annotated[
         "--shared-storage",
         help="The local --storage path is a filesystem mounted at the same path on every "
         "node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
+        rich_help_panel=CLUSTER,
     ),
 ]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from typer.core import TyperCommand
 
-__all__ = ["families_help", "registry_help"]
+__all__ = ["examples", "families_help", "registry_help"]
 
 
 def families_help(prefix: str) -> str:
@@ -31,3 +31,8 @@ def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:
             super().format_help(ctx, formatter)
 
     return Command
+
+
+def examples(*commands: str) -> str:
+    """A verb's ``--help`` epilog: one example command per line."""
+    return "\n\n".join(["Examples:", *(f"  $ {c}" for c in commands)])

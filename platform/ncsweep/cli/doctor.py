@@ -17,6 +17,7 @@ import typer
 
 from .._environment import redact
 from ._app import AddressOption, SharedStorageOption, app, console
+from ._help import examples
 
 _VERSIONS = ("python", "ray", "torch", "ncsweep")
 
@@ -29,7 +30,13 @@ class Check:
     detail: str = ""
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "ncsweep doctor",
+        "ncsweep doctor --address HEAD:6379 --storage s3://bucket/sweeps "
+        "--tracking-uri http://mlflow:5000",
+    )
+)
 def doctor(
     address: AddressOption = None,
     storage: Annotated[

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from ._app import TrackingOption, app, console
+from ._help import examples
 
 _ALL = "probes,longtail,corruption,transfer"
 
@@ -26,7 +27,14 @@ def parse_options(items: list[str] | None) -> dict[str, dict]:
     return options
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "ncsweep evaluate RUN_ID",
+        "ncsweep evaluate RUN_ID --suite probes,longtail --device cuda",
+        "ncsweep evaluate best_configs/nonl.yaml --suite corruption "
+        "--option corruption.root=s3://bucket/CIFAR-10-C",
+    )
+)
 def evaluate(
     run: Annotated[
         str, typer.Argument(help="MLflow run id of a finished training run, or an exported config.")

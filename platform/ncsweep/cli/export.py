@@ -9,9 +9,12 @@ import typer
 
 from ..config import SpecError
 from ._app import StorageOption, TrackingOption, app, console, err_console
+from ._help import examples
 
 
-@app.command()
+@app.command(
+    epilog=examples("ncsweep export NAME", "ncsweep export NAME --out best_configs/ --pareto")
+)
 def export(
     name: Annotated[str, typer.Argument(help="The sweep to export.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("best_configs"),

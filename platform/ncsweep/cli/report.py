@@ -8,9 +8,15 @@ from typing import Annotated
 import typer
 
 from ._app import StorageOption, TrackingOption, app, console
+from ._help import examples
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "ncsweep report NAME",
+        "ncsweep report NAME --compare OTHER --out comparison.html",
+    )
+)
 def report(
     name: Annotated[str, typer.Argument(help="The sweep (its MLflow experiment name).")],
     out: Annotated[

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ._app import SetOption, StorageOption, TrackingOption, app, console
+from ._help import examples
 
 study_app = typer.Typer(
     help="Studies: the paper's claims measured by the platform.", no_args_is_help=True
@@ -15,7 +16,13 @@ study_app = typer.Typer(
 app.add_typer(study_app, name="study")
 
 
-@study_app.command("paper")
+@study_app.command(
+    "paper",
+    epilog=examples(
+        "ncsweep study paper --preset digits --seeds 3",
+        "ncsweep study paper --preset cifar10 --families ce,nonl --variants balanced,lt0.01",
+    ),
+)
 def paper(
     preset: Annotated[
         str, typer.Option(help="Preset name (digits, cifar10, ...) or a YAML path.")
@@ -121,7 +128,9 @@ def paper(
         raise typer.Exit(1)
 
 
-@study_app.command("table")
+@study_app.command(
+    "table", epilog=examples("ncsweep study table NAME", "ncsweep study table NAME --out results/")
+)
 def table(
     name: Annotated[str, typer.Argument(help="The study (its MLflow experiment).")],
     out: Annotated[Path, typer.Option(help="Where <name>.md and <name>.json are written.")] = Path(

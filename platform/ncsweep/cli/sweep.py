@@ -10,6 +10,9 @@ import yaml
 
 from ..config import SpecError
 from ._app import (
+    OUTPUT,
+    RUN,
+    SEARCH,
     AddressOption,
     SetOption,
     SharedStorageOption,
@@ -19,7 +22,7 @@ from ._app import (
     console,
     join_cluster,
 )
-from ._help import families_help, registry_help
+from ._help import examples, families_help, registry_help
 
 ResourcesOption = Annotated[
     str | None,
@@ -27,11 +30,17 @@ ResourcesOption = Annotated[
         "--resources-per-worker",
         help="Custom Ray resources each Train worker asks for, as JSON, e.g. "
         "'{\"worker_node\": 0.01}' to place trials on nodes started with that resource.",
+        rich_help_panel=RUN,
     ),
 ]
 
 VerboseOption = Annotated[
-    bool, typer.Option("--verbose", help="Show Ray's own output too (it always goes to ray.log).")
+    bool,
+    typer.Option(
+        "--verbose",
+        help="Show Ray's own output too (it always goes to ray.log).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
 
 
@@ -40,39 +49,59 @@ VerboseOption = Annotated[
         families=lambda: families_help(
             "Comma-separated loss families (default: every search space)."
         )
-    )
+    ),
+    epilog=examples(
+        "ncsweep sweep",
+        "ncsweep sweep --preset cifar100 --families ntce,nonl --trials 16 --gpus-per-trial 1 "
+        "--storage s3://bucket/sweeps --tracking-uri http://mlflow:5000",
+        "ncsweep sweep --objective pareto",
+        "ncsweep sweep --status NAME",
+    ),
 )
 def sweep(
     preset: Annotated[
         str,
         typer.Option(
-            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path."
+            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path.",
+            rich_help_panel=SEARCH,
         ),
     ] = "digits",
     families: Annotated[
         str | None,
-        typer.Option(help="Comma-separated loss families (default: every search space)."),
+        typer.Option(
+            help="Comma-separated loss families (default: every search space).",
+            rich_help_panel=SEARCH,
+        ),
     ] = None,
     trials: Annotated[
-        int | None, typer.Option(help="Trials per family (default: the preset's).")
+        int | None,
+        typer.Option(help="Trials per family (default: the preset's).", rich_help_panel=SEARCH),
     ] = None,
     max_concurrent: Annotated[
-        int | None, typer.Option(help="Trials at once (default: what the cluster holds).")
+        int | None,
+        typer.Option(help="Trials at once (default: what the cluster holds).", rich_help_panel=RUN),
     ] = None,
     workers_per_trial: Annotated[
-        int | None, typer.Option(help="Ray Train workers per trial.")
+        int | None, typer.Option(help="Ray Train workers per trial.", rich_help_panel=RUN)
     ] = None,
     gpus_per_trial: Annotated[
-        float | None, typer.Option(help="GPUs per trial, split over its workers.")
+        float | None,
+        typer.Option(help="GPUs per trial, split over its workers.", rich_help_panel=RUN),
     ] = None,
     cpus_per_worker: Annotated[
-        float | None, typer.Option(help="CPUs per Ray Train worker.")
+        float | None, typer.Option(help="CPUs per Ray Train worker.", rich_help_panel=RUN)
     ] = None,
     seed: Annotated[
-        int | None, typer.Option(help="Seeds the samplers and every trial's data split.")
+        int | None,
+        typer.Option(
+            help="Seeds the samplers and every trial's data split.", rich_help_panel=SEARCH
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Sweep name (MLflow experiment; default <preset>-<time>).")
+        str | None,
+        typer.Option(
+            help="Sweep name (MLflow experiment; default <preset>-<time>).", rich_help_panel=OUTPUT
+        ),
     ] = None,
     storage: StorageOption = None,
     shared_storage: SharedStorageOption = False,
@@ -85,34 +114,60 @@ def sweep(
             help="accuracy; pareto (accuracy up, steps to NC threshold down); or "
             "eval/<suite>/<key>, a metric an evaluation suite measures at the end of each "
             "trial, e.g. eval/probes/acc/probe (the suite is turned on for every trial; "
-            "direction from the suite registry; ASHA keeps stopping by val/acc1)."
+            "direction from the suite registry; ASHA keeps stopping by val/acc1).",
+            rich_help_panel=SEARCH,
         ),
     ] = None,
     nc_metric: Annotated[
-        str | None, typer.Option(help="NC metric of the pareto objective: mean or a metric name.")
+        str | None,
+        typer.Option(
+            help="NC metric of the pareto objective: mean or a metric name.", rich_help_panel=SEARCH
+        ),
     ] = None,
-    scheduler: Annotated[str | None, typer.Option(help="asha or none.")] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="asha or none.", rich_help_panel=SEARCH)
+    ] = None,
     grace_period: Annotated[
-        int | None, typer.Option(help="Evaluations before ASHA may stop a trial.")
+        int | None,
+        typer.Option(help="Evaluations before ASHA may stop a trial.", rich_help_panel=SEARCH),
     ] = None,
-    max_failures: Annotated[int | None, typer.Option(help="Retries of a failed trial.")] = None,
+    max_failures: Annotated[
+        int | None, typer.Option(help="Retries of a failed trial.", rich_help_panel=RUN)
+    ] = None,
     overrides: SetOption = None,
-    out: Annotated[Path, typer.Option(help="Where the best config per family is exported.")] = Path(
-        "best_configs"
-    ),
+    out: Annotated[
+        Path,
+        typer.Option(help="Where the best config per family is exported.", rich_help_panel=OUTPUT),
+    ] = Path("best_configs"),
     spaces: Annotated[
-        Path | None, typer.Option(help="Search-space folder (default: the shipped search_spaces/).")
+        Path | None,
+        typer.Option(
+            help="Search-space folder (default: the shipped search_spaces/).",
+            rich_help_panel=SEARCH,
+        ),
     ] = None,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the sweep --name after an interruption.")
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the sweep --name after an interruption.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = False,
     status: Annotated[
         str | None,
-        typer.Option(help="Print the leaderboard of sweep NAME (running or done) and exit."),
+        typer.Option(
+            help="Print the leaderboard of sweep NAME (running or done) and exit.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = None,
     print_config: Annotated[
         bool,
-        typer.Option("--print-config", help="Print the resolved sweep settings (YAML) and exit."),
+        typer.Option(
+            "--print-config",
+            help="Print the resolved sweep settings (YAML) and exit.",
+            rich_help_panel=OUTPUT,
+        ),
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -239,16 +294,19 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
     console.print(nc_steps_table(rows, objective=objective))
 
 
-@app.command("resume")
+@app.command(
+    "resume",
+    epilog=examples("ncsweep resume NAME", "ncsweep resume NAME --storage s3://bucket/sweeps"),
+)
 def resume_command(
     name: Annotated[str, typer.Argument(help="The sweep to continue.")],
     storage: StorageOption = None,
     shared_storage: SharedStorageOption = False,
     address: AddressOption = None,
     tracking_uri: TrackingOption = None,
-    out: Annotated[Path, typer.Option(help="Where the best configs are exported.")] = Path(
-        "best_configs"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Where the best configs are exported.", rich_help_panel=OUTPUT)
+    ] = Path("best_configs"),
     verbose: VerboseOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""

@@ -9,6 +9,9 @@ from typing import Annotated
 import typer
 
 from ._app import (
+    CLUSTER,
+    OUTPUT,
+    RUN,
     AddressOption,
     SetOption,
     SharedStorageOption,
@@ -18,34 +21,60 @@ from ._app import (
     err_console,
     join_cluster,
 )
-from ._help import families_help, registry_help
+from ._help import examples, families_help, registry_help
 
 
-@app.command(cls=registry_help(loss=lambda: families_help("Loss family:")))
+@app.command(
+    cls=registry_help(loss=lambda: families_help("Loss family:")),
+    epilog=examples(
+        "ncsweep train --loss nonl --dataset digits",
+        "ncsweep train --config best_configs/nonl.yaml",
+        "ncsweep train --loss scl --workers 2 --set loss.temperature=0.1 --set run.epochs=50",
+    ),
+)
 def train(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Spec YAML (an exported best config works as is)."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Spec YAML (an exported best config works as is).",
+            rich_help_panel=RUN,
+        ),
     ] = None,
-    loss: Annotated[str | None, typer.Option(help="Loss family.")] = None,
+    loss: Annotated[str | None, typer.Option(help="Loss family.", rich_help_panel=RUN)] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet)."),
+        typer.Option(
+            help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet).",
+            rich_help_panel=RUN,
+        ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option(help="Backbone (mlp, convnet, resnet18_cifar, resnet50).")
+        str | None,
+        typer.Option(
+            help="Backbone (mlp, convnet, resnet18_cifar, resnet50).", rich_help_panel=RUN
+        ),
     ] = None,
     overrides: SetOption = None,
-    workers: Annotated[int | None, typer.Option(help="Ray Train workers (data-parallel).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Ray Train workers (data-parallel).", rich_help_panel=RUN)
+    ] = None,
     gpus_per_worker: Annotated[
-        float | None, typer.Option(help="GPUs per worker (0 = CPU, gloo).")
+        float | None, typer.Option(help="GPUs per worker (0 = CPU, gloo).", rich_help_panel=RUN)
     ] = None,
     tracking_uri: TrackingOption = None,
     storage: Annotated[
-        str | None, typer.Option(help="Ray storage path: local dir or s3://bucket/prefix.")
+        str | None,
+        typer.Option(
+            help="Ray storage: a local dir or s3://bucket/prefix (default: the spec's run.storage_path, "
+            "else NCSWEEP_STORAGE, else ./ray_results).",
+            rich_help_panel=CLUSTER,
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Run name (default: <loss>-<dataset>-<time>).")
+        str | None,
+        typer.Option(help="Run name (default: <loss>-<dataset>-<time>).", rich_help_panel=OUTPUT),
     ] = None,
     shared_storage: SharedStorageOption = False,
     address: AddressOption = None,
@@ -54,6 +83,7 @@ def train(
         typer.Option(
             "--resources-per-worker",
             help="Custom Ray resources per worker as JSON, e.g. '{\"worker_node\": 0.01}'.",
+            rich_help_panel=RUN,
         ),
     ] = None,
 ) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from ..redact import redact_text
 from ._app import TrackingOption, app, console
+from ._help import examples
 
 
 def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
@@ -32,7 +33,11 @@ def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
     return experiment_runs_url(base, experiment.experiment_id)
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "ncsweep ui NAME", "ncsweep ui NAME --tracking-uri sqlite:///runs/mlflow.db --port 5001"
+    )
+)
 def ui(
     name: Annotated[
         str | None, typer.Argument(help="Sweep to open (default: the newest experiment).")

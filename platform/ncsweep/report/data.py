@@ -80,6 +80,7 @@ class SweepData:
     experiment_id: str
     parent_id: str
     parent_status: str
+    parent_end_ms: int | None
     config: dict[str, Any]
     trials: list[Trial]
     spaces: dict[str, list[Param]]
@@ -187,6 +188,7 @@ def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
         experiment_id=experiment_id,
         parent_id=parent_id,
         parent_status=parent.info.status,
+        parent_end_ms=parent.info.end_time,
         config=config,
         trials=trials,
         spaces={},

@@ -33,6 +33,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..defaults import DEFAULT_STORAGE
 from ..train.core import STATUS_DONE
 from .objectives import ACCURACY, NC_STEPS
 
@@ -187,7 +188,9 @@ class SweepView:
             self._refresh()
         else:
             stamp = _fmt_time(time.monotonic() - self.start)
-            self.console.print(f"[{stamp}] {text} | {self.summary_line()}", highlight=False)
+            self.console.print(
+                f"[{stamp}] {text} | {self.summary_line()}", highlight=False, soft_wrap=True
+            )
 
     def _refresh(self) -> None:
         if self._live is not None:
@@ -207,7 +210,7 @@ class SweepView:
             )
             self._live.__enter__()
         else:
-            self.console.print(self.summary_line(), highlight=False)
+            self.console.print(self.summary_line(), highlight=False, soft_wrap=True)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -217,7 +220,7 @@ class SweepView:
             self._live.__exit__(*exc)
             self._live = None
         else:
-            self.console.print(self.summary_line(), highlight=False)
+            self.console.print(self.summary_line(), highlight=False, soft_wrap=True)
         _active = None
 
 
@@ -255,7 +258,7 @@ class TuneFeed(tune.Callback):
 
 def sweep_log_path(storage: str, name: str) -> Path:
     """``<storage>/<name>/ray.log`` for local storage, else ``./ray_results/<name>/ray.log``."""
-    root = Path(storage) if "://" not in storage else Path("ray_results")
+    root = Path(storage) if "://" not in storage else Path(DEFAULT_STORAGE)
     return root / name / "ray.log"
 
 

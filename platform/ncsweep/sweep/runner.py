@@ -526,6 +526,6 @@ def run_sweep(
         MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+        finish_run(uri, parent, "FINISHED")  # first: the report's header says it finished
         _write_report(uri, cfg, parent, console)
-        finish_run(uri, parent, "FINISHED")
         return SweepOutcome(cfg.name, parent, rows, exported)

@@ -9,7 +9,6 @@ one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRu
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 
@@ -53,11 +53,12 @@ _MAX_PARAM_LEN = 6000
 
 
 def resolve_tracking_uri(uri: str | None = None) -> str:
-    """``--tracking-uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db``.
+    """``--tracking-uri``, else ``NCSWEEP_TRACKING_URI``, else ``MLFLOW_TRACKING_URI``, else
+    ``sqlite:///<cwd>/mlflow.db`` (``defaults.py``).
 
     Relative SQLite and file paths are made absolute: Ray workers run in other directories.
     """
-    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    uri = uri or tracking_uri_default()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:

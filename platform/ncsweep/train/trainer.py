@@ -20,6 +20,7 @@ from ray.train.torch import TorchTrainer
 
 from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
+from ..defaults import storage_default
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
@@ -89,8 +90,9 @@ def ensure_ray(address: str | None = None) -> None:
 
 
 def default_storage(path: str | None) -> str:
-    """Ray storage: an ``s3://`` URI as is, a local path made absolute (``./ray_results``)."""
-    path = path or "ray_results"
+    """Ray storage: an ``s3://`` URI as is, a local path made absolute; without one,
+    ``$NCSWEEP_STORAGE`` or ``./ray_results`` (``defaults.py``)."""
+    path = path or storage_default()
     return path if "://" in path else str(Path(path).resolve())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from ..data import STATUSES, SweepData
 from ..kinds import Fragment, register_kind
 from ..page import PageContext, esc, fmt, table
@@ -28,16 +30,23 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "–"
 
 
+def _state(data: SweepData) -> str:
+    """``running: ...`` while the sweep runs, else how it ended and when (UTC)."""
+    if data.parent_status == "RUNNING":
+        return "running: this report shows what has finished"
+    ended = data.parent_status.lower()
+    if data.parent_end_ms is None:
+        return ended
+    when = datetime.fromtimestamp(data.parent_end_ms / 1000, tz=UTC)
+    return f"{ended} {when:%Y-%m-%d %H:%M} UTC"
+
+
 @register_kind("header", groupings=("family",))
 def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
     """Preset, families, budget spent per family, ASHA's savings, best config per family."""
     budgets = {f: _budget(data, f) for f in data.families}
     total = {k: sum(b[k] for b in budgets.values()) for k in next(iter(budgets.values()), {})}
-    state = (
-        "running: this report shows what has finished"
-        if data.parent_status == "RUNNING"
-        else data.parent_status.lower()
-    )
+    state = _state(data)
     kpis = [
         ("preset", data.config.get("preset", "?")),
         ("families", ", ".join(data.families)),
