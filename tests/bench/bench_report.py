@@ -16,7 +16,10 @@ into a fresh ``mlflow server`` (SQLite, one worker, 127.0.0.1). Then:
   request per key and 100 runs) against one ``get_metric_history`` per run and key, the way
   a naive report reads them (``bulk_s``/``per_run_s``, requests of each, and the ratio).
   For N > 100 the per-run side reads the first 100 runs and is scaled by N/100 (stated in
-  the JSON as ``per_run_sampled``).
+  the JSON as ``per_run_sampled``);
+- ``public_s``/``public_requests``: the same histories through ``report.history``'s public
+  fallback (one ``get_metric_history`` per run and key, 8 at a time), what a report does on
+  an MLflow version outside ``history.CHECKED_MLFLOW``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from mlflow.tracking import MlflowClient  # noqa: E402
 from report_synthetic import CURVE_KEYS, make_sweep  # noqa: E402
 
-from ncsweep.report import build_report  # noqa: E402
+from ncsweep.report import build_report, history  # noqa: E402
 from ncsweep.report.data import load_sweep  # noqa: E402
 from ncsweep.report.history import metric_histories  # noqa: E402
 from services import start_mlflow_server  # noqa: E402
@@ -84,6 +87,15 @@ def measure(n: int) -> dict:
             bulk_s = time.perf_counter() - t0
             bulk_requests = _sent["n"]
 
+            checked, history.bulk_reads = history.bulk_reads, lambda: False
+            _sent["n"] = 0
+            t0 = time.perf_counter()
+            public = metric_histories(uri, run_ids, KEYS)
+            public_s = time.perf_counter() - t0
+            public_requests = _sent["n"]
+            history.bulk_reads = checked
+            assert public == bulk
+
             sample = run_ids[:100]
             client = MlflowClient(uri)
             _sent["n"] = 0
@@ -107,6 +119,8 @@ def measure(n: int) -> dict:
         "histories_keys": len(KEYS),
         "bulk_s": round(bulk_s, 3),
         "bulk_requests": bulk_requests,
+        "public_s": round(public_s, 3),
+        "public_requests": public_requests,
         "per_run_s": round(per_run_s, 3),
         "per_run_requests": per_run_requests,
         "per_run_sampled": len(run_ids) > 100,
