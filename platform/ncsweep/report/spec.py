@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._shipped import MissingShippedFiles, shipped_dir
 from ..config import SpecError, read_yaml
 from .catalog import is_known_metric
 from .kinds import PANEL_KINDS
@@ -53,9 +54,10 @@ class Dashboard:
 
 
 def dashboards_dir() -> Path:
-    """``<repo>/dashboards`` beside the package source, else ``./dashboards``."""
-    beside = Path(__file__).resolve().parents[3] / "dashboards"
-    return beside if beside.is_dir() else Path.cwd() / "dashboards"
+    """The shipped dashboards: the copy a regular install ships inside the package, else
+    ``<repo>/dashboards`` (a checkout or an editable install), else ``./dashboards``
+    (:func:`ncsweep._shipped.shipped_dir`)."""
+    return shipped_dir("dashboards")
 
 
 def _allowed(values) -> str:
@@ -148,12 +150,25 @@ def load_dashboard(path: str | Path) -> Dashboard:
 def load_dashboards(root: str | Path | None = None) -> list[Dashboard]:
     """Every ``*.yaml`` directly in ``root`` (default :func:`dashboards_dir`), name order.
 
-    ``root`` may also be a single file.
+    ``root`` may also be a single file. A ``root`` without dashboard files is the caller's
+    mistake (:class:`~ncsweep.config.SpecError`); the shipped dashboards missing is an
+    installation fault (:class:`~ncsweep._shipped.MissingShippedFiles`).
     """
-    root = Path(root) if root is not None else dashboards_dir()
-    if root.is_file():
+    if root is not None and Path(root).is_file():
         return [load_dashboard(root)]
-    files = sorted(root.glob("*.yaml"))
-    if not files:
-        raise SpecError(f"{root}: no dashboard files (*.yaml) found")
-    return [load_dashboard(f) for f in files]
+    folder = Path(root) if root is not None else dashboards_dir()
+    files = sorted(folder.glob("*.yaml"))
+    if files:
+        return [load_dashboard(f) for f in files]
+    if root is not None:
+        what = "has no dashboard files (*.yaml)" if folder.is_dir() else "does not exist"
+        raise SpecError(
+            f"{folder}: {what}; --dashboards takes a dashboard file or a folder of them "
+            f"(format: dashboards/README.md in the repository)"
+        )
+    raise MissingShippedFiles(
+        f"the dashboards that ship with ncsweep are missing (no *.yaml in {folder}): this "
+        f"installation is incomplete. Reinstall ncsweep from its repository (pip install "
+        f"builds through setup.py, which copies dashboards/ into the package), or give "
+        f"ncsweep report a --dashboards file or folder"
+    )
