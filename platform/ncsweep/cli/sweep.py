@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 
 from ..config import SpecError
 from ._app import (
@@ -181,8 +182,26 @@ def _finish(outcome, config, out: Path) -> None:
 
     console.print(f"Resume after an interruption: {resume_command(config)}")
     console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
+    if isinstance(outcome.report, str):  # last, where it is seen: the sweep itself succeeded
+        console.print(
+            f"[bold red]Report NOT written[/]: {escape(outcome.report)}\n"
+            f"The sweep's results are saved (MLflow, best configs); write the report with: "
+            f"{escape(_report_command(config))}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if not outcome.exported:
         raise typer.Exit(1)
+
+
+def _report_command(config) -> str:
+    """``ncsweep report NAME`` on the sweep's tracking store (a placeholder stands for a
+    URI with credentials: they are never printed)."""
+    from ..redact import redact
+
+    uri = config.tracking_uri
+    shown = uri if redact(uri) == uri else "<the tracking URI with its credentials>"
+    return f"ncsweep report {config.name} --tracking-uri {shown}"
 
 
 def _ui_hint(config) -> str:

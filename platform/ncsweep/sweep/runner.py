@@ -90,6 +90,7 @@ class SweepOutcome:
     parent_run_id: str
     rows: list
     exported: list[Path]
+    report: Path | str | None = None  # the report's path, or why it was not written
 
 
 def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
@@ -288,16 +289,18 @@ def _trial_tags(cfg: SweepConfig) -> Callable[[Any], dict[str, str]]:
     return tags
 
 
-def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
-    """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
+def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> Path | str:
+    """``reports/<name>.html``, also on the parent run: its path, or why it was not
+    written. A report failure never fails the sweep (its results are saved and the report
+    can be written again); the command's last lines say so (``cli.sweep._finish``)."""
     from ..report import write_sweep_report
 
     try:
         report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
-    except Exception as err:  # the results are saved; the report can be made again
-        console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
-        return
+    except Exception as err:
+        return redact_text(f"{type(err).__name__}: {err}")
     console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
+    return report.path.resolve()
 
 
 def _drop_orphans(uri: str, experiment_id: str, cfg: SweepConfig, family: str, grid) -> None:
@@ -526,6 +529,6 @@ def run_sweep(
         MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
-        _write_report(uri, cfg, parent, console)
+        report = _write_report(uri, cfg, parent, console)
         finish_run(uri, parent, "FINISHED")
-        return SweepOutcome(cfg.name, parent, rows, exported)
+        return SweepOutcome(cfg.name, parent, rows, exported, report)
