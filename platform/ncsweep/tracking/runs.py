@@ -26,6 +26,8 @@ __all__ = [
     "TAG_SWEEP",
     "TAG_KIND",
     "TAG_FAILURE",
+    "TAG_INFRA_FAILURE",
+    "TAG_RETRIES",
     "PARENT_TAG",
     "resolve_tracking_uri",
     "ensure_experiment",
@@ -45,6 +47,9 @@ TAG_TRIAL = "ncsweep.trial_id"
 TAG_SWEEP = "ncsweep.sweep"
 TAG_KIND = "ncsweep.kind"
 TAG_FAILURE = "ncsweep.failure_reason"
+# a trial that lost its node or actor: the last such reason, and how often Tune restarted it
+TAG_INFRA_FAILURE = "ncsweep.infrastructure_failure"
+TAG_RETRIES = "ncsweep.retries"
 PARENT_TAG = "mlflow.parentRunId"
 
 _MAX_PARAM_BATCH = 100
