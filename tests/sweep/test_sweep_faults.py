@@ -18,6 +18,8 @@ from rich.console import Console
 
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
+from ncsweep.sweep.study import load_study
+from ncsweep.tracking import TAG_RETRIES
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +68,11 @@ def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_pa
     assert "smaller than one batch" in reasons["normface"]
     assert by_family["ntce"].status == "FINISHED" and by_family["ntce"].complete
     assert [p.name for p in outcome.exported] == ["ntce.yaml"]
+    # deterministic failures are verdicts, not infrastructure: never retried, FAIL in Optuna
+    for family, state in (("ce", "FAIL"), ("normface", "FAIL"), ("ntce", "COMPLETE")):
+        study = load_study(config.storage, "faults", family)
+        assert [t.state.name for t in study.trials] == [state], family
+        assert TAG_RETRIES not in client.get_run(by_family[family].run_id).data.tags
     _, parent = find_parent(uri, "faults")
     assert client.get_run(parent).info.status == "FINISHED"
 
