@@ -144,6 +144,10 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     driver.wait(timeout=60)
     time.sleep(5)  # Ray ends the dead driver's trial actors
 
+    # What a trial that started just before the kill leaves and Tune's state never saw.
+    fs.pipe("sweeps/ray/resume-s3/ce/trial_0rphan00/checkpoint_000000/state.pt", b"x")
+    fs.pipe("sweeps/ray/resume-s3/train/0rphan00/checkpoint_000000/state.pt", b"x")
+
     resumed = subprocess.Popen(
         [sys.executable, "-m", "ncsweep.cli", "resume", "resume-s3", *common],
         env=dict(env, PYTHONFAULTHANDLER="1"),
@@ -176,12 +180,14 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     # checkpoint through Tune under ce/<trial>/, Ray Train runs under train/<trial>/).
     assert fs.exists("sweeps/ray/resume-s3/sweep.yaml")
     assert fs.ls("sweeps/ray/resume-s3/ce")
-    # A trial started in the second before the kill that the restored Tuner never knew may
-    # leave a folder too (its MLflow run is soft-deleted as orphaned): every trial of the
-    # sweep has its own checkpoints, whatever else the bucket holds.
-    checkpoint_dirs = {
-        path.split("/")[4] for path in fs.glob("sweeps/ray/resume-s3/*/*/checkpoint_*")
-    }
+    # A trial started in the second before the kill that the restored Tuner never knew
+    # may leave a folder (and an MLflow run, soft-deleted as orphaned), as the one planted
+    # above does for sure: the resume removed them.
+    # Every trial folder left is one of the sweep's trials, and each has its checkpoints.
+    fs.invalidate_cache()
+    folders = {p.rsplit("/", 1)[-1] for p in fs.ls("sweeps/ray/resume-s3/ce") if fs.isdir(p)}
+    assert folders == {f"trial_{trial_id}" for trial_id in trial_ids}, folders
     for trial_id in trial_ids:
-        assert any(trial_id in d for d in checkpoint_dirs), (trial_id, sorted(checkpoint_dirs))
+        assert fs.glob(f"sweeps/ray/resume-s3/ce/trial_{trial_id}/checkpoint_*"), trial_id
+    assert not fs.exists("sweeps/ray/resume-s3/train/0rphan00")
     assert (tmp_path / "best" / "ce.yaml").is_file()

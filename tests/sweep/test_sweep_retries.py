@@ -75,6 +75,7 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint_in_the_same_run(
     print(f"killed trial process, retried: sweep exit after {time.monotonic() - started:.0f} s")
     assert driver.returncode == 0, stdout[-5000:]
     assert "retrying from its last checkpoint" in stdout
+    assert "1 trial restart(s) after a lost node" in stdout
 
     experiment_id, parent = find_parent(mlflow_server, "retried")
     runs = client.search_runs([experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")

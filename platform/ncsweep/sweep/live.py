@@ -144,6 +144,10 @@ class SweepView:
             f"{family} {trial_id} lost its node or worker: retrying from its last checkpoint"
         )
 
+    def restarts(self) -> int:
+        """Trial restarts after infrastructure failures seen by this view."""
+        return sum(f.retried for f in self.families.values())
+
     # -- estimates ---------------------------------------------------------------------------
     def remaining_s(self) -> float | None:
         """Mean trial duration so far × trials not ended / trials at once."""

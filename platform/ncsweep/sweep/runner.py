@@ -48,6 +48,7 @@ from ..redact import redact, redact_text
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    TAG_RETRIES,
     TAG_SWEEP,
     TAG_TRIAL,
     MetricLogger,
@@ -577,6 +578,13 @@ def _run_families(
         console.print(nc_steps_table(rows, objective=objective))
         if objective.pareto:
             console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
+        restarts = view.restarts()
+        if restarts:
+            console.print(
+                f"{restarts} trial restart(s) after a lost node, worker or actor: each went on "
+                f"from its last checkpoint in its own MLflow run (tag {TAG_RETRIES})",
+                highlight=False,
+            )
         exported = export_best(
             uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
         )
