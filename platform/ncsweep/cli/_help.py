@@ -15,9 +15,9 @@ __all__ = ["families_help", "registry_help"]
 
 def families_help(prefix: str) -> str:
     """``prefix`` followed by every registered loss family with its one-line description."""
-    from ..losses import list_losses, loss_info
+    from ..losses import LOSSES
 
-    return f"{prefix} " + "; ".join(loss_info(n).summary() for n in list_losses()) + "."
+    return f"{prefix} " + "; ".join(LOSSES.describe().splitlines()) + "."
 
 
 def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:
