@@ -29,11 +29,19 @@ from ..evaluate.report import stored_results
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..geometry import iterations_to_match
 from ..geometry.metrics import METRIC_NAMES
+from ..losses import families as registered_families
 from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, set_tags
 
-__all__ = ["collect_study", "render_markdown", "study_json"]
+__all__ = ["collect_study", "family_order", "render_markdown", "study_json"]
 
-FAMILY_ORDER = ("ce", "normface", "ntce", "nonl", "scl")
+
+def family_order(runs: list[dict[str, Any]]) -> list[str]:
+    """The families of ``runs`` in the loss registry's order (the paper's five, then any
+    family registered later); a family this process has not registered comes last, by
+    name, rather than being left out of the table."""
+    present = {r["family"] for r in runs if r["family"] is not None}
+    known = [f for f in registered_families() if f in present]
+    return known + sorted(present - set(known))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -103,7 +111,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     ]
     finished = [r for r in runs if r["status"] == "FINISHED"]
     _compare_with_ce(uri, finished)
-    families = [f for f in FAMILY_ORDER if any(r["family"] == f for r in finished)]
+    families = family_order(finished)
     cell = defaultdict(list)
     for r in finished:
         cell[(r["family"], r["variant"])].append(r)
