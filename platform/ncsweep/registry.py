@@ -133,20 +133,21 @@ class Registry(Generic[T]):
     def items(self) -> list[tuple[str, T]]:
         return [(n, self._entries[n]) for n in self.names()]
 
-    def unknown(self, name: Any, *, source: str = "") -> Exception:
+    def unknown(
+        self, name: Any, *, source: str = "", error: type[Exception] | None = None
+    ) -> Exception:
         """The error for an unknown ``name``: it lists the allowed names."""
         message = f"unknown {self.kind} {name!r}; allowed: {', '.join(self.names()) or 'none'}"
-        return self.error(f"{source}: {message}" if source else message)
+        return (error or self.error)(f"{source}: {message}" if source else message)
 
-    def get(self, name: str, *, source: str = "") -> T:
-        """The entry ``name``; :attr:`error` listing the allowed names if unknown.
-
-        ``source`` (a file and key, a flag) prefixes the message.
+    def get(self, name: str, *, source: str = "", error: type[Exception] | None = None) -> T:
+        """The entry ``name``; :attr:`error` (or ``error``) listing the allowed names if
+        unknown. ``source`` (a file and key, a flag) prefixes the message.
         """
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            raise self.unknown(name, source=source) from None
+            raise self.unknown(name, source=source, error=error) from None
 
     def options(self, name: str) -> type[Options]:
         """The options model of ``name``."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from typer.core import TyperCommand
 
-__all__ = ["families_help", "registry_help"]
+__all__ = ["families_help", "names_help", "registry_help"]
 
 
 def families_help(prefix: str) -> str:
@@ -18,6 +18,11 @@ def families_help(prefix: str) -> str:
     from ..losses import LOSSES
 
     return f"{prefix} " + "; ".join(LOSSES.describe().splitlines()) + "."
+
+
+def names_help(prefix: str, names: Callable[[], list[str]]) -> Callable[[], str]:
+    """A help text ``prefix (a, b, c).`` whose names are read when help is shown."""
+    return lambda: f"{prefix} ({', '.join(names())})."
 
 
 def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:
