@@ -30,6 +30,7 @@ from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..geometry import iterations_to_match
 from ..geometry.metrics import METRIC_NAMES
 from ..losses import families as registered_families
+from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, set_tags
 
 __all__ = ["collect_study", "family_order", "render_markdown", "study_json"]
@@ -109,7 +110,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
         }
         for r in found
     ]
-    finished = [r for r in runs if r["status"] == "FINISHED"]
+    finished = [r for r in runs if r["status"] == RunState.FINISHED]
     _compare_with_ce(uri, finished)
     families = family_order(finished)
     cell = defaultdict(list)

@@ -17,6 +17,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from ..metric_keys import STATUS
 from ..train.core import STATUS_DONE
 from .settings import SweepSettings
 
@@ -61,7 +62,7 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        finished = bool(result) and result.get("status") == STATUS_DONE
+        finished = bool(result) and result.get(STATUS) == STATUS_DONE
         if finished and not error:
             wanted = [self.metric] if isinstance(self.metric, str) else list(self.metric)
             if not all(_measured(result.get(m)) for m in wanted):

@@ -34,8 +34,9 @@ from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss, evaluation_loss, loss_info
-from ..metric_keys import EVALUATION, mean_nc_score
+from ..metric_keys import EVALUATION, STATUS, mean_nc_score
 from ..models import create_model
+from ..status import LoopStatus
 from ._malloc import retain_freed_memory
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
@@ -58,9 +59,9 @@ __all__ = [
     "progress_line",
 ]
 
-STATUS_DONE = "done"
-STATUS_FAILED = "failed"
-STATUS_RUNNING = "running"
+STATUS_DONE = LoopStatus.DONE
+STATUS_FAILED = LoopStatus.FAILED
+STATUS_RUNNING = LoopStatus.RUNNING
 
 _log = logging.getLogger("ncsweep.train")
 
@@ -433,7 +434,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
         return end(RunResult(STATUS_DONE, dict(core.last_metrics), trained=False))
     if core.step == 0:
         metrics = core.evaluate()
-        metrics["status"] = STATUS_RUNNING
+        metrics[STATUS] = STATUS_RUNNING
         for hook in hooks:
             hook.on_evaluation(core, metrics, checkpoint=False)
     spec = core.spec
@@ -448,9 +449,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
             mean_loss, bad_step = window.reduce()
             if bad_step is not None:
                 reason = f"non-finite loss at step {bad_step}"
-                return end(
-                    RunResult(STATUS_FAILED, {**core.meta(), "status": STATUS_FAILED}, reason)
-                )
+                return end(RunResult(STATUS_FAILED, {**core.meta(), STATUS: STATUS_FAILED}, reason))
             train_metrics = {
                 "train/loss": mean_loss,
                 "train/negative_set_size": float(core.loss.negative_set_size),
@@ -460,7 +459,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
                 hook.on_train_metrics(core, train_metrics)
         if evaluation:
             metrics = core.evaluate(final=last)
-            metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
+            metrics[STATUS] = STATUS_DONE if last else STATUS_RUNNING
             core.last_metrics = metrics
             checkpoint = last or core.checkpoint_due(time_floor)
             for hook in hooks:
