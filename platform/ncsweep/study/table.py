@@ -24,6 +24,7 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from .. import metric_keys as keys
 from ..evaluate import compare
 from ..evaluate.report import stored_results
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
@@ -58,7 +59,7 @@ def _std(values: list[float]) -> float | None:
 def _history(client: MlflowClient, run_id: str) -> list[tuple[int, dict[str, float]]]:
     by_step: dict[int, dict[str, float]] = defaultdict(dict)
     for name in METRIC_NAMES:
-        for m in client.get_metric_history(run_id, f"nc/{name}"):
+        for m in client.get_metric_history(run_id, keys.NC + name):
             by_step[int(m.step)][name] = float(m.value)
     return sorted(by_step.items())
 
@@ -129,8 +130,8 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     }
     data["accuracy"] = {
         f: {
-            "mean": _mean(values(f, "balanced", "val/acc1")),
-            "std": _std(values(f, "balanced", "val/acc1")),
+            "mean": _mean(values(f, "balanced", keys.VAL_ACC1)),
+            "std": _std(values(f, "balanced", keys.VAL_ACC1)),
             "n": len(cell[(f, "balanced")]),
         }
         for f in families
@@ -139,9 +140,9 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     for f in families:
         nc[f] = {}
         for m in METRIC_NAMES:
-            iters = values(f, "balanced", f"nc_iters/{m}")
+            iters = values(f, "balanced", keys.NC_ITERS + m)
             nc[f][m] = {
-                "score": _mean(values(f, "balanced", f"nc_score/{m}")),
+                "score": _mean(values(f, "balanced", keys.NC_SCORE + m)),
                 "steps": _mean(iters),
                 "reached": sum(v is not None for v in iters),
                 "n": len(iters),

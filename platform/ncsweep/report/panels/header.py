@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ... import metric_keys as keys
 from ...status import RunState, TrialOutcome
 from ..data import STATUSES, SweepData
 from ..kinds import Fragment, register_kind
@@ -101,7 +102,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
             ]
         )
     best_html, n2 = table(
-        ["family", "best trial", "val/acc1", "NC steps", "parameters", "MLflow run"],
+        ["family", "best trial", keys.VAL_ACC1, "NC steps", "parameters", "MLflow run"],
         best_rows,
         cls="best",
         raw=True,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from ... import metric_keys as keys
 from ...status import TrialOutcome
 from ..catalog import EVAL_PREFIX
 from ..data import SweepData
@@ -60,7 +61,7 @@ def render_trials(panel, data: SweepData, page: PageContext) -> Fragment:
     """Every trial with its status (and failure reason), metrics and parameters."""
     if not data.trials:
         return Fragment(note("No trial has started yet."))
-    metrics = list(panel.metrics) or ["val/acc1", "objective/nc_steps"]
+    metrics = list(panel.metrics) or [keys.VAL_ACC1, keys.OBJECTIVE_NC_STEPS]
     rows = []
     for t in sorted(data.trials, key=lambda t: (t.row.family, -(t.row.acc1 or -1))):
         status = t.status + (
