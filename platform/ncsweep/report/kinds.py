@@ -62,10 +62,12 @@ PANEL_KINDS: Registry[PanelKind] = Registry("panel kind", error=SpecError, sort=
 
 
 def _one_of(allowed: tuple[str, ...]) -> Callable[[Any], Any]:
-    """A check that a value, or each item of a list, is one of ``allowed``."""
+    """A check that a value, or each item of a list, is one of ``allowed`` (``None``: unset)."""
 
     def check(value: Any) -> Any:
-        if any(v not in allowed for v in (value if isinstance(value, list) else [value])):
+        if value is not None and any(
+            v not in allowed for v in (value if isinstance(value, list) else [value])
+        ):
             raise ValueError(f"must be one of {', '.join(allowed)} (or a list of them)")
         return value
 
