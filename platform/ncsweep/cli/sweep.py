@@ -20,7 +20,7 @@ from ._app import (
     console,
     join_cluster,
 )
-from ._help import families_help, registry_help
+from ._help import families_help, names_help, registry_help
 
 ResourcesOption = Annotated[
     str | None,
@@ -36,19 +36,24 @@ VerboseOption = Annotated[
 ]
 
 
+def _presets() -> list[str]:
+    from ..sweep.presets import list_presets
+
+    return list_presets()
+
+
 @app.command(
     cls=registry_help(
         families=lambda: families_help(
             "Comma-separated loss families (default: every search space)."
-        )
+        ),
+        preset=names_help("Preset name or a YAML path; presets", _presets),
     )
 )
 def sweep(
     preset: Annotated[
         str,
-        typer.Option(
-            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path."
-        ),
+        typer.Option(help="Preset name or a YAML path."),
     ] = "digits",
     families: Annotated[
         str | None,

@@ -38,6 +38,7 @@ from rich.console import Console
 from .._environment import redact
 from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
+from ..metric_keys import STATUS
 from ..sweep.lease import Lease, console_notes
 from ..sweep.runner import SweepInterrupted, reconcile_runs
 from ..sweep.settings import SweepSettings
@@ -370,7 +371,7 @@ def _run_cells(
         lambda r: {TAG_STUDY: name, TAG_TRIAL: r.config["cell"]},
         "study",
     )
-    failed = sum(1 for r in results if r.error or (r.metrics or {}).get("status") == STATUS_FAILED)
+    failed = sum(1 for r in results if r.error or (r.metrics or {}).get(STATUS) == STATUS_FAILED)
     markdown, data = write_table(uri, name, out_dir)
     finish_run(
         uri,

@@ -31,6 +31,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ..metric_keys import STATUS
+from ..status import RunState
 from ..train.core import STATUS_DONE, STATUS_FAILED
 from .objectives import ACCURACY, NC_STEPS
 
@@ -93,9 +95,9 @@ class SweepView:
         """Count the trials MLflow holds from before this process (a resumed sweep)."""
         for row in rows:
             fam = self.families.get(row.family)
-            if fam is None or row.status == "RUNNING":
+            if fam is None or row.status == RunState.RUNNING:
                 continue
-            if row.status == "FAILED":
+            if row.status == RunState.FAILED:
                 fam.failed += 1
             elif row.complete:
                 fam.finished += 1
@@ -253,7 +255,7 @@ class TuneFeed(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         if view := self._view():
             last = trial.last_result or {}
-            outcome = _OUTCOMES.get(last.get("status"), "stopped")
+            outcome = _OUTCOMES.get(last.get(STATUS), "stopped")
             view.trial_ended(self.family, trial.trial_id, outcome, last)
 
     def on_trial_recover(self, iteration, trials, trial, **info):

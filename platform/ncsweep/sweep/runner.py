@@ -42,7 +42,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
-from ..metric_keys import EVALUATION
+from ..metric_keys import EVALUATION, STATUS
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..tracking import (
@@ -273,7 +273,7 @@ def reconcile_runs(
         if result.error is not None:
             if status == "RUNNING":
                 finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
-        elif metrics.get("status") == STATUS_FAILED:
+        elif metrics.get(STATUS) == STATUS_FAILED:
             if status == "RUNNING":  # closed by the trial, unless its actor ended first
                 finish_run(uri, run_id, "FAILED", metrics.get("failure_reason"))
         elif metrics.get("status") == STATUS_DONE:

@@ -17,6 +17,7 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
+from ..metric_keys import STATUS
 from ..train.core import STATUS_DONE, STATUS_FAILED
 from .settings import SweepSettings
 
@@ -64,7 +65,7 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        status = (result or {}).get("status")
+        status = (result or {}).get(STATUS)
         if status == STATUS_FAILED:
             self._tell(trial_id, None, error=True)
             return

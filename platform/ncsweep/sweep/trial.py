@@ -34,6 +34,8 @@ from ray.tune import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
+from ..metric_keys import STATUS
+from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
 from ..train import (
     TrainOutcome,
@@ -186,7 +188,7 @@ def failed_verdict(reason: str | None, objectives: tuple[str, ...] = ()) -> dict
     present as ``None``. Without the ``evaluation`` counter ASHA ignores the result; the
     searcher (``search.py``) tells Optuna FAIL for ``status: failed``."""
     return {
-        "status": STATUS_FAILED,
+        STATUS: str(STATUS_FAILED),
         "failure_reason": reason,
         ACCURACY: None,
         **dict.fromkeys(objectives),
@@ -208,7 +210,10 @@ def failure_outcome(tracking: dict[str, str], err: Exception) -> TrainOutcome:
     failure leaves the MLflow run open for Tune's retry, any other closes it FAILED."""
     reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
     outcome = TrainOutcome(
-        "FAILED", tracking["run_id"], failure_reason=reason, infrastructure=is_infrastructure(err)
+        RunState.FAILED,
+        tracking["run_id"],
+        failure_reason=reason,
+        infrastructure=is_infrastructure(err),
     )
     return (leave_open if outcome.infrastructure else close_run)(tracking, outcome)
 

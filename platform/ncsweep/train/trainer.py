@@ -20,6 +20,8 @@ from ray.train.torch import TorchTrainer
 
 from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
+from ..metric_keys import STATUS
+from ..status import RunState
 from ..tracking import (
     TAG_FAMILY,
     TAG_INFRA_FAILURE,
@@ -61,7 +63,7 @@ __all__ = [
 
 @dataclass
 class TrainOutcome:
-    status: str  # FINISHED or FAILED
+    status: str  # RunState.FINISHED or RunState.FAILED
     run_id: str
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
@@ -71,7 +73,7 @@ class TrainOutcome:
 
     @property
     def ok(self) -> bool:
-        return self.status == "FINISHED"
+        return self.status == RunState.FINISHED
 
 
 # Ray Train V2's controller takes one report per poll, every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
@@ -226,10 +228,10 @@ def outcome_from_metrics(
     run_id: str, metrics: dict[str, Any], checkpoint: str | None = None
 ) -> TrainOutcome:
     """A run's verdict from its last report: ``status = failed`` carries its reason."""
-    if metrics.get("status") == STATUS_FAILED:
+    if metrics.get(STATUS) == STATUS_FAILED:
         reason = str(metrics.get("failure_reason") or "the run reported a failure")
-        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
-    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+        return TrainOutcome(RunState.FAILED, run_id, metrics, checkpoint, reason)
+    return TrainOutcome(RunState.FINISHED, run_id, metrics, checkpoint)
 
 
 def run_training(
@@ -274,7 +276,7 @@ def run_training(
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
         failed = TrainOutcome(
-            "FAILED",
+            RunState.FAILED,
             tracking["run_id"],
             failure_reason=_reason(err),
             infrastructure=is_infrastructure(err),
@@ -284,7 +286,7 @@ def run_training(
         return close_run(tracking, failed)
     metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    if metrics.get("status") == STATUS_FAILED:
+    if metrics.get(STATUS) == STATUS_FAILED:
         checkpoint = None  # a verdict, not a model
     outcome = outcome_from_metrics(tracking["run_id"], metrics, checkpoint)
     return close_run(tracking, outcome)
