@@ -58,7 +58,7 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
     command = [sys.executable, "-m", "ncsweep.cli", "sweep", "--families", "ce", "--trials", "2"]
     command += ["--max-concurrent", "2", "--cpus-per-worker", "2", "--scheduler", "none"]
     command += ["--name", "nodeloss", "--storage", storage, "--tracking-uri", mlflow_pg]
-    command += ["--out", str(tmp_path / "best"), "--set", "run.epochs=200"]
+    command += ["--out", str(tmp_path / "best"), "--set", "run.epochs=60"]
     command += ["--set", "eval.val_nc=false"]
     started = time.monotonic()
     driver = subprocess.Popen(
@@ -74,7 +74,8 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
         def training_on_node_2():
             for run in _children(mlflow_pg, "nodeloss"):
                 on_worker = run.data.tags.get(TAG_NODE_ID) == worker
-                if on_worker and client.get_metric_history(run.info.run_id, "val/acc1"):
+                # step 0 and epoch 1 evaluated: epoch 1's checkpoint is in the bucket
+                if on_worker and len(client.get_metric_history(run.info.run_id, "val/acc1")) > 1:
                     return run
 
         victim = _wait_for(training_on_node_2, "a trial evaluating on node 2", 300, driver)
