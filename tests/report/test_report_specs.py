@@ -70,7 +70,7 @@ def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None 
         ({"title": "t", "kind": "pareto"}, ["panels[0]", "missing key 'metrics'", "maximise"]),
         ({**GOOD, "colour": "red"}, ["panels[0]", "unknown key 'colour'", "grouping"]),
         ({**GOOD, "grouping": "trial"}, ["panels[0].grouping", "'trial'", "allowed: family"]),
-        ({**GOOD, "options": {"smooth": 1}}, ["panels[0].options", "'smooth'"]),
+        ({**GOOD, "options": {"smooth": 1}}, ["panels[0]", "unknown key 'options.smooth'"]),
         (
             {
                 "title": "t",
@@ -78,7 +78,7 @@ def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None 
                 "metrics": ["val/acc1"],
                 "options": {"figures": ["contour"]},
             },
-            ["panels[0].options.figures", "contour", "parallel, importances, history"],
+            ["panels[0]", "options.figures=['contour']", "parallel, importances, history"],
         ),
     ],
 )

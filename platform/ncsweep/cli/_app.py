@@ -15,6 +15,7 @@ from .._environment import configure_environment
 
 __all__ = [
     "AddressOption",
+    "ForceOption",
     "SetOption",
     "SharedStorageOption",
     "StorageOption",
@@ -91,6 +92,17 @@ SharedStorageOption = Annotated[
         "--shared-storage",
         help="The local --storage path is a filesystem mounted at the same path on every "
         "node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
+    ),
+]
+
+
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Take the lease of the sweep (or study) even though another driver holds it (only when you "
+        "know that driver is gone: a lease frees itself once its heartbeat is stale or its "
+        "process is gone from this host).",
     ),
 ]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import SetOption, StorageOption, TrackingOption, app, console
+from ._app import ForceOption, SetOption, StorageOption, TrackingOption, app, console
 
 study_app = typer.Typer(
     help="Studies: the paper's claims measured by the platform.", no_args_is_help=True
@@ -50,6 +50,7 @@ def paper(
     spaces: Annotated[
         Path | None, typer.Option(help="Search-space folder (default: the shipped one).")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Train each family for each seed at the preset's budget, evaluate, write the table.
 
@@ -111,6 +112,7 @@ def paper(
         settings=settings,
         out_dir=out,
         max_concurrent=max_concurrent,
+        force=force,
     )
     console.print(outcome.markdown, markup=False, highlight=False)
     console.print(

@@ -12,6 +12,7 @@ from rich.markup import escape
 from ..config import SpecError
 from ._app import (
     AddressOption,
+    ForceOption,
     SetOption,
     SharedStorageOption,
     StorageOption,
@@ -20,7 +21,7 @@ from ._app import (
     console,
     join_cluster,
 )
-from ._help import families_help, registry_help
+from ._help import families_help, names_help, registry_help
 
 ResourcesOption = Annotated[
     str | None,
@@ -36,19 +37,24 @@ VerboseOption = Annotated[
 ]
 
 
+def _presets() -> list[str]:
+    from ..sweep.presets import list_presets
+
+    return list_presets()
+
+
 @app.command(
     cls=registry_help(
         families=lambda: families_help(
             "Comma-separated loss families (default: every search space)."
-        )
+        ),
+        preset=names_help("Preset name or a YAML path; presets", _presets),
     )
 )
 def sweep(
     preset: Annotated[
         str,
-        typer.Option(
-            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path."
-        ),
+        typer.Option(help="Preset name or a YAML path."),
     ] = "digits",
     families: Annotated[
         str | None,
@@ -96,7 +102,14 @@ def sweep(
     grace_period: Annotated[
         int | None, typer.Option(help="Evaluations before ASHA may stop a trial.")
     ] = None,
-    max_failures: Annotated[int | None, typer.Option(help="Retries of a failed trial.")] = None,
+    max_failures: Annotated[
+        int | None,
+        typer.Option(
+            help="Restarts of a trial from its last checkpoint after an infrastructure "
+            "failure (node or worker lost, OOM-kill). A deterministic failure "
+            "(non-finite loss, bad spec) is never retried."
+        ),
+    ] = None,
     overrides: SetOption = None,
     out: Annotated[Path, typer.Option(help="Where the best config per family is exported.")] = Path(
         "best_configs"
@@ -116,6 +129,7 @@ def sweep(
         typer.Option("--print-config", help="Print the resolved sweep settings (YAML) and exit."),
     ] = False,
     verbose: VerboseOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
 
@@ -132,7 +146,7 @@ def sweep(
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, verbose, shared_storage)
+        _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)
         return
     config = sweep_config(
         name=name,
@@ -159,7 +173,7 @@ def sweep(
     if print_config:
         console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
-    _finish(run_sweep(config, console, out_dir=out, verbose=verbose), config, out)
+    _finish(run_sweep(config, console, out_dir=out, verbose=verbose, force=force), config, out)
 
 
 def _storage(storage: str | None) -> str | None:
@@ -223,6 +237,7 @@ def _resume(
     out: Path,
     verbose: bool = False,
     shared: bool = False,
+    force: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
@@ -237,7 +252,11 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _finish(run_sweep(config, console, out_dir=out, resume=True, verbose=verbose), config, out)
+    _finish(
+        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
+        config,
+        out,
+    )
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
@@ -269,7 +288,8 @@ def resume_command(
         "best_configs"
     ),
     verbose: VerboseOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
     join_cluster(address)
-    _resume(name, storage, tracking_uri, out, verbose, shared_storage)
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)

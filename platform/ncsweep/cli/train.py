@@ -18,10 +18,28 @@ from ._app import (
     err_console,
     join_cluster,
 )
-from ._help import families_help, registry_help
+from ._help import families_help, names_help, registry_help
 
 
-@app.command(cls=registry_help(loss=lambda: families_help("Loss family:")))
+def _datasets() -> list[str]:
+    from ..data import list_datasets
+
+    return list_datasets()
+
+
+def _models() -> list[str]:
+    from ..models import list_models
+
+    return list_models()
+
+
+@app.command(
+    cls=registry_help(
+        loss=lambda: families_help("Loss family:"),
+        dataset=names_help("Dataset name", _datasets),
+        model=names_help("Backbone", _models),
+    )
+)
 def train(
     config: Annotated[
         Path | None,
@@ -30,11 +48,9 @@ def train(
     loss: Annotated[str | None, typer.Option(help="Loss family.")] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet)."),
+        typer.Option(help="Dataset name."),
     ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="Backbone (mlp, convnet, resnet18_cifar, resnet50).")
-    ] = None,
+    model: Annotated[str | None, typer.Option(help="Backbone.")] = None,
     overrides: SetOption = None,
     workers: Annotated[int | None, typer.Option(help="Ray Train workers (data-parallel).")] = None,
     gpus_per_worker: Annotated[

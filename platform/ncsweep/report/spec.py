@@ -74,11 +74,7 @@ def _panel(raw: Any, where: str) -> PanelSpec:
         if key not in raw:
             raise SpecError(f"{where}: missing key {key!r} (required: {_allowed(_REQUIRED)})")
     kind_name = raw["kind"]
-    kind = PANEL_KINDS.get(kind_name)
-    if kind is None:
-        raise SpecError(
-            f"{where}.kind: unknown panel kind {kind_name!r}; allowed: {_allowed(PANEL_KINDS)}"
-        )
+    kind = PANEL_KINDS.get(kind_name, source=f"{where}.kind")
     metrics = raw.get("metrics", [])
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -104,20 +100,7 @@ def _panel(raw: Any, where: str) -> PanelSpec:
             f"allowed: {_allowed(kind.groupings)}"
         )
     options = raw.get("options") or {}
-    if not isinstance(options, dict):
-        raise SpecError(f"{where}.options: a mapping; allowed keys: {_allowed(kind.options)}")
-    for key, value in options.items():
-        if key not in kind.options:
-            raise SpecError(
-                f"{where}.options: unknown option {key!r} for kind {kind_name}; "
-                f"allowed: {_allowed(kind.options) or '(none)'}"
-            )
-        allowed = kind.option_values.get(key)
-        values = value if isinstance(value, list) else [value]
-        if allowed is not None and any(v not in allowed for v in values):
-            raise SpecError(
-                f"{where}.options.{key}: {value!r} is not allowed; allowed: {_allowed(allowed)}"
-            )
+    PANEL_KINDS.validate_options(kind_name, options, source=where, prefix="options.")
     return PanelSpec(
         title=str(raw["title"]),
         kind=kind_name,

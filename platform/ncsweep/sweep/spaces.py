@@ -43,7 +43,7 @@ from typing import Any
 
 from ncsweep._shipped import shipped_dir
 from ncsweep.config import SpecError, apply_overrides, deep_merge, read_yaml, spec_from_dict
-from ncsweep.losses import list_losses, loss_info
+from ncsweep.losses import LOSSES, list_losses, loss_info
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -439,11 +439,7 @@ def load_space(
     source = str(path)
     data = read_checked(path, _FILE_KEYS)
     declared = data.get("family")
-    if declared not in list_losses():
-        raise SpecError(
-            f"{source}: family {declared!r} is not a loss family; "
-            f"allowed: {', '.join(list_losses())}"
-        )
+    LOSSES.get(declared, source=f"{source}: family", error=SpecError)
     if declared != family:
         raise SpecError(f"{source}: family '{declared}' does not match the file name '{family}'")
     base = data.get("base") or {}
