@@ -1,9 +1,11 @@
-"""Ships the top-level ``search_spaces/`` inside the wheel as ``ncsweep/search_spaces``.
+"""Ships the top-level ``search_spaces/`` and ``dashboards/`` inside the wheel as
+``ncsweep/search_spaces`` and ``ncsweep/dashboards``.
 
-The folder stays at the top of the repository (users edit it there; an editable install
-reads it in place). A regular build (``pip install .``, a cluster image) copies it into the
-package, where ``ncsweep.sweep.spaces.search_spaces_dir`` finds it with importlib.resources.
-Everything else is in pyproject.toml.
+Both folders stay at the top of the repository (users edit them there; an editable install
+reads them in place). A regular build (``pip install .``, the cluster image) copies the files
+below into the package, where ``ncsweep._shipped.shipped_dir`` finds them with
+importlib.resources. Everything else is in pyproject.toml; MANIFEST.in puts the same files
+into an sdist.
 """
 
 from pathlib import Path
@@ -11,31 +13,46 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-SPACES = Path(__file__).parent / "search_spaces"
+REPO = Path(__file__).parent
+
+#: top-level folder -> the glob patterns of its files the package ships
+SHIPPED = {
+    "search_spaces": ("**/*.yaml", "**/*.yml", "**/*.md"),  # presets/ included
+    # dashboards/*.yaml is what `ncsweep report` reads; grafana/ is the cluster's Grafana
+    "dashboards": ("*.yaml", "README.md"),
+}
 
 
-class BuildPyWithSearchSpaces(build_py):
+def shipped_files() -> list[Path]:
+    """The files of :data:`SHIPPED`, relative to the repository, sorted."""
+    found = {
+        path.relative_to(REPO)
+        for folder, patterns in SHIPPED.items()
+        for pattern in patterns
+        for path in (REPO / folder).glob(pattern)
+        if path.is_file()
+    }
+    return sorted(found)
+
+
+class BuildPyWithShippedFolders(build_py):
     def run(self) -> None:
         super().run()
-        if getattr(self, "editable_mode", False):
-            return
-        target = Path(self.build_lib) / "ncsweep" / "search_spaces"
-        for source in sorted(SPACES.rglob("*")):
-            if source.is_file() and source.suffix in (".yaml", ".yml", ".md"):
-                destination = target / source.relative_to(SPACES)
-                self.mkpath(str(destination.parent))
-                self.copy_file(str(source), str(destination))
+        for relative, destination in self._shipped():
+            self.mkpath(str(destination.parent))
+            self.copy_file(str(REPO / relative), str(destination))
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
         outputs = super().get_outputs(include_bytecode)
+        return outputs + [str(destination) for _, destination in self._shipped()]
+
+    def _shipped(self) -> list[tuple[Path, Path]]:
+        """(source, destination in the build) of each shipped file; none for an editable
+        install, which reads the folders in place."""
         if getattr(self, "editable_mode", False):
-            return outputs
-        target = Path(self.build_lib) / "ncsweep" / "search_spaces"
-        return outputs + [
-            str(target / p.relative_to(SPACES))
-            for p in sorted(SPACES.rglob("*"))
-            if p.is_file() and p.suffix in (".yaml", ".yml", ".md")
-        ]
+            return []
+        package = Path(self.build_lib) / "ncsweep"
+        return [(relative, package / relative) for relative in shipped_files()]
 
 
-setup(cmdclass={"build_py": BuildPyWithSearchSpaces})
+setup(cmdclass={"build_py": BuildPyWithShippedFolders})

@@ -108,7 +108,7 @@ class LossSpec(_Spec):
             raise ValueError(
                 f"expected a mapping like {{name: ntce, temperature: 0.1}}, got {data!r}"
             )
-        from .losses import list_losses, loss_info
+        from .losses import LOSSES
 
         options = dict(data)
         name, module = options.pop("name", "ce"), options.pop("module", None)
@@ -117,11 +117,7 @@ class LossSpec(_Spec):
                 importlib.import_module(str(module))
             except ImportError as err:
                 raise ValueError(f"loss.module {module!r} cannot be imported: {err}") from None
-        if name not in list_losses():
-            raise ValueError(
-                f"loss.name {name!r} is not a loss; allowed: {', '.join(list_losses())}"
-            )
-        checked = loss_info(name).check_options(options, prefix="loss.")
+        checked = LOSSES.get(name, source="loss.name").check_options(options, prefix="loss.")
         return {"name": name, **({"module": module} if module else {}), **checked}
 
     @model_serializer(mode="wrap")

@@ -23,6 +23,7 @@ __all__ = [
     "NC_PREFIXES",
     "NC_SCORE",
     "OBJECTIVE_NC_STEPS",
+    "STATUS",
     "STEP",
     "TOTAL_STEPS",
     "TRAIN_LOSS",
@@ -50,6 +51,8 @@ VAL_ACC1_PROTOTYPES = "val/acc1_prototypes"
 VAL_ACC1_PROBE = "val/acc1_probe"
 VAL_ACC1_NORMPROBE = "val/acc1_normprobe"
 STEP = "step"
+#: The training loop's state with every Ray result (``status.LoopStatus``).
+STATUS = "status"
 TOTAL_STEPS = "total_steps"
 EPOCH = "epoch"
 #: Evaluations after step 0 so far (1, 2, ...): ASHA's time unit, whatever ``eval.eval_every``.

@@ -14,26 +14,16 @@ __all__ = ["check_spec"]
 
 def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
     """Raise :class:`SpecError` naming ``source`` and the key if the spec cannot run."""
-    from .data import create_dataset, dataset_options
+    from .data import DATASETS, create_dataset
     from .losses import create_loss
-    from .models import model_options
+    from .models import MODELS
 
     checks = (
         ("loss", lambda: create_loss(spec.loss.name, **spec.loss.kwargs())),
-        ("model.name", lambda: model_options(spec.model.name)),
-        (
-            "model.options",
-            lambda: _known(
-                spec.model.options, model_options(spec.model.name), f"model {spec.model.name!r}"
-            ),
-        ),
-        ("data.name", lambda: dataset_options(spec.data.name)),
-        (
-            "data.options",
-            lambda: _known(
-                spec.data.options, dataset_options(spec.data.name), f"dataset {spec.data.name!r}"
-            ),
-        ),
+        ("model.name", lambda: MODELS.get(spec.model.name)),
+        ("model.options", lambda: MODELS.validate_options(spec.model.name, spec.model.options)),
+        ("data.name", lambda: DATASETS.get(spec.data.name)),
+        ("data.options", lambda: DATASETS.validate_options(spec.data.name, spec.data.options)),
     )
     for key, check in checks:
         try:
@@ -65,12 +55,3 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
             )
         except ValueError as err:  # DatasetNotFoundError included: says where it looked
             raise SpecError(f"{source}: data: {err}") from None
-
-
-def _known(given: dict, allowed: dict, what: str) -> None:
-    unknown = sorted(set(given) - set(allowed))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {unknown} for {what}; allowed: "
-            f"{', '.join(sorted(allowed)) or 'none'}"
-        )

@@ -81,6 +81,9 @@ CASES = [
     (["sweep", "--spaces", "emptyspaces"], ["emptyspaces", "unknown preset 'digits'"]),
     (["sweep", "--spaces", "binary.yaml"], ["--spaces", "binary.yaml", "not a directory"]),
     (["sweep", "--spaces", "nowhere"], ["--spaces", "nowhere", "not a directory"]),
+    # report: a --dashboards folder without dashboards (checked before MLflow is opened)
+    (["report", "nosweep", "--dashboards", "emptyspaces"], ["emptyspaces", "no dashboard files"]),
+    (["report", "nosweep", "--dashboards", "nowhere"], ["nowhere", "does not exist"]),
     # resume, export, ui
     (["resume", "nosuch"], ["no sweep named 'nosuch'", "--storage"]),
     (["export", "nosuch"], ["no sweep named 'nosuch'"]),

@@ -53,7 +53,7 @@ def test_version_and_help():
             ["--loss", "nonl", "--set", "loss.label_smoothing=0.1"],
             ["unknown key 'loss.label_smoothing'", "loss 'nonl' takes", "align_weight"],
         ),
-        (["--loss", "focal"], ["loss.name 'focal'", "allowed: ce, nonl"]),
+        (["--loss", "focal"], ["loss.name: unknown loss 'focal'", "allowed: ce, nonl"]),
         (["--model", "vgg"], ["model.name", "unknown model 'vgg'", "resnet18_cifar"]),
         (["--set", "data.options={fraction: 0.5}"], ["data.options", "val_fraction"]),
         (["--config", "/nonexistent/spec.yaml"], ["/nonexistent/spec.yaml", "no such file"]),

@@ -192,6 +192,8 @@ class Cluster:
     env: dict[str, str]
     root: Path
     processes: list = field(default_factory=list)
+    worker_cmd: list = field(default_factory=list)
+    worker: subprocess.Popen | None = None
 
     def nodes(self) -> list[dict]:
         """Alive nodes from the state API: node_id, node_ip, resources_total, is_head_node."""
@@ -210,6 +212,21 @@ class Cluster:
         return next(
             n["node_id"] for n in self.nodes() if WORKER_RESOURCE in n.get("resources_total", {})
         )
+
+    def head_node_id(self) -> str:
+        return next(n["node_id"] for n in self.nodes() if n.get("is_head_node"))
+
+    def kill_worker(self) -> None:
+        """Lose node 2 at once (SIGKILL to its raylet, its workers and everything else
+        ``ray start`` started): what a dead machine or a spot reclaim without notice does."""
+        _stop(self.worker, signal.SIGKILL)
+        self.processes.remove(self.worker)
+        self.worker = None
+
+    def start_worker(self) -> None:
+        """Node 2 (again): joins the head, declares ``worker_node``; waits until alive."""
+        log = self.root / "worker.log"
+        self.worker = _launch(self, self.worker_cmd, log, lambda: len(self.nodes()) == 2, "node 2")
 
     def job(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """``ray job ARGS`` against this cluster (the client sends the token)."""
@@ -308,7 +325,7 @@ def two_node_cluster(s3_endpoint):
         f"--ray-client-server-port={free_port()}",
         "--num-cpus=2",
     ]
-    worker_cmd = [
+    cluster.worker_cmd = [
         "setsid",
         BIN / "ray",
         "start",
@@ -319,7 +336,7 @@ def two_node_cluster(s3_endpoint):
         "--num-cpus=2",
         f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
     ]
-    head_log, worker_log = root / "head.log", root / "worker.log"
+    head_log = root / "head.log"
     try:
         # The GCS port answers before the head has written its address for others to join.
         _launch(
@@ -327,7 +344,7 @@ def two_node_cluster(s3_endpoint):
         )
         env["RAY_ADDRESS"] = cluster.gcs_address
         env["RAY_API_SERVER_ADDRESS"] = cluster.dashboard
-        _launch(cluster, worker_cmd, worker_log, lambda: len(cluster.nodes()) == 2, "node 2")
+        cluster.start_worker()
         yield cluster
     finally:
         for process in reversed(cluster.processes):

@@ -490,7 +490,9 @@ def test_dockerfile_builds_the_pinned_ray_and_python_as_a_non_root_user():
     assert "cluster" in pyproject()["project"]["optional-dependencies"]
     for key in TELEMETRY:
         assert re.search(rf"^\s*(ENV\s+)?{key}=", text, re.M), key
-    assert "COPY --chown=1000:100 search_spaces" in text
+    for folder in ("search_spaces", "dashboards"):  # setup.py ships both inside the package
+        assert f"COPY --chown=1000:100 {folder}" in text, folder
+    assert re.search(r"^COPY .*\bsetup\.py\b", text, re.M), "without setup.py nothing ships"
     names = re.findall(r"^\s*(?:ENV|ARG)?\s*([A-Z_]+)=", text, re.M)
     assert not [n for n in names if re.search(r"KEY|SECRET|TOKEN|PASSWORD", n)]
 

@@ -140,6 +140,54 @@ def test_nc1_survives_the_float32_rank_trap():
     assert abs(naive - brute) > 1e3 * brute
 
 
+def _near_collapse(seed: int = 0):
+    """Every class at its mean, far from the origin (‖μ_c‖ ~ 1e3), plus 1e-9 noise:
+    within-class variances ~1e-18 against ‖μ_c‖² ~ 1e6, below the uncentred moments'
+    cancellation floor ε·‖μ_c‖² ~ 1e-10."""
+    k, d, per = 10, 32, 20
+    rng = np.random.default_rng(seed)
+    means = 1e3 * (simplex_etf(k, d, rng) + rng.standard_normal(d))
+    y = np.repeat(np.arange(k), per)
+    return means[y] + 1e-9 * rng.standard_normal((k * per, d)), y, k
+
+
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    ),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_nc1_and_cdnv_from_kept_rows_are_exact_near_collapse(device):
+    h, y, k = _near_collapse()
+    stats = ClassStats(k, h.shape[1]).update(torch.as_tensor(h, device=device), torch.tensor(y))
+    assert stats.kept_rows() is not None
+    got = collapse_metrics(stats)
+    want = reference_metrics(h, y, k)
+    for name in ("nc1", "cdnv"):
+        assert want[name] > 0
+        assert got[name] == pytest.approx(want[name], rel=1e-6, abs=0), name
+
+
+def test_nc1_and_cdnv_from_moments_are_clamped_at_zero_near_collapse():
+    h, y, k = _near_collapse()
+    stats = ClassStats(k, h.shape[1], keep_rows_bytes=0).update(torch.as_tensor(h), torch.tensor(y))
+    assert stats.kept_rows() is None
+    # the premise: the uncentred moments put negative within-class variance along some
+    # between-class direction (this is what gave nc1 = -3.2e-16 before the clamp) ...
+    centred = h - np.stack([h[y == c].mean(0) for c in range(k)])[y]
+    means = stats.class_means().numpy()
+    _, _, vh = np.linalg.svd(means - means.mean(0), full_matrices=False)
+    along = np.einsum("ij,jk,ik->i", vh[: k - 1], stats.within_scatter().numpy(), vh[: k - 1])
+    assert along.min() < 0 < float(((centred @ vh[: k - 1].T) ** 2).sum(0).min())
+    # ... and no variance is negative in the metrics
+    got = collapse_metrics(stats)
+    assert got["nc1"] >= 0 and got["cdnv"] >= 0
+    assert math.isfinite(got["nc1"]) and math.isfinite(got["cdnv"])
+
+
 @pytest.mark.parametrize(
     "spectrum,expected",
     [

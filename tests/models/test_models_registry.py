@@ -23,7 +23,9 @@ def test_unknown_head_lists_allowed():
 
 
 def test_unknown_option_lists_allowed():
-    with pytest.raises(ValueError, match=r"unknown option\(s\) \['depth'\].*hidden, last_relu"):
+    with pytest.raises(
+        ValueError, match="unknown key 'depth'; model 'mlp' takes: hidden.*last_relu"
+    ):
         create_model("mlp", num_classes=10, input_shape=(1, 8, 8), head="linear", depth=3)
 
 

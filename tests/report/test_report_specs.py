@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
 from ncsweep.cli import main
-from ncsweep.report import PANEL_KINDS, load_dashboards
+from ncsweep.report import PANEL_KINDS, dashboards_dir, load_dashboards, spec
 
 GOOD = {"title": "t", "kind": "pareto", "metrics": ["val/acc1", "objective/nc_steps"]}
 
@@ -14,6 +16,23 @@ GOOD = {"title": "t", "kind": "pareto", "metrics": ["val/acc1", "objective/nc_st
 def test_shipped_dashboards_use_every_registered_kind():
     panels = [p for board in load_dashboards() for p in board.panels]
     assert {p.kind for p in panels} == set(PANEL_KINDS)
+
+
+def test_shipped_dashboards_are_the_repository_folder_in_a_checkout():
+    assert dashboards_dir() == Path(__file__).resolve().parents[2] / "dashboards"
+
+
+def test_missing_shipped_dashboards_exit_1_as_an_installation_fault(tmp_path, capsys, monkeypatch):
+    # an installation without the copy setup.py makes, run outside any checkout
+    monkeypatch.setattr(spec, "shipped_dir", lambda name: tmp_path / name)
+    with pytest.raises(SystemExit) as done:
+        main(["report", "nosweep", "--tracking-uri", f"sqlite:///{tmp_path}/never.db"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert done.value.code == 1, err
+    assert "dashboards that ship with ncsweep are missing" in err and str(tmp_path) in err
+    assert "installation is incomplete" in err and "--dashboards" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "never.db").exists()
 
 
 def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None = None):
@@ -51,7 +70,7 @@ def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None 
         ({"title": "t", "kind": "pareto"}, ["panels[0]", "missing key 'metrics'", "maximise"]),
         ({**GOOD, "colour": "red"}, ["panels[0]", "unknown key 'colour'", "grouping"]),
         ({**GOOD, "grouping": "trial"}, ["panels[0].grouping", "'trial'", "allowed: family"]),
-        ({**GOOD, "options": {"smooth": 1}}, ["panels[0].options", "'smooth'"]),
+        ({**GOOD, "options": {"smooth": 1}}, ["panels[0]", "unknown key 'options.smooth'"]),
         (
             {
                 "title": "t",
@@ -59,7 +78,7 @@ def _exit_message(tmp_path, capsys, panel: dict | None = None, top: dict | None 
                 "metrics": ["val/acc1"],
                 "options": {"figures": ["contour"]},
             },
-            ["panels[0].options.figures", "contour", "parallel, importances, history"],
+            ["panels[0]", "options.figures=['contour']", "parallel, importances, history"],
         ),
     ],
 )

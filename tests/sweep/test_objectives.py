@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from ncsweep.config import SpecError
 from ncsweep.evaluate import SuiteResult, get_suite, list_suites, register_suite, run_suites
-from ncsweep.evaluate._registry import _REGISTRY, SuiteKey
+from ncsweep.evaluate._registry import SUITES, SuiteKey
 from ncsweep.losses import DEFAULT_PROBE_TEMPERATURE, loss_info
 from ncsweep.sweep.leaderboard import TrialRow, best_per_family, rows_to_csv
 from ncsweep.sweep.objectives import resolve_objective
@@ -172,7 +172,7 @@ def test_a_suite_reporting_an_undeclared_key_is_refused():
         with pytest.raises(ValueError, match="undeclared keys \\['surprise'\\]"):
             run_suites(None, ["undeclared_for_test"])
     finally:
-        _REGISTRY.pop("undeclared_for_test")
+        SUITES.unregister("undeclared_for_test")
 
 
 def test_the_normalised_probe_temperature_is_declared_by_the_loss_registry():

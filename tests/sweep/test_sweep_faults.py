@@ -18,6 +18,8 @@ from rich.console import Console
 
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
+from ncsweep.sweep.study import load_study
+from ncsweep.tracking import TAG_RETRIES
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -66,6 +68,11 @@ def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_pa
     assert "smaller than one batch" in reasons["normface"]
     assert by_family["ntce"].status == "FINISHED" and by_family["ntce"].complete
     assert [p.name for p in outcome.exported] == ["ntce.yaml"]
+    # deterministic failures are verdicts, not infrastructure: never retried, FAIL in Optuna
+    for family, state in (("ce", "FAIL"), ("normface", "FAIL"), ("ntce", "COMPLETE")):
+        study = load_study(config.storage, "faults", family)
+        assert [t.state.name for t in study.trials] == [state], family
+        assert TAG_RETRIES not in client.get_run(by_family[family].run_id).data.tags
     _, parent = find_parent(uri, "faults")
     assert client.get_run(parent).info.status == "FINISHED"
 
@@ -137,6 +144,10 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     driver.wait(timeout=60)
     time.sleep(5)  # Ray ends the dead driver's trial actors
 
+    # What a trial that started just before the kill leaves and Tune's state never saw.
+    fs.pipe("sweeps/ray/resume-s3/ce/trial_0rphan00/checkpoint_000000/state.pt", b"x")
+    fs.pipe("sweeps/ray/resume-s3/train/0rphan00/checkpoint_000000/state.pt", b"x")
+
     resumed = subprocess.Popen(
         [sys.executable, "-m", "ncsweep.cli", "resume", "resume-s3", *common],
         env=dict(env, PYTHONFAULTHANDLER="1"),
@@ -169,12 +180,16 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
     # checkpoint through Tune under ce/<trial>/, Ray Train runs under train/<trial>/).
     assert fs.exists("sweeps/ray/resume-s3/sweep.yaml")
     assert fs.ls("sweeps/ray/resume-s3/ce")
-    # A trial started in the second before the kill that the restored Tuner never knew may
-    # leave a folder too (its MLflow run is soft-deleted as orphaned): every trial of the
-    # sweep has its own checkpoints, whatever else the bucket holds.
-    checkpoint_dirs = {
-        path.split("/")[4] for path in fs.glob("sweeps/ray/resume-s3/*/*/checkpoint_*")
-    }
+    # A trial started in the second before the kill that the restored Tuner never knew
+    # may leave a folder (and an MLflow run, soft-deleted as orphaned), as the one planted
+    # above does for sure: the resume removed them.
+    # Every trial folder left is one of the sweep's trials, and each has its checkpoints.
+    fs.invalidate_cache()
+    family_dir = "sweeps/ray/resume-s3/ce"
+    folders = {p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(family_dir) if fs.isdir(p)}
+    folders.discard("ce")  # the folder's own marker object, which Tune writes on S3
+    assert folders == {f"trial_{trial_id}" for trial_id in trial_ids}, folders
     for trial_id in trial_ids:
-        assert any(trial_id in d for d in checkpoint_dirs), (trial_id, sorted(checkpoint_dirs))
+        assert fs.glob(f"sweeps/ray/resume-s3/ce/trial_{trial_id}/checkpoint_*"), trial_id
+    assert not fs.exists("sweeps/ray/resume-s3/train/0rphan00")
     assert (tmp_path / "best" / "ce.yaml").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from .._environment import configure_environment
+from .._shipped import MissingShippedFiles
 from ..config import SpecError
 from . import (  # noqa: F401  (registers the verbs)
     doctor,
@@ -33,6 +34,9 @@ def main(argv: list[str] | None = None) -> None:
     except SpecError as err:
         err_console.print(f"[red]error:[/] {err}", highlight=False)
         sys.exit(2)
+    except MissingShippedFiles as err:  # an installation fault: not the user's input
+        err_console.print(f"[red]error:[/] {err}", highlight=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)

@@ -22,6 +22,7 @@ __all__ = [
     "RUN",
     "SEARCH",
     "AddressOption",
+    "ForceOption",
     "SetOption",
     "SharedStorageOption",
     "StorageOption",
@@ -126,6 +127,17 @@ SharedStorageOption = Annotated[
         help="The local --storage path is a filesystem mounted at the same path on every "
         "node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
         rich_help_panel=CLUSTER,
+    ),
+]
+
+
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Take the lease of the sweep (or study) even though another driver holds it (only when you "
+        "know that driver is gone: a lease frees itself once its heartbeat is stale or its "
+        "process is gone from this host).",
     ),
 ]
 

@@ -10,14 +10,19 @@ from collections.abc import Callable
 
 from typer.core import TyperCommand
 
-__all__ = ["examples", "families_help", "registry_help"]
+__all__ = ["examples", "families_help", "names_help", "registry_help"]
 
 
 def families_help(prefix: str) -> str:
     """``prefix`` followed by every registered loss family with its one-line description."""
-    from ..losses import list_losses, loss_info
+    from ..losses import LOSSES
 
-    return f"{prefix} " + "; ".join(loss_info(n).summary() for n in list_losses()) + "."
+    return f"{prefix} " + "; ".join(LOSSES.describe().splitlines()) + "."
+
+
+def names_help(prefix: str, names: Callable[[], list[str]]) -> Callable[[], str]:
+    """A help text ``prefix (a, b, c).`` whose names are read when help is shown."""
+    return lambda: f"{prefix} ({', '.join(names())})."
 
 
 def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:

@@ -7,9 +7,13 @@ from typing import Annotated
 import typer
 
 from ._app import TrackingOption, app, console
-from ._help import examples
+from ._help import examples, names_help, registry_help
 
-_ALL = "probes,longtail,corruption,transfer"
+
+def _suites() -> list[str]:
+    from ..evaluate import list_suites
+
+    return list_suites()
 
 
 def parse_options(items: list[str] | None) -> dict[str, dict]:
@@ -28,18 +32,21 @@ def parse_options(items: list[str] | None) -> dict[str, dict]:
 
 
 @app.command(
+    cls=registry_help(suite=names_help("Comma-separated suites; default: all", _suites)),
     epilog=examples(
         "ncsweep evaluate RUN_ID",
         "ncsweep evaluate RUN_ID --suite probes,longtail --device cuda",
         "ncsweep evaluate best_configs/nonl.yaml --suite corruption "
         "--option corruption.root=s3://bucket/CIFAR-10-C",
-    )
+    ),
 )
 def evaluate(
     run: Annotated[
         str, typer.Argument(help="MLflow run id of a finished training run, or an exported config.")
     ],
-    suite: Annotated[str, typer.Option("--suite", help=f"Comma-separated suites ({_ALL}).")] = _ALL,
+    suite: Annotated[
+        str | None, typer.Option("--suite", help="Comma-separated suites (default: all).")
+    ] = None,
     baseline: Annotated[
         str | None,
         typer.Option(help="Baseline run id (default: the CE run of the same study or sweep)."),
@@ -62,7 +69,7 @@ def evaluate(
     from ..evaluate.report import comparison_line
     from ..tracking import resolve_tracking_uri
 
-    suites = parse_suites(suite)
+    suites = parse_suites(suite if suite is not None else _suites())
     options = parse_options(option)
     check_options(options, "--option")
     uri = resolve_tracking_uri(tracking_uri)

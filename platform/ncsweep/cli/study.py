@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._app import SetOption, StorageOption, TrackingOption, app, console
+from ._app import ForceOption, SetOption, StorageOption, TrackingOption, app, console
 from ._help import examples
 
 study_app = typer.Typer(
@@ -57,6 +57,7 @@ def paper(
     spaces: Annotated[
         Path | None, typer.Option(help="Search-space folder (default: the shipped one).")
     ] = None,
+    force: ForceOption = False,
 ) -> None:
     """Train each family for each seed at the preset's budget, evaluate, write the table.
 
@@ -118,6 +119,7 @@ def paper(
         settings=settings,
         out_dir=out,
         max_concurrent=max_concurrent,
+        force=force,
     )
     console.print(outcome.markdown, markup=False, highlight=False)
     console.print(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from rich.markup import escape
 
 from ..config import SpecError
 from ._app import (
@@ -14,6 +15,7 @@ from ._app import (
     RUN,
     SEARCH,
     AddressOption,
+    ForceOption,
     SetOption,
     SharedStorageOption,
     StorageOption,
@@ -22,7 +24,7 @@ from ._app import (
     console,
     join_cluster,
 )
-from ._help import examples, families_help, registry_help
+from ._help import examples, families_help, names_help, registry_help
 
 ResourcesOption = Annotated[
     str | None,
@@ -44,11 +46,18 @@ VerboseOption = Annotated[
 ]
 
 
+def _presets() -> list[str]:
+    from ..sweep.presets import list_presets
+
+    return list_presets()
+
+
 @app.command(
     cls=registry_help(
         families=lambda: families_help(
             "Comma-separated loss families (default: every search space)."
-        )
+        ),
+        preset=names_help("Preset name or a YAML path; presets", _presets),
     ),
     epilog=examples(
         "ncsweep sweep",
@@ -61,10 +70,7 @@ VerboseOption = Annotated[
 def sweep(
     preset: Annotated[
         str,
-        typer.Option(
-            help="Preset name (digits, cifar10, cifar100, imagenet100, imagenet1k) or a YAML path.",
-            rich_help_panel=SEARCH,
-        ),
+        typer.Option(help="Preset name or a YAML path.", rich_help_panel=SEARCH),
     ] = "digits",
     families: Annotated[
         str | None,
@@ -132,7 +138,13 @@ def sweep(
         typer.Option(help="Evaluations before ASHA may stop a trial.", rich_help_panel=SEARCH),
     ] = None,
     max_failures: Annotated[
-        int | None, typer.Option(help="Retries of a failed trial.", rich_help_panel=RUN)
+        int | None,
+        typer.Option(
+            help="Restarts of a trial from its last checkpoint after an infrastructure "
+            "failure (node or worker lost, OOM-kill). A deterministic failure "
+            "(non-finite loss, bad spec) is never retried.",
+            rich_help_panel=RUN,
+        ),
     ] = None,
     overrides: SetOption = None,
     out: Annotated[
@@ -170,6 +182,7 @@ def sweep(
         ),
     ] = False,
     verbose: VerboseOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
 
@@ -186,7 +199,7 @@ def sweep(
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, verbose, shared_storage)
+        _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)
         return
     config = sweep_config(
         name=name,
@@ -213,7 +226,7 @@ def sweep(
     if print_config:
         console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
-    _finish(run_sweep(config, console, out_dir=out, verbose=verbose), config, out)
+    _finish(run_sweep(config, console, out_dir=out, verbose=verbose, force=force), config, out)
 
 
 def _storage(storage: str | None) -> str | None:
@@ -236,8 +249,26 @@ def _finish(outcome, config, out: Path) -> None:
 
     console.print(f"Resume after an interruption: {resume_command(config)}")
     console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
+    if isinstance(outcome.report, str):  # last, where it is seen: the sweep itself succeeded
+        console.print(
+            f"[bold red]Report NOT written[/]: {escape(outcome.report)}\n"
+            f"The sweep's results are saved (MLflow, best configs); write the report with: "
+            f"{escape(_report_command(config))}",
+            soft_wrap=True,
+            highlight=False,
+        )
     if not outcome.exported:
         raise typer.Exit(1)
+
+
+def _report_command(config) -> str:
+    """``ncsweep report NAME`` on the sweep's tracking store (a placeholder stands for a
+    URI with credentials: they are never printed)."""
+    from ..redact import redact
+
+    uri = config.tracking_uri
+    shown = uri if redact(uri) == uri else "<the tracking URI with its credentials>"
+    return f"ncsweep report {config.name} --tracking-uri {shown}"
 
 
 def _ui_hint(config) -> str:
@@ -259,6 +290,7 @@ def _resume(
     out: Path,
     verbose: bool = False,
     shared: bool = False,
+    force: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
     from ..train import default_storage
@@ -273,7 +305,11 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _finish(run_sweep(config, console, out_dir=out, resume=True, verbose=verbose), config, out)
+    _finish(
+        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
+        config,
+        out,
+    )
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
@@ -308,7 +344,8 @@ def resume_command(
         Path, typer.Option(help="Where the best configs are exported.", rich_help_panel=OUTPUT)
     ] = Path("best_configs"),
     verbose: VerboseOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
     join_cluster(address)
-    _resume(name, storage, tracking_uri, out, verbose, shared_storage)
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)

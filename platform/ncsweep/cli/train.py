@@ -21,11 +21,27 @@ from ._app import (
     err_console,
     join_cluster,
 )
-from ._help import examples, families_help, registry_help
+from ._help import examples, families_help, names_help, registry_help
+
+
+def _datasets() -> list[str]:
+    from ..data import list_datasets
+
+    return list_datasets()
+
+
+def _models() -> list[str]:
+    from ..models import list_models
+
+    return list_models()
 
 
 @app.command(
-    cls=registry_help(loss=lambda: families_help("Loss family:")),
+    cls=registry_help(
+        loss=lambda: families_help("Loss family:"),
+        dataset=names_help("Dataset name", _datasets),
+        model=names_help("Backbone", _models),
+    ),
     epilog=examples(
         "ncsweep train --loss nonl --dataset digits",
         "ncsweep train --config best_configs/nonl.yaml",
@@ -45,17 +61,9 @@ def train(
     loss: Annotated[str | None, typer.Option(help="Loss family.", rich_help_panel=RUN)] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(
-            help="Dataset name (digits, synthetic, cifar10, cifar100, imagenet).",
-            rich_help_panel=RUN,
-        ),
+        typer.Option(help="Dataset name.", rich_help_panel=RUN),
     ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(
-            help="Backbone (mlp, convnet, resnet18_cifar, resnet50).", rich_help_panel=RUN
-        ),
-    ] = None,
+    model: Annotated[str | None, typer.Option(help="Backbone.", rich_help_panel=RUN)] = None,
     overrides: SetOption = None,
     workers: Annotated[
         int | None, typer.Option(help="Ray Train workers (data-parallel).", rich_help_panel=RUN)

@@ -20,6 +20,7 @@ from ncsweep.data import (  # noqa: F401  (registration)
     transfer,
 )
 from ncsweep.data._registry import (
+    DATASETS,
     DataBundle,
     DatasetNotFoundError,
     create_dataset,
@@ -31,6 +32,7 @@ from ncsweep.data.in_memory import TensorImageDataset
 from ncsweep.data.longtail import long_tail_counts
 
 __all__ = [
+    "DATASETS",
     "DataBundle",
     "DatasetNotFoundError",
     "TensorImageDataset",

@@ -1,7 +1,8 @@
 """The dataset registry: ``@register_dataset`` fills it, ``create_dataset`` is the one factory.
 
 A builder is a function ``build(*, root, views, augment, seed, **options) -> DataBundle``.
-Its keyword-only parameters after the common ones are its options, with their defaults:
+Its keyword-only parameters after the common ones are its options, with their defaults
+(the entry's options model, :func:`ncsweep.registry.options_from_signature`):
 ``create_dataset`` checks user options against them, so a typo fails with the allowed list.
 The registry, not the builder, resolves ``s3://`` roots (``remote.py``) and applies the long
 tail (``longtail.py``), so every dataset gets both without writing a line.
@@ -16,7 +17,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from ..registry import Registry, options_from_signature
+
 __all__ = [
+    "DATASETS",
     "DataBundle",
     "DatasetNotFoundError",
     "create_dataset",
@@ -60,11 +64,10 @@ class DataBundle:
 @dataclass(frozen=True)
 class _Entry:
     build: Callable[..., DataBundle]
-    options: dict[str, Any]
     remote_paths: tuple[str, ...]
 
 
-_REGISTRY: dict[str, _Entry] = {}
+DATASETS: Registry[_Entry] = Registry("dataset")
 
 
 def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable:
@@ -77,18 +80,16 @@ def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable
     """
 
     def decorator(build: Callable[..., DataBundle]) -> Callable[..., DataBundle]:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is already registered")
         params = inspect.signature(build).parameters
         missing = [p for p in _COMMON if p not in params]
         if missing:
             raise TypeError(f"dataset builder {build.__name__} lacks parameters {missing}")
-        options = {
-            p.name: p.default
-            for p in params.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _COMMON
-        }
-        _REGISTRY[name] = _Entry(build, options, tuple(remote_paths))
+        DATASETS.register(
+            name,
+            _Entry(build, tuple(remote_paths)),
+            options=options_from_signature(build, name, skip=_COMMON),
+            description=(build.__doc__ or "").strip().split("\n")[0],
+        )
         return build
 
     return decorator
@@ -96,21 +97,12 @@ def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable
 
 def list_datasets() -> list[str]:
     """Registered dataset names, sorted."""
-    return sorted(_REGISTRY)
+    return DATASETS.names()
 
 
 def dataset_options(name: str) -> dict[str, Any]:
     """The options ``name`` accepts, with their defaults."""
-    return dict(_entry(name).options)
-
-
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown dataset {name!r}; allowed: {', '.join(list_datasets())}"
-        ) from None
+    return DATASETS.defaults(name)
 
 
 def create_dataset(
@@ -149,11 +141,8 @@ def create_dataset(
     from ncsweep.data.longtail import apply_imbalance, validate_imbalance
     from ncsweep.data.remote import is_remote, materialize
 
-    entry = _entry(name)
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        allowed = ", ".join(sorted(entry.options)) or "none"
-        raise ValueError(f"unknown option(s) {unknown} for dataset {name!r}; allowed: {allowed}")
+    entry = DATASETS.get(name)
+    options = DATASETS.validate_options(name, options).given()
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:
         raise ValueError(f"views must be an integer >= 1, got {views!r}")
     imbalance = validate_imbalance(imbalance)

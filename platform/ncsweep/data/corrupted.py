@@ -113,9 +113,9 @@ def clean_source(
             "labels.npy, or ImageNet-C <corruption>/<severity>/<wnid>/)"
         )
     if root is not None and is_remote(root):
-        from ncsweep.data._registry import _entry
+        from ncsweep.data._registry import DATASETS
 
-        root = materialize(root, _entry(name).remote_paths)
+        root = materialize(root, DATASETS.get(name).remote_paths)
     return CLEAN_SOURCES[name](root, seed, dict(options or {}), split)
 
 

@@ -16,6 +16,7 @@ Example:
 
 from . import corruption, longtail, probes, transfer  # noqa: F401  (registration)
 from ._registry import (
+    SUITES,
     SuiteResult,
     check_options,
     get_suite,
@@ -29,6 +30,7 @@ from .runs import default_baseline, read_state, resolve_run
 from .subject import Subject, build_model, live_subject, subject_from_state
 
 __all__ = [
+    "SUITES",
     "Evaluation",
     "Subject",
     "SuiteResult",

@@ -1,8 +1,9 @@
 """The suite registry: ``@register_suite`` fills it; ``run_suite`` and ``compare_suite`` use it.
 
 A suite is a function ``run(subject, **options) -> SuiteResult`` on a frozen model; its
-keyword-only parameters after ``subject`` are its options, with their defaults (checked
-against user options so a typo fails with the allowed list, as for datasets and models).
+keyword-only parameters after ``subject`` are its options, with their defaults (the
+entry's options model in :data:`SUITES`, a :class:`ncsweep.registry.Registry`: a typo
+fails with the allowed list, as for datasets and models).
 ``compare(result_metrics, baseline_metrics) -> metrics`` turns two runs' results into the
 suite's comparison (long-tail gain, mCE, transfer gain); suites without one compare nothing.
 
@@ -14,14 +15,15 @@ from here (``sweep/objectives.py``).
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..config import SpecError
+from ..registry import Registry, options_from_signature
 
 __all__ = [
+    "SUITES",
     "SuiteKey",
     "SuiteResult",
     "Suite",
@@ -94,7 +96,6 @@ class Suite:
     name: str
     run: Callable[..., SuiteResult]
     compare: Callable[[dict, dict], dict[str, float | None]] | None
-    options: dict[str, Any]
     description: str
     keys: tuple[SuiteKey, ...] = ()
 
@@ -107,7 +108,8 @@ class Suite:
         return [k for k in metrics if self.key(k) is None]
 
 
-_REGISTRY: dict[str, Suite] = {}
+#: The suites, in registration order (probes, longtail, corruption, transfer).
+SUITES: Registry[Suite] = Registry("suite", error=SpecError, sort=False)
 
 
 def register_suite(
@@ -117,14 +119,14 @@ def register_suite(
     ``keys`` (its measurements and, with ``compare``, its comparisons: ``baseline=True``)."""
 
     def decorator(run: Callable[..., SuiteResult]) -> Callable[..., SuiteResult]:
-        if name in _REGISTRY:
-            raise ValueError(f"suite {name!r} is already registered")
-        params = inspect.signature(run).parameters
-        options = {
-            p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
         doc = (run.__doc__ or "").strip().splitlines()
-        _REGISTRY[name] = Suite(name, run, compare, options, doc[0] if doc else "", tuple(keys))
+        description = doc[0] if doc else ""
+        SUITES.register(
+            name,
+            Suite(name, run, compare, description, tuple(keys)),
+            options=options_from_signature(run, name),
+            description=description,
+        )
         return run
 
     return decorator
@@ -132,14 +134,11 @@ def register_suite(
 
 def list_suites() -> list[str]:
     """Registered suite names, in registration order (probes, longtail, corruption, transfer)."""
-    return list(_REGISTRY)
+    return SUITES.names()
 
 
 def get_suite(name: str) -> Suite:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise SpecError(f"unknown suite {name!r}; allowed: {', '.join(list_suites())}") from None
+    return SUITES.get(name)
 
 
 def parse_suites(value: str | list[str] | None, source: str = "--suite") -> list[str]:
@@ -151,10 +150,7 @@ def parse_suites(value: str | list[str] | None, source: str = "--suite") -> list
     for item in (str(i).strip() for i in items):
         if not item:
             continue
-        if item not in _REGISTRY:
-            raise SpecError(
-                f"{source}: unknown suite {item!r}; allowed: {', '.join(list_suites())}"
-            )
+        SUITES.get(item, source=source)
         if item not in names:
             names.append(item)
     if not names:
@@ -163,14 +159,8 @@ def parse_suites(value: str | list[str] | None, source: str = "--suite") -> list
 
 
 def check_options(options: dict[str, dict[str, Any]], source: str) -> None:
-    """Every ``{suite: {option: value}}`` names a registered suite and its options."""
+    """Every ``{suite: {option: value}}`` names a registered suite and its options (a wrong
+    key is named as ``suite.option``, the form of ``--option``)."""
     for suite, given in options.items():
-        entry = get_suite(suite)
-        if not isinstance(given, dict):
-            raise SpecError(f"{source}: options of suite {suite!r} must be a mapping")
-        unknown = sorted(set(given) - set(entry.options))
-        if unknown:
-            raise SpecError(
-                f"{source}: unknown option(s) {unknown} for suite {suite!r}; allowed: "
-                f"{', '.join(entry.options) or 'none'}"
-            )
+        SUITES.get(suite, source=source)
+        SUITES.validate_options(suite, given, source=source, prefix=f"{suite}.")

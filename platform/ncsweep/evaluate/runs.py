@@ -22,6 +22,7 @@ from mlflow.tracking import MlflowClient
 
 from ..config import ExperimentSpec, SpecError, read_yaml, spec_from_dict
 from ..losses import loss_info
+from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_SWEEP
 from ..train.checkpoint import STATE_FILE
 
@@ -159,7 +160,7 @@ def default_baseline(uri: str, run: RunRef) -> str | None:
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in {**scope, TAG_FAMILY: "ce"}.items())
     runs = MlflowClient(uri).search_runs(
         [run.experiment_id],
-        filter_string=query + " and attributes.status = 'FINISHED'",
+        filter_string=query + f" and attributes.status = '{RunState.FINISHED}'",
         order_by=["metrics.`val/acc1` DESC"],
         max_results=1,
     )

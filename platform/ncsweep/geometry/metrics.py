@@ -50,7 +50,11 @@ that value, not 1. Two unrelated near-orthogonal Grams (random features in high 
 
 Numerical noise floor: eigenvalues below D·ε·tr(Σ_{i∈c} u_i u_iᵀ) of a per-class scatter
 are cancellation noise of the uncentred moments and count as zero (a within-class std below
-≈ 3e-7 of the feature norm is indistinguishable from exact collapse).
+≈ 3e-7 of the feature norm is indistinguishable from exact collapse). ``nc1`` and ``cdnv``
+come from the rows centred on their class means while :class:`ClassStats` keeps the rows
+(exact at any degree of collapse); from the moments alone their within-class spreads are
+clamped at 0, the sign of a value below the moments' noise floor ε·‖μ_c‖² being noise
+(:func:`_within_class_spread`).
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._host import map_with_blas_per_thread, single_threaded_blas, times_transposed, to_host
+from ._host import map_with_blas_per_thread, single_threaded_blas, to_host
 from .agreement import NCCAgreement
 from .descriptors import METRICS
 from .stats import ClassStats
@@ -229,23 +233,56 @@ def _scatter_spectrum(scatter: Tensor, rank: int) -> Tensor:
     return _eigvalsh(0.5 * (small + small.transpose(-1, -2)))
 
 
-def _within_variance_along(
-    stats: ClassStats, directions: np.ndarray, class_means: np.ndarray, total: float
-) -> np.ndarray:
-    """``[r]`` vᵀ Σ_W v for the rows v of ``directions`` [r, D], Σ_W the pooled
-    within-class covariance of the raw features (scatter / N); ``class_means`` [K, D] and
-    ``total`` = N are the host copies :func:`collapse_metrics` already holds.
+def _within_class_spread(
+    stats: ClassStats,
+    directions: np.ndarray,
+    class_means: np.ndarray,
+    present: np.ndarray,
+    counts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two within-class spreads of the raw features: ``[r]`` vᵀ Σ_W v for the rows v of
+    ``directions`` [r, D] (NC1; Σ_W the pooled within-class covariance, scatter / N) and
+    ``[K']`` σ_c² = (1/n_c) Σ_{i∈c} ‖h_i − μ_c‖² for the classes ``present`` (CDNV).
+    ``class_means`` [K, D] and ``counts`` [K'] (n_c of the present classes) are the host
+    copies :func:`collapse_metrics` already holds.
 
-    From kept rows: the centred rows projected on the r directions (O(N·D·r)); otherwise
-    from the D×D within-class scatter of the moments."""
+    From kept rows: the rows centred on their class means, then projected on the r
+    directions (O(N·D·r)) and their squared norms summed per class. A row minus a mean
+    close to it is exact in floating point (Sterbenz's lemma), so both spreads keep their
+    full relative precision however small they are against ‖μ_c‖².
+
+    Otherwise from the uncentred sums: Σ_W from ``moment_h`` − Σ_c n_c μ_c μ_cᵀ and σ_c²
+    from Σ‖h_i‖²/n_c − ‖μ_c‖². Each is a difference of two numbers of size ~‖μ_c‖² and
+    carries an absolute error of ~ε·‖μ_c‖² (ClassStats' docstring): near exact collapse that
+    noise exceeds the true value and can come out negative. A variance is never negative,
+    so both are clamped at 0: below that floor collapse is exact as far as the moments can
+    tell."""
+    total = counts.sum()
     rows = stats.kept_rows()
-    v = torch.from_numpy(directions).to(stats.device)
     if rows is None:
-        return to_host(((v @ stats.within_scatter()) * v).sum(1)) / total
-    # project on the device, centre the N×r projections on the host
-    projected = to_host(times_transposed(rows.h, v))
-    centred = projected - (class_means @ directions.T)[rows.y.cpu().numpy()]
-    return np.einsum("ij,ij->j", centred, centred) / total
+        v = torch.from_numpy(directions).to(stats.device)
+        along = to_host(((v @ stats.within_scatter()) * v).sum(1)) / total
+        mu = class_means[present]
+        sigma2 = to_host(stats.sqnorm_h)[present] / counts - (mu**2).sum(1)
+        return np.maximum(along, 0), np.maximum(sigma2, 0)
+    # numpy on the CPU (module _host: no torch dispatch, numpy's BLAS), torch elsewhere;
+    # both take the same expressions
+    if rows.h.device.type == "cpu":
+        xp, h, y, means, v = np, rows.h.numpy(), rows.y.numpy(), class_means, directions
+    else:
+        xp, h, y = torch, rows.h, rows.y
+        means, v = (torch.from_numpy(a).to(h.device) for a in (class_means, directions))
+    offsets = means[y]
+    offsets -= h  # μ_c − h_i, in place: only squares are used, the sign does not matter
+    projected = offsets @ v.T
+    along = xp.einsum("ij,ij->j", projected, projected)  # einsum: no [N, D] temporary
+    squared = xp.einsum("ij,ij->i", offsets, offsets)
+    per_class = xp.bincount(y, weights=squared, minlength=stats.num_classes)
+    return _on_host(along) / total, _on_host(per_class)[present] / counts
+
+
+def _on_host(values) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else to_host(values)
 
 
 def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
@@ -402,9 +439,9 @@ def _collapse_metrics(
     s, vh = s[:r], vh[:r]
     keep = s > max(kp, D) * _EPS * s[0]
     s, vh = s[keep], vh[keep]
-    out["nc1"] = float((_within_variance_along(stats, vh, means, N) / s**2).sum())
+    along, sigma2 = _within_class_spread(stats, vh, means, present, n)
+    out["nc1"] = float((along / s**2).sum())
 
-    sigma2 = np.maximum(to_host(stats.sqnorm_h)[present] / n - (mu**2).sum(1), 0)
     gram = mbar @ mbar.T
     sq = np.diagonal(gram)
     dist2 = np.maximum(sq[rows] + sq[cols] - 2 * gram[rows, cols], 0)

@@ -4,8 +4,12 @@ that says what the platform needs to know about it.
 ``@register_loss(name, LossInfo(...))`` fills the registry; ``create_loss`` is the one
 factory; :func:`loss_info` answers every other question (options with types, defaults and
 ranges, model head, views, evaluation loss, probes, prototypes, a one-line description).
-The spec validation (``config.LossSpec``), the search-space family list, the model head of
-the training loop and the CLI help are derived from it.
+The registry is a :class:`ncsweep.registry.Registry` (:data:`LOSSES`): each family's
+options are a pydantic model built from its :class:`Option` descriptors, so the unknown-key
+and value checks are the registry's, shared with every other catalogue. The spec
+validation (``config.LossSpec``), the search-space family list, the study table's family
+order (registration order: :func:`families`), the model head of the training loop and the
+CLI help are derived from it.
 
 An option's default is the constructor's own default (read from its signature once, at
 registration), so the descriptor states only what the signature cannot: the type, the
@@ -23,26 +27,26 @@ import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, create_model
 from torch import nn
+
+from ..registry import Options, Registry
 
 __all__ = [
     "DEFAULT_PROBE_TEMPERATURE",
-    "HEADS",
+    "LOSSES",
     "LossInfo",
     "Option",
     "create_loss",
     "evaluation_loss",
+    "families",
     "list_losses",
     "loss_info",
     "register_loss",
     "unregister_loss",
 ]
-
-#: Heads of the model registry (``models.heads``): ``linear`` = ``W z + b``; ``prototype``
-#: = ``W z`` without bias; ``projection`` = an MLP projection, classified by class means.
-HEADS = ("linear", "prototype", "projection")
 
 _UNSET: Any = object()
 
@@ -90,15 +94,12 @@ class Option:
             kind = " ".join([kind, " and ".join(bounds)]) if bounds else kind
         return kind + (" or null" if self.nullable else "")
 
-    def describe(self) -> str:
-        """``temperature (float > 0, default 0.1)``."""
-        return f"{self.name} ({self.kind()}, default {self.default!r})"
-
     def check(self, value: Any) -> Any:
-        """``value`` converted to the option's type; ValueError names what is allowed."""
+        """``value`` converted to the option's type; ValueError says what is allowed (the
+        registry adds the key and the value)."""
         if value is None and self.nullable:
             return None
-        wrong = ValueError(f"{self.name}={value!r}: must be {self.kind()}")
+        wrong = ValueError(f"must be {self.kind()}")
         if self.type is bool:
             if not isinstance(value, bool):
                 raise wrong
@@ -135,7 +136,9 @@ class LossInfo:
     Attributes:
         description: one line (CLI help, docs).
         options: constructor options (defaults come from the constructor).
-        head: model head the family trains, one of :data:`HEADS`.
+        head: model head the family trains, a name of the head registry (``models.heads``):
+            ``linear`` = ``W z + b``; ``prototype`` = ``W z`` without bias; ``projection`` =
+            an MLP projection, classified by class means.
         views: augmented views per sample (the loss takes B×V×D when > 1).
         normalized: predictions by cosine to unit prototypes (no bias).
         uses_prototypes: the loss reads the head's prototypes.
@@ -182,28 +185,26 @@ class LossInfo:
     def check_options(self, values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         """All options, ``values`` over the defaults, each checked; ValueError names every
         wrong key (as ``prefix + name``) and what the family takes."""
-        problems, out = [], self.defaults
-        by_name = {o.name: o for o in self.options}
-        for key, value in values.items():
-            if key not in by_name:
-                problems.append(f"unknown key '{prefix}{key}'")
-                continue
-            try:
-                out[key] = by_name[key].check(value)
-            except ValueError as err:
-                problems.append(f"{prefix}{err}")
-        if problems:
-            takes = ", ".join(o.describe() for o in self.options) or "no options"
-            raise ValueError(f"{'; '.join(problems)}; loss '{self.name}' takes: {takes}")
-        return out
-
-    def summary(self) -> str:
-        """``name: description (options a, b)`` for help texts."""
-        opts = ", ".join(self.option_names) or "no options"
-        return f"{self.name}: {self.description} (options: {opts})"
+        return {
+            **self.defaults,
+            **LOSSES.validate_options(self.name, values, prefix=prefix).given(),
+        }
 
 
-_LOSSES: dict[str, LossInfo] = {}
+#: The loss families; :func:`list_losses` sorted, :func:`families` in registration order.
+LOSSES: Registry[LossInfo] = Registry("loss")
+
+
+def _options_model(name: str, options: tuple[Option, ...]) -> type[Options]:
+    """The pydantic model of a family's options: each value goes through ``Option.check``."""
+    fields: dict[str, Any] = {
+        o.name: (
+            Annotated[Any, BeforeValidator(o.check)],
+            Field(o.default, description=o.help, json_schema_extra={"kind": o.kind()}),
+        )
+        for o in options
+    }
+    return create_model(f"{name}_options", __base__=Options, **fields)
 
 
 def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type[nn.Module]]:
@@ -213,8 +214,10 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
     (``views``, ``normalized``, ``uses_prototypes``) from ``info``.
 
     Raises:
-        ValueError: ``name`` taken by another class, a head outside :data:`HEADS`, or
-            options that do not match the constructor's arguments.
+        ValueError: ``name`` taken by another class, or options that do not match the
+            constructor's arguments. (The head is checked against the head registry by
+            ``create_model``, and for every family by the registry contract test: the loss
+            library does not import the models.)
 
     Example:
         >>> @register_loss("my_loss", LossInfo("my loss", head="prototype"))  # doctest: +SKIP
@@ -222,15 +225,13 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
     """
 
     def decorator(cls: type[nn.Module]) -> type[nn.Module]:
-        taken = _LOSSES.get(name)
+        taken = LOSSES.get(name) if name in LOSSES else None
         if (
             taken is not None
             and taken.cls is not cls
             and taken.cls.__qualname__ != cls.__qualname__
         ):
             raise ValueError(f"loss {name!r} is already registered to {taken.cls.__name__}")
-        if info.head not in HEADS:
-            raise ValueError(f"loss {name!r}: head {info.head!r}; allowed: {', '.join(HEADS)}")
         params = {
             p.name: p.default
             for p in inspect.signature(cls.__init__).parameters.values()
@@ -252,7 +253,13 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
             info.normalized,
             info.uses_prototypes,
         )
-        _LOSSES[name] = full
+        LOSSES.register(
+            name,
+            full,
+            options=_options_model(name, options),
+            description=info.description,
+            replace=True,
+        )
         return cls
 
     return decorator
@@ -260,19 +267,23 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
 
 def unregister_loss(name: str) -> None:
     """Remove ``name`` from the registry (tests that register a family of their own)."""
-    _LOSSES.pop(name, None)
+    LOSSES.unregister(name)
 
 
 def list_losses() -> list[str]:
     """Names of the registered losses, sorted."""
-    return sorted(_LOSSES)
+    return LOSSES.names()
+
+
+def families() -> list[str]:
+    """The registered families in registration order: the paper's order (the package
+    imports its families in that order), then families registered later."""
+    return LOSSES.registered()
 
 
 def loss_info(name: str) -> LossInfo:
     """The descriptor of loss ``name``; ValueError lists the registered names."""
-    if name not in _LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(list_losses())}")
-    return _LOSSES[name]
+    return LOSSES.get(name)
 
 
 def create_loss(name: str, **kwargs) -> nn.Module:
@@ -286,12 +297,7 @@ def create_loss(name: str, **kwargs) -> nn.Module:
         >>> loss = create_loss("ntce", temperature=0.1, memory=4096)  # doctest: +SKIP
     """
     info = loss_info(name)
-    allowed = sorted(info.option_names)
-    for key in kwargs:
-        if key not in allowed:
-            raise ValueError(f"{name} got unknown option {key!r}; allowed: {', '.join(allowed)}")
-    checked = info.check_options(kwargs)
-    return info.cls(**{k: checked[k] for k in kwargs})
+    return info.cls(**LOSSES.validate_options(name, kwargs).given())
 
 
 def evaluation_loss(name: str, options: Mapping[str, Any]) -> nn.Module:

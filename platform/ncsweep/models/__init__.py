@@ -12,16 +12,19 @@ Example:
 
 from ncsweep.models import convnet, mlp, resnet  # noqa: F401  (registration)
 from ncsweep.models._registry import (
+    MODELS,
     create_model,
     example_input_shape,
     list_models,
     model_options,
     register_model,
 )
-from ncsweep.models.heads import create_head, list_heads, register_head
+from ncsweep.models.heads import HEAD_REGISTRY, create_head, list_heads, register_head
 from ncsweep.models.ncmodel import NCModel, NCOutput
 
 __all__ = [
+    "HEAD_REGISTRY",
+    "MODELS",
     "NCModel",
     "NCOutput",
     "create_head",

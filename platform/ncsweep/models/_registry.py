@@ -1,8 +1,9 @@
 """The model registry: ``@register_model`` fills it, ``create_model`` is the one factory.
 
 A backbone builder is ``build(*, input_shape, **options) -> (backbone, feature_dim)``; its
-keyword-only parameters after ``input_shape`` are its options (with defaults), checked by
-``create_model`` so a typo fails with the allowed list. ``example_input_shape`` is what the
+keyword-only parameters after ``input_shape`` are its options (with defaults: the entry's
+options model in :data:`MODELS`), checked by ``create_model`` so a typo fails with the
+allowed list. ``example_input_shape`` is what the
 contract test feeds it, so a newly registered model is tested without writing a test.
 """
 
@@ -15,20 +16,27 @@ from typing import Any
 
 from torch import nn
 
-from ncsweep.models.heads import create_head, list_heads
+from ncsweep.models.heads import HEAD_REGISTRY, create_head
 from ncsweep.models.ncmodel import NCModel
+from ncsweep.registry import Registry, options_from_signature
 
-__all__ = ["create_model", "example_input_shape", "list_models", "model_options", "register_model"]
+__all__ = [
+    "MODELS",
+    "create_model",
+    "example_input_shape",
+    "list_models",
+    "model_options",
+    "register_model",
+]
 
 
 @dataclass(frozen=True)
 class _Entry:
     build: Callable[..., tuple[nn.Module, int]]
-    options: dict[str, Any]
     example_input_shape: tuple[int, int, int]
 
 
-_REGISTRY: dict[str, _Entry] = {}
+MODELS: Registry[_Entry] = Registry("model")
 
 
 def register_model(name: str, *, example_input_shape: tuple[int, int, int]) -> Callable:
@@ -40,17 +48,14 @@ def register_model(name: str, *, example_input_shape: tuple[int, int, int]) -> C
     """
 
     def decorator(build: Callable[..., tuple[nn.Module, int]]):
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
-        params = inspect.signature(build).parameters
-        if "input_shape" not in params:
+        if "input_shape" not in inspect.signature(build).parameters:
             raise TypeError(f"model builder {build.__name__} lacks parameter input_shape")
-        options = {
-            p.name: p.default
-            for p in params.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "input_shape"
-        }
-        _REGISTRY[name] = _Entry(build, options, tuple(example_input_shape))
+        MODELS.register(
+            name,
+            _Entry(build, tuple(example_input_shape)),
+            options=options_from_signature(build, name, skip=("input_shape",)),
+            description=(build.__doc__ or "").strip().split("\n")[0],
+        )
         return build
 
     return decorator
@@ -58,24 +63,17 @@ def register_model(name: str, *, example_input_shape: tuple[int, int, int]) -> C
 
 def list_models() -> list[str]:
     """Registered model names, sorted."""
-    return sorted(_REGISTRY)
-
-
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(list_models())}") from None
+    return MODELS.names()
 
 
 def model_options(name: str) -> dict[str, Any]:
     """The options ``name`` accepts, with their defaults."""
-    return dict(_entry(name).options)
+    return MODELS.defaults(name)
 
 
 def example_input_shape(name: str) -> tuple[int, int, int]:
     """A small C×H×W input that model ``name`` accepts."""
-    return _entry(name).example_input_shape
+    return MODELS.get(name).example_input_shape
 
 
 def _positive_int(key: str, value: Any) -> int:
@@ -113,13 +111,9 @@ def create_model(
         >>> model = create_model("mlp", num_classes=10, input_shape=(1, 8, 8), head="prototype")
         >>> out = model(torch.randn(4, 1, 8, 8))   # out.features 4×256, out.prototypes 10×256
     """
-    entry = _entry(name)
-    if head not in list_heads():
-        raise ValueError(f"unknown head {head!r}; allowed: {', '.join(list_heads())}")
-    unknown = sorted(set(options) - set(entry.options))
-    if unknown:
-        allowed = ", ".join(sorted(entry.options)) or "none"
-        raise ValueError(f"unknown option(s) {unknown} for model {name!r}; allowed: {allowed}")
+    entry = MODELS.get(name)
+    HEAD_REGISTRY.get(head)
+    options = MODELS.validate_options(name, options).given()
     _positive_int("num_classes", num_classes)
     _positive_int("proj_dim", proj_dim)
     shape = tuple(input_shape)

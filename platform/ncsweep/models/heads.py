@@ -6,6 +6,8 @@
 - ``projection``: SupCon's MLP ``D -> D -> proj_dim`` (Linear, ReLU, Linear); no prototypes.
 
 Every head has ``embed(z)`` (what the loss gets as features), ``prototypes`` and ``bias``.
+The registry is :data:`HEAD_REGISTRY` (``ncsweep.registry``); a head takes no options of
+its own (``proj_dim`` is the model's).
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..registry import Registry
+
 __all__ = [
+    "HEAD_REGISTRY",
     "LinearHead",
     "ProjectionHead",
     "PrototypeHead",
@@ -25,31 +30,27 @@ __all__ = [
     "register_head",
 ]
 
-_HEADS: dict[str, Callable[..., nn.Module]] = {}
+HEAD_REGISTRY: Registry[Callable[..., nn.Module]] = Registry("head")
 
 
 def register_head(name: str) -> Callable:
     """Register a head class built as ``cls(feature_dim, num_classes, proj_dim)``."""
 
     def decorator(cls):
-        if name in _HEADS:
-            raise ValueError(f"head {name!r} is already registered")
-        _HEADS[name] = cls
-        return cls
+        doc = (cls.__doc__ or "").strip().split("\n")[0]
+        return HEAD_REGISTRY.register(name, cls, description=doc)
 
     return decorator
 
 
 def list_heads() -> list[str]:
     """Registered head names, sorted."""
-    return sorted(_HEADS)
+    return HEAD_REGISTRY.names()
 
 
 def create_head(name: str, *, feature_dim: int, num_classes: int, proj_dim: int) -> nn.Module:
     """Build head ``name``; ``ValueError`` listing the allowed names if unknown."""
-    if name not in _HEADS:
-        raise ValueError(f"unknown head {name!r}; allowed: {', '.join(list_heads())}")
-    return _HEADS[name](feature_dim, num_classes, proj_dim)
+    return HEAD_REGISTRY.get(name)(feature_dim, num_classes, proj_dim)
 
 
 @register_head("linear")

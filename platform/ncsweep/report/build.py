@@ -32,7 +32,7 @@ def default_report_path(name: str, compare: str | None = None) -> Path:
 
 
 def _section(index: int, panel: PanelSpec, sweeps: list[SweepData], page: PageContext) -> str:
-    render = PANEL_KINDS[panel.kind].render
+    render = PANEL_KINDS.get(panel.kind).render
     fragments = [render(panel, data, page) for data in sweeps]
     plots = sum(f.plots for f in fragments)
     rows = sum(f.rows for f in fragments)

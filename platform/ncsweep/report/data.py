@@ -16,6 +16,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from ..config import SpecError
+from ..status import RunState, TrialOutcome
 from ..sweep.leaderboard import TrialRow, best_per_family, child_runs, find_parent, row_from_run
 from ..sweep.objectives import NC_STEPS
 from ..sweep.spaces import Param, parse_distribution
@@ -25,20 +26,20 @@ from .history import History, metric_histories
 __all__ = ["SweepData", "Trial", "load_sweep", "trial_status", "STATUSES"]
 
 #: How a trial ended, in the order the report lists them.
-STATUSES = ("finished", "stopped early", "failed", "running", "killed")
+STATUSES = tuple(TrialOutcome)
 
 
-def trial_status(row: TrialRow, tags: dict[str, str]) -> str:
+def trial_status(row: TrialRow, tags: dict[str, str]) -> TrialOutcome:
     """finished (whole budget), stopped early (ASHA), failed, running, or killed."""
-    if row.status == "FAILED":
-        return "failed"
-    if row.status == "RUNNING" or row.status == "SCHEDULED":
-        return "running"
+    if row.status == RunState.FAILED:
+        return TrialOutcome.FAILED
+    if row.status in (RunState.RUNNING, RunState.SCHEDULED):
+        return TrialOutcome.RUNNING
     if row.complete:
-        return "finished"
-    if "ncsweep.stopped_early" in tags or row.status == "FINISHED":
-        return "stopped early"
-    return "killed"
+        return TrialOutcome.FINISHED
+    if "ncsweep.stopped_early" in tags or row.status == RunState.FINISHED:
+        return TrialOutcome.STOPPED_EARLY
+    return TrialOutcome.KILLED
 
 
 def _param_value(text: str) -> Any:

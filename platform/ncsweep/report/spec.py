@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._shipped import MissingShippedFiles, shipped_dir
 from ..config import SpecError, read_yaml
 from .catalog import is_known_metric
 from .kinds import PANEL_KINDS
@@ -53,9 +54,10 @@ class Dashboard:
 
 
 def dashboards_dir() -> Path:
-    """``<repo>/dashboards`` beside the package source, else ``./dashboards``."""
-    beside = Path(__file__).resolve().parents[3] / "dashboards"
-    return beside if beside.is_dir() else Path.cwd() / "dashboards"
+    """The shipped dashboards: the copy a regular install ships inside the package, else
+    ``<repo>/dashboards`` (a checkout or an editable install), else ``./dashboards``
+    (:func:`ncsweep._shipped.shipped_dir`)."""
+    return shipped_dir("dashboards")
 
 
 def _allowed(values) -> str:
@@ -72,11 +74,7 @@ def _panel(raw: Any, where: str) -> PanelSpec:
         if key not in raw:
             raise SpecError(f"{where}: missing key {key!r} (required: {_allowed(_REQUIRED)})")
     kind_name = raw["kind"]
-    kind = PANEL_KINDS.get(kind_name)
-    if kind is None:
-        raise SpecError(
-            f"{where}.kind: unknown panel kind {kind_name!r}; allowed: {_allowed(PANEL_KINDS)}"
-        )
+    kind = PANEL_KINDS.get(kind_name, source=f"{where}.kind")
     metrics = raw.get("metrics", [])
     if isinstance(metrics, str):
         metrics = [metrics]
@@ -102,20 +100,7 @@ def _panel(raw: Any, where: str) -> PanelSpec:
             f"allowed: {_allowed(kind.groupings)}"
         )
     options = raw.get("options") or {}
-    if not isinstance(options, dict):
-        raise SpecError(f"{where}.options: a mapping; allowed keys: {_allowed(kind.options)}")
-    for key, value in options.items():
-        if key not in kind.options:
-            raise SpecError(
-                f"{where}.options: unknown option {key!r} for kind {kind_name}; "
-                f"allowed: {_allowed(kind.options) or '(none)'}"
-            )
-        allowed = kind.option_values.get(key)
-        values = value if isinstance(value, list) else [value]
-        if allowed is not None and any(v not in allowed for v in values):
-            raise SpecError(
-                f"{where}.options.{key}: {value!r} is not allowed; allowed: {_allowed(allowed)}"
-            )
+    PANEL_KINDS.validate_options(kind_name, options, source=where, prefix="options.")
     return PanelSpec(
         title=str(raw["title"]),
         kind=kind_name,
@@ -148,12 +133,25 @@ def load_dashboard(path: str | Path) -> Dashboard:
 def load_dashboards(root: str | Path | None = None) -> list[Dashboard]:
     """Every ``*.yaml`` directly in ``root`` (default :func:`dashboards_dir`), name order.
 
-    ``root`` may also be a single file.
+    ``root`` may also be a single file. A ``root`` without dashboard files is the caller's
+    mistake (:class:`~ncsweep.config.SpecError`); the shipped dashboards missing is an
+    installation fault (:class:`~ncsweep._shipped.MissingShippedFiles`).
     """
-    root = Path(root) if root is not None else dashboards_dir()
-    if root.is_file():
+    if root is not None and Path(root).is_file():
         return [load_dashboard(root)]
-    files = sorted(root.glob("*.yaml"))
-    if not files:
-        raise SpecError(f"{root}: no dashboard files (*.yaml) found")
-    return [load_dashboard(f) for f in files]
+    folder = Path(root) if root is not None else dashboards_dir()
+    files = sorted(folder.glob("*.yaml"))
+    if files:
+        return [load_dashboard(f) for f in files]
+    if root is not None:
+        what = "has no dashboard files (*.yaml)" if folder.is_dir() else "does not exist"
+        raise SpecError(
+            f"{folder}: {what}; --dashboards takes a dashboard file or a folder of them "
+            f"(format: dashboards/README.md in the repository)"
+        )
+    raise MissingShippedFiles(
+        f"the dashboards that ship with ncsweep are missing (no *.yaml in {folder}): this "
+        f"installation is incomplete. Reinstall ncsweep from its repository (pip install "
+        f"builds through setup.py, which copies dashboards/ into the package), or give "
+        f"ncsweep report a --dashboards file or folder"
+    )

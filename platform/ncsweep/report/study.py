@@ -20,6 +20,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from ..config import SpecError
+from ..status import TrialOutcome
 from ..sweep.objectives import ACCURACY
 from ..sweep.spaces import Param
 from ..sweep.study import load_study
@@ -30,9 +31,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 __all__ = ["family_study", "rebuild_study", "saved_study"]
 
 _STATES = {
-    "finished": TrialState.COMPLETE,
-    "stopped early": TrialState.PRUNED,
-    "failed": TrialState.FAIL,
+    TrialOutcome.FINISHED: TrialState.COMPLETE,
+    TrialOutcome.STOPPED_EARLY: TrialState.PRUNED,
+    TrialOutcome.FAILED: TrialState.FAIL,
 }
 
 

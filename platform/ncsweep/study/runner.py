@@ -38,12 +38,16 @@ from rich.console import Console
 from .._environment import redact
 from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
+from ..metric_keys import STATUS
+from ..sweep.lease import Lease, console_notes
 from ..sweep.runner import SweepInterrupted, reconcile_runs
+from ..sweep.settings import SweepSettings
 from ..sweep.state import load_yaml, save_yaml, sweep_dir
 from ..sweep.trial import (
     SweepReportCallback,
-    TrialFailed,
     TuneReporter,
+    conclude,
+    failure_outcome,
     restore_from_tune,
     runs_in_trial,
     trial_resources,
@@ -72,7 +76,7 @@ from ..train import (
     run_training,
 )
 from ..train.checkpoint import STATE_FILE
-from ..train.core import STATUS_DONE, LogLineHooks
+from ..train.core import STATUS_DONE, STATUS_FAILED, LogLineHooks
 from ..train.mlflow_hooks import MlflowHooks
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
@@ -121,9 +125,9 @@ def study_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             reattach=reattach,
             extra_tags=tags,
             callbacks=[SweepReportCallback("mean")],
+            retried=True,
         )
-    if not outcome.ok:
-        raise TrialFailed(f"cell {cell['key']}: {outcome.failure_reason}")
+    conclude(outcome, f"cell {cell['key']}")
 
 
 def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -> TrainOutcome:
@@ -143,12 +147,9 @@ def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -
         fs.makedirs(path, exist_ok=True)
         with fs.open(f"{path}/{STATE_FILE}", "wb") as handle:
             torch.save(core.state_dict(), handle)
-    except Exception as err:  # this cell fails, the study goes on
+    except Exception as err:  # this cell fails (or is retried), the study goes on
         hooks.close()
-        reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
-        return close_run(
-            tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
-        )
+        return failure_outcome(tracking, err)
     metrics = {**result.metrics, "failure_reason": result.failure_reason}
     return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics, location))
 
@@ -264,13 +265,32 @@ def run_study(
     settings: dict[str, Any],
     out_dir: str | Path,
     max_concurrent: int | None = None,
+    force: bool = False,
 ) -> StudyOutcome:
-    """Train (or resume, module docstring) every cell, then write the table.
+    """Train (or resume, module docstring) every cell, then write the table, holding the
+    study's lease (``sweep/lease.py``: one driver writes a study at a time).
 
     Raises:
-        SpecError: the study exists with another plan, or in MLflow but not in ``storage``.
+        SpecError: the study exists with another plan, or in MLflow but not in ``storage``,
+            or (``LeaseHeld``) another driver runs it; ``force`` takes its lease anyway.
         SweepInterrupted: Tune returned before every cell ended (run it again to resume).
     """
+    with Lease(storage, name, "study", force=force, say=console_notes(console)):
+        return _run_cells(
+            name, cells, storage, tracking_uri, console, settings, out_dir, max_concurrent
+        )
+
+
+def _run_cells(
+    name: str,
+    cells: list[Cell],
+    storage: str,
+    tracking_uri: str | None,
+    console: Console,
+    settings: dict[str, Any],
+    out_dir: str | Path,
+    max_concurrent: int | None,
+) -> StudyOutcome:
     uri = resolve_tracking_uri(tracking_uri)
     plan = _plan(settings, cells)
     resuming = _check_plan(uri, storage, name, plan)
@@ -321,7 +341,10 @@ def run_study(
             run_config=tune.RunConfig(
                 name="cells",
                 storage_path=sweep_dir(storage, name),
-                failure_config=tune.FailureConfig(max_failures=0),
+                # a cell that lost its node restarts from its checkpoint, as a sweep trial
+                failure_config=tune.FailureConfig(
+                    max_failures=SweepSettings.model_fields["max_failures"].default
+                ),
                 # as a sweep: bounded checkpoints, and Tune snapshots its experiment state
                 # every that many checkpoints of a cell (what a resumed study restores)
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
@@ -348,7 +371,7 @@ def run_study(
         lambda r: {TAG_STUDY: name, TAG_TRIAL: r.config["cell"]},
         "study",
     )
-    failed = results.num_errors
+    failed = sum(1 for r in results if r.error or (r.metrics or {}).get(STATUS) == STATUS_FAILED)
     markdown, data = write_table(uri, name, out_dir)
     finish_run(
         uri,

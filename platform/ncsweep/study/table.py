@@ -24,16 +24,26 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from .. import metric_keys as keys
 from ..evaluate import compare
 from ..evaluate.report import stored_results
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..geometry import iterations_to_match
 from ..geometry.metrics import METRIC_NAMES
+from ..losses import families as registered_families
+from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, set_tags
 
-__all__ = ["collect_study", "render_markdown", "study_json"]
+__all__ = ["collect_study", "family_order", "render_markdown", "study_json"]
 
-FAMILY_ORDER = ("ce", "normface", "ntce", "nonl", "scl")
+
+def family_order(runs: list[dict[str, Any]]) -> list[str]:
+    """The families of ``runs`` in the loss registry's order (the paper's five, then any
+    family registered later); a family this process has not registered comes last, by
+    name, rather than being left out of the table."""
+    present = {r["family"] for r in runs if r["family"] is not None}
+    known = [f for f in registered_families() if f in present]
+    return known + sorted(present - set(known))
 
 
 def _mean(values: list[float]) -> float | None:
@@ -49,7 +59,7 @@ def _std(values: list[float]) -> float | None:
 def _history(client: MlflowClient, run_id: str) -> list[tuple[int, dict[str, float]]]:
     by_step: dict[int, dict[str, float]] = defaultdict(dict)
     for name in METRIC_NAMES:
-        for m in client.get_metric_history(run_id, f"nc/{name}"):
+        for m in client.get_metric_history(run_id, keys.NC + name):
             by_step[int(m.step)][name] = float(m.value)
     return sorted(by_step.items())
 
@@ -101,9 +111,9 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
         }
         for r in found
     ]
-    finished = [r for r in runs if r["status"] == "FINISHED"]
+    finished = [r for r in runs if r["status"] == RunState.FINISHED]
     _compare_with_ce(uri, finished)
-    families = [f for f in FAMILY_ORDER if any(r["family"] == f for r in finished)]
+    families = family_order(finished)
     cell = defaultdict(list)
     for r in finished:
         cell[(r["family"], r["variant"])].append(r)
@@ -120,8 +130,8 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     }
     data["accuracy"] = {
         f: {
-            "mean": _mean(values(f, "balanced", "val/acc1")),
-            "std": _std(values(f, "balanced", "val/acc1")),
+            "mean": _mean(values(f, "balanced", keys.VAL_ACC1)),
+            "std": _std(values(f, "balanced", keys.VAL_ACC1)),
             "n": len(cell[(f, "balanced")]),
         }
         for f in families
@@ -130,9 +140,9 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     for f in families:
         nc[f] = {}
         for m in METRIC_NAMES:
-            iters = values(f, "balanced", f"nc_iters/{m}")
+            iters = values(f, "balanced", keys.NC_ITERS + m)
             nc[f][m] = {
-                "score": _mean(values(f, "balanced", f"nc_score/{m}")),
+                "score": _mean(values(f, "balanced", keys.NC_SCORE + m)),
                 "steps": _mean(iters),
                 "reached": sum(v is not None for v in iters),
                 "n": len(iters),

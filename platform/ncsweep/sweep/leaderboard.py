@@ -21,6 +21,7 @@ from rich.table import Table
 from .. import metric_keys as keys
 from ..config import SpecError
 from ..geometry.descriptors import paper_five
+from ..status import RunState
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
 from .objectives import ACCURACY, Objective, as_objective, nc_steps
 
@@ -62,7 +63,7 @@ class TrialRow:
     def complete(self) -> bool:
         """Finished its whole budget (not stopped early by ASHA, not failed)."""
         return (
-            self.status == "FINISHED"
+            self.status == RunState.FINISHED
             and self.step is not None
             and self.total_steps is not None
             and self.step >= self.total_steps
@@ -163,7 +164,7 @@ def _fmt(value, spec: str = ".4f") -> str:
 
 def _counts(rows: list[TrialRow]) -> str:
     done = sum(r.complete for r in rows)
-    failed = sum(r.status == "FAILED" for r in rows)
+    failed = sum(r.status == RunState.FAILED for r in rows)
     return f"{done}/{len(rows) - done - failed}/{failed}"
 
 

@@ -34,7 +34,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ..defaults import DEFAULT_STORAGE
-from ..train.core import STATUS_DONE
+from ..metric_keys import STATUS
+from ..status import RunState
+from ..train.core import STATUS_DONE, STATUS_FAILED
 from .objectives import ACCURACY, NC_STEPS
 
 __all__ = ["FamilyProgress", "SweepView", "TuneFeed", "route_ray_output", "sweep_log_path"]
@@ -49,6 +51,7 @@ class FamilyProgress:
     finished: int = 0
     stopped: int = 0
     failed: int = 0
+    retried: int = 0  # restarts after an infrastructure failure (not an outcome)
     best_acc: float | None = None
     best_nc: float | None = None
     durations: list[float] = field(default_factory=list)
@@ -95,9 +98,9 @@ class SweepView:
         """Count the trials MLflow holds from before this process (a resumed sweep)."""
         for row in rows:
             fam = self.families.get(row.family)
-            if fam is None or row.status == "RUNNING":
+            if fam is None or row.status == RunState.RUNNING:
                 continue
-            if row.status == "FAILED":
+            if row.status == RunState.FAILED:
                 fam.failed += 1
             elif row.complete:
                 fam.finished += 1
@@ -139,6 +142,17 @@ class SweepView:
             detail += f" NC steps={nc:.0f}"
         self._event(f"{family} {trial_id} {outcome}{detail}")
 
+    def trial_retried(self, family: str, trial_id: str) -> None:
+        """Tune restarts the trial after an infrastructure failure (node or actor lost)."""
+        self.families[family].retried += 1
+        self._event(
+            f"{family} {trial_id} lost its node or worker: retrying from its last checkpoint"
+        )
+
+    def restarts(self) -> int:
+        """Trial restarts after infrastructure failures seen by this view."""
+        return sum(f.retried for f in self.families.values())
+
     # -- estimates ---------------------------------------------------------------------------
     def remaining_s(self) -> float | None:
         """Mean trial duration so far × trials not ended / trials at once."""
@@ -155,7 +169,7 @@ class SweepView:
             title=f"sweep {self.name}",
             caption=f"elapsed {_fmt_time(elapsed)}, about {_fmt_time(self.remaining_s())} to go",
         )
-        for column in ("family", "finished", "running", "pending", "stopped", "failed"):
+        for column in ("family", "finished", "running", "pending", "stopped", "failed", "retried"):
             table.add_column(column, justify="left" if column == "family" else "right")
         table.add_column(f"best {ACCURACY}", justify="right")
         table.add_column("best NC steps", justify="right")
@@ -167,6 +181,7 @@ class SweepView:
                 str(f.pending),
                 str(f.stopped),
                 str(f.failed),
+                str(f.retried),
                 "–" if f.best_acc is None else f"{f.best_acc:.4f}",
                 "–" if f.best_nc is None else f"{f.best_nc:.0f}",
             )
@@ -224,6 +239,10 @@ class SweepView:
         _active = None
 
 
+# a trial's last ``status`` -> how it ended (any other: stopped early by the scheduler)
+_OUTCOMES = {STATUS_DONE: "finished", STATUS_FAILED: "failed"}
+
+
 class TuneFeed(tune.Callback):
     """Feeds the active :class:`SweepView` from Tune's trial events (pickles as its family)."""
 
@@ -248,8 +267,12 @@ class TuneFeed(tune.Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         if view := self._view():
             last = trial.last_result or {}
-            outcome = "finished" if last.get("status") == STATUS_DONE else "stopped"
+            outcome = _OUTCOMES.get(last.get(STATUS), "stopped")
             view.trial_ended(self.family, trial.trial_id, outcome, last)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        if view := self._view():
+            view.trial_retried(self.family, trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         if view := self._view():

@@ -216,14 +216,11 @@ def _with_resources(spec: dict[str, Any], sweep: SweepSettings, source: str) -> 
 
 
 def _check_registries(spec: dict[str, Any], source: str) -> None:
-    from ncsweep.data import list_datasets
-    from ncsweep.models import list_models
+    from ncsweep.data import DATASETS
+    from ncsweep.models import MODELS
 
-    for section, lister in (("data", list_datasets), ("model", list_models)):
+    for section, registry in (("data", DATASETS), ("model", MODELS)):
         node = spec.get(section)
         name = node.get("name") if isinstance(node, dict) else None
-        if name is not None and name not in lister():
-            raise SpecError(
-                f"{source}: spec.{section}.name '{name}' is not registered; "
-                f"allowed: {', '.join(lister())}"
-            )
+        if name is not None:
+            registry.get(name, source=f"{source}: spec.{section}.name", error=SpecError)

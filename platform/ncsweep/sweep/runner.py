@@ -6,6 +6,13 @@ run, each trial a child run. Resuming restores every family's Tuner from storage
 (searcher and scheduler state included), so finished trials are neither lost nor re-run,
 and a trial that was running continues from its Ray Train checkpoint in the same MLflow run.
 
+One driver writes a sweep at a time: ``run_sweep`` holds the sweep's lease (``lease.py``)
+from before it writes anything until it returns, so a second ``sweep``/``resume`` of the
+same name is refused (exit 2) instead of reconciling the first one's trials away. A trial
+that loses its node or actor is restarted by Tune from its last checkpoint, in the same
+MLflow run, up to ``max_failures`` times (``trial.conclude``, ``retries.py``); a
+deterministic failure is never retried.
+
 The objective (``objectives.resolve_objective``) decides the searcher's metric and
 direction and the best trial per family (leaderboard, exported configs, the parent run's
 ``best/<family>/<metric>`` metrics and ``ncsweep.best.<family>`` tags). An
@@ -27,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -34,12 +42,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
-from ..metric_keys import EVALUATION
+from ..metric_keys import EVALUATION, STATUS
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
+    TAG_RETRIES,
     TAG_SWEEP,
     TAG_TRIAL,
     MetricLogger,
@@ -56,7 +65,7 @@ from ..tracking import (
 )
 from ..train import ensure_ray
 from ..train.cluster import require_shared_storage
-from ..train.core import STATUS_DONE, planned_evaluations
+from ..train.core import STATUS_DONE, STATUS_FAILED, planned_evaluations
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -67,13 +76,15 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
+from .lease import Lease, console_notes
 from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from .objectives import ACCURACY
 from .presets import Preset, load_preset
+from .retries import RetryRecorder, recording
 from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
-from .trial import run_trial, runs_in_trial, trial_resources
+from .trial import TRIAL_PREFIX, run_trial, runs_in_trial, trial_folder_name, trial_resources
 
 __all__ = [
     "SweepOutcome",
@@ -90,6 +101,7 @@ class SweepOutcome:
     parent_run_id: str
     rows: list
     exported: list[Path]
+    report: Path | str | None = None  # the report's path, or why it was not written
 
 
 def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
@@ -217,6 +229,7 @@ def _tuner(
             # A trial that trains in its own process imports torch once per actor, not
             # once per trial; Ray Train trials hold nothing worth reusing.
             reuse_actors=runs_in_trial(sample),
+            trial_dirname_creator=trial_folder_name,
         ),
         run_config=tune.RunConfig(
             name=family,
@@ -227,7 +240,11 @@ def _tuner(
             # every that many checkpoints of a trial).
             checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
             verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
-            callbacks=[TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
+            callbacks=[
+                TuneFeed(family),
+                StudySync(cfg.storage, cfg.name, family),
+                RetryRecorder(),
+            ],
         ),
     )
 
@@ -239,7 +256,8 @@ def reconcile_runs(
 
     A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
     its actor; its run is left RUNNING, or FAILED by the actor's death: it becomes KILLED
-    with ``ncsweep.stopped_early``. A trial Tune saw fail is FAILED with Tune's reason.
+    with ``ncsweep.stopped_early``. A trial Tune saw fail (infrastructure failures beyond
+    its retries) or that reported a deterministic failure is FAILED with its reason.
     """
     client = MlflowClient(uri)
     for result in grid:
@@ -256,6 +274,9 @@ def reconcile_runs(
         if result.error is not None:
             if status == "RUNNING":
                 finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
+        elif metrics.get(STATUS) == STATUS_FAILED:
+            if status == "RUNNING":  # closed by the trial, unless its actor ended first
+                finish_run(uri, run_id, "FAILED", metrics.get("failure_reason"))
         elif metrics.get("status") == STATUS_DONE:
             if status == "RUNNING":  # trained to the end; its actor ended before the driver
                 finish_run(uri, run_id, "FINISHED")
@@ -278,51 +299,71 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
 
 
+def _trial_run_tags(cfg: SweepConfig) -> Callable[[str], dict[str, str]]:
+    """A sweep trial's MLflow run by its Tune trial id: the sweep's name and the id."""
+    return lambda trial_id: {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id}
+
+
 def _trial_tags(cfg: SweepConfig) -> Callable[[Any], dict[str, str]]:
-    """A sweep trial's MLflow run: the sweep's name and the Tune trial id."""
-
-    def tags(result) -> dict[str, str]:
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name
-        return {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id}
-
-    return tags
+    """A sweep trial's MLflow run by its Tune result."""
+    by_id = _trial_run_tags(cfg)
+    return lambda result: by_id(
+        (result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix(TRIAL_PREFIX)
+    )
 
 
-def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> None:
-    """``reports/<name>.html``, also on the parent run; a report failure never fails the sweep."""
+def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> Path | str:
+    """``reports/<name>.html``, also on the parent run: its path, or why it was not
+    written. A report failure never fails the sweep (its results are saved and the report
+    can be written again); the command's last lines say so (``cli.sweep._finish``)."""
     from ..report import write_sweep_report
 
     try:
         report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
-    except Exception as err:  # the results are saved; the report can be made again
-        console.print(f"[yellow]report not written: {err}[/] (retry: ncsweep report {cfg.name})")
-        return
+    except Exception as err:
+        return redact_text(f"{type(err).__name__}: {err}")
     console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
+    return report.path.resolve()
 
 
 def _drop_orphans(uri: str, experiment_id: str, cfg: SweepConfig, family: str, grid) -> None:
-    """Delete (MLflow soft delete, reason tagged) the runs of trials Tune does not know.
+    """Remove what trials Tune does not know left behind: their MLflow runs (soft delete,
+    reason tagged) and their folders in storage (Tune's trial folder, Ray Train's run).
 
     A driver killed between a trial's start and Tune's next experiment-state save leaves a
     trial that the restored Tuner never had: Optuna never learns from it and a new trial
     takes its place, so its run is not part of the sweep (the leaderboard must not count
     it). One-worker trials start within a second of the previous one (reused actors), which
-    makes that window easy to hit."""
+    makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
+    driver's live trials would look orphaned too."""
     client = MlflowClient(uri)
     query = (
         f"tags.`{TAG_SWEEP}` = '{cfg.name}' and tags.`{TAG_FAMILY}` = '{family}' "
         f"and tags.`{TAG_KIND}` = 'train'"
     )
-    paths = [Path(result.path).name for result in grid]
+    known = {Path(result.path).name for result in grid}
+    orphans = set()
     for run in client.search_runs([experiment_id], filter_string=query, max_results=10_000):
         trial_id = run.data.tags.get(TAG_TRIAL)
-        if trial_id and not any(f"_{trial_id}_" in name for name in paths):
+        if trial_id and trial_folder_name(trial_id) not in known:
+            orphans.add(trial_id)
             client.set_tag(
                 run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
             )
             if run.info.status == "RUNNING":
                 finish_run(uri, run.info.run_id, "KILLED")
             client.delete_run(run.info.run_id)
+    fs, family_dir = fsspec.core.url_to_fs(f"{sweep_dir(cfg.storage, cfg.name)}/{family}")
+    fs.invalidate_cache()
+    for entry in fs.ls(family_dir, detail=True):
+        folder = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] == "directory" and folder.startswith(TRIAL_PREFIX) and folder not in known:
+            orphans.add(folder.removeprefix(TRIAL_PREFIX))
+            fs.rm(entry["name"], recursive=True)
+    for trial_id in sorted(orphans):  # a Ray Train trial's run folder is named by its id
+        fs, path = fsspec.core.url_to_fs(f"{sweep_dir(cfg.storage, cfg.name)}/train/{trial_id}")
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
 
 
 class SweepInterrupted(RuntimeError):
@@ -405,7 +446,15 @@ def run_sweep(
     out_dir: str | Path = "best_configs",
     resume: bool = False,
     verbose: bool = False,
+    force: bool = False,
 ) -> SweepOutcome:
+    """Run (or with ``resume``, continue) sweep ``cfg.name`` while holding its lease.
+
+    Raises:
+        SpecError: a spec or search space is wrong, or (``LeaseHeld``) another driver runs
+            this sweep; ``force`` takes its lease anyway (``lease.py``).
+        SweepInterrupted: stopped before every family's budget was spent (resume it).
+    """
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
         workers_per_trial=cfg.workers_per_trial,
@@ -413,6 +462,19 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    command = "resume" if resume else "sweep"
+    with Lease(cfg.storage, cfg.name, command, force=force, say=console_notes(console)):
+        return _run_families(cfg, families, console, out_dir, resume, verbose)
+
+
+def _run_families(
+    cfg: SweepConfig,
+    families: dict[str, tuple[Any, dict]],
+    console: Console,
+    out_dir: str | Path,
+    resume: bool,
+    verbose: bool,
+) -> SweepOutcome:
     ensure_ray()
     require_shared_storage(cfg.storage, cfg.shared_storage)
     if not resume:
@@ -493,7 +555,8 @@ def run_sweep(
                 tuner = _tuner(cfg, family, index, space, context, sample)
                 stop.in_fit = True
                 try:
-                    grid = tuner.fit()
+                    with recording(uri, experiment_id, _trial_run_tags(cfg)):
+                        grid = tuner.fit()
                 finally:
                     stop.in_fit = False
                 # An interrupted family keeps its trials' runs as they are: the resumed sweep
@@ -518,6 +581,13 @@ def run_sweep(
         console.print(nc_steps_table(rows, objective=objective))
         if objective.pareto:
             console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
+        restarts = view.restarts()
+        if restarts:
+            console.print(
+                f"{restarts} trial restart(s) after a lost node, worker or actor: each went on "
+                f"from its last checkpoint in its own MLflow run (tag {TAG_RETRIES})",
+                highlight=False,
+            )
         exported = export_best(
             uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
         )
@@ -527,5 +597,5 @@ def run_sweep(
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         finish_run(uri, parent, "FINISHED")  # first: the report's header says it finished
-        _write_report(uri, cfg, parent, console)
-        return SweepOutcome(cfg.name, parent, rows, exported)
+        report = _write_report(uri, cfg, parent, console)
+        return SweepOutcome(cfg.name, parent, rows, exported, report)

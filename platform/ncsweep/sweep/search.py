@@ -17,7 +17,8 @@ import optuna
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from ..train.core import STATUS_DONE
+from ..metric_keys import STATUS
+from ..train.core import STATUS_DONE, STATUS_FAILED
 from .settings import SweepSettings
 
 __all__ = ["CompletedOnlyOptunaSearch", "build_searcher"]
@@ -41,6 +42,9 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     A resumed sweep can run a trial again that Optuna's persistent study already recorded
     as finished (the driver died after the study's journal got the verdict and before Tune
     saved its own state): the first verdict stands, the repeated results are not told.
+
+    A trial that failed deterministically ends without an error (so that Tune does not
+    retry it, ``trial.conclude``) and with ``status: failed``: it is told as FAIL.
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -61,7 +65,11 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        finished = bool(result) and result.get("status") == STATUS_DONE
+        status = (result or {}).get(STATUS)
+        if status == STATUS_FAILED:
+            self._tell(trial_id, None, error=True)
+            return
+        finished = status == STATUS_DONE
         if finished and not error:
             wanted = [self.metric] if isinstance(self.metric, str) else list(self.metric)
             if not all(_measured(result.get(m)) for m in wanted):

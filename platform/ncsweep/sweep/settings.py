@@ -49,7 +49,13 @@ class SweepSettings(BaseModel):
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
     reduction_factor: int = Field(3, ge=2)
-    max_failures: int = Field(0, ge=0, description="retries of a failed trial")
+    max_failures: int = Field(
+        3,
+        ge=0,
+        description="restarts of a trial from its last checkpoint after an infrastructure "
+        "failure (node, worker or actor lost, OOM-kill); deterministic failures are never "
+        "retried, and preemptions do not count",
+    )
 
     @field_validator("objective")
     @classmethod

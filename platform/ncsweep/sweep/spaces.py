@@ -32,7 +32,6 @@ family does not take, fails before Ray starts.
 from __future__ import annotations
 
 import importlib
-import importlib.resources
 import math
 import os
 import random
@@ -42,8 +41,9 @@ from dataclasses import replace as _with_fields
 from pathlib import Path
 from typing import Any
 
+from ncsweep._shipped import shipped_dir
 from ncsweep.config import SpecError, apply_overrides, deep_merge, read_yaml, spec_from_dict
-from ncsweep.losses import list_losses, loss_info
+from ncsweep.losses import LOSSES, list_losses, loss_info
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -71,18 +71,12 @@ _SCALAR = (bool, int, float, str, type(None))
 
 
 def search_spaces_dir() -> Path:
-    """``$NCSWEEP_SEARCH_SPACES``, else ``<repo>/search_spaces`` next to the package source
-    (a checkout or an editable install), else the copy a regular install ships inside the
-    package (``ncsweep/search_spaces``, see setup.py), else ``./search_spaces``. Read at each
-    call, so a changed environment takes effect."""
+    """``$NCSWEEP_SEARCH_SPACES``, else the copy a regular install ships inside the package,
+    else ``<repo>/search_spaces`` (a checkout or an editable install), else
+    ``./search_spaces`` (:func:`ncsweep._shipped.shipped_dir`). Read at each call, so a
+    changed environment takes effect."""
     env = os.environ.get("NCSWEEP_SEARCH_SPACES")
-    if env:
-        return Path(env).expanduser()
-    beside = Path(__file__).resolve().parents[3] / "search_spaces"
-    if beside.is_dir():
-        return beside
-    shipped = Path(str(importlib.resources.files("ncsweep") / "search_spaces"))
-    return shipped if shipped.is_dir() else Path.cwd() / "search_spaces"
+    return Path(env).expanduser() if env else shipped_dir("search_spaces")
 
 
 #: Where family files and ``presets/`` are looked for (resolved at import; the loaders
@@ -445,11 +439,7 @@ def load_space(
     source = str(path)
     data = read_checked(path, _FILE_KEYS)
     declared = data.get("family")
-    if declared not in list_losses():
-        raise SpecError(
-            f"{source}: family {declared!r} is not a loss family; "
-            f"allowed: {', '.join(list_losses())}"
-        )
+    LOSSES.get(declared, source=f"{source}: family", error=SpecError)
     if declared != family:
         raise SpecError(f"{source}: family '{declared}' does not match the file name '{family}'")
     base = data.get("base") or {}

@@ -11,6 +11,13 @@
 
 Either way the trial's MLflow child run is found again by its trial-id tag instead of
 created twice, and the outcome comes from the run itself (not read back from MLflow).
+
+A failed run ends its trial by the kind of failure (``train/failures.py``): an
+infrastructure failure (node, worker or actor lost) raises :class:`InfrastructureFailure`,
+which Tune retries from the trial's last checkpoint, on another node if need be, in the same
+MLflow run, up to the sweep's ``max_failures``; a deterministic failure (non-finite loss,
+a spec the data cannot serve) is the trial's verdict: it reports ``status: failed`` and
+returns, so Tune never runs it again (``conclude``).
 """
 
 from __future__ import annotations
@@ -27,25 +34,49 @@ from ray.tune import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
+from ..metric_keys import STATUS
+from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
-from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
+from ..train import (
+    TrainOutcome,
+    close_run,
+    leave_open,
+    open_run,
+    outcome_from_metrics,
+    run_training,
+)
 from ..train.checkpoint import load_state, save_state
-from ..train.core import LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.failures import InfrastructureFailure, is_infrastructure
 from ..train.mlflow_hooks import MlflowHooks
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
 
 __all__ = [
-    "TrialFailed",
     "SweepReportCallback",
+    "TRIAL_PREFIX",
     "TuneReporter",
+    "conclude",
+    "failed_verdict",
+    "failure_outcome",
     "restore_from_tune",
     "run_trial",
     "runs_in_trial",
+    "trial_folder_name",
     "trial_resources",
     "tune_result",
 ]
+
+
+TRIAL_PREFIX = "trial_"
+
+
+def trial_folder_name(trial: Any) -> str:
+    """A Tune trial's folder in storage, ``trial_<trial id>`` (``TuneConfig``'s
+    ``trial_dirname_creator``; also takes the id itself): the driver tells its own trials'
+    folders from those a killed driver left behind by name alone."""
+    return f"{TRIAL_PREFIX}{getattr(trial, 'trial_id', trial)}"
 
 
 def runs_in_trial(spec: ExperimentSpec) -> bool:
@@ -59,10 +90,6 @@ def trial_resources(spec: ExperimentSpec) -> dict[str, float]:
     if runs_in_trial(spec):
         return {"cpu": spec.run.cpus_per_worker}
     return {"cpu": 0, "memory": 1}
-
-
-class TrialFailed(RuntimeError):
-    """A trial's training run failed; the message is the reason recorded in MLflow."""
 
 
 def tune_result(
@@ -154,6 +181,43 @@ class TuneReporter(RunHooks):
             tune.report(tune_result(result.metrics, self.nc_metric, self.objectives))
 
 
+def failed_verdict(reason: str | None, objectives: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The last result of a trial that failed deterministically.
+
+    Tune's strict metric check needs the searcher's and ASHA's metrics as keys: they are
+    present as ``None``. Without the ``evaluation`` counter ASHA ignores the result; the
+    searcher (``search.py``) tells Optuna FAIL for ``status: failed``."""
+    return {
+        STATUS: str(STATUS_FAILED),
+        "failure_reason": reason,
+        ACCURACY: None,
+        **dict.fromkeys(objectives),
+    }
+
+
+def conclude(outcome: TrainOutcome, what: str, objectives: tuple[str, ...] = ()) -> None:
+    """End a Tune trial by its run's outcome (module docstring): nothing more when it
+    finished, a retry for an infrastructure failure, a reported verdict otherwise."""
+    if outcome.ok:
+        return
+    if outcome.infrastructure:
+        raise InfrastructureFailure(f"{what}: {outcome.failure_reason}")
+    tune.report(failed_verdict(outcome.failure_reason, objectives))
+
+
+def failure_outcome(tracking: dict[str, str], err: Exception) -> TrainOutcome:
+    """The outcome of a run that raised ``err`` in this trial process: an infrastructure
+    failure leaves the MLflow run open for Tune's retry, any other closes it FAILED."""
+    reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
+    outcome = TrainOutcome(
+        RunState.FAILED,
+        tracking["run_id"],
+        failure_reason=reason,
+        infrastructure=is_infrastructure(err),
+    )
+    return (leave_open if outcome.infrastructure else close_run)(tracking, outcome)
+
+
 def restore_from_tune(core: TrainingCore) -> bool:
     """Load the trial's latest Tune checkpoint into ``core`` (a restarted or resumed trial
     that trains in-process); False when the trial has none (it starts from step 0)."""
@@ -184,12 +248,9 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         reporter = TuneReporter(context["nc_metric"], tuple(context.get("objectives", ())))
         hooks = [LogLineHooks(), mlflow_hooks, reporter]
         result = fit(core, hooks, resumed=resumed)
-    except Exception as err:  # the trial fails, the sweep goes on
+    except Exception as err:  # the trial fails (or is retried), the sweep goes on
         mlflow_hooks.close()
-        reason = f"{type(err).__name__}: {err}".strip().splitlines()[-1][:1000]
-        return close_run(
-            tracking, TrainOutcome("FAILED", tracking["run_id"], failure_reason=reason)
-        )
+        return failure_outcome(tracking, err)
     except BaseException:  # stopped by Tune (ASHA) mid-report: the driver gives the verdict
         mlflow_hooks.close()
         raise
@@ -211,6 +272,7 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
     )
     spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
     tags = {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id, TAG_FAMILY: spec.loss.name}
+    objectives = tuple(context.get("objectives", ()))
     if runs_in_trial(spec):
         outcome = _run_in_trial(spec, trial_id, context, tags)
     else:
@@ -221,12 +283,8 @@ def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
             parent_run_id=context["parent_run_id"],
             reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
             extra_tags=tags,
-            callbacks=[
-                SweepReportCallback(
-                    context["nc_metric"], objectives=tuple(context.get("objectives", ()))
-                )
-            ],
+            callbacks=[SweepReportCallback(context["nc_metric"], objectives=objectives)],
             resources=context.get("resources"),
+            retried=True,
         )
-    if not outcome.ok:
-        raise TrialFailed(f"trial {trial_id} ({spec.loss.name}): {outcome.failure_reason}")
+    conclude(outcome, f"trial {trial_id} ({spec.loss.name})", objectives)

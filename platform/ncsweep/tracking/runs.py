@@ -18,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
+from ..status import RunState
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "TAG_SWEEP",
     "TAG_KIND",
     "TAG_FAILURE",
+    "TAG_INFRA_FAILURE",
+    "TAG_RETRIES",
     "PARENT_TAG",
     "resolve_tracking_uri",
     "ensure_experiment",
@@ -45,6 +48,9 @@ TAG_TRIAL = "ncsweep.trial_id"
 TAG_SWEEP = "ncsweep.sweep"
 TAG_KIND = "ncsweep.kind"
 TAG_FAILURE = "ncsweep.failure_reason"
+# a trial that lost its node or actor: the last such reason, and how often Tune restarted it
+TAG_INFRA_FAILURE = "ncsweep.infrastructure_failure"
+TAG_RETRIES = "ncsweep.retries"
 PARENT_TAG = "mlflow.parentRunId"
 
 _MAX_PARAM_BATCH = 100
@@ -128,7 +134,7 @@ def start_run(
     if reattach:
         run_id = find_run(uri, experiment_id, reattach)
         if run_id is not None:
-            client.update_run(run_id, status="RUNNING")
+            client.update_run(run_id, status=RunState.RUNNING)
             return run_id
     all_tags = dict(tags)
     if parent_run_id:
@@ -158,7 +164,7 @@ def set_tags(uri: str, run_id: str, tags: dict[str, Any]) -> None:
 def finish_run(
     uri: str,
     run_id: str,
-    status: str = "FINISHED",
+    status: str = RunState.FINISHED,
     reason: str | None = None,
     end_time_s: float | None = None,
 ) -> None:

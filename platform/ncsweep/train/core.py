@@ -30,12 +30,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .. import metric_keys as keys
 from ..config import ExperimentSpec
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss, evaluation_loss, loss_info
-from ..metric_keys import EVALUATION, mean_nc_score
+from ..metric_keys import EVALUATION, STATUS, mean_nc_score
 from ..models import create_model
+from ..status import LoopStatus
 from ._malloc import retain_freed_memory
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
@@ -58,9 +60,9 @@ __all__ = [
     "progress_line",
 ]
 
-STATUS_DONE = "done"
-STATUS_FAILED = "failed"
-STATUS_RUNNING = "running"
+STATUS_DONE = LoopStatus.DONE
+STATUS_FAILED = LoopStatus.FAILED
+STATUS_RUNNING = LoopStatus.RUNNING
 
 _log = logging.getLogger("ncsweep.train")
 
@@ -322,7 +324,7 @@ class TrainingCore:
         self.last_metrics = dict(state.get("last_metrics", {}))
         self.progress = NCProgress(threshold=self.spec.eval.nc_threshold)
         for step, raw in self.history:  # replaying the history rebuilds NCProgress exactly
-            self.progress.update(step, split_nc(raw, "nc_score/"))
+            self.progress.update(step, split_nc(raw, keys.NC_SCORE))
 
     # -- steps and evaluations ---------------------------------------------------------
 
@@ -356,10 +358,10 @@ class TrainingCore:
 
     def meta(self) -> dict[str, Any]:
         return {
-            "step": self.step,
-            "total_steps": self.total_steps,
-            "epoch": self.step / self.steps_per_epoch,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            keys.STEP: self.step,
+            keys.TOTAL_STEPS: self.total_steps,
+            keys.EPOCH: self.step / self.steps_per_epoch,
+            keys.LR: self.optimizer.param_groups[0]["lr"],
         }
 
     def evaluate(self, final: bool = False) -> dict[str, Any]:
@@ -382,16 +384,19 @@ class TrainingCore:
         if self.initial is None:  # step 0: the run's own initial geometry is the reference
             self.initial = split_nc(metrics)
             scores = nc_scores(self.initial, self.bundle.num_classes, initial=self.initial)
-            metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
+            metrics.update(keys.prefixed(keys.NC_SCORE, scores))
         self.history.append(
-            (self.step, {k: v for k, v in metrics.items() if k.startswith(("nc/", "nc_score/"))})
+            (
+                self.step,
+                {k: v for k, v in metrics.items() if k.startswith((keys.NC, keys.NC_SCORE))},
+            )
         )
-        self.progress.update(self.step, split_nc(metrics, "nc_score/"))
-        metrics.update({f"nc_iters/{k}": v for k, v in self.progress.iters.items()})
+        self.progress.update(self.step, split_nc(metrics, keys.NC_SCORE))
+        metrics.update(keys.prefixed(keys.NC_ITERS, self.progress.iters))
         metrics["eval_time_s"] = time.perf_counter() - start
         metrics[EVALUATION] = math.ceil(self.step / self.eval_every)
         if final and loss_info(self.spec.loss.name).probes:
-            metrics["val/acc1_prototypes"] = metrics["val/acc1"]
+            metrics[keys.VAL_ACC1_PROTOTYPES] = metrics[keys.VAL_ACC1]
             e = self.spec.eval
             metrics.update(
                 train_probes(
@@ -433,7 +438,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
         return end(RunResult(STATUS_DONE, dict(core.last_metrics), trained=False))
     if core.step == 0:
         metrics = core.evaluate()
-        metrics["status"] = STATUS_RUNNING
+        metrics[STATUS] = STATUS_RUNNING.value
         for hook in hooks:
             hook.on_evaluation(core, metrics, checkpoint=False)
     spec = core.spec
@@ -449,18 +454,19 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
             if bad_step is not None:
                 reason = f"non-finite loss at step {bad_step}"
                 return end(
-                    RunResult(STATUS_FAILED, {**core.meta(), "status": STATUS_FAILED}, reason)
+                    RunResult(STATUS_FAILED, {**core.meta(), STATUS: STATUS_FAILED.value}, reason)
                 )
             train_metrics = {
-                "train/loss": mean_loss,
-                "train/negative_set_size": float(core.loss.negative_set_size),
+                keys.TRAIN_LOSS: mean_loss,
+                keys.TRAIN_NEGATIVE_SET_SIZE: float(core.loss.negative_set_size),
                 **core.meta(),
             }
             for hook in hooks:
                 hook.on_train_metrics(core, train_metrics)
         if evaluation:
             metrics = core.evaluate(final=last)
-            metrics["status"] = STATUS_DONE if last else STATUS_RUNNING
+            # plain strings: metrics travel in checkpoints (torch.load(weights_only=True))
+            metrics[STATUS] = (STATUS_DONE if last else STATUS_RUNNING).value
             core.last_metrics = metrics
             checkpoint = last or core.checkpoint_due(time_floor)
             for hook in hooks:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 
+from .. import metric_keys as keys
 from ..geometry import (
     ClassMeanClassifier,
     ClassStats,
@@ -262,14 +263,14 @@ def evaluate(
                     source = _class_stats(full, num_classes, device)
                 view.class_means = ClassMeanClassifier.from_stats(source)
             raw, scores = _nc(train, view, train_stats, initial)
-            metrics = {f"nc/{k}": v for k, v in raw.items()}
-            metrics.update({f"nc_score/{k}": v for k, v in scores.items()})
+            metrics = keys.prefixed(keys.NC, raw)
+            metrics.update(keys.prefixed(keys.NC_SCORE, scores))
             metrics.update(_val_accuracy(val, view, eval_loss, device))
             if val_nc:
                 val_stats = _class_stats(val, num_classes, device)
                 vraw, vscores = _nc(val, view, val_stats, None)
-                metrics.update({f"val_nc/{k}": v for k, v in vraw.items()})
-                metrics.update({f"val_nc_score/{k}": v for k, v in vscores.items()})
+                metrics.update(keys.prefixed(keys.VAL_NC, vraw))
+                metrics.update(keys.prefixed(keys.VAL_NC_SCORE, vscores))
             return metrics
     finally:
         model.train(was_training)
@@ -289,9 +290,9 @@ def _val_accuracy(features: _Features, view, eval_loss, device) -> dict[str, flo
     all_reduce_(totals)
     n = max(totals[0].item(), 1.0)
     return {
-        "val/loss": totals[1].item() / n,
-        "val/acc1": totals[2].item() / n,
-        "val/acc5": totals[3].item() / n,
+        keys.VAL_LOSS: totals[1].item() / n,
+        keys.VAL_ACC1: totals[2].item() / n,
+        keys.VAL_ACC5: totals[3].item() / n,
     }
 
 
@@ -301,9 +302,9 @@ def _loss_value(eval_loss, view, feats, y) -> torch.Tensor:
     return eval_loss(feats, y, view.model.prototypes, view.model.bias)
 
 
-def split_nc(metrics: dict[str, float], prefix: str = "nc/") -> dict[str, float]:
+def split_nc(metrics: dict[str, float], prefix: str = keys.NC) -> dict[str, float]:
     """``{"nc/nc1": x, ...}`` -> ``{"nc1": x, ...}``."""
-    return {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+    return keys.per_metric(prefix, metrics)
 
 
 def autocast_for(device: torch.device, amp: str) -> type[AbstractContextManager] | object:

@@ -17,6 +17,7 @@ import time
 import torch
 from torch import nn
 
+from .. import metric_keys as keys
 from ..losses import create_loss
 from .distributed import all_reduce_, world_size
 from .evaluation import EvalLoaders
@@ -25,8 +26,8 @@ __all__ = ["PROBES", "train_probes"]
 
 # probe name -> (loss factory given the SCL temperature, metric key)
 PROBES = {
-    "probe": (lambda tau: create_loss("ce"), "val/acc1_probe"),
-    "normprobe": (lambda tau: create_loss("normface", temperature=tau), "val/acc1_normprobe"),
+    "probe": (lambda tau: create_loss("ce"), keys.VAL_ACC1_PROBE),
+    "normprobe": (lambda tau: create_loss("normface", temperature=tau), keys.VAL_ACC1_NORMPROBE),
 }
 
 

@@ -21,8 +21,11 @@ from ray.train.torch import TorchTrainer
 from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
 from ..defaults import storage_default
+from ..metric_keys import STATUS
+from ..status import RunState
 from ..tracking import (
     TAG_FAMILY,
+    TAG_INFRA_FAILURE,
     TAG_KIND,
     TAG_RESOURCES,
     clear_failure,
@@ -39,6 +42,7 @@ from ..tracking import (
 )
 from .cluster import connect_kwargs
 from .core import STATUS_FAILED
+from .failures import is_infrastructure
 from .ray_train import train_loop_per_worker
 
 _log = logging.getLogger("ncsweep.train")
@@ -50,6 +54,7 @@ __all__ = [
     "close_run",
     "default_storage",
     "ensure_ray",
+    "leave_open",
     "open_run",
     "outcome_from_metrics",
     "run_training",
@@ -59,15 +64,17 @@ __all__ = [
 
 @dataclass
 class TrainOutcome:
-    status: str  # FINISHED or FAILED
+    status: str  # RunState.FINISHED or RunState.FAILED
     run_id: str
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     failure_reason: str | None = None
+    # the run lost its node, worker or actor (train/failures.py): worth a retry elsewhere
+    infrastructure: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.status == "FINISHED"
+        return self.status == RunState.FINISHED
 
 
 # Ray Train V2's controller takes one report per poll, every RAY_TRAIN_HEALTH_CHECK_INTERVAL_S
@@ -212,14 +219,21 @@ def close_run(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
     return outcome
 
 
+def leave_open(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
+    """An infrastructure failure that will be retried: the run stays RUNNING (the retry
+    re-attaches to it) with the reason in ``ncsweep.infrastructure_failure``."""
+    set_tags(tracking["uri"], tracking["run_id"], {TAG_INFRA_FAILURE: outcome.failure_reason})
+    return outcome
+
+
 def outcome_from_metrics(
     run_id: str, metrics: dict[str, Any], checkpoint: str | None = None
 ) -> TrainOutcome:
     """A run's verdict from its last report: ``status = failed`` carries its reason."""
-    if metrics.get("status") == STATUS_FAILED:
+    if metrics.get(STATUS) == STATUS_FAILED:
         reason = str(metrics.get("failure_reason") or "the run reported a failure")
-        return TrainOutcome("FAILED", run_id, metrics, checkpoint, reason)
-    return TrainOutcome("FINISHED", run_id, metrics, checkpoint)
+        return TrainOutcome(RunState.FAILED, run_id, metrics, checkpoint, reason)
+    return TrainOutcome(RunState.FINISHED, run_id, metrics, checkpoint)
 
 
 def run_training(
@@ -233,6 +247,7 @@ def run_training(
     extra_tags: dict[str, str] | None = None,
     callbacks: list | None = None,
     resources: dict[str, float] | None = None,
+    retried: bool = False,
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
@@ -243,6 +258,9 @@ def run_training(
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
         resources: custom Ray resources per worker (see ``build_trainer``).
+        retried: the caller retries infrastructure failures (a Tune trial): such a failure
+            leaves the MLflow run open for the retry (tag ``ncsweep.infrastructure_failure``)
+            and comes back as ``outcome.infrastructure``; otherwise the run is FAILED.
     """
     tracking = open_run(
         spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources
@@ -259,11 +277,18 @@ def run_training(
     try:
         result = trainer.fit()
     except Exception as err:  # Ray wraps worker errors; the run is failed, the caller goes on
-        failed = TrainOutcome("FAILED", tracking["run_id"], failure_reason=_reason(err))
+        failed = TrainOutcome(
+            RunState.FAILED,
+            tracking["run_id"],
+            failure_reason=_reason(err),
+            infrastructure=is_infrastructure(err),
+        )
+        if failed.infrastructure and retried:
+            return leave_open(tracking, failed)
         return close_run(tracking, failed)
     metrics = dict(result.metrics or {})
     checkpoint = result.checkpoint.path if result.checkpoint else None
-    if metrics.get("status") == STATUS_FAILED:
+    if metrics.get(STATUS) == STATUS_FAILED:
         checkpoint = None  # a verdict, not a model
     outcome = outcome_from_metrics(tracking["run_id"], metrics, checkpoint)
     return close_run(tracking, outcome)

@@ -11,13 +11,14 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ... import metric_keys as keys
 from ...geometry import METRIC_DIRECTIONS, iterations_to_match
 from ..data import SweepData
 from ..kinds import Fragment, register_kind
 from ..page import PageContext, colour, esc, table
 from ._common import note
 
-_NC_PREFIXES = ("nc/", "val_nc/")
+_NC_PREFIXES = (keys.NC, keys.VAL_NC)
 
 
 def _reference(panel) -> str:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from ... import metric_keys as keys
+from ...status import RunState, TrialOutcome
 from ..data import STATUSES, SweepData
 from ..kinds import Fragment, register_kind
 from ..page import PageContext, esc, fmt, table
 from ._common import params_text
+
+#: The trial counts of the header (ended) and of the budget table (ended and running).
+_ENDED = (TrialOutcome.FINISHED, TrialOutcome.STOPPED_EARLY, TrialOutcome.FAILED)
+_COUNTED = (*_ENDED, TrialOutcome.RUNNING)
 
 
 def _budget(data: SweepData, family: str) -> dict[str, float]:
@@ -19,7 +25,7 @@ def _budget(data: SweepData, family: str) -> dict[str, float]:
     for t in data.family_trials(family):
         out[t.status] += 1
         out["steps"] += t.row.step or 0
-        if t.status == "stopped early" and t.row.total_steps and t.row.step is not None:
+        if t.status == TrialOutcome.STOPPED_EARLY and t.row.total_steps and t.row.step is not None:
             out["saved"] += t.row.total_steps - t.row.step
         out["cpu_h"] += t.hours * cpus
         out["gpu_h"] += t.hours * gpus
@@ -32,7 +38,7 @@ def _pct(part: float, whole: float) -> str:
 
 def _state(data: SweepData) -> str:
     """``running: ...`` while the sweep runs, else how it ended and when (UTC)."""
-    if data.parent_status == "RUNNING":
+    if data.parent_status == RunState.RUNNING:
         return "running: this report shows what has finished"
     ended = data.parent_status.lower()
     if data.parent_end_ms is None:
@@ -54,7 +60,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
         (
             "trials finished / stopped / failed",
             "{:.0f} / {:.0f} / {:.0f}".format(
-                total.get("finished", 0), total.get("stopped early", 0), total.get("failed", 0)
+                *(total.get(s, 0) for s in _ENDED),
             ),
         ),
         ("trial-steps spent", f"{total.get('steps', 0):,.0f}"),
@@ -69,10 +75,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
     budget_html, n1 = table(
         [
             "family",
-            "finished",
-            "stopped early",
-            "failed",
-            "running",
+            *_COUNTED,
             "trial-steps",
             "saved by ASHA",
             "CPU-h",
@@ -81,10 +84,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
         [
             [
                 f,
-                b["finished"],
-                b["stopped early"],
-                b["failed"],
-                b["running"],
+                *(b[s] for s in _COUNTED),
                 f"{b['steps']:,.0f}",
                 f"{b['saved']:,.0f} ({_pct(b['saved'], b['steps'] + b['saved'])})",
                 f"{b['cpu_h']:.3f}",
@@ -111,7 +111,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
             ]
         )
     best_html, n2 = table(
-        ["family", "best trial", "val/acc1", "NC steps", "parameters", "MLflow run"],
+        ["family", "best trial", keys.VAL_ACC1, "NC steps", "parameters", "MLflow run"],
         best_rows,
         cls="best",
         raw=True,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from ... import metric_keys as keys
+from ...status import TrialOutcome
 from ..catalog import EVAL_PREFIX
 from ..data import SweepData
 from ..kinds import Fragment, register_kind
@@ -48,9 +50,9 @@ def render_evaluations(panel, data: SweepData, page: PageContext) -> Fragment:
 
 
 _STATUS_CLASS = {
-    "failed": "status-failed",
-    "stopped early": "status-stopped",
-    "running": "status-running",
+    TrialOutcome.FAILED: "status-failed",
+    TrialOutcome.STOPPED_EARLY: "status-stopped",
+    TrialOutcome.RUNNING: "status-running",
 }
 
 
@@ -59,10 +61,12 @@ def render_trials(panel, data: SweepData, page: PageContext) -> Fragment:
     """Every trial with its status (and failure reason), metrics and parameters."""
     if not data.trials:
         return Fragment(note("No trial has started yet."))
-    metrics = list(panel.metrics) or ["val/acc1", "objective/nc_steps"]
+    metrics = list(panel.metrics) or [keys.VAL_ACC1, keys.OBJECTIVE_NC_STEPS]
     rows = []
     for t in sorted(data.trials, key=lambda t: (t.row.family, -(t.row.acc1 or -1))):
-        status = t.status + (f": {t.failure}" if t.status == "failed" and t.failure else "")
+        status = t.status + (
+            f": {t.failure}" if t.status == TrialOutcome.FAILED and t.failure else ""
+        )
         rows.append(
             [
                 esc(t.row.family),
