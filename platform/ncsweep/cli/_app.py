@@ -138,6 +138,7 @@ ForceOption = Annotated[
         help="Take the lease of the sweep (or study) even though another driver holds it (only when you "
         "know that driver is gone: a lease frees itself once its heartbeat is stale or its "
         "process is gone from this host).",
+        rich_help_panel=CLUSTER,
     ),
 ]
 
