@@ -103,10 +103,9 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
     # Resumed from a checkpoint (not step 0), every evaluation logged exactly once.
     resumed = client.get_metric_history(again.info.run_id, "resumed_from_step")
     assert len(resumed) == 1 and resumed[0].value > 0, resumed
-    steps = [m.step for m in client.get_metric_history(again.info.run_id, "val/acc1")]
-    other = next(r for r in runs if r.info.run_id != again.info.run_id)
-    other_steps = [m.step for m in client.get_metric_history(other.info.run_id, "val/acc1")]
-    assert sorted(steps) == sorted(set(steps)) == sorted(other_steps), (len(steps), evaluated)
+    steps = sorted(m.step for m in client.get_metric_history(again.info.run_id, "val/acc1"))
+    stride = steps[1]  # one epoch (the two trials may draw other batch sizes)
+    assert steps == [stride * epoch for epoch in range(61)], (steps, evaluated)
     rows = collect_rows(mlflow_pg, "nodeloss")
     assert [r.status for r in rows] == ["FINISHED", "FINISHED"] and all(r.complete for r in rows)
 
