@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as err:
-        from ..sweep.runner import SweepInterrupted
+        from ..sweep.tuning import SweepInterrupted
 
         if not isinstance(err, SweepInterrupted):
             raise

@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import ray
-import torch
 from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
@@ -39,45 +37,35 @@ from .._environment import redact
 from ..config import SpecError, spec_from_dict
 from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..metric_keys import STATUS
+from ..status import RunState
 from ..sweep.lease import Lease, console_notes
-from ..sweep.runner import SweepInterrupted, reconcile_runs
 from ..sweep.settings import SweepSettings
 from ..sweep.state import load_yaml, save_yaml, sweep_dir
 from ..sweep.trial import (
-    SweepReportCallback,
-    TuneReporter,
-    conclude,
-    failure_outcome,
-    restore_from_tune,
-    runs_in_trial,
+    TrialContext,
+    train_trial,
     trial_resources,
+)
+from ..sweep.tuning import (
+    GracefulStop,
+    open_parent,
+    restore_or_build,
+    run_config,
+    run_trials,
+    tune_config,
 )
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
-    TAG_TRIAL,
-    ensure_experiment,
     find_run,
     finish_run,
-    log_params,
     log_text,
-    provenance_tags,
     resolve_tracking_uri,
-    start_run,
 )
 from ..train import (
-    TrainingCore,
-    TrainOutcome,
-    close_run,
     ensure_ray,
-    fit,
-    open_run,
-    outcome_from_metrics,
-    run_training,
 )
-from ..train.checkpoint import STATE_FILE
-from ..train.core import STATUS_DONE, STATUS_FAILED, LogLineHooks
-from ..train.mlflow_hooks import MlflowHooks
+from ..train.core import STATUS_DONE, STATUS_FAILED
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 
@@ -95,63 +83,27 @@ class StudyOutcome:
     failed: int
 
 
-def study_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
-    """Tune trainable: train cell ``config["cell"]`` (a key of ``context["cells"]``; the
-    specs travel in the context so Tune's trial tables show the key, not the whole spec)."""
-    cell = context["cells"][config["cell"]]
-    spec = spec_from_dict(cell["spec"], f"study {context['study']} cell {cell['key']}")
+def study_trial(config: dict[str, Any], context: TrialContext, cells: dict[str, dict]) -> None:
+    """Tune trainable: train cell ``config["cell"]`` (a key of ``cells``; the specs travel
+    in the parameters so Tune's trial tables show the key, not the whole spec)."""
+    cell = cells[config["cell"]]
+    key = cell["key"]
+    spec = spec_from_dict(cell["spec"], f"study {context.name} cell {key}")
+    run_id = find_run(context.tracking_uri, context.experiment_id, context.run_tags(key))
+    finished = run_id and MlflowClient(context.tracking_uri).get_run(run_id).info.status
+    if finished == RunState.FINISHED:
+        # Finished before the study was interrupted (Tune had not saved that yet): its
+        # results are in MLflow, where the table reads them; it is not trained again.
+        tune.report({STATUS: str(STATUS_DONE)})
+        return
     tags = {
-        TAG_STUDY: context["study"],
-        TAG_TRIAL: cell["key"],
+        **context.run_tags(key),
         TAG_FAMILY: spec.loss.name,
         TAG_SEED: str(cell["seed"]),
         TAG_VARIANT: cell["variant"],
     }
-    reattach = {TAG_STUDY: context["study"], TAG_TRIAL: cell["key"]}
-    run_id = find_run(context["tracking_uri"], context["experiment_id"], reattach)
-    if run_id and MlflowClient(context["tracking_uri"]).get_run(run_id).info.status == "FINISHED":
-        # Finished before the study was interrupted (Tune had not saved that yet): its
-        # results are in MLflow, where the table reads them; it is not trained again.
-        tune.report({"status": STATUS_DONE})
-        return
-    if runs_in_trial(spec):
-        outcome = _train_in_trial(spec, cell["key"], context, tags, reattach)
-    else:
-        outcome = run_training(
-            spec,
-            run_name=cell["key"],
-            tracking_uri=context["tracking_uri"],
-            parent_run_id=context["parent_run_id"],
-            reattach=reattach,
-            extra_tags=tags,
-            callbacks=[SweepReportCallback("mean")],
-            retried=True,
-        )
-    conclude(outcome, f"cell {cell['key']}")
-
-
-def _train_in_trial(spec, key: str, context: dict, tags: dict, reattach: dict) -> TrainOutcome:
-    """One CPU worker: the training core runs in this trial process, as in a sweep (no Train
-    controller or worker process: a third of the memory)."""
-    tracking = open_run(
-        spec, key, context["tracking_uri"], context["parent_run_id"], reattach, tags
-    )
-    hooks = MlflowHooks(tracking)
-    try:
-        core = TrainingCore(spec)
-        resumed = restore_from_tune(core)  # a cell resumed with its study
-        result = fit(core, [LogLineHooks(), hooks, TuneReporter("mean")], resumed=resumed)
-        # the final state where ``ncsweep evaluate`` finds it (tag ncsweep.checkpoint)
-        location = f"{spec.run.storage_path.rstrip('/')}/{key}/final"
-        fs, path = fsspec.core.url_to_fs(location)
-        fs.makedirs(path, exist_ok=True)
-        with fs.open(f"{path}/{STATE_FILE}", "wb") as handle:
-            torch.save(core.state_dict(), handle)
-    except Exception as err:  # this cell fails (or is retried), the study goes on
-        hooks.close()
-        return failure_outcome(tracking, err)
-    metrics = {**result.metrics, "failure_reason": result.failure_reason}
-    return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics, location))
+    # in-process cells also save their final state where ``ncsweep evaluate`` finds it
+    train_trial(spec, key, context, tags, f"{spec.run.storage_path.rstrip('/')}/{key}/final")
 
 
 def _concurrency(cells: list[Cell]) -> int:
@@ -296,15 +248,7 @@ def _run_cells(
     resuming = _check_plan(uri, storage, name, plan)
     if not resuming:
         save_yaml(storage, name, STUDY_FILE, plan)
-    experiment_id = ensure_experiment(uri, name)
-    parent = start_run(
-        uri,
-        experiment_id,
-        name,
-        {TAG_STUDY: name, TAG_KIND: "study", **provenance_tags()},
-        reattach={TAG_STUDY: name, TAG_KIND: "study"},
-    )
-    log_params(uri, parent, settings)
+    experiment_id, parent = open_parent(uri, name, TAG_STUDY, "study", settings)
     ensure_ray()
     concurrent = max_concurrent or _concurrency(cells)
     path = f"{sweep_dir(storage, name)}/cells"
@@ -315,68 +259,54 @@ def _run_cells(
         f"seeds {sorted({c.seed for c in cells})}; variants {sorted({c.variant for c in cells})}), "
         f"up to {concurrent} at once; MLflow {redact(uri)} run {parent}"
     )
-    context = {
-        "study": name,
-        "tracking_uri": uri,
-        "parent_run_id": parent,
-        "experiment_id": experiment_id,
-        "cells": {
-            c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec}
-            for c in cells
-        },
+    context = TrialContext(
+        name=name,
+        group_tag=TAG_STUDY,
+        tracking_uri=uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        key_param="cell",
+    )
+    specs = {
+        c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec} for c in cells
     }
     sample = spec_from_dict(cells[0].spec)
     trainable = tune.with_resources(
-        tune.with_parameters(study_trial, context=context), trial_resources(sample)
+        tune.with_parameters(study_trial, context=context, cells=specs), trial_resources(sample)
     )
-    if restore:  # as ``ncsweep resume``: ended cells stay as they are
-        tuner = tune.Tuner.restore(
-            path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
-        )
-    else:
-        tuner = tune.Tuner(
+
+    def build() -> tune.Tuner:
+        return tune.Tuner(
             trainable,
             param_space={"cell": tune.grid_search([c.key for c in cells])},
-            tune_config=tune.TuneConfig(max_concurrent_trials=concurrent),
-            run_config=tune.RunConfig(
-                name="cells",
-                storage_path=sweep_dir(storage, name),
-                # a cell that lost its node restarts from its checkpoint, as a sweep trial
-                failure_config=tune.FailureConfig(
-                    max_failures=SweepSettings.model_fields["max_failures"].default
-                ),
-                # as a sweep: bounded checkpoints, and Tune snapshots its experiment state
-                # every that many checkpoints of a cell (what a resumed study restores)
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
+            tune_config=tune_config(max_concurrent_trials=concurrent),
+            run_config=run_config(
+                "cells",
+                sweep_dir(storage, name),
+                SweepSettings.model_fields["max_failures"].default,
+                sample.run.keep_checkpoints,
+                callbacks=[],
                 verbose=1,
             ),
         )
-    hint = "run the same command again to resume it"
-    try:
-        results = tuner.fit()
-    except BaseException:
-        finish_run(uri, parent, "KILLED", f"study interrupted; {hint}")
-        raise
-    ended = results.num_terminated + results.num_errors
-    if len(results) < len(cells) or ended < len(results):
-        finish_run(uri, parent, "KILLED", f"study interrupted; {hint}")
-        raise SweepInterrupted(
-            f"study {name} interrupted ({ended} of {len(cells)} runs ended); {hint} "
-            f"(--name {name}, --storage {redact(storage)})"
+
+    hint = f"run the same command again to resume it (--name {name}, --storage {redact(storage)})"
+    with GracefulStop(f"study {name}", uri, parent, hint, console) as stop:
+        results = run_trials(
+            restore_or_build(path, trainable, build) if restore else build(),
+            context,
+            stop,
+            trials=len(cells),
+            folder=path,
+            stopped_by="study",
+            train_storage=f"{sweep_dir(storage, name)}/train",
         )
-    reconcile_runs(
-        uri,
-        experiment_id,
-        results,
-        lambda r: {TAG_STUDY: name, TAG_TRIAL: r.config["cell"]},
-        "study",
-    )
     failed = sum(1 for r in results if r.error or (r.metrics or {}).get(STATUS) == STATUS_FAILED)
     markdown, data = write_table(uri, name, out_dir)
     finish_run(
         uri,
         parent,
-        "FINISHED" if not failed else "FAILED",
+        RunState.FAILED if failed else RunState.FINISHED,
         f"{failed} cell(s) failed" if failed else None,
     )
     return StudyOutcome(name, parent, markdown, data, failed)

@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from mlflow.tracking import MlflowClient
 from ray import tune
@@ -32,7 +33,7 @@ _log = logging.getLogger("ncsweep.sweep")
 class _Target:
     uri: str
     experiment_id: str
-    run_tags: Callable[[str], dict[str, str]]  # trial id -> tags that find its MLflow run
+    run_tags: Callable[[Any], dict[str, str]]  # Tune trial -> tags that find its MLflow run
 
 
 _target: _Target | None = None
@@ -40,9 +41,10 @@ _target: _Target | None = None
 
 @contextlib.contextmanager
 def recording(
-    uri: str, experiment_id: str, run_tags: Callable[[str], dict[str, str]]
+    uri: str, experiment_id: str, run_tags: Callable[[Any], dict[str, str]]
 ) -> Iterator[None]:
-    """Record restarts in ``uri`` while the block runs; ``run_tags(trial_id)`` finds a run."""
+    """Record restarts in ``uri`` while the block runs; ``run_tags(trial)`` finds a trial's
+    run from Tune's ``Trial`` (its ``trial_id`` and ``config``)."""
     global _target
     previous, _target = _target, _Target(uri, experiment_id, run_tags)
     try:
@@ -62,7 +64,7 @@ class RetryRecorder(tune.Callback):
         if target is None:
             return
         try:
-            run_id = find_run(target.uri, target.experiment_id, target.run_tags(trial.trial_id))
+            run_id = find_run(target.uri, target.experiment_id, target.run_tags(trial))
             if run_id is None:  # restarted before it opened its run
                 return
             done = MlflowClient(target.uri).get_run(run_id).data.tags.get(TAG_RETRIES, "0")

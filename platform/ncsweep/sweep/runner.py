@@ -25,47 +25,35 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
-import signal
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
-from ..config import ExperimentSpec, apply_overrides, flatten, parse_overrides, spec_from_dict
-from ..metric_keys import EVALUATION, STATUS
+from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
+from ..metric_keys import EVALUATION
 from ..preflight import check_spec
 from ..redact import redact, redact_text
+from ..status import RunState
 from ..tracking import (
     TAG_FAMILY,
-    TAG_KIND,
     TAG_RETRIES,
     TAG_SWEEP,
-    TAG_TRIAL,
     MetricLogger,
-    clear_failure,
-    ensure_experiment,
-    find_run,
     finish_run,
-    log_params,
     log_text,
-    provenance_tags,
     resolve_tracking_uri,
     set_tags,
-    start_run,
 )
 from ..train import ensure_ray
 from ..train.cluster import require_shared_storage
-from ..train.core import STATUS_DONE, STATUS_FAILED, planned_evaluations
+from ..train.core import planned_evaluations
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -80,19 +68,20 @@ from .lease import Lease, console_notes
 from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from .objectives import ACCURACY
 from .presets import Preset, load_preset
-from .retries import RetryRecorder, recording
 from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
-from .trial import TRIAL_PREFIX, run_trial, runs_in_trial, trial_folder_name, trial_resources
+from .trial import TrialContext, run_trial, runs_in_trial, trial_resources
+from .tuning import (
+    GracefulStop,
+    open_parent,
+    restore_or_build,
+    run_config,
+    run_trials,
+    tune_config,
+)
 
-__all__ = [
-    "SweepOutcome",
-    "SweepInterrupted",
-    "default_concurrency",
-    "reconcile_runs",
-    "run_sweep",
-]
+__all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
 
 
 @dataclass
@@ -189,102 +178,77 @@ def _evaluation_budget(space, base: dict, seed: int, draws: int = 16) -> int:
 
 
 def _tuner(
-    cfg: SweepConfig, family: str, index: int, space, context: dict, sample: ExperimentSpec
+    cfg: SweepConfig,
+    family: str,
+    index: int,
+    space,
+    context: TrialContext,
+    base: dict,
+    sample: ExperimentSpec,
+    limits: tuple[int, int],
 ) -> tune.Tuner:
-    """``sample``: one spec of the family (its workers and GPUs decide where trials train)."""
+    """The family's Tuner, restored when Tune saved it. ``sample``: one spec of the family
+    (its workers and GPUs decide where trials train); ``limits``: trials at once, and the
+    most evaluations a trial makes (ASHA's ``max_t``)."""
+    max_concurrent, max_evals = limits
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, context=context), _trial_resources(sample, cfg)
+        tune.with_parameters(
+            run_trial,
+            context=context,
+            base_spec=base,
+            seed=cfg.seed,
+            train_storage=_train_storage(cfg),
+        ),
+        _trial_resources(sample, cfg),
     )
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
-    restore = tune.Tuner.can_restore(path)
     # Before Tune unpickles its searcher: that study reads its journal at this path.
-    study_storage = open_study_storage(cfg.storage, cfg.name, family, restore=restore)
-    if restore:
-        return tune.Tuner.restore(
-            path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
-        )
-    searcher = build_searcher(
-        cfg, space.suggest, index, context["max_concurrent"], study_storage, family
+    study_storage = open_study_storage(
+        cfg.storage, cfg.name, family, restore=tune.Tuner.can_restore(path)
     )
-    if cfg.scheduler == "asha":
-        # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
-        # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
-        scheduler = ASHAScheduler(
-            time_attr=EVALUATION,
-            metric=ACCURACY,
-            mode="max",
-            grace_period=min(cfg.grace_period, context["max_evals"]),
-            reduction_factor=cfg.reduction_factor,
-            max_t=context["max_evals"],
-            stop_last_trials=False,
-        )
-    else:
-        scheduler = FIFOScheduler()
-    return tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            search_alg=searcher,
-            scheduler=scheduler,
-            num_samples=cfg.trials,
-            # A trial that trains in its own process imports torch once per actor, not
-            # once per trial; Ray Train trials hold nothing worth reusing.
-            reuse_actors=runs_in_trial(sample),
-            trial_dirname_creator=trial_folder_name,
-        ),
-        run_config=tune.RunConfig(
-            name=family,
-            storage_path=sweep_dir(cfg.storage, cfg.name),
-            failure_config=tune.FailureConfig(max_failures=cfg.max_failures),
+
+    def build() -> tune.Tuner:
+        searcher = build_searcher(cfg, space.suggest, index, max_concurrent, study_storage, family)
+        if cfg.scheduler == "asha":
+            # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
+            # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
+            scheduler = ASHAScheduler(
+                time_attr=EVALUATION,
+                metric=ACCURACY,
+                mode="max",
+                grace_period=min(cfg.grace_period, max_evals),
+                reduction_factor=cfg.reduction_factor,
+                max_t=max_evals,
+                stop_last_trials=False,
+            )
+        else:
+            scheduler = FIFOScheduler()
+        return tune.Tuner(
+            trainable,
+            tune_config=tune_config(
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=cfg.trials,
+                # A trial that trains in its own process imports torch once per actor, not
+                # once per trial; Ray Train trials hold nothing worth reusing.
+                reuse_actors=runs_in_trial(sample),
+            ),
             # Trials that train in their own process checkpoint through Tune: keep as many
-            # as Ray Train keeps for the others (it also snapshots the experiment state
-            # every that many checkpoints of a trial).
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=sample.run.keep_checkpoints),
-            verbose=0,  # the live view (sweep/live.py) replaces Tune's tables
-            callbacks=[
-                TuneFeed(family),
-                StudySync(cfg.storage, cfg.name, family),
-                RetryRecorder(),
-            ],
-        ),
-    )
+            # as Ray Train keeps for the others. The live view replaces Tune's tables.
+            run_config=run_config(
+                family,
+                sweep_dir(cfg.storage, cfg.name),
+                cfg.max_failures,
+                sample.run.keep_checkpoints,
+                [TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
+            ),
+        )
+
+    return restore_or_build(path, trainable, build)
 
 
-def reconcile_runs(
-    uri: str, experiment_id: str, grid, run_tags: Callable[[Any], dict[str, str]], stopped_by: str
-) -> None:
-    """Give each trial's MLflow run (found by ``run_tags(result)``) the verdict Tune reached.
-
-    A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
-    its actor; its run is left RUNNING, or FAILED by the actor's death: it becomes KILLED
-    with ``ncsweep.stopped_early``. A trial Tune saw fail (infrastructure failures beyond
-    its retries) or that reported a deterministic failure is FAILED with its reason.
-    """
-    client = MlflowClient(uri)
-    for result in grid:
-        metrics = result.metrics or {}
-        run_id = find_run(uri, experiment_id, run_tags(result))
-        if run_id is None:
-            continue
-        run = client.get_run(run_id)
-        status = run.info.status
-        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
-            # A trial trained in its own process: its checkpoints are Tune's.
-            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
-            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
-        if result.error is not None:
-            if status == "RUNNING":
-                finish_run(uri, run_id, "FAILED", str(result.error).strip().splitlines()[-1][:1000])
-        elif metrics.get(STATUS) == STATUS_FAILED:
-            if status == "RUNNING":  # closed by the trial, unless its actor ended first
-                finish_run(uri, run_id, "FAILED", metrics.get("failure_reason"))
-        elif metrics.get("status") == STATUS_DONE:
-            if status == "RUNNING":  # trained to the end; its actor ended before the driver
-                finish_run(uri, run_id, "FINISHED")
-        elif status != "FINISHED":
-            clear_failure(uri, run_id)
-            client.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
-            # Ended at its last result, not when the family's Tuner returned.
-            finish_run(uri, run_id, "KILLED", end_time_s=metrics.get("timestamp"))
+def _train_storage(cfg: SweepConfig) -> str:
+    return f"{sweep_dir(cfg.storage, cfg.name)}/train"
 
 
 def _record_best(uri: str, parent: str, objective, best: dict) -> None:
@@ -297,19 +261,6 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     if values:
         MetricLogger(uri, parent).log(values, step=0)
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
-
-
-def _trial_run_tags(cfg: SweepConfig) -> Callable[[str], dict[str, str]]:
-    """A sweep trial's MLflow run by its Tune trial id: the sweep's name and the id."""
-    return lambda trial_id: {TAG_SWEEP: cfg.name, TAG_TRIAL: trial_id}
-
-
-def _trial_tags(cfg: SweepConfig) -> Callable[[Any], dict[str, str]]:
-    """A sweep trial's MLflow run by its Tune result."""
-    by_id = _trial_run_tags(cfg)
-    return lambda result: by_id(
-        (result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix(TRIAL_PREFIX)
-    )
 
 
 def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> Path | str:
@@ -326,50 +277,6 @@ def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> 
     return report.path.resolve()
 
 
-def _drop_orphans(uri: str, experiment_id: str, cfg: SweepConfig, family: str, grid) -> None:
-    """Remove what trials Tune does not know left behind: their MLflow runs (soft delete,
-    reason tagged) and their folders in storage (Tune's trial folder, Ray Train's run).
-
-    A driver killed between a trial's start and Tune's next experiment-state save leaves a
-    trial that the restored Tuner never had: Optuna never learns from it and a new trial
-    takes its place, so its run is not part of the sweep (the leaderboard must not count
-    it). One-worker trials start within a second of the previous one (reused actors), which
-    makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
-    driver's live trials would look orphaned too."""
-    client = MlflowClient(uri)
-    query = (
-        f"tags.`{TAG_SWEEP}` = '{cfg.name}' and tags.`{TAG_FAMILY}` = '{family}' "
-        f"and tags.`{TAG_KIND}` = 'train'"
-    )
-    known = {Path(result.path).name for result in grid}
-    orphans = set()
-    for run in client.search_runs([experiment_id], filter_string=query, max_results=10_000):
-        trial_id = run.data.tags.get(TAG_TRIAL)
-        if trial_id and trial_folder_name(trial_id) not in known:
-            orphans.add(trial_id)
-            client.set_tag(
-                run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
-            )
-            if run.info.status == "RUNNING":
-                finish_run(uri, run.info.run_id, "KILLED")
-            client.delete_run(run.info.run_id)
-    fs, family_dir = fsspec.core.url_to_fs(f"{sweep_dir(cfg.storage, cfg.name)}/{family}")
-    fs.invalidate_cache()
-    for entry in fs.ls(family_dir, detail=True):
-        folder = entry["name"].rstrip("/").rsplit("/", 1)[-1]
-        if entry["type"] == "directory" and folder.startswith(TRIAL_PREFIX) and folder not in known:
-            orphans.add(folder.removeprefix(TRIAL_PREFIX))
-            fs.rm(entry["name"], recursive=True)
-    for trial_id in sorted(orphans):  # a Ray Train trial's run folder is named by its id
-        fs, path = fsspec.core.url_to_fs(f"{sweep_dir(cfg.storage, cfg.name)}/train/{trial_id}")
-        if fs.exists(path):
-            fs.rm(path, recursive=True)
-
-
-class SweepInterrupted(RuntimeError):
-    """Tune returned before the family's budget was spent (Ctrl-C): resume it later."""
-
-
 def resume_command(cfg: SweepConfig) -> str:
     """The command that continues ``cfg`` (what a stopped job prints)."""
     command = f"ncsweep resume {cfg.name}"
@@ -378,66 +285,6 @@ def resume_command(cfg: SweepConfig) -> str:
     if redact(cfg.tracking_uri) != cfg.tracking_uri:
         command += " --tracking-uri <the tracking URI with its credentials>"
     return command
-
-
-def _check_complete(grid, cfg: SweepConfig, family: str) -> None:
-    ended = grid.num_terminated + grid.num_errors
-    if len(grid) < cfg.trials or ended < len(grid):
-        raise SweepInterrupted(
-            f"sweep {cfg.name} interrupted in family {family} ({ended} of {cfg.trials} trials "
-            f"ended); continue with: {resume_command(cfg)}"
-        )
-
-
-class _GracefulStop:
-    """``ray job stop`` (SIGTERM) ends the sweep as resumable, within Ray's grace period.
-
-    Ray 2.60 sends SIGTERM to the job's entrypoint and SIGKILLs it
-    ``RAY_JOB_STOP_WAIT_TIME_S`` (default 3) seconds later, so the handler first does what
-    must survive a SIGKILL: the parent run becomes KILLED and the resume command reaches
-    the job log. Then Tune is asked to stop the way Ctrl-C does (SIGUSR1: it saves its
-    experiment state once more); outside ``fit()`` the sweep raises ``SweepInterrupted``.
-    A second SIGTERM exits at once.
-    """
-
-    def __init__(self, cfg: SweepConfig, uri: str, parent: str, console: Console):
-        self.cfg, self.uri, self.parent, self.console = cfg, uri, parent, console
-        self.requested = False
-        self.in_fit = False
-        self._previous = None
-
-    def __enter__(self) -> _GracefulStop:
-        if signal.getsignal(signal.SIGTERM) is not None:  # None: not installed from Python
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
-        # Ray blocks SIGINT in a job's processes; Ctrl-C and RAY_JOB_STOP_SIGNAL=SIGINT
-        # must still reach Tune's handler.
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise SystemExit(128 + signum)
-        self.requested = True
-        hint = resume_command(self.cfg)
-        self.console.print(
-            f"[yellow]sweep {self.cfg.name} stopped ({signal.Signals(signum).name}); "
-            f"finished trials are kept. Continue with: {hint}[/]",
-            highlight=False,
-        )
-        sys.stdout.flush()
-        try:
-            finish_run(self.uri, self.parent, "KILLED", f"sweep stopped; continue with: {hint}")
-        except Exception as err:  # the tracking server may be what is going away
-            self.console.print(f"could not mark the parent run KILLED: {err}")
-        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
-        if self.in_fit and tune_listens:
-            os.kill(os.getpid(), signal.SIGUSR1)
-        else:
-            raise SweepInterrupted(f"sweep {self.cfg.name} stopped; continue with: {hint}")
 
 
 def run_sweep(
@@ -453,7 +300,7 @@ def run_sweep(
     Raises:
         SpecError: a spec or search space is wrong, or (``LeaseHeld``) another driver runs
             this sweep; ``force`` takes its lease anyway (``lease.py``).
-        SweepInterrupted: stopped before every family's budget was spent (resume it).
+        tuning.SweepInterrupted: stopped before every family's budget was spent (resume it).
     """
     root = Path(cfg.spaces_root) if cfg.spaces_root else None
     preset = load_preset(cfg.preset, root).with_sweep(
@@ -480,16 +327,10 @@ def _run_families(
     if not resume:
         save_state(cfg)
     uri = resolve_tracking_uri(cfg.tracking_uri)
-    experiment_id = ensure_experiment(uri, cfg.name)
-    parent = start_run(
-        uri,
-        experiment_id,
-        cfg.name,
-        {TAG_SWEEP: cfg.name, TAG_KIND: "sweep", **provenance_tags()},
-        reattach={TAG_SWEEP: cfg.name, TAG_KIND: "sweep"},
+    experiment_id, parent = open_parent(
+        uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json")
     )
     objective = cfg.resolved_objective
-    log_params(uri, parent, flatten(cfg.model_dump(mode="json")))
     set_tags(
         uri,
         parent,
@@ -527,54 +368,44 @@ def _run_families(
         )
         if resume:
             view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
-        stop = live.enter_context(_GracefulStop(cfg, uri, parent, console))
-        try:
+        hint = f"continue with: {resume_command(cfg)}"
+        stop = live.enter_context(GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console))
+        context = TrialContext(
+            name=cfg.name,
+            group_tag=TAG_SWEEP,
+            tracking_uri=uri,
+            experiment_id=experiment_id,
+            parent_run_id=parent,
+            nc_metric=cfg.nc_metric,
+            objectives=tuple(objective.metrics),
+            resources=dict(cfg.resources_per_worker),
+        )
+        with live:
             for index, (family, (space, base)) in enumerate(families.items()):
                 sample = spec_from_dict(
                     apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
                 )
-                context = {
-                    "sweep": cfg.name,
-                    "base_spec": base,
-                    "seed": cfg.seed,
-                    "tracking_uri": uri,
-                    "parent_run_id": parent,
-                    "train_storage": f"{sweep_dir(cfg.storage, cfg.name)}/train",
-                    "nc_metric": cfg.nc_metric,
-                    "objectives": list(objective.metrics),
-                    "max_concurrent": max_concurrent,
-                    "max_evals": _evaluation_budget(space, base, cfg.seed),
-                    "resources": dict(cfg.resources_per_worker),
-                }
-                if cfg.scheduler == "asha" and cfg.grace_period > context["max_evals"]:
+                max_evals = _evaluation_budget(space, base, cfg.seed)
+                if cfg.scheduler == "asha" and cfg.grace_period > max_evals:
                     console.print(
                         f"note: ASHA grace period {cfg.grace_period} is more than the "
-                        f"{context['max_evals']} evaluation(s) of a {family} trial; using "
-                        f"{context['max_evals']} (set --grace-period to choose)"
+                        f"{max_evals} evaluation(s) of a {family} trial; using {max_evals} "
+                        "(set --grace-period to choose)"
                     )
-                tuner = _tuner(cfg, family, index, space, context, sample)
-                stop.in_fit = True
-                try:
-                    with recording(uri, experiment_id, _trial_run_tags(cfg)):
-                        grid = tuner.fit()
-                finally:
-                    stop.in_fit = False
-                # An interrupted family keeps its trials' runs as they are: the resumed sweep
-                # gives them their verdicts.
-                _check_complete(grid, cfg, family)
-                reconcile_runs(uri, experiment_id, grid, _trial_tags(cfg), cfg.scheduler)
-                _drop_orphans(uri, experiment_id, cfg, family, grid)
-                if stop.requested:
-                    raise SweepInterrupted(
-                        f"sweep {cfg.name} stopped; continue with: {resume_command(cfg)}"
-                    )
-        except BaseException:
-            finish_run(
-                uri, parent, "KILLED", f"sweep interrupted; continue with: {resume_command(cfg)}"
-            )
-            raise
-        finally:
-            live.close()
+                limits = (max_concurrent, max_evals)
+                tuner = _tuner(cfg, family, index, space, context, base, sample, limits)
+                # An interrupted family keeps its trials' runs as they are: the resumed
+                # sweep gives them their verdicts.
+                run_trials(
+                    tuner,
+                    context,
+                    stop,
+                    trials=cfg.trials,
+                    folder=f"{sweep_dir(cfg.storage, cfg.name)}/{family}",
+                    stopped_by=cfg.scheduler,
+                    train_storage=_train_storage(cfg),
+                    scope={TAG_FAMILY: family},
+                )
 
         rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
         console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
@@ -596,6 +427,6 @@ def _run_families(
         MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
-        finish_run(uri, parent, "FINISHED")  # first: the report's header says it finished
+        finish_run(uri, parent, RunState.FINISHED)  # first: the report says it finished
         report = _write_report(uri, cfg, parent, console)
         return SweepOutcome(cfg.name, parent, rows, exported, report)

@@ -25,9 +25,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import fsspec
 import ray
+import torch
 from ray import tune
 from ray.exceptions import RayActorError
 from ray.tune import Checkpoint
@@ -36,7 +40,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..metric_keys import STATUS
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
+from ..tracking import TAG_FAMILY, TAG_TRIAL, node_tags
 from ..train import (
     TrainOutcome,
     close_run,
@@ -45,7 +49,7 @@ from ..train import (
     outcome_from_metrics,
     run_training,
 )
-from ..train.checkpoint import load_state, save_state
+from ..train.checkpoint import STATE_FILE, load_state, save_state
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from ..train.failures import InfrastructureFailure, is_infrastructure
 from ..train.mlflow_hooks import MlflowHooks
@@ -56,6 +60,7 @@ _log = logging.getLogger("ncsweep.sweep")
 __all__ = [
     "SweepReportCallback",
     "TRIAL_PREFIX",
+    "TrialContext",
     "TuneReporter",
     "conclude",
     "failed_verdict",
@@ -63,6 +68,7 @@ __all__ = [
     "restore_from_tune",
     "run_trial",
     "runs_in_trial",
+    "train_trial",
     "trial_folder_name",
     "trial_resources",
     "tune_result",
@@ -77,6 +83,40 @@ def trial_folder_name(trial: Any) -> str:
     ``trial_dirname_creator``; also takes the id itself): the driver tells its own trials'
     folders from those a killed driver left behind by name alone."""
     return f"{TRIAL_PREFIX}{getattr(trial, 'trial_id', trial)}"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """The fixed settings of every trial of one run (``tune.with_parameters``).
+
+    A trial's MLflow run is the child of ``parent_run_id`` tagged ``{group_tag: name,
+    ncsweep.trial_id: key}``; the key is the Tune trial id, or, with ``key_param``, the
+    value of that parameter (a study names its cells).
+    """
+
+    name: str  # the sweep's or study's name (its MLflow experiment)
+    group_tag: str  # TAG_SWEEP or TAG_STUDY
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    nc_metric: str = "mean"
+    objectives: tuple[str, ...] = ()
+    resources: dict[str, float] = field(default_factory=dict)
+    key_param: str | None = None
+
+    def key(self, trial_id: str, config: dict[str, Any] | None) -> str:
+        return str(config[self.key_param]) if self.key_param else trial_id
+
+    def run_tags(self, key: str) -> dict[str, str]:
+        """The tags that find (and re-attach) the trial's MLflow run."""
+        return {self.group_tag: self.name, TAG_TRIAL: key}
+
+    def result_tags(self, result) -> dict[str, str]:
+        """``run_tags`` of a Tune result (its trial folder is ``trial_<id>``)."""
+        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix(
+            TRIAL_PREFIX
+        )
+        return self.run_tags(self.key(trial_id, result.config))
 
 
 def runs_in_trial(spec: ExperimentSpec) -> bool:
@@ -229,25 +269,34 @@ def restore_from_tune(core: TrainingCore) -> bool:
     return True
 
 
-def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> TrainOutcome:
+def _run_in_trial(
+    spec: ExperimentSpec,
+    key: str,
+    context: TrialContext,
+    tags: dict[str, str],
+    final_state: str | None,
+) -> TrainOutcome:
     """One worker on CPU: the core runs in this Tune trial process (no Train controller, no
-    worker process, torch imported once per reused actor). MLflow run as ``run_training``."""
+    worker process, torch imported once per reused actor). MLflow run as ``run_training``;
+    ``final_state``: a folder where the trained state is also saved (``ncsweep evaluate``
+    finds it by the run's ``ncsweep.checkpoint`` tag)."""
     tracking = open_run(
         spec,
-        trial_id,
-        context["tracking_uri"],
-        context["parent_run_id"],
-        {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
+        key,
+        context.tracking_uri,
+        context.parent_run_id,
+        context.run_tags(key),
         {**tags, **node_tags(0)},  # this process is the run's only worker
-        context.get("resources"),
+        context.resources or None,
     )
     mlflow_hooks = MlflowHooks(tracking)
     try:
         core = TrainingCore(spec)
         resumed = restore_from_tune(core)
-        reporter = TuneReporter(context["nc_metric"], tuple(context.get("objectives", ())))
-        hooks = [LogLineHooks(), mlflow_hooks, reporter]
-        result = fit(core, hooks, resumed=resumed)
+        reporter = TuneReporter(context.nc_metric, context.objectives)
+        result = fit(core, [LogLineHooks(), mlflow_hooks, reporter], resumed=resumed)
+        if final_state is not None:
+            _save_final(final_state, core.state_dict())
     except Exception as err:  # the trial fails (or is retried), the sweep goes on
         mlflow_hooks.close()
         return failure_outcome(tracking, err)
@@ -255,36 +304,63 @@ def _run_in_trial(spec, trial_id: str, context: dict[str, Any], tags: dict) -> T
         mlflow_hooks.close()
         raise
     metrics = {**result.metrics, "failure_reason": result.failure_reason}
-    return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics))
+    return close_run(tracking, outcome_from_metrics(tracking["run_id"], metrics, final_state))
 
 
-def run_trial(config: dict[str, Any], context: dict[str, Any]) -> None:
-    """Tune trainable. ``config``: sampled ``{dotted spec key: value}``; ``context``: the
-    sweep's fixed settings (base spec, names, tracking URI, storage, parent run id)."""
-    trial_id = tune.get_context().get_trial_id()
-    # Optuna also reports the switches a conditional space sampled (keys without a dot).
-    data = apply_overrides(context["base_spec"], [(k, v) for k, v in config.items() if "." in k])
-    data["run"].update(
-        name=trial_id,
-        experiment=context["sweep"],
-        seed=context["seed"],
-        storage_path=context["train_storage"],
-    )
-    spec = spec_from_dict(data, f"sweep {context['sweep']} trial {trial_id}")
-    tags = {TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id, TAG_FAMILY: spec.loss.name}
-    objectives = tuple(context.get("objectives", ()))
+def _save_final(location: str, state: dict[str, Any]) -> None:
+    """``state`` as ``<location>/<STATE_FILE>`` (a local folder or an fsspec URI)."""
+    fs, path = fsspec.core.url_to_fs(location)
+    fs.makedirs(path, exist_ok=True)
+    with fs.open(f"{path}/{STATE_FILE}", "wb") as handle:
+        torch.save(state, handle)
+
+
+def train_trial(
+    spec: ExperimentSpec,
+    key: str,
+    context: TrialContext,
+    tags: dict[str, str],
+    final_state: str | None = None,
+) -> None:
+    """Train ``spec`` as trial ``key`` of ``context``'s run, in this process (one CPU worker)
+    or through Ray Train, and end the Tune trial by the outcome (``conclude``).
+
+    Args:
+        tags: the MLflow run's tags (besides those ``context.run_tags(key)`` finds it by).
+        final_state: in-process training also saves its final state there.
+    """
     if runs_in_trial(spec):
-        outcome = _run_in_trial(spec, trial_id, context, tags)
+        outcome = _run_in_trial(spec, key, context, tags, final_state)
     else:
         outcome = run_training(
             spec,
-            run_name=trial_id,
-            tracking_uri=context["tracking_uri"],
-            parent_run_id=context["parent_run_id"],
-            reattach={TAG_SWEEP: context["sweep"], TAG_TRIAL: trial_id},
+            run_name=key,
+            tracking_uri=context.tracking_uri,
+            parent_run_id=context.parent_run_id,
+            reattach=context.run_tags(key),
             extra_tags=tags,
-            callbacks=[SweepReportCallback(context["nc_metric"], objectives=objectives)],
-            resources=context.get("resources"),
+            callbacks=[SweepReportCallback(context.nc_metric, objectives=context.objectives)],
+            resources=context.resources or None,
             retried=True,
         )
-    conclude(outcome, f"trial {trial_id} ({spec.loss.name})", objectives)
+    conclude(outcome, f"{context.name} trial {key} ({spec.loss.name})", context.objectives)
+
+
+def run_trial(
+    config: dict[str, Any],
+    context: TrialContext,
+    base_spec: dict[str, Any],
+    seed: int,
+    train_storage: str,
+) -> None:
+    """Tune trainable of a sweep family. ``config``: sampled ``{dotted spec key: value}``,
+    applied over the family's ``base_spec``; every trial is seeded with ``seed``; Ray Train
+    runs keep their checkpoints under ``train_storage``."""
+    trial_id = tune.get_context().get_trial_id()
+    # Optuna also reports the switches a conditional space sampled (keys without a dot).
+    data = apply_overrides(base_spec, [(k, v) for k, v in config.items() if "." in k])
+    data["run"].update(
+        name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
+    )
+    spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), TAG_FAMILY: spec.loss.name})

@@ -1,0 +1,299 @@
+"""One Tune run of trials tracked in MLflow: what a sweep's family and a paper study share.
+
+A driver (``sweep.runner`` per loss family, ``study.runner`` for its cells):
+
+1. opens its MLflow parent run (:func:`open_parent`) and builds a :class:`TrialContext`,
+   the typed settings every trial gets;
+2. restores Tune's saved run or builds a new one (:func:`restore_or_build`): a restored
+   run keeps its finished trials and continues running ones from their checkpoints;
+3. runs it under :class:`GracefulStop` (SIGTERM, e.g. ``ray job stop``, ends it as
+   resumable) with :func:`run_trials`, which then checks that every trial ended (else
+   :class:`SweepInterrupted`), gives each trial's MLflow run Tune's verdict
+   (:func:`reconcile_runs`) and removes what trials Tune never knew left behind
+   (:func:`drop_orphans`).
+
+Trials restart after an infrastructure failure (``FailureConfig(max_failures)``, counted by
+``retries.RetryRecorder``) and are named ``trial_<id>`` in storage (``trial_folder_name``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from mlflow.tracking import MlflowClient
+from ray import tune
+from rich.console import Console
+
+from ..config import flatten
+from ..metric_keys import STATUS
+from ..status import RunState
+from ..tracking import (
+    TAG_KIND,
+    TAG_TRIAL,
+    clear_failure,
+    ensure_experiment,
+    find_run,
+    finish_run,
+    log_params,
+    log_text,
+    provenance_tags,
+    start_run,
+)
+from ..train.core import STATUS_DONE, STATUS_FAILED
+from .retries import RetryRecorder, recording
+from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
+
+__all__ = [
+    "GracefulStop",
+    "SweepInterrupted",
+    "TrialContext",
+    "drop_orphans",
+    "open_parent",
+    "reconcile_runs",
+    "restore_or_build",
+    "run_config",
+    "run_trials",
+]
+
+
+class SweepInterrupted(RuntimeError):
+    """Tune returned before every trial ended (Ctrl-C, ``ray job stop``): resume it later."""
+
+
+def open_parent(
+    uri: str, name: str, group_tag: str, kind: str, params: dict[str, Any]
+) -> tuple[str, str]:
+    """The run's MLflow experiment and parent run (re-attached when it exists), with
+    ``params`` logged; returns ``(experiment_id, parent_run_id)``."""
+    experiment_id = ensure_experiment(uri, name)
+    tags = {group_tag: name, TAG_KIND: kind}
+    parent = start_run(uri, experiment_id, name, {**tags, **provenance_tags()}, reattach=tags)
+    log_params(uri, parent, flatten(params))
+    return experiment_id, parent
+
+
+def run_config(
+    name: str, storage: str, max_failures: int, keep: int, callbacks: list, verbose: int = 0
+) -> tune.RunConfig:
+    """Tune's run settings: trials restart from their checkpoints after infrastructure
+    failures (``max_failures``), keep ``keep`` checkpoints each (Tune also snapshots its
+    experiment state every that many checkpoints of a trial) and count restarts."""
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage,
+        failure_config=tune.FailureConfig(max_failures=max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
+        verbose=verbose,
+        callbacks=[*callbacks, RetryRecorder()],
+    )
+
+
+def tune_config(**options) -> tune.TuneConfig:
+    """``tune.TuneConfig(**options)`` with trial folders named ``trial_<id>``."""
+    return tune.TuneConfig(trial_dirname_creator=trial_folder_name, **options)
+
+
+def restore_or_build(path: str, trainable, build: Callable[[], tune.Tuner]) -> tune.Tuner:
+    """Tune's saved run at ``path`` (finished trials kept, running ones continued from their
+    checkpoints, failed ones left failed), else ``build()``."""
+    if tune.Tuner.can_restore(path):
+        return tune.Tuner.restore(
+            path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
+        )
+    return build()
+
+
+class GracefulStop:
+    """``ray job stop`` (SIGTERM) ends the run as resumable, within Ray's grace period.
+
+    Ray 2.60 sends SIGTERM to the job's entrypoint and SIGKILLs it
+    ``RAY_JOB_STOP_WAIT_TIME_S`` (default 3) seconds later, so the handler first does what
+    must survive a SIGKILL: the parent run becomes KILLED and ``hint`` (how to continue)
+    reaches the job log. Then Tune is asked to stop the way Ctrl-C does (SIGUSR1: it saves
+    its experiment state once more); outside ``fit()`` it raises ``SweepInterrupted``.
+    A second SIGTERM exits at once. Any exception out of the block marks the parent KILLED.
+    """
+
+    def __init__(self, what: str, uri: str, parent: str, hint: str, console: Console):
+        self.what, self.uri, self.parent, self.hint = what, uri, parent, hint
+        self.console = console
+        self.requested = False
+        self.in_fit = False
+        self._previous = None
+
+    def __enter__(self) -> GracefulStop:
+        if signal.getsignal(signal.SIGTERM) is not None:  # None: not installed from Python
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        # Ray blocks SIGINT in a job's processes; Ctrl-C and RAY_JOB_STOP_SIGNAL=SIGINT
+        # must still reach Tune's handler.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, kind, err, traceback) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        if kind is not None and not self.requested:
+            finish_run(self.uri, self.parent, RunState.KILLED, f"interrupted; {self.hint}")
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise SystemExit(128 + signum)
+        self.requested = True
+        self.console.print(
+            f"[yellow]{self.what} stopped ({signal.Signals(signum).name}); finished trials "
+            f"are kept. {self.hint}[/]",
+            highlight=False,
+        )
+        sys.stdout.flush()
+        try:
+            finish_run(self.uri, self.parent, RunState.KILLED, f"stopped; {self.hint}")
+        except Exception as err:  # the tracking server may be what is going away
+            self.console.print(f"could not mark the parent run KILLED: {err}")
+        tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
+        if self.in_fit and tune_listens:
+            os.kill(os.getpid(), signal.SIGUSR1)
+        else:
+            raise SweepInterrupted(f"{self.what} stopped; {self.hint}")
+
+    def check(self) -> None:
+        """Raise ``SweepInterrupted`` if a stop was asked for (between Tune runs)."""
+        if self.requested:
+            raise SweepInterrupted(f"{self.what} stopped; {self.hint}")
+
+
+def run_trials(
+    tuner: tune.Tuner,
+    context: TrialContext,
+    stop: GracefulStop,
+    *,
+    trials: int,
+    folder: str,
+    stopped_by: str,
+    train_storage: str | None = None,
+    scope: dict[str, str] | None = None,
+):
+    """``tuner.fit()`` then the bookkeeping every run needs (module docstring).
+
+    Args:
+        trials: how many trials the run has when it is complete.
+        folder: Tune's run folder (``<storage>/<name>/<run name>``), where orphaned trial
+            folders are looked for.
+        stopped_by: the ``ncsweep.stopped_early`` tag of trials the scheduler stopped.
+        train_storage: where Ray Train trials keep their runs (``<train_storage>/<key>``).
+        scope: tags of this Tune run's trial runs among the parent's children (a sweep runs
+            one Tune run per family under one parent: ``{ncsweep.loss: family}``).
+
+    Returns:
+        Tune's ``ResultGrid``.
+
+    Raises:
+        SweepInterrupted: Tune returned before every trial ended.
+    """
+    stop.in_fit = True
+    try:
+        with recording(
+            context.tracking_uri,
+            context.experiment_id,
+            lambda trial: context.run_tags(context.key(trial.trial_id, trial.config)),
+        ):
+            grid = tuner.fit()
+    finally:
+        stop.in_fit = False
+    ended = grid.num_terminated + grid.num_errors
+    if len(grid) < trials or ended < len(grid):
+        raise SweepInterrupted(
+            f"{stop.what} interrupted ({ended} of {trials} trials ended); {stop.hint}"
+        )
+    reconcile_runs(context, grid, stopped_by)
+    drop_orphans(context, grid, folder, train_storage, scope or {})
+    stop.check()
+    return grid
+
+
+def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
+    """Give each trial's MLflow run the verdict Tune reached.
+
+    A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
+    its actor; its run is left RUNNING, or FAILED by the actor's death: it becomes KILLED
+    with ``ncsweep.stopped_early``. A trial Tune saw fail (infrastructure failures beyond
+    its retries) or that reported a deterministic failure is FAILED with its reason.
+    """
+    uri = context.tracking_uri
+    client = MlflowClient(uri)
+    for result in grid:
+        metrics = result.metrics or {}
+        run_id = find_run(uri, context.experiment_id, context.result_tags(result))
+        if run_id is None:
+            continue
+        run = client.get_run(run_id)
+        status = run.info.status
+        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+            # A trial trained in its own process: its checkpoints are Tune's.
+            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
+            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
+        if result.error is not None:
+            if status == RunState.RUNNING:
+                reason = str(result.error).strip().splitlines()[-1][:1000]
+                finish_run(uri, run_id, RunState.FAILED, reason)
+        elif metrics.get(STATUS) == STATUS_FAILED:
+            if status == RunState.RUNNING:  # closed by the trial, unless its actor ended first
+                finish_run(uri, run_id, RunState.FAILED, metrics.get("failure_reason"))
+        elif metrics.get(STATUS) == STATUS_DONE:
+            if status == RunState.RUNNING:  # trained to the end; its actor ended first
+                finish_run(uri, run_id, RunState.FINISHED)
+        elif status != RunState.FINISHED:
+            clear_failure(uri, run_id)
+            client.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
+            # Ended at its last result, not when the Tuner returned.
+            finish_run(uri, run_id, RunState.KILLED, end_time_s=metrics.get("timestamp"))
+
+
+def drop_orphans(
+    context: TrialContext, grid, folder: str, train_storage: str | None, scope: dict[str, str]
+) -> None:
+    """Remove what trials Tune does not know left behind: their MLflow runs (soft delete,
+    reason tagged) and their folders in storage (Tune's trial folder, Ray Train's run).
+
+    A driver killed between a trial's start and Tune's next experiment-state save leaves a
+    trial that the restored Tuner never had: Optuna never learns from it and a new trial
+    takes its place, so its run is not part of the sweep (the leaderboard must not count
+    it). One-worker trials start within a second of the previous one (reused actors), which
+    makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
+    driver's live trials would look orphaned too. Only this Tune run's trials are
+    considered: their folders are in ``folder``, their runs carry the tags ``scope``.
+    """
+    uri = context.tracking_uri
+    client = MlflowClient(uri)
+    known_folders = {Path(result.path).name for result in grid}
+    known_keys = {context.result_tags(result)[TAG_TRIAL] for result in grid}
+    fs, path = fsspec.core.url_to_fs(folder)
+    fs.invalidate_cache()
+    orphans: set[str] = set()
+    for entry in fs.ls(path, detail=True):
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] == "directory" and name.startswith(TRIAL_PREFIX):
+            if name not in known_folders:
+                orphans.add(name.removeprefix(TRIAL_PREFIX))
+                fs.rm(entry["name"], recursive=True)
+    tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    for run in client.search_runs([context.experiment_id], filter_string=query, max_results=10_000):
+        key = run.data.tags.get(TAG_TRIAL)
+        if key and key not in known_keys:
+            orphans.add(key)
+            client.set_tag(
+                run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
+            )
+            if run.info.status == RunState.RUNNING:
+                finish_run(uri, run.info.run_id, RunState.KILLED)
+            client.delete_run(run.info.run_id)
+    for key in sorted(orphans) if train_storage else ():  # a Ray Train run is named by its key
+        fs, path = fsspec.core.url_to_fs(f"{train_storage}/{key}")
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
