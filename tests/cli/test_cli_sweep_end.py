@@ -25,7 +25,7 @@ def uri(tmp_path_factory) -> str:
 def _last_lines(tmp_path, capsys, uri, report, exported=True) -> list[str]:
     config = _config(tmp_path, uri)
     best = [tmp_path / "best" / "ce.yaml"] if exported else []
-    _finish(SweepOutcome("s", "parent", [], best, report), config, tmp_path / "best")
+    _finish(SweepOutcome("s", "parent", [], best), config, tmp_path / "best", report)
     return capsys.readouterr().out.splitlines()
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ncsweep.cli.sweep import report_sweep
 from ncsweep.sweep import SweepConfig, run_sweep
 
 NAME = "tiny"
@@ -50,6 +51,7 @@ def run_tiny_sweep(root: Path) -> TinySweep:
     os.chdir(root)  # the sweep writes reports/<name>.html under the working directory
     try:
         outcome = run_sweep(config, console, out_dir=root / "best")
+        report_sweep(outcome, config, console)  # as `ncsweep sweep` does when it returns
     finally:
         os.chdir(cwd)
     return TinySweep(

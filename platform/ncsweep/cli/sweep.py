@@ -226,7 +226,7 @@ def sweep(
     if print_config:
         console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
-    _finish(run_sweep(config, console, out_dir=out, verbose=verbose, force=force), config, out)
+    _done(run_sweep(config, console, out_dir=out, verbose=verbose, force=force), config, out)
 
 
 def _storage(storage: str | None) -> str | None:
@@ -241,7 +241,31 @@ def _tracking(uri: str) -> str:
     return resolve_tracking_uri(uri)
 
 
-def _finish(outcome, config, out: Path) -> None:
+def report_sweep(outcome, config, out_console=console) -> Path | str:
+    """Write the sweep's report (``reports/<name>.html``, also on its parent run) and say
+    where: its path, or why it was not written (credentials redacted). A report failure
+    does not fail the sweep: its results are saved and the report can be written again."""
+    from ..redact import redact_text
+    from ..report import write_sweep_report
+    from ..tracking import resolve_tracking_uri
+
+    try:
+        uri = resolve_tracking_uri(config.tracking_uri)
+        report = write_sweep_report(uri, config.name, outcome.parent_run_id, storage=config.storage)
+    except Exception as err:
+        return redact_text(f"{type(err).__name__}: {err}")
+    out_console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
+    return report.path.resolve()
+
+
+def _done(outcome, config, out: Path) -> None:
+    """The sweep's report, then its last lines."""
+    _finish(outcome, config, out, report_sweep(outcome, config))
+
+
+def _finish(outcome, config, out: Path, report: Path | str) -> None:
+    """What a person reads last: best configs, how to resume, where to compare, and
+    whether the report failed (``report``: its path, or why it was not written)."""
     console.print(
         f"Best configs: {', '.join(str(p) for p in outcome.exported) or 'none (no trial finished)'}"
     )
@@ -249,9 +273,9 @@ def _finish(outcome, config, out: Path) -> None:
 
     console.print(f"Resume after an interruption: {resume_command(config)}")
     console.print(f"Compare trials in the MLflow UI: {_ui_hint(config)}", soft_wrap=True)
-    if isinstance(outcome.report, str):  # last, where it is seen: the sweep itself succeeded
+    if isinstance(report, str):  # last, where it is seen: the sweep itself succeeded
         console.print(
-            f"[bold red]Report NOT written[/]: {escape(outcome.report)}\n"
+            f"[bold red]Report NOT written[/]: {escape(report)}\n"
             f"The sweep's results are saved (MLflow, best configs); write the report with: "
             f"{escape(_report_command(config))}",
             soft_wrap=True,
@@ -305,7 +329,7 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _finish(
+    _done(
         run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
         config,
         out,

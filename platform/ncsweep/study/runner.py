@@ -39,8 +39,8 @@ from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..sweep.lease import Lease, console_notes
-from ..sweep.settings import SweepSettings
 from ..sweep.state import load_yaml, save_yaml, sweep_dir
+from ..sweep.sweep_settings import SweepSettings
 from ..sweep.trial import (
     TrialContext,
     train_trial,

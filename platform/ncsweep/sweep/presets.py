@@ -31,7 +31,6 @@ from pydantic import ValidationError
 
 from ncsweep.config import SpecError, deep_merge, read_yaml, spec_from_dict
 from ncsweep.losses import list_losses
-from ncsweep.sweep.settings import SweepSettings
 from ncsweep.sweep.spaces import (
     SearchSpace,
     list_families,
@@ -40,6 +39,7 @@ from ncsweep.sweep.spaces import (
     read_checked,
     search_spaces_dir,
 )
+from ncsweep.sweep.sweep_settings import SweepSettings
 
 __all__ = ["Preset", "list_presets", "load_preset"]
 

@@ -90,7 +90,6 @@ class SweepOutcome:
     parent_run_id: str
     rows: list
     exported: list[Path]
-    report: Path | str | None = None  # the report's path, or why it was not written
 
 
 def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
@@ -263,20 +262,6 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
 
 
-def _write_report(uri: str, cfg: SweepConfig, parent: str, console: Console) -> Path | str:
-    """``reports/<name>.html``, also on the parent run: its path, or why it was not
-    written. A report failure never fails the sweep (its results are saved and the report
-    can be written again); the command's last lines say so (``cli.sweep._finish``)."""
-    from ..report import write_sweep_report
-
-    try:
-        report = write_sweep_report(uri, cfg.name, parent, storage=cfg.storage)
-    except Exception as err:
-        return redact_text(f"{type(err).__name__}: {err}")
-    console.print(f"Report: {report.path.resolve()}", soft_wrap=True)
-    return report.path.resolve()
-
-
 def resume_command(cfg: SweepConfig) -> str:
     """The command that continues ``cfg`` (what a stopped job prints)."""
     command = f"ncsweep resume {cfg.name}"
@@ -427,6 +412,5 @@ def _run_families(
         MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
-        finish_run(uri, parent, RunState.FINISHED)  # first: the report says it finished
-        report = _write_report(uri, cfg, parent, console)
-        return SweepOutcome(cfg.name, parent, rows, exported, report)
+        finish_run(uri, parent, RunState.FINISHED)
+        return SweepOutcome(cfg.name, parent, rows, exported)

@@ -19,7 +19,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ..metric_keys import STATUS
 from ..train.core import STATUS_DONE, STATUS_FAILED
-from .settings import SweepSettings
+from .sweep_settings import SweepSettings
 
 __all__ = ["CompletedOnlyOptunaSearch", "build_searcher"]
 

@@ -5,7 +5,7 @@ section may set these) or of :class:`SweepConfig` (those plus which sweep: name,
 families, storage, tracking, search-space folder, ``--set`` overrides). A value comes from,
 first to last:
 
-1. the field's default below,
+1. the field's default (``sweep_settings.py`` for how it runs, below for which sweep),
 2. the preset's ``sweep:`` section (``search_spaces/presets/<preset>.yaml``),
 3. the arguments given: CLI flags (``ncsweep sweep --trials 8``) or Python keywords
    (``SweepConfig(preset="cifar10", trials=8)``); ``None`` means "not given".
@@ -19,77 +19,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from ..geometry.descriptors import OBJECTIVE_NC_METRICS
+from .presets import load_preset
+from .spaces import list_families
+from .sweep_settings import SweepSettings
 
 __all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
-
-
-class SweepSettings(BaseModel):
-    """How a sweep runs; the preset's ``sweep:`` section sets any of these."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    trials: int = Field(4, ge=1, description="trials per loss family")
-    max_concurrent: int | None = Field(
-        None, ge=1, description="trials at once (None: what the cluster holds)"
-    )
-    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
-    cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per Ray Train worker")
-    seed: int = Field(0, ge=0, description="seeds the samplers and every trial's data split")
-    objective: str = Field(
-        "accuracy",
-        description="accuracy, pareto, or eval/<suite>/<key> (sweep/objectives.py)",
-    )
-    nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
-    scheduler: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
-    reduction_factor: int = Field(3, ge=2)
-    max_failures: int = Field(
-        3,
-        ge=0,
-        description="restarts of a trial from its last checkpoint after an infrastructure "
-        "failure (node, worker or actor lost, OOM-kill); deterministic failures are never "
-        "retried, and preemptions do not count",
-    )
-
-    @field_validator("objective")
-    @classmethod
-    def _known_objective(cls, value: str) -> str:
-        from .objectives import resolve_objective
-
-        resolve_objective(value)  # ValueError lists what is allowed
-        return value
-
-    @property
-    def resolved_objective(self):
-        """The resolved objective (``objectives.Objective``): metrics, directions, suite."""
-        from .objectives import resolve_objective
-
-        return resolve_objective(self.objective)
-
-    @field_validator("nc_metric")
-    @classmethod
-    def _known_metric(cls, value: str) -> str:
-        if value not in OBJECTIVE_NC_METRICS:
-            raise ValueError(f"must be one of {', '.join(OBJECTIVE_NC_METRICS)}")
-        return value
-
-    @property
-    def gpus_per_worker(self) -> float:
-        return self.gpus_per_trial / self.workers_per_trial
-
-    def run_resources(self) -> dict[str, Any]:
-        """The ``run`` keys of a trial's spec these settings imply."""
-        return {
-            "workers": self.workers_per_trial,
-            "cpus_per_worker": self.cpus_per_worker,
-            "gpus_per_worker": self.gpus_per_worker,
-        }
 
 
 class SweepConfig(SweepSettings):
@@ -124,9 +62,6 @@ class SweepConfig(SweepSettings):
         given["preset"] = str(given.get("preset", "digits"))
         root = given.get("spaces_root")
         if any(k not in given for k in SweepSettings.model_fields) or not given.get("families"):
-            from .presets import load_preset
-            from .spaces import list_families
-
             preset = load_preset(given["preset"], root)
             given = {**preset.sweep.model_dump(exclude_unset=True), **given}
             given["families"] = given.get("families") or list_families(root)
@@ -145,8 +80,6 @@ class SweepConfig(SweepSettings):
 
     @model_validator(mode="after")
     def _known_families(self) -> SweepConfig:
-        from .spaces import list_families
-
         available = list_families(self.spaces_root)
         unknown = [f for f in self.families if f not in available]
         if unknown or not self.families:
@@ -167,7 +100,6 @@ def sweep_config(**given: Any) -> SweepConfig:
     from pydantic import ValidationError
 
     from ..config import SpecError
-    from .presets import load_preset
 
     load_preset(given.get("preset") or "digits", given.get("spaces_root"))  # its own errors
     source = f"sweep settings (preset {given.get('preset') or 'digits'} + arguments)"
