@@ -120,15 +120,18 @@ def test_a_second_driver_is_refused_naming_the_first_job_and_deletes_nothing(
     sweep = ["sweep", "--preset", "digits", "--families", "ce", "--trials", "3"]
     sweep += ["--max-concurrent", "1", "--scheduler", "none", "--name", "twice"]
     sweep += ["--storage", storage, "--tracking-uri", mlflow_pg, "--resources-per-worker", PIN]
-    sweep += ["--set", "run.epochs=15", "--set", "eval.val_nc=false"]
+    # long enough that the first driver still runs when the second job starts (seconds)
+    sweep += ["--set", "run.epochs=80", "--set", "eval.val_nc=false"]
     started = time.monotonic()
     first = _submit(two_node_cluster, "sweep-first", sweep, wait=False)
     assert first.returncode == 0, first.stderr[-3000:]
 
-    def a_finished_trial():
-        return [r for r in _children(mlflow_pg, "twice") if r.info.status == "FINISHED"]
+    def a_trial_evaluating():
+        client = MlflowClient(mlflow_pg)
+        runs = _children(mlflow_pg, "twice")
+        return [r for r in runs if client.get_metric_history(r.info.run_id, "val/acc1")]
 
-    _wait_for(a_finished_trial, "a finished trial of the first driver", 480)
+    _wait_for(a_trial_evaluating, "a trial of the first driver evaluating", 480)
     holder = read_lease(storage, "twice")
     assert holder is not None and holder.ray_job == "sweep-first", holder
 
@@ -137,8 +140,8 @@ def test_a_second_driver_is_refused_naming_the_first_job_and_deletes_nothing(
         "sweep-second",
         ["resume", "twice", "--storage", storage, "--tracking-uri", mlflow_pg],
     )
+    assert second.returncode != 0, second.stdout[-3000:]  # `ray job submit` waits for the job
     logs = " ".join(two_node_cluster.job("logs", "sweep-second").stdout.split())
-    assert second.returncode != 0
     assert "sweep twice is being run by `ncsweep sweep`" in logs and "Ray job sweep-first" in logs
     assert "Traceback" not in logs
     status = two_node_cluster.job("status", "sweep-second").stdout
