@@ -19,11 +19,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mlflow_server(root: Path, timeout_s: float = 180) -> tuple[subprocess.Popen, str]:
+def start_mlflow_server(
+    root: Path, timeout_s: float = 180, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """The lean ``mlflow server`` (SQLite store and proxied artifacts under ``root``,
-    one worker, no job runner) on a free loopback port; returns (process, URI) once it
-    answers ``/health``. Its log is ``root/server.log``."""
-    port = free_port()
+    one worker, no job runner) on ``port`` (default: a free loopback port); returns
+    (process, URI) once it answers ``/health``. Its log is ``root/server.log``, appended
+    to: started again on the same ``root`` and port, it is the same server after a restart."""
+    port = port or free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     process = subprocess.Popen(
         [
@@ -43,7 +46,7 @@ def start_mlflow_server(root: Path, timeout_s: float = 180) -> tuple[subprocess.
             str(root / "artifacts"),
         ],
         env=env,
-        stdout=open(root / "server.log", "w"),
+        stdout=open(root / "server.log", "a"),
         stderr=subprocess.STDOUT,
     )
     uri = f"http://127.0.0.1:{port}"
