@@ -24,15 +24,16 @@ from pathlib import Path
 
 import pytest
 import s3fs
+import torch
 from mlflow.tracking import MlflowClient
 
+from ncsweep.train.checkpoint import STATE_FILE
 from services import free_port, start_mlflow_server, stop
 
 pytestmark = pytest.mark.slow
 
 OUTAGE_S = 60
 EPOCHS = 100  # long enough that the first trial is caught between two evaluations
-S3_OUTAGE_S = 15
 
 
 def _sweep(name: str, storage: str, tracking_uri: str, root: Path, env: dict, epochs: int):
@@ -161,18 +162,18 @@ def test_sweep_survives_a_minute_without_its_mlflow_server(ray_session, tmp_path
 
 
 class FlakyProxy:
-    """A TCP proxy ``127.0.0.1:port`` -> ``127.0.0.1:target`` that goes down once: when a
-    client sends the ``nth`` request matching ``trigger``, every connection is closed (that
-    request never arrives) and the port refuses connections for ``outage_s``, then listens
-    again on the same port. The server behind it keeps its state."""
+    """A TCP proxy ``127.0.0.1:port`` -> ``127.0.0.1:target`` that goes down at chosen
+    requests. ``outages``: ``(pattern, seconds)`` in order; when a client sends a request
+    matching the next ``pattern``, every connection is closed (that request never arrives)
+    and the port refuses connections for ``seconds``, then listens again on the same port.
+    The server behind it keeps its state."""
 
-    def __init__(self, target: int, trigger: bytes, nth: int, outage_s: float):
-        self.target, self.trigger, self.nth, self.outage_s = target, trigger, nth, outage_s
+    def __init__(self, target: int, outages: list[tuple[bytes, float]]):
+        self.target = target
         self.port = free_port()
-        self.matches = 0
-        self.tripped = threading.Event()
-        self.reopened = threading.Event()
-        self.served_after = 0  # connections accepted after the outage
+        self.pending = list(outages)
+        self.down = threading.Event()
+        self.served_after = 0  # connections accepted after the last outage
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
         self._listen()
@@ -188,29 +189,46 @@ class FlakyProxy:
         while True:
             try:
                 client, _ = listener.accept()
-            except OSError:  # closed: the outage began
+            except OSError:  # closed: an outage began
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             with self._lock:
                 self._sockets |= {client, upstream}
-                if self.reopened.is_set():
-                    self.served_after += 1
+                self.served_after += 1
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
     def _pump(self, source: socket.socket, sink: socket.socket, request: bool) -> None:
         try:
             while data := source.recv(65536):
-                if request and not self.tripped.is_set() and re.search(self.trigger, data):
-                    self.matches += 1
-                    if self.matches == self.nth:
-                        self._go_down()
-                        return
+                if request and self._trips(data):
+                    return
                 sink.sendall(data)
         except OSError:
             pass
         for sock in (source, sink):
             self._close(sock)
+
+    def _trips(self, data: bytes) -> bool:
+        with self._lock:
+            if self.down.is_set() or not self.pending:
+                return False
+            pattern, seconds = self.pending[0]
+            if not re.search(pattern, data):
+                return False
+            self.pending.pop(0)
+            self.down.set()
+        self.close()
+        timer = threading.Timer(seconds, self._come_back)
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _come_back(self) -> None:
+        with self._lock:
+            self.served_after = 0
+        self._listen()
+        self.down.clear()
 
     def _close(self, sock: socket.socket) -> None:
         with self._lock:
@@ -220,21 +238,6 @@ class FlakyProxy:
         except OSError:
             pass
         sock.close()
-
-    def _go_down(self) -> None:
-        self.tripped.set()
-        self._close(self._listener)
-        with self._lock:
-            live = list(self._sockets)
-        for sock in live:
-            self._close(sock)
-        timer = threading.Timer(self.outage_s, self._come_back)
-        timer.daemon = True
-        timer.start()
-
-    def _come_back(self) -> None:
-        self._listen()
-        self.reopened.set()
 
     def close(self) -> None:
         self._close(self._listener)
@@ -268,8 +271,18 @@ def test_sweep_survives_s3_refusing_connections_during_a_checkpoint_upload(
     ray_session, mlflow_server, tmp_path
 ):
     moto, moto_port = _start_moto(tmp_path)
-    # the third checkpoint file a trial uploads (one per evaluation) meets the outage
-    proxy = FlakyProxy(moto_port, rb"PUT \S*/checkpoint_\d+/state\.pt[ ?]", 3, S3_OUTAGE_S)
+    # Each trial uploads one checkpoint per evaluation (six; Tune names trial n's folder
+    # run_trial_<id>_<n>_...). S3 goes down as the first trial starts its third upload
+    # (pyarrow's upload raises), and as the second trial sends the data of its last one
+    # (pyarrow's upload returns as if the file had landed); the second outage outlasts one
+    # of Tune's experiment-state saves in the driver (every 10 s or so).
+    proxy = FlakyProxy(
+        moto_port,
+        [
+            (rb"POST \S*/run_trial_[0-9a-f]{8}_1_\S*/checkpoint_000002/state\.pt\?uploads ", 15),
+            (rb"PUT \S*/run_trial_[0-9a-f]{8}_2_\S*/checkpoint_000005/state\.pt\?partNumber=", 45),
+        ],
+    )
     endpoint = f"http://127.0.0.1:{proxy.port}"
     aws = {
         "AWS_ENDPOINT_URL": endpoint,
@@ -296,17 +309,20 @@ def test_sweep_survives_s3_refusing_connections_during_a_checkpoint_upload(
     driver = _sweep("outage-s3", "s3://sweeps/ray", mlflow_server, tmp_path, env, epochs=6)
     try:
         _finish(driver, tmp_path / "sweep.log", timeout_s=420)
-        assert proxy.tripped.is_set(), "no checkpoint upload met the outage"
-        assert proxy.served_after > 0, "nothing reached S3 after the outage"
+        assert not proxy.pending, "a planned outage did not happen"
+        assert proxy.served_after > 0, "nothing reached S3 after the last outage"
         client = MlflowClient(mlflow_server)
         _assert_sweep_complete(client, "outage-s3", trials=2)
         log = (tmp_path / "sweep.log").read_text()
         assert "ce 2/0/0/0/0" in log, log[-3000:]  # finished/running/pending/stopped/failed
         for run in _trial_runs(client, "outage-s3"):
             assert "resumed_from_step" not in run.data.metrics, "a trial was restarted"
-            trial_id = run.data.tags["ncsweep.trial_id"]
-            saved = direct.glob(f"sweeps/ray/outage-s3/ce/*{trial_id}*/checkpoint_*/state.pt")
-            assert saved, (trial_id, direct.find("sweeps/ray/outage-s3/ce"))
+            # the checkpoint the sweep recorded for the trial is in the bucket, complete
+            state = f"{run.data.tags['ncsweep.checkpoint']}/{STATE_FILE}"
+            assert direct.exists(state), (state, direct.find("sweeps/ray/outage-s3/ce"))
+            with direct.open(state, "rb") as fh:
+                saved = torch.load(fh, map_location="cpu", weights_only=True)
+            assert saved["step"] == _evaluation_steps(run)[-1]
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -29,7 +29,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..tracking import TAG_FAMILY, TAG_SWEEP, TAG_TRIAL, node_tags
 from ..train import TrainOutcome, close_run, open_run, outcome_from_metrics, run_training
-from ..train.checkpoint import load_state, retry_storage, save_state
+from ..train.checkpoint import ensure_uploaded, load_state, retry_storage, save_state
 from ..train.core import LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from ..train.mlflow_hooks import MlflowHooks
 from .objectives import ACCURACY, NC_STEPS, nc_steps
@@ -153,6 +153,8 @@ class TuneReporter(RunHooks):
                 lambda: tune.report(dict(result), checkpoint=Checkpoint.from_directory(tmp)),
                 f"checkpoint upload at step {core.step}",
             )
+            persisted = tune.get_checkpoint()  # the reported one, in the sweep's storage
+            ensure_uploaded(tmp, persisted.filesystem, persisted.path)
 
     def on_end(self, core: TrainingCore, result: RunResult) -> None:
         if not result.trained:  # restored from its final state: Tune gets the result again

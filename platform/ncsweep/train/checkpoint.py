@@ -7,7 +7,9 @@ training (the failure is deterministic).
 
 Uploading a checkpoint to the run's storage (S3 and the like) survives an outage of up to
 ``STORAGE_OUTAGE_S`` seconds (``retry_storage``); pyarrow's own S3 client gives up after
-three quick attempts, which would fail the trial on a blip of a few seconds."""
+three quick attempts, which would fail the trial on a blip of a few seconds. An upload that
+returned is checked file by file (``ensure_uploaded``): pyarrow can lose a file to a dropped
+connection and still return."""
 
 from __future__ import annotations
 
@@ -15,9 +17,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow.fs as pafs
 import torch
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "load_state",
     "save_verdict",
     "load_verdict",
+    "ensure_uploaded",
     "retry_storage",
 ]
 
@@ -63,10 +68,16 @@ def load_verdict(directory: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def retry_storage(write: Callable[[], _T], what: str, patience_s: float = STORAGE_OUTAGE_S) -> _T:
-    """``write()`` (an upload to the run's storage), tried again on ``OSError`` (pyarrow's
-    error for an unreachable or failing S3) after 1, 2, 4 ... 30 s, for ``patience_s`` in
-    all; then an ``OSError`` that says what failed for how long, with the last error."""
+def retry_storage(
+    write: Callable[[], _T],
+    what: str,
+    patience_s: float = STORAGE_OUTAGE_S,
+    errors: tuple[type[Exception], ...] = (OSError,),
+) -> _T:
+    """``write()`` (a call to the run's storage), tried again on ``errors`` (``OSError``:
+    pyarrow's error for an unreachable or failing S3; fsspec backends raise their own)
+    after 1, 2, 4 ... 30 s, for ``patience_s`` in all; then an ``OSError`` that says what
+    failed for how long, with the last error."""
     deadline = time.monotonic() + patience_s
     delay = 1.0
     while True:
@@ -74,7 +85,7 @@ def retry_storage(write: Callable[[], _T], what: str, patience_s: float = STORAG
             return write()
         except (FileNotFoundError, PermissionError):  # a local file: no outage to wait out
             raise
-        except OSError as err:
+        except errors as err:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise OSError(
@@ -84,3 +95,30 @@ def retry_storage(write: Callable[[], _T], what: str, patience_s: float = STORAG
             _log.warning("%s failed, trying again in %.0f s: %s", what, min(delay, left), err)
             time.sleep(min(delay, left))
             delay = min(2 * delay, _MAX_BACKOFF_S)
+
+
+def ensure_uploaded(local_dir: str | Path, fs: pafs.FileSystem, remote_dir: str) -> None:
+    """Every file under ``local_dir`` is at ``remote_dir`` on ``fs`` with its size; one that
+    is not is uploaded again (``retry_storage``) until it is.
+
+    Why: with pyarrow 25 a multipart upload whose part was lost to a dropped connection
+    returns without error (the error is only logged when its stream is destroyed), so Ray
+    2.60 registered a checkpoint without ``state.pt``; a trial restored from it fails."""
+    for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
+        remote = f"{remote_dir.rstrip('/')}/{path.relative_to(local_dir).as_posix()}"
+        if retry_storage(partial(_landed, path, fs, remote), f"checking {remote}"):
+            continue
+        _log.warning("checkpoint file %s did not reach storage; uploading it again", remote)
+        retry_storage(partial(_upload, path, fs, remote), f"checkpoint upload of {remote}")
+
+
+def _landed(path: Path, fs: pafs.FileSystem, remote: str) -> bool:
+    info = fs.get_file_info(remote)
+    return info.type == pafs.FileType.File and info.size == path.stat().st_size
+
+
+def _upload(path: Path, fs: pafs.FileSystem, remote: str) -> None:
+    local = pafs.LocalFileSystem()
+    pafs.copy_files(str(path), remote, source_filesystem=local, destination_filesystem=fs)
+    if not _landed(path, fs, remote):
+        raise OSError(f"{remote} is not in storage after its upload returned")
