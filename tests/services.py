@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["free_port", "start_mlflow_server", "stop"]
+__all__ = ["free_port", "start_mlflow_server", "start_moto_server", "stop"]
 
 
 def free_port() -> int:
@@ -50,17 +50,38 @@ def start_mlflow_server(
         stderr=subprocess.STDOUT,
     )
     uri = f"http://127.0.0.1:{port}"
+    _wait_until_answering(process, f"{uri}/health", root / "server.log", timeout_s)
+    return process, uri
+
+
+def start_moto_server(root: Path, timeout_s: float = 60) -> tuple[subprocess.Popen, int]:
+    """moto's S3 server in a process of its own (its own in-memory state, unlike the
+    session's in-process one) on a free loopback port; returns (process, port) once it
+    answers. Its log is ``root/moto.log``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=open(root / "moto.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_until_answering(
+        process, f"http://127.0.0.1:{port}/moto-api/", root / "moto.log", timeout_s
+    )
+    return process, port
+
+
+def _wait_until_answering(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
+    """Poll ``url`` until it answers; a server that exits or stays silent is killed and
+    the error carries its log."""
     deadline = time.time() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return process, uri
+            with urllib.request.urlopen(url, timeout=2):
+                return
         except OSError:
             if process.poll() is not None or time.time() > deadline:
                 process.kill()
-                raise RuntimeError(
-                    f"mlflow server did not start: {(root / 'server.log').read_text()}"
-                ) from None
+                raise RuntimeError(f"{url} did not answer: {log.read_text()}") from None
             time.sleep(0.5)
 
 

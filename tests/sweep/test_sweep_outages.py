@@ -19,7 +19,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from ncsweep.train.checkpoint import STATE_FILE
-from services import free_port, start_mlflow_server, stop
+from services import free_port, start_mlflow_server, start_moto_server, stop
 
 pytestmark = pytest.mark.slow
 
@@ -247,30 +246,10 @@ class FlakyProxy:
             self._close(sock)
 
 
-def _start_moto(root: Path) -> tuple[subprocess.Popen, int]:
-    """moto's S3 server in its own process (its own state, untouched by other tests)."""
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=open(root / "moto.log", "w"),
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2):
-                return server, port
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                server.kill()
-                raise RuntimeError((root / "moto.log").read_text()) from None
-            time.sleep(0.3)
-
-
 def test_sweep_survives_s3_refusing_connections_during_a_checkpoint_upload(
     ray_session, mlflow_server, tmp_path
 ):
-    moto, moto_port = _start_moto(tmp_path)
+    moto, moto_port = start_moto_server(tmp_path)
     # Each trial uploads one checkpoint per evaluation (six; Tune names trial n's folder
     # run_trial_<id>_<n>_...). S3 goes down as the first trial starts its third upload
     # (pyarrow's upload raises), and as the second trial sends the data of its last one
