@@ -127,18 +127,19 @@ def test_sweep_survives_a_minute_without_its_mlflow_server(ray_session, tmp_path
     root = tmp_path / "mlflow"
     root.mkdir()
     port = free_port()
-    server, uri = start_mlflow_server(root, port=port)
+    server, uri = start_mlflow_server(root, timeout_s=60, port=port)
     log = tmp_path / "sweep.log"
     env = dict(os.environ, RAY_ADDRESS=ray_session.get_runtime_context().gcs_address)
     driver = _sweep("outage-mlflow", str(tmp_path / "ray"), uri, tmp_path, env, EPOCHS)
     client = MlflowClient(uri)
     try:
-        # Stop the server once the first trial has logged some of its evaluations.
-        deadline = time.time() + 240
+        # Stop the server once the first trial has logged some of its evaluations. Every
+        # wait is bounded so that together they end inside pytest's 600 s.
+        deadline = time.time() + 120
         logged = []
         while not logged:
             assert driver.poll() is None, log.read_text()[-4000:]
-            assert time.time() < deadline, "no trial logged in 240 s:\n" + log.read_text()[-4000:]
+            assert time.time() < deadline, "no trial logged in 120 s:\n" + log.read_text()[-4000:]
             time.sleep(0.2)
             runs = _trial_runs(client, "outage-mlflow")
             if runs:
@@ -151,8 +152,8 @@ def test_sweep_survives_a_minute_without_its_mlflow_server(ray_session, tmp_path
                 "the sweep ended during the outage:\n" + (log.read_text()[-4000:])
             )
             time.sleep(1)
-        server, _ = start_mlflow_server(root, port=port)
-        _finish(driver, log, timeout_s=360)
+        server, _ = start_mlflow_server(root, timeout_s=60, port=port)
+        _finish(driver, log, timeout_s=240)
         _assert_sweep_complete(client, "outage-mlflow", trials=2)
     finally:
         if driver.poll() is None:
