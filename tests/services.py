@@ -10,7 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["free_port", "start_mlflow_server", "stop"]
+__all__ = ["free_port", "start_mlflow_server", "start_moto_server", "stop"]
 
 
 def free_port() -> int:
@@ -19,11 +19,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_mlflow_server(root: Path, timeout_s: float = 180) -> tuple[subprocess.Popen, str]:
+def start_mlflow_server(
+    root: Path, timeout_s: float = 180, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
     """The lean ``mlflow server`` (SQLite store and proxied artifacts under ``root``,
-    one worker, no job runner) on a free loopback port; returns (process, URI) once it
-    answers ``/health``. Its log is ``root/server.log``."""
-    port = free_port()
+    one worker, no job runner) on ``port`` (default: a free loopback port); returns
+    (process, URI) once it answers ``/health``. Its log is ``root/server.log``, appended
+    to: started again on the same ``root`` and port, it is the same server after a restart."""
+    port = port or free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     process = subprocess.Popen(
         [
@@ -43,21 +46,42 @@ def start_mlflow_server(root: Path, timeout_s: float = 180) -> tuple[subprocess.
             str(root / "artifacts"),
         ],
         env=env,
-        stdout=open(root / "server.log", "w"),
+        stdout=open(root / "server.log", "a"),
         stderr=subprocess.STDOUT,
     )
     uri = f"http://127.0.0.1:{port}"
+    _wait_until_answering(process, f"{uri}/health", root / "server.log", timeout_s)
+    return process, uri
+
+
+def start_moto_server(root: Path, timeout_s: float = 60) -> tuple[subprocess.Popen, int]:
+    """moto's S3 server in a process of its own (its own in-memory state, unlike the
+    session's in-process one) on a free loopback port; returns (process, port) once it
+    answers. Its log is ``root/moto.log``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=open(root / "moto.log", "w"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_until_answering(
+        process, f"http://127.0.0.1:{port}/moto-api/", root / "moto.log", timeout_s
+    )
+    return process, port
+
+
+def _wait_until_answering(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
+    """Poll ``url`` until it answers; a server that exits or stays silent is killed and
+    the error carries its log."""
     deadline = time.time() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                return process, uri
+            with urllib.request.urlopen(url, timeout=2):
+                return
         except OSError:
             if process.poll() is not None or time.time() > deadline:
                 process.kill()
-                raise RuntimeError(
-                    f"mlflow server did not start: {(root / 'server.log').read_text()}"
-                ) from None
+                raise RuntimeError(f"{url} did not answer: {log.read_text()}") from None
             time.sleep(0.5)
 
 

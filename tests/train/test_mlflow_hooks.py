@@ -1,7 +1,12 @@
 """What rank 0 writes to MLflow (SQLite store, in-process): every evaluation exactly once,
-also for a run restored from a checkpoint whose evaluation never reached MLflow."""
+also for a run restored from a checkpoint whose evaluation never reached MLflow; against a
+tracking server that is gone, the run fails after one write's retries."""
 
 from __future__ import annotations
+
+import socket
+import threading
+from types import SimpleNamespace
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -80,3 +85,31 @@ def test_a_resume_from_an_older_checkpoint_logs_nothing_twice(tmp_path):
     total = resumed.total_steps
     assert _steps(uri, run_id, "val/acc1") == list(range(0, total + 1, 5))
     assert _steps(uri, run_id, "train/loss") == list(range(5, total + 1, 5))
+
+
+def test_a_gone_tracking_server_fails_the_run_after_one_writes_retries(monkeypatch):
+    # every connection is dropped unanswered; MLflow tries each request twice
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    attempts = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+
+        def drop() -> None:
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:
+                    return
+                attempts.append(1)
+                connection.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        port = server.getsockname()[1]
+        hooks = MlflowHooks({"uri": f"http://127.0.0.1:{port}", "run_id": "0" * 32})
+        with pytest.raises(Exception, match="127.0.0.1"):  # noqa: PT011 - MLflow's own type
+            for step in range(1, 21):  # evaluations queue faster than a write fails
+                hooks.on_evaluation(SimpleNamespace(step=step), {"val/acc1": 0.5}, False)
+            hooks.close()
+    assert len(attempts) == 2  # the first write's two tries; the 19 queued behind it: none

@@ -9,13 +9,17 @@ filesystem), at ``~/.cache/ncsweep/studies/<hash of the sweep dir>/<f>.journal``
 is fixed so that the searcher Tune pickles into its experiment state finds its journal
 again in a later job. The copy is saved to storage whenever Tune saves its experiment
 state (a Tune callback's ``get_state``), so after a killed driver the two agree, and when
-the family ends.
+the family ends. A save that meets a storage outage does not end the sweep (Tune's own
+state upload only logs its failures too): the next save, seconds later, catches up; the
+last one waits out an outage of up to ``STORAGE_OUTAGE_S`` (``train/checkpoint.py``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import fsspec
@@ -25,7 +29,10 @@ from optuna.storages.journal import JournalFileBackend
 from ray import tune
 
 from ..config import SpecError
+from ..train.checkpoint import retry_storage
 from .state import sweep_dir
+
+_log = logging.getLogger("ncsweep.sweep")
 
 __all__ = ["StudySync", "journal_url", "load_study", "open_study_storage", "save_study"]
 
@@ -94,8 +101,19 @@ class StudySync(tune.Callback):
         self.storage, self.name, self.family = storage, name, family
 
     def get_state(self) -> None:
-        save_study(self.storage, self.name, self.family)
+        try:
+            save_study(self.storage, self.name, self.family)
+        except Exception as err:  # noqa: BLE001 - Tune would end the sweep; fsspec raises any type
+            _log.warning(
+                "Optuna study of family %s not saved to storage (the next save tries again): %s",
+                self.family,
+                err,
+            )
         return None
 
     def on_experiment_end(self, trials, **info) -> None:
-        save_study(self.storage, self.name, self.family)
+        retry_storage(
+            partial(save_study, self.storage, self.name, self.family),
+            f"saving the Optuna study of family {self.family}",
+            errors=(Exception,),
+        )

@@ -49,7 +49,7 @@ from ..train import (
     outcome_from_metrics,
     run_training,
 )
-from ..train.checkpoint import STATE_FILE, load_state, save_state
+from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from ..train.failures import InfrastructureFailure, is_infrastructure
 from ..train.mlflow_hooks import MlflowHooks
@@ -214,7 +214,14 @@ class TuneReporter(RunHooks):
             return
         with tempfile.TemporaryDirectory() as tmp:
             save_state(tmp, core.state_dict())
-            tune.report(result, checkpoint=Checkpoint.from_directory(tmp))
+            # A report whose upload failed reached nobody: sending it again duplicates
+            # nothing (the failed attempt only used up a checkpoint index).
+            retry_storage(
+                lambda: tune.report(dict(result), checkpoint=Checkpoint.from_directory(tmp)),
+                f"checkpoint upload at step {core.step}",
+            )
+            persisted = tune.get_checkpoint()  # the reported one, in the sweep's storage
+            ensure_uploaded(tmp, persisted.filesystem, persisted.path)
 
     def on_end(self, core: TrainingCore, result: RunResult) -> None:
         if not result.trained:  # restored from its final state: Tune gets the result again

@@ -4,6 +4,18 @@ No global ``mlflow.start_run`` state: the driver creates (or re-attaches) a run 
 id to the Ray Train workers, where rank 0 logs metrics against the optimizer step. That keeps
 logging safe in any process and makes a restarted trial find its run instead of making a new
 one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRunId``.
+
+Tracking-server outages: every call here goes through MLflow's HTTP client, which retries a
+refused or dropped connection and a 408, 429, 500, 502, 503 or 504 answer
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times (default 7) after waits of 0, 4, 8, 16, 32, 64 and
+120 s (``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`` 2; urllib3 caps one wait at 120 s; mlflow 3.17
+``utils/request_utils.py``). A server back
+within about 4 minutes loses nothing (``tests/sweep/test_sweep_outages.py`` stops one for
+60 s mid-sweep); one that stays away fails the call after that with MLflow's "Max retries
+exceeded" error naming the URL, and a trial then fails after one write's retries
+(``train/mlflow_hooks.py``). A server that accepts but never answers costs up to
+``MLFLOW_HTTP_REQUEST_TIMEOUT`` (120 s) more per try. To change the bound, set these
+variables for the driver and the Ray job's processes (MLflow allows at most 10 retries).
 """
 
 from __future__ import annotations

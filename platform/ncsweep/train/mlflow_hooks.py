@@ -10,6 +10,12 @@ skips the evaluations and loss windows it trains again that had landed before th
 (a checkpoint older than the last evaluation: ``run.checkpoint_every``), so the history has
 every evaluation exactly once. The outcome (FINISHED/FAILED and the reason)
 is recorded by whoever closes the run from Ray's result, not here.
+
+A tracking server that goes away is waited for by MLflow's own retries (``tracking/runs.py``
+says how long); queued writes wait behind the one retrying, so nothing is lost. Once a write
+has failed even so, the ones queued behind it fail at once instead of each waiting out the
+retries again (a hundred queued evaluations would hold a trial for hours), and the run
+fails with that error.
 """
 
 from __future__ import annotations
@@ -37,12 +43,22 @@ class MlflowHooks(RunHooks):
         self.logger = MetricLogger(self.uri, self.run_id)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ncsweep-mlflow")
         self._last: Future | None = None
+        self._failed: Exception | None = None  # the write that failed after MLflow's retries
         self._landed_steps: dict[str, set[int]] = {}  # resumed: steps already in the history
 
     def _submit(self, fn, *args, **kwargs) -> None:
         if self._last is not None and self._last.done():
             self._last.result()  # a failed write surfaces here, not silently
-        self._last = self._writer.submit(fn, *args, **kwargs)
+        self._last = self._writer.submit(self._write, fn, *args, **kwargs)
+
+    def _write(self, fn, *args, **kwargs) -> None:
+        if self._failed is not None:
+            raise self._failed
+        try:
+            fn(*args, **kwargs)
+        except Exception as err:
+            self._failed = err
+            raise
 
     def on_start(self, core: TrainingCore, resumed: bool) -> None:
         if resumed:  # visible in MLflow: restarted (worker failure or resumed sweep)
