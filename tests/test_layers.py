@@ -10,8 +10,11 @@ cycle. ``python tests/test_layers.py`` prints the layer map and every offending 
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "ncsweep"
 
@@ -237,6 +240,30 @@ def test_graph_sees_deferred_and_relative_imports():
     edges = graph()
     assert "ncsweep.config" in edges["ncsweep.cli.train"]
     assert "ncsweep.train.trainer" in edges["ncsweep.cli.train"]
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "ncsweep.train.core",
+        "ncsweep.train.probes",
+        "ncsweep.evaluate.hook",
+        "ncsweep.losses",
+        "ncsweep.geometry",
+        "ncsweep.models",
+        "ncsweep.data",
+        "ncsweep.config",
+    ],
+)
+def test_training_core_and_leaves_import_without_ray(module):
+    """In a fresh interpreter: what a plain-PyTorch user imports loads neither Ray nor MLflow."""
+    code = (
+        f"import sys, {module}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'ray', 'mlflow'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", f"{module} imports {out.stdout.strip()}"
 
 
 if __name__ == "__main__":
