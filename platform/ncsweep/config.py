@@ -159,9 +159,11 @@ class EvalSpec(_Spec):
     nc_samples: int = Field(10_000, gt=0, description="at most this many training samples for NC")
     nc_threshold: float = Field(95.0, gt=0, le=100)
     val_nc: bool = True
-    probe_epochs: int = Field(30, ge=1, description="SCL linear probes: epochs on frozen features")
-    probe_lr: float = Field(0.01, gt=0)
-    probe_batch: int = Field(256, gt=0)
+    probe_epochs: int = Field(
+        30, ge=1, description="linear probes (SCL runs, suite probes): epochs on frozen features"
+    )
+    probe_lr: float = Field(0.1, gt=0, description="linear probes: SGD learning rate (SupCon's)")
+    probe_batch: int = Field(256, gt=0, description="linear probes: batch size")
     suites: list[str] = Field(
         default_factory=list,
         description="evaluation suites run at the end of training (see ncsweep evaluate)",

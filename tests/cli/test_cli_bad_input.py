@@ -65,7 +65,7 @@ CASES = [
     (["sweep", "--objective", "eval/nosuch/acc"], ["objective", "'nosuch'", "probes, transfer"]),
     (["sweep", "--objective", "eval/probes/acc/x"], ["objective", "acc/<head>", "normprobe"]),
     (["sweep", "--objective", "eval/corruption/mce"], ["baseline run", "mean_error (min"]),
-    (["sweep", "--objective", "eval/probes/probe_C"], ["not a score", "acc/<head> (max"]),
+    (["sweep", "--objective", "eval/longtail/classes/many"], ["not a score", "acc/<group> (max"]),
     (
         ["sweep", "--preset", "badobjective.yaml"],
         ["badobjective.yaml", "sweep.objective", "acc/<head>"],

@@ -14,8 +14,8 @@ import pytest
 from ncsweep.config import SpecError, load_spec
 from ncsweep.report.study import saved_study
 from ncsweep.sweep.study import load_study, open_study_storage, save_study
-from ncsweep.train import build_trainer
 from ncsweep.train.cluster import connect_kwargs, is_remote_storage, parse_resources
+from ncsweep.train.trainer import build_trainer
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
-"""Probes on frozen features: 100 % on linearly separable data; C is chosen on a held-out
-split of the training set, never on the test set."""
+"""Probes on frozen features: 100 % on linearly separable data; the normalised probe's τ is
+the loss registry's; the transfer probe's C is chosen on a held-out split of the training
+set, never on the test set."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ncsweep.evaluate.probes import (
-    class_mean_accuracy,
-    linear_probe,
-    mean_per_class_accuracy,
-    normalized_probe,
-)
+from ncsweep.config import load_spec
+from ncsweep.evaluate.logistic import linear_probe, mean_per_class_accuracy
+from ncsweep.evaluate.probes import class_mean_accuracy
+from ncsweep.losses import loss_info
+from ncsweep.train.probes import fit_probes, probe_temperature
 
 
 def _separable(n_per_class: int, k: int = 4, d: int = 16, seed: int = 0):
@@ -34,8 +34,31 @@ def test_every_head_reaches_100_percent_on_linearly_separable_features():
     assert probe.accuracy == 1.0
     tx, ty, vx, vy = (torch.as_tensor(a) for a in (train_x, train_y, test_x, test_y))
     assert class_mean_accuracy(tx, ty, vx, vy, 4) == 1.0
-    accuracy, seconds = normalized_probe(tx, ty, vx, vy, 4, temperature=0.1)
-    assert accuracy == 1.0 and seconds > 0
+    spec = load_spec(None, ["loss.name=scl", "eval.probe_epochs=20"])
+    scores = fit_probes((tx, ty.long()), (vx, vy.long()), 4, spec, data_parallel=False)
+    assert set(scores) == {"probe", "normprobe"}
+    for score in scores.values():
+        assert score.accuracy == 1.0 and score.seconds > 0
+
+
+def test_probes_learn_nothing_from_shuffled_labels():
+    """The probes are scored on held-out data: random labels give chance, not 100 %."""
+    train_x, train_y = _separable(40, seed=0)
+    test_x, test_y = _separable(20, seed=1)
+    shuffled = np.random.default_rng(0).permutation(train_y)
+    spec = load_spec(None, ["loss.name=ce", "eval.probe_epochs=20"])
+    tx, ty, vx, vy = (torch.as_tensor(a) for a in (train_x, shuffled, test_x, test_y))
+    scores = fit_probes((tx, ty.long()), (vx, vy.long()), 4, spec, data_parallel=False)
+    assert all(score.accuracy < 0.6 for score in scores.values())
+
+
+def test_normalised_probe_temperature_is_the_registrys():
+    """Not ``spec.loss.temperature`` read directly: CE has none (NormFace's usual τ), SCL's
+    own temperature, whatever the family declares through ``LossInfo``."""
+    ce = load_spec(None, ["loss.name=ce"])
+    scl = load_spec(None, ["loss.name=scl", "loss.temperature=0.3"])
+    assert probe_temperature(ce) == loss_info("ce").normprobe_temperature({}) == 0.1
+    assert probe_temperature(scl) == 0.3
 
 
 def test_c_is_chosen_on_held_out_training_data_never_on_test():

@@ -88,8 +88,8 @@ def test_the_objective_is_a_sweep_setting_from_arguments_or_the_preset(tmp_path)
     config = SweepConfig(name="t", preset="tiny", spaces_root=str(root), **WHERE)
     assert config.objective == "eval/probes/acc/probe"
     with pytest.raises(SpecError) as err:
-        sweep_config(objective="eval/probes/probe_C", **WHERE)
-    assert "objective" in str(err.value) and "acc/<head>" in str(err.value)
+        sweep_config(objective="eval/longtail/classes/many", **WHERE)
+    assert "objective" in str(err.value) and "acc/<group>" in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from rich.console import Console
 from ncsweep.config import load_spec
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.train import run_training
+from ncsweep.train.trainer import run_training
 
 pytestmark = pytest.mark.slow
 

@@ -42,7 +42,7 @@ def test_a_sweep_optimises_a_probe_accuracy(ray_session, mlflow_server, tmp_path
         scheduler="asha",
         grace_period=2,
         # two evaluations a trial: the first reaches Tune before the suite has run
-        overrides=["run.epochs=2", "eval.val_nc=false", "eval.suite_options.probes.c_grid=[1.0]"],
+        overrides=["run.epochs=2", "eval.val_nc=false", "eval.probe_epochs=5"],
     )
     console = Console(record=True, width=160)
     outcome = run_sweep(config, console, out_dir=tmp_path / "best")

@@ -108,8 +108,10 @@ def test_checkpoint_loads_into_a_fresh_model_with_the_same_predictions(tmp_path)
 
 @pytest.mark.parametrize("family", ["ce", "scl"])
 def test_final_evaluation_follows_the_family_descriptor(family):
-    """Probes only for a family that declares them (SCL); the evaluation counter (ASHA's
-    time unit) counts evaluations after step 0, with eval_every steps between them."""
+    """With the default hooks, probes only for a family that declares them (SCL); the
+    evaluation counter (ASHA's time unit) counts evaluations after step 0, with eval_every
+    steps between them."""
+    from ncsweep.evaluate.hook import default_hooks
     from ncsweep.losses import loss_info
 
     spec = load_spec(
@@ -117,7 +119,7 @@ def test_final_evaluation_follows_the_family_descriptor(family):
         [f"loss.name={family}", *FAST, "run.epochs=1", "eval.eval_every=4", "eval.probe_epochs=1"],
     )
     recorder = Recorder()
-    result = fit(TrainingCore(spec), [recorder])
+    result = fit(TrainingCore(spec), [*default_hooks(spec), recorder])
     assert result.status == STATUS_DONE
     steps = [m["step"] for m in recorder.evaluations]
     assert [m["evaluation"] for m in recorder.evaluations] == [-(-s // 4) for s in steps]

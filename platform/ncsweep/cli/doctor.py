@@ -102,8 +102,8 @@ def _cluster_checks(address: str | None, storage: str | None, shared: bool) -> l
         return checks
     import ray
 
-    from ..train import ensure_ray
     from ..train.cluster import alive_nodes
+    from ..train.trainer import ensure_ray
 
     try:
         ensure_ray(address)

@@ -65,8 +65,9 @@ def evaluate(
     """Evaluate a trained run's checkpoint (local or s3://); results to MLflow and a table."""
     from ..config import SpecError
     from ..data import DatasetNotFoundError
-    from ..evaluate import check_options, evaluate_run, parse_suites, rich_table
+    from ..evaluate import check_options, parse_suites, rich_table
     from ..evaluate.report import comparison_line
+    from ..evaluate.runner import evaluate_run
     from ..tracking import resolve_tracking_uri
 
     suites = parse_suites(suite if suite is not None else _suites())

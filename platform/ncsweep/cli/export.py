@@ -32,7 +32,7 @@ def export(
     """
     from ..sweep import collect_rows, export_best, load_state
     from ..sweep.leaderboard import sweep_objective
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     state = None
     try:

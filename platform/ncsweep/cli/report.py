@@ -36,7 +36,7 @@ def report(
     convergence against CE, the search, evaluations, every trial."""
     from ..report import build_report, load_dashboards
     from ..tracking import resolve_tracking_uri
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     boards = load_dashboards(dashboards)  # validated before MLflow is read
     uri = resolve_tracking_uri(tracking_uri)

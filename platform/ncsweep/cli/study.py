@@ -68,7 +68,7 @@ def paper(
     from ..study import default_study_name, plan_cells, run_study, variants_for
     from ..sweep import load_preset
     from ..sweep.spaces import list_families
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     if seeds < 1:
         raise SpecError(f"--seeds must be >= 1, got {seeds}")

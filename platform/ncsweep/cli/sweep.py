@@ -230,7 +230,7 @@ def sweep(
 
 
 def _storage(storage: str | None) -> str | None:
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     return default_storage(storage) if storage else None
 
@@ -317,7 +317,7 @@ def _resume(
     force: bool = False,
 ) -> None:
     from ..sweep import load_state, run_sweep
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     config = load_state(default_storage(storage), name)
     if shared:
@@ -339,7 +339,7 @@ def _resume(
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
     from ..sweep import collect_rows, leaderboard_table, load_state
     from ..sweep.leaderboard import nc_steps_table, sweep_objective
-    from ..train import default_storage
+    from ..train.trainer import default_storage
 
     try:
         state = load_state(default_storage(storage), name)

@@ -115,8 +115,8 @@ def train(
     check_spec(spec, source=str(config or "command line"))
 
     from ..summary import print_train_summary
-    from ..train import default_storage, ensure_ray, run_training
     from ..train.cluster import parse_resources, require_shared_storage
+    from ..train.trainer import default_storage, ensure_ray, run_training
 
     resources = parse_resources(resources_per_worker)
     join_cluster(address)

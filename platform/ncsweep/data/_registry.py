@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from torch.utils.data import Dataset
-
 from ..registry import Registry, options_from_signature
+from .bundle import DataBundle, DatasetNotFoundError
+from .longtail import apply_imbalance, validate_imbalance
+from .remote import is_remote, materialize
 
 __all__ = [
     "DATASETS",
@@ -30,35 +31,6 @@ __all__ = [
 ]
 
 _COMMON = ("root", "views", "augment", "seed")
-
-
-class DatasetNotFoundError(ValueError):
-    """A dataset's files are not where they were looked for; the message says where and how."""
-
-
-@dataclass
-class DataBundle:
-    """The splits of one dataset, ready for ``torch.utils.data.DataLoader``.
-
-    Attributes:
-        train: yields ``(x, y)``; ``x`` is augmented, C×H×W, or V×C×H×W when ``views`` > 1
-            (V independently augmented views of the same image); ``y`` an int class index.
-            Has ``targets`` (one label per sample, in order).
-        train_eval: the same samples in the same order as ``train``, un-augmented, C×H×W.
-        val: held-out split, un-augmented, C×H×W, class-balanced (never long-tailed).
-        num_classes: K.
-        input_shape: ``(C, H, W)`` of one view.
-        class_counts: train samples per class (length K), after any imbalance.
-        name: the registry name.
-    """
-
-    train: Dataset
-    train_eval: Dataset
-    val: Dataset
-    num_classes: int
-    input_shape: tuple[int, int, int]
-    class_counts: list[int]
-    name: str
 
 
 @dataclass(frozen=True)
@@ -138,9 +110,6 @@ def create_dataset(
         >>> bundle = create_dataset("digits", views=2)
         >>> x, y = bundle.train[0]   # x: 2×1×8×8
     """
-    from ncsweep.data.longtail import apply_imbalance, validate_imbalance
-    from ncsweep.data.remote import is_remote, materialize
-
     entry = DATASETS.get(name)
     options = DATASETS.validate_options(name, options).given()
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from ncsweep.data._registry import DataBundle
+from ncsweep.data.bundle import DataBundle
 from ncsweep.data.transforms import RandomShift
 
 __all__ = ["LabelledSubset", "TensorImageDataset", "in_memory_bundle", "subset", "targets_of"]

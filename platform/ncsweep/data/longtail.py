@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from ncsweep.data._registry import DataBundle
+from ncsweep.data.bundle import DataBundle
 from ncsweep.data.in_memory import subset, targets_of
 
 __all__ = [

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from ncsweep.data._registry import DatasetNotFoundError
+from ncsweep.data.bundle import DatasetNotFoundError
 from ncsweep.redact import redact_text
 
 __all__ = ["UnsafeKeyError", "default_cache_dir", "is_remote", "materialize"]

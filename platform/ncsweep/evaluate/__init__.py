@@ -7,6 +7,10 @@ Suites (a registry: ``list_suites()``), each a function on a frozen model (:clas
 - ``corruption``: error under 15 corruptions × 5 severities, mCE against a baseline;
 - ``transfer``: a linear probe per downstream dataset, relative gain over a baseline.
 
+This package and its suites import neither Ray nor MLflow; the MLflow side (``ncsweep
+evaluate`` on a finished run: ``runner.evaluate_run``, ``runs.resolve_run``) is imported from
+its modules.
+
 Example:
     >>> from ncsweep.evaluate import run_suites, subject_from_state
     >>> subject = subject_from_state(spec, state)          # spec + checkpoint state
@@ -24,31 +28,24 @@ from ._registry import (
     parse_suites,
     register_suite,
 )
-from .report import compare, flat_metrics, log_results, markdown_table, rich_table
-from .runner import Evaluation, evaluate_run, run_suites
-from .runs import default_baseline, read_state, resolve_run
+from .report import compare, flat_metrics, markdown_table, rich_table
 from .subject import Subject, build_model, live_subject, subject_from_state
+from .suites import run_suites
 
 __all__ = [
     "SUITES",
-    "Evaluation",
     "Subject",
     "SuiteResult",
     "build_model",
     "check_options",
     "compare",
-    "default_baseline",
-    "evaluate_run",
     "flat_metrics",
     "get_suite",
     "list_suites",
     "live_subject",
-    "log_results",
     "markdown_table",
     "parse_suites",
-    "read_state",
     "register_suite",
-    "resolve_run",
     "rich_table",
     "run_suites",
     "subject_from_state",

@@ -1,4 +1,5 @@
-"""Suite results: comparisons with a baseline, MLflow keys and artifacts, tables.
+"""Suite results: comparisons with a baseline, MLflow keys, tables (no MLflow here:
+``runner.log_results`` writes them).
 
 MLflow layout on the evaluated run: ``eval/<suite>/<key>`` for what the suite measured,
 ``eval/<suite>/<comparison key>`` for the comparison with the baseline (e.g.
@@ -9,7 +10,6 @@ tag ``ncsweep.eval.baseline`` with the baseline's run id, and artifacts
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -24,7 +24,6 @@ __all__ = [
     "markdown_table",
     "rich_table",
     "stored_results",
-    "log_results",
 ]
 
 
@@ -108,32 +107,3 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str] | None = None)
             "| " + " | ".join(_fmt(row.get(c)) if c in row else "" for c in columns) + " |"
         )
     return "\n".join(lines) + "\n"
-
-
-def log_results(
-    uri: str,
-    run_id: str,
-    results: dict[str, SuiteResult],
-    comparisons: dict[str, dict[str, float | None]],
-    baseline_id: str | None,
-    step: int = 0,
-) -> None:
-    """Metrics, tables and the baseline tag on the evaluated run."""
-    from ..tracking import MetricLogger, log_text, set_tags
-
-    logger = MetricLogger(uri, run_id)
-    logger.log(flat_metrics(results, comparisons), step=step)
-    for suite, result in results.items():
-        payload = {
-            "suite": suite,
-            "metrics": result.metrics,
-            "comparison": comparisons.get(suite) or {},
-            "baseline_run_id": baseline_id,
-            "rows": result.rows,
-        }
-        log_text(uri, run_id, json.dumps(payload, indent=2, default=str), f"eval/{suite}.json")
-        log_text(uri, run_id, markdown_table(result.rows), f"eval/{suite}.md")
-    tags = {"ncsweep.eval.suites": ",".join(results)}
-    if baseline_id:
-        tags["ncsweep.eval.baseline"] = baseline_id
-    set_tags(uri, run_id, tags)

@@ -1,39 +1,20 @@
-"""Run suites on a subject, with options from the spec and the command line."""
+"""``ncsweep evaluate`` on a finished run: its checkpoint from MLflow, the suites, the
+comparison with a baseline, and the results logged back to MLflow."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from ._registry import SuiteResult, check_options, get_suite
-from .report import compare, log_results, stored_results
+from ..tracking import MetricLogger, log_text, set_tags
+from ._registry import SuiteResult, get_suite
+from .report import compare, flat_metrics, markdown_table, stored_results
 from .runs import RunRef, default_baseline, read_state, resolve_run
-from .subject import Subject, subject_from_state
+from .subject import subject_from_state
+from .suites import run_suites
 
-__all__ = ["Evaluation", "evaluate_run", "run_suites"]
-
-
-def run_suites(
-    subject: Subject, suites: list[str], options: dict[str, dict[str, Any]] | None = None
-) -> dict[str, SuiteResult]:
-    """``{suite: SuiteResult}`` for each name in ``suites`` (registry order kept as given).
-
-    ``options``: ``{suite: {option: value}}``; unknown suites or options raise SpecError.
-    """
-    options = dict(options or {})
-    check_options(options, "evaluation options")
-    results = {}
-    for name in suites:
-        entry = get_suite(name)
-        given = dict(options.get(name) or {})
-        for key, value in given.items():  # YAML gives lists; suites take tuples
-            if isinstance(value, list):
-                given[key] = tuple(value)
-        results[name] = entry.run(subject, **given)
-        undeclared = entry.undeclared(results[name].metrics)
-        if undeclared:  # the registry is what sweeps and comparisons rely on
-            raise ValueError(f"suite {name} reported undeclared keys {undeclared}")
-    return results
+__all__ = ["Evaluation", "evaluate_run", "log_results"]
 
 
 @dataclass
@@ -90,3 +71,30 @@ def evaluate_run(
         comparisons = {s: compare(s, results[s].metrics, stored[s]) for s in comparable}
     log_results(uri, run.run_id, results, comparisons, base.run_id if base else None)
     return Evaluation(run, results, comparisons, base.run_id if base else None)
+
+
+def log_results(
+    uri: str,
+    run_id: str,
+    results: dict[str, SuiteResult],
+    comparisons: dict[str, dict[str, float | None]],
+    baseline_id: str | None,
+    step: int = 0,
+) -> None:
+    """Metrics, tables and the baseline tag on the evaluated run."""
+    logger = MetricLogger(uri, run_id)
+    logger.log(flat_metrics(results, comparisons), step=step)
+    for suite, result in results.items():
+        payload = {
+            "suite": suite,
+            "metrics": result.metrics,
+            "comparison": comparisons.get(suite) or {},
+            "baseline_run_id": baseline_id,
+            "rows": result.rows,
+        }
+        log_text(uri, run_id, json.dumps(payload, indent=2, default=str), f"eval/{suite}.json")
+        log_text(uri, run_id, markdown_table(result.rows), f"eval/{suite}.md")
+    tags = {"ncsweep.eval.suites": ",".join(results)}
+    if baseline_id:
+        tags["ncsweep.eval.baseline"] = baseline_id
+    set_tags(uri, run_id, tags)

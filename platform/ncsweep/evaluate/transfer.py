@@ -10,7 +10,7 @@ Targets (:data:`TARGETS`):
   0–4, to make it a transfer); ``digits_corrupted``: digits where every image carries one of
   the 15 corruptions (seeded, severity 3), probe fitted and scored in that domain.
 
-The probe is ``probes.linear_probe`` (C chosen on held-out training features), scored with
+The probe is ``logistic.linear_probe`` (C chosen on held-out training features), scored with
 mean per-class accuracy where the dataset's protocol uses it
 (``data.transfer.MEAN_PER_CLASS``), top-1 otherwise. Against a baseline run: the relative
 improvement per target, ``100·(a − b)/b``, and its mean over targets (the paper's +5.5 %).
@@ -28,7 +28,7 @@ from ..data.corrupted import clean_source, generated_set
 from ..data.corruptions import CORRUPTIONS
 from ..data.transfer import MEAN_PER_CLASS, TRANSFER_DATASETS
 from ._registry import SuiteKey, SuiteResult, register_suite
-from .probes import C_GRID, linear_probe
+from .logistic import C_GRID, linear_probe
 from .subject import Subject
 
 __all__ = ["TARGETS", "OFFLINE_TARGETS", "compare_transfer"]

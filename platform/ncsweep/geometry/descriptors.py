@@ -79,11 +79,25 @@ def _erank_intra(v: float, k: int, v0: float | None) -> float:
     return 100.0 if v <= 1.0 else _clip(1.0 / v)
 
 
+def mir_at_collapse(num_classes: int) -> float:
+    """``mir`` when both Grams are the K-class simplex-ETF Gram (closed form, K ≥ 3).
+
+    G = (K/(K−1))(I − 11ᵀ/K): H(G) = log(K−1). G∘G = a I + 11ᵀ/(K−1)² with a = 1 − 1/(K−1)²
+    has eigenvalues a (K−1 times) and a + K/(K−1)²; mir = (2 log(K−1) − H(G∘G))/log(K−1).
+    """
+    K = int(num_classes)
+    if K < 3:
+        raise ValueError(f"mir is defined for K >= 3 classes, got {K}")
+    a = 1.0 - 1.0 / (K - 1) ** 2
+    b = a + K / (K - 1) ** 2
+    h12 = -(K - 1) * (a / K) * math.log(a / K) - (b / K) * math.log(b / K)
+    h = math.log(K - 1)
+    return (2 * h - h12) / h
+
+
 def _mir(v: float, k: int, v0: float | None) -> float | None:
     if k < 3:
         return None
-    from .metrics import mir_at_collapse
-
     target = mir_at_collapse(k)
     default = max(target, 1.0 - target)
     bound = abs(float(v0) - target) if v0 is not None else 0.0

@@ -69,7 +69,7 @@ from torch import Tensor
 
 from ._host import map_with_blas_per_thread, single_threaded_blas, to_host
 from .agreement import NCCAgreement
-from .descriptors import METRICS
+from .descriptors import METRICS, mir_at_collapse  # noqa: F401  (re-exported)
 from .stats import ClassStats
 
 __all__ = [
@@ -352,22 +352,6 @@ def matrix_entropy(gram: Tensor) -> float:
     """H(G) = −Σ λ log λ over the eigenvalues λ of G/tr(G) (natural log; 0 log 0 = 0)."""
     with single_threaded_blas():
         return _entropy(np.linalg.eigvalsh(_trace_normalised(to_host(gram))))
-
-
-def mir_at_collapse(num_classes: int) -> float:
-    """``mir`` when both Grams are the K-class simplex-ETF Gram (closed form, K ≥ 3).
-
-    G = (K/(K−1))(I − 11ᵀ/K): H(G) = log(K−1). G∘G = a I + 11ᵀ/(K−1)² with a = 1 − 1/(K−1)²
-    has eigenvalues a (K−1 times) and a + K/(K−1)²; mir = (2 log(K−1) − H(G∘G))/log(K−1).
-    """
-    K = int(num_classes)
-    if K < 3:
-        raise ValueError(f"mir is defined for K >= 3 classes, got {K}")
-    a = 1.0 - 1.0 / (K - 1) ** 2
-    b = a + K / (K - 1) ** 2
-    h12 = -(K - 1) * (a / K) * math.log(a / K) - (b / K) * math.log(b / K)
-    h = math.log(K - 1)
-    return (2 * h - h12) / h
 
 
 def collapse_metrics(

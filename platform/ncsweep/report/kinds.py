@@ -114,6 +114,3 @@ def register_kind(
         return render
 
     return wrap
-
-
-from . import panels  # noqa: E402,F401  (fills PANEL_KINDS)

@@ -1,41 +1,36 @@
 """One training run: the plain-PyTorch core, its Ray Train adapter and MLflow logging.
 
 - ``core``: ``TrainingCore`` (build, step, evaluate, state) and ``fit`` (the loop), no Ray;
+- ``probes``: the linear probes on a frozen encoder and the hook that runs them at the end;
 - ``ray_train``: the Ray Train worker function (DDP, reports, checkpoints);
 - ``mlflow_hooks``: what rank 0 logs to MLflow;
 - ``trainer``: the driver side (MLflow run, ``TorchTrainer``, outcome from Ray's result).
+
+Importing this package imports the core only (no Ray, no MLflow): the Ray and MLflow
+adapters are imported from their own modules (``ncsweep.train.trainer``, ...).
 """
 
 from .core import RunHooks, RunResult, TrainingCore, fit, load_checkpoint
-from .ray_train import train_loop_per_worker
-from .trainer import (
-    RAY_RUN_ENV,
-    TrainOutcome,
-    build_trainer,
-    close_run,
-    default_storage,
-    ensure_ray,
-    leave_open,
-    open_run,
-    outcome_from_metrics,
-    run_training,
-)
 
-__all__ = [
-    "RAY_RUN_ENV",
-    "RunHooks",
-    "RunResult",
+__all__ = ["RunHooks", "RunResult", "TrainingCore", "fit", "load_checkpoint"]
+
+# Being removed: sweep/ and study/ still import the driver's names from the package; they
+# load ``trainer`` (and Ray) on first use only. New code imports ``ncsweep.train.trainer``.
+_DRIVER = (
     "TrainOutcome",
-    "TrainingCore",
-    "build_trainer",
     "close_run",
     "default_storage",
     "ensure_ray",
-    "fit",
     "leave_open",
-    "load_checkpoint",
     "open_run",
     "outcome_from_metrics",
     "run_training",
-    "train_loop_per_worker",
-]
+)
+
+
+def __getattr__(name: str):
+    if name in _DRIVER:
+        from . import trainer  # an upward import, listed in tests/test_layers.py ALLOWED
+
+        return getattr(trainer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

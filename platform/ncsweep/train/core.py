@@ -4,8 +4,10 @@
 optimiser, schedule, evaluation loaders), takes optimizer steps, evaluates (streaming NC on
 the training subset, validation accuracy/loss and NC) and saves/loads its whole state.
 ``fit`` runs the loop and tells ``RunHooks`` what happened; the hooks are where a run meets
-the outside world (Ray Train reports and checkpoints, Tune reports, MLflow, the log line).
-Nothing here imports Ray or MLflow: a unit test trains digits in-process in seconds.
+the outside world (Ray Train reports and checkpoints, Tune reports, MLflow, the log line)
+and what a caller measures at the end of a run (probes, evaluation suites: the caller's
+choice, ``evaluate.hook.default_hooks``). Nothing here imports Ray, MLflow or the suites: a
+unit test trains digits in-process in seconds.
 
 Data parallelism is the caller's: pass ``rank``/``world_size`` and a ``prepare_model``
 (e.g. Ray Train's DDP wrapping); the loop's collectives go through ``distributed`` and are
@@ -43,7 +45,6 @@ from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
 from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
 from .optimization import build_optimizer, build_scheduler
-from .probes import train_probes
 from .sampling import ResumableDistributedSampler
 
 __all__ = [
@@ -82,7 +83,8 @@ class RunHooks:
     """What a run tells the outside world; every method is optional (no-op here).
 
     Order: ``on_start`` once per process (``resumed`` = restored from a checkpoint), then
-    ``on_train_metrics`` every ``log_every`` steps, ``on_evaluation`` at step 0 (fresh runs)
+    ``on_train_metrics`` every ``log_every`` steps, ``final_metrics`` of every hook after
+    the last evaluation, ``on_evaluation`` at step 0 (fresh runs)
     and every ``eval_every`` steps (``checkpoint=True`` when :meth:`TrainingCore.checkpoint_due`
     and at the last step, never at step 0), ``on_checkpoint`` at ``checkpoint_every`` steps
     between evaluations, and ``on_end`` with the result.
@@ -95,6 +97,13 @@ class RunHooks:
     def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
 
     def on_train_metrics(self, core: TrainingCore, metrics: dict[str, float]) -> None: ...
+
+    def final_metrics(self, core: TrainingCore, metrics: dict[str, Any]) -> dict[str, Any]:
+        """Measurements this hook makes at the end of training (probes, evaluation suites),
+        called on every rank after the last evaluation; they join its ``metrics`` before any
+        hook's ``on_evaluation`` sees them. A hook that works on one rank returns ``{}`` on
+        the others."""
+        return {}
 
     def on_evaluation(self, core: TrainingCore, metrics: dict[str, Any], checkpoint: bool) -> None:
         """``checkpoint``: the state after this evaluation should be saved now."""
@@ -366,8 +375,10 @@ class TrainingCore:
 
     def evaluate(self, final: bool = False) -> dict[str, Any]:
         """Every evaluation metric at the current step, keyed as MLflow logs them, plus NC
-        progress (``nc_iters/*``), ``eval_time_s`` and the step meta; SCL probes when
-        ``final``. Appends to the NC history (what ``nc_iters`` is computed from)."""
+        progress (``nc_iters/*``), ``eval_time_s`` and the step meta; exact class-mean
+        prototypes when ``final`` (what else the end of a run measures, probes and suites,
+        comes from the hooks' ``final_metrics``). Appends to the NC history (what
+        ``nc_iters`` is computed from)."""
         start = time.perf_counter()
         metrics = evaluate(
             self.model,
@@ -395,27 +406,6 @@ class TrainingCore:
         metrics.update(keys.prefixed(keys.NC_ITERS, self.progress.iters))
         metrics["eval_time_s"] = time.perf_counter() - start
         metrics[EVALUATION] = math.ceil(self.step / self.eval_every)
-        if final and loss_info(self.spec.loss.name).probes:
-            metrics[keys.VAL_ACC1_PROTOTYPES] = metrics[keys.VAL_ACC1]
-            e = self.spec.eval
-            metrics.update(
-                train_probes(
-                    unwrap(self.model),
-                    self.eval_loaders,
-                    self.bundle.num_classes,
-                    self.spec.loss.temperature,
-                    e.probe_epochs,
-                    e.probe_lr,
-                    e.probe_batch,
-                    self.spec.run.seed,
-                    self.device,
-                    self.autocast,
-                )
-            )
-        if final and self.spec.eval.suites and self.rank == 0:
-            from ..evaluate.hook import evaluate_at_end  # eval.suites: sweeps can optimise them
-
-            metrics.update(evaluate_at_end(unwrap(self.model), self.spec, self.bundle, self.device))
         metrics.update(self.meta())
         return metrics
 
@@ -465,6 +455,9 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
                 hook.on_train_metrics(core, train_metrics)
         if evaluation:
             metrics = core.evaluate(final=last)
+            if last:
+                for hook in hooks:
+                    metrics.update(hook.final_metrics(core, metrics))
             # plain strings: metrics travel in checkpoints (torch.load(weights_only=True))
             metrics[STATUS] = (STATUS_DONE if last else STATUS_RUNNING).value
             core.last_metrics = metrics

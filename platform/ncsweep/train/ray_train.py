@@ -1,15 +1,16 @@
 """The Ray Train adapter of the training core: worker context, DDP, reports, checkpoints.
 
 Every worker builds a ``TrainingCore`` with its rank and Ray's DDP wrapping, restores Ray's
-latest checkpoint if there is one, and runs ``core.fit``. Ray hears about a run only when it
-must: at each checkpoint of the run's schedule (the fault tolerance), at every evaluation
-when someone reads them (``report_evaluations``: a Tune trial's callback), and once at the
-end when the run failed or was already finished. Why not every evaluation regardless: Train
-V2 takes one report per controller poll (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``), so each
-report can block the worker up to a poll interval. The
-latest checkpoint's report is the run's outcome (``status``, ``failure_reason``; a failure
-travels as a verdict checkpoint): the driver reads it from ``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
-"""
+latest checkpoint if there is one, and runs ``core.fit`` with the end-of-run measurements
+the spec asks for (``evaluate.hook.default_hooks``: probes, ``eval.suites``). Ray hears
+about a run only when it must: at each checkpoint of the run's schedule (the fault
+tolerance), at every evaluation when someone reads them (``report_evaluations``: a Tune
+trial's callback), and once at the end when the run failed or was already finished. Why not
+every evaluation regardless: Train V2 takes one report per controller poll
+(``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``), so each report can block the worker up to a poll
+interval. The latest checkpoint's report is the run's outcome (``status``,
+``failure_reason``; a failure travels as a verdict checkpoint): the driver reads it from
+``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import ray.train
 import ray.train.torch
 
 from ..config import ExperimentSpec
+from ..evaluate.hook import default_hooks
 from .checkpoint import load_state, load_verdict, save_state, save_verdict
 from .core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .mlflow_hooks import MlflowHooks
@@ -97,7 +99,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             core.load_state_dict(load_state(directory))
-    hooks: list[RunHooks] = []
+    hooks: list[RunHooks] = default_hooks(spec)  # probes and eval.suites at the end
     tracking = config.get("tracking")
     if core.rank == 0:
         hooks.append(LogLineHooks())

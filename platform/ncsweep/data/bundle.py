@@ -1,0 +1,39 @@
+"""What a dataset factory returns (:class:`DataBundle`) and the error for missing files:
+the types the registry, the long tail and the remote loader share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset
+
+__all__ = ["DataBundle", "DatasetNotFoundError"]
+
+
+class DatasetNotFoundError(ValueError):
+    """A dataset's files are not where they were looked for; the message says where and how."""
+
+
+@dataclass
+class DataBundle:
+    """The splits of one dataset, ready for ``torch.utils.data.DataLoader``.
+
+    Attributes:
+        train: yields ``(x, y)``; ``x`` is augmented, C×H×W, or V×C×H×W when ``views`` > 1
+            (V independently augmented views of the same image); ``y`` an int class index.
+            Has ``targets`` (one label per sample, in order).
+        train_eval: the same samples in the same order as ``train``, un-augmented, C×H×W.
+        val: held-out split, un-augmented, C×H×W, class-balanced (never long-tailed).
+        num_classes: K.
+        input_shape: ``(C, H, W)`` of one view.
+        class_counts: train samples per class (length K), after any imbalance.
+        name: the registry name.
+    """
+
+    train: Dataset
+    train_eval: Dataset
+    val: Dataset
+    num_classes: int
+    input_shape: tuple[int, int, int]
+    class_counts: list[int]
+    name: str
