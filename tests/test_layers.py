@@ -75,14 +75,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
 
 #: Edges that break the rules today and are being removed (the rewrite of sweep/ and
 #: study/). Nothing may be added here.
-ALLOWED: set[tuple[str, str]] = {
-    # being removed: sweep/ and study/ import the driver through the package's lazy names
-    ("ncsweep.train", "ncsweep.train.trainer"),
-    # being removed: the sweep runner renders the report (orchestration -> top)
-    ("ncsweep.sweep.runner", "ncsweep.report"),
-    # being removed: settings <-> presets cycle
-    ("ncsweep.sweep.settings", "ncsweep.sweep.presets"),
-}
+ALLOWED: set[tuple[str, str]] = set()  # imports that break the layering on purpose: none
 
 
 def module_name(path: Path) -> str:

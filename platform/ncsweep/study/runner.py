@@ -62,10 +62,8 @@ from ..tracking import (
     log_text,
     resolve_tracking_uri,
 )
-from ..train import (
-    ensure_ray,
-)
 from ..train.core import STATUS_DONE, STATUS_FAILED
+from ..train.trainer import ensure_ray
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 

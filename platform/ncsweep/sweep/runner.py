@@ -51,9 +51,9 @@ from ..tracking import (
     resolve_tracking_uri,
     set_tags,
 )
-from ..train import ensure_ray
 from ..train.cluster import require_shared_storage
 from ..train.core import planned_evaluations
+from ..train.trainer import ensure_ray
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,

@@ -69,7 +69,7 @@ class SweepConfig(SweepSettings):
             stem = Path(given["preset"]).stem
             given["name"] = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         if "storage" not in given:
-            from ..train import default_storage
+            from ..train.trainer import default_storage
 
             given["storage"] = default_storage(None)
         if "tracking_uri" not in given:

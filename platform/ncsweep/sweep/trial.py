@@ -38,10 +38,15 @@ from ray.tune import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
+from ..evaluate.hook import default_hooks
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_TRIAL, node_tags
-from ..train import (
+from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
+from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.failures import InfrastructureFailure, is_infrastructure
+from ..train.mlflow_hooks import MlflowHooks
+from ..train.trainer import (
     TrainOutcome,
     close_run,
     leave_open,
@@ -49,10 +54,6 @@ from ..train import (
     outcome_from_metrics,
     run_training,
 )
-from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
-from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
-from ..train.failures import InfrastructureFailure, is_infrastructure
-from ..train.mlflow_hooks import MlflowHooks
 from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
@@ -301,7 +302,8 @@ def _run_in_trial(
         core = TrainingCore(spec)
         resumed = restore_from_tune(core)
         reporter = TuneReporter(context.nc_metric, context.objectives)
-        result = fit(core, [LogLineHooks(), mlflow_hooks, reporter], resumed=resumed)
+        hooks = [*default_hooks(spec), LogLineHooks(), mlflow_hooks, reporter]
+        result = fit(core, hooks, resumed=resumed)
         if final_state is not None:
             _save_final(final_state, core.state_dict())
     except Exception as err:  # the trial fails (or is retried), the sweep goes on

@@ -13,24 +13,3 @@ adapters are imported from their own modules (``ncsweep.train.trainer``, ...).
 from .core import RunHooks, RunResult, TrainingCore, fit, load_checkpoint
 
 __all__ = ["RunHooks", "RunResult", "TrainingCore", "fit", "load_checkpoint"]
-
-# Being removed: sweep/ and study/ still import the driver's names from the package; they
-# load ``trainer`` (and Ray) on first use only. New code imports ``ncsweep.train.trainer``.
-_DRIVER = (
-    "TrainOutcome",
-    "close_run",
-    "default_storage",
-    "ensure_ray",
-    "leave_open",
-    "open_run",
-    "outcome_from_metrics",
-    "run_training",
-)
-
-
-def __getattr__(name: str):
-    if name in _DRIVER:
-        from . import trainer  # an upward import, listed in tests/test_layers.py ALLOWED
-
-        return getattr(trainer, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
