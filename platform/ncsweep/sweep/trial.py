@@ -22,6 +22,7 @@ returns, so Tune never runs it again (``conclude``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -307,7 +308,8 @@ def _run_in_trial(
         if final_state is not None:
             _save_final(final_state, core.state_dict())
     except Exception as err:  # the trial fails (or is retried), the sweep goes on
-        mlflow_hooks.close()
+        with contextlib.suppress(Exception):  # MLflow gone: the run's outcome says why
+            mlflow_hooks.close()
         return failure_outcome(tracking, err)
     except BaseException:  # stopped by Tune (ASHA) mid-report: the driver gives the verdict
         mlflow_hooks.close()
