@@ -113,15 +113,12 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
 def test_a_second_driver_is_refused_naming_the_first_job_and_deletes_nothing(
     two_node_cluster, mlflow_pg, cluster_bucket
 ):
-    from test_ray_job import PIN, _submit
+    from test_ray_job import _submit, job_sweep
 
     bucket, _ = cluster_bucket
     storage = f"s3://{bucket}/twice"
-    sweep = ["sweep", "--preset", "digits", "--families", "ce", "--trials", "3"]
-    sweep += ["--max-concurrent", "1", "--scheduler", "none", "--name", "twice"]
-    sweep += ["--storage", storage, "--tracking-uri", mlflow_pg, "--resources-per-worker", PIN]
     # long enough that the first driver still runs when the second job starts (seconds)
-    sweep += ["--set", "run.epochs=80", "--set", "eval.val_nc=false"]
+    sweep = job_sweep("twice", storage, mlflow_pg, trials=3, epochs=80)
     started = time.monotonic()
     first = _submit(two_node_cluster, "sweep-first", sweep, wait=False)
     assert first.returncode == 0, first.stderr[-3000:]

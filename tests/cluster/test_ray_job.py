@@ -45,6 +45,14 @@ def _submit(cluster, submission_id: str, args: list[str], wait: bool = True):
     )
 
 
+def job_sweep(name: str, storage: str, uri: str, trials: int, epochs: int) -> list[str]:
+    """``ncsweep sweep`` of ce trials, one at a time, pinned to node 2, no NC on validation."""
+    args = ["sweep", "--preset", "digits", "--families", "ce", "--trials", str(trials)]
+    args += ["--max-concurrent", "1", "--scheduler", "none", "--name", name]
+    args += ["--storage", storage, "--tracking-uri", uri, "--resources-per-worker", PIN]
+    return args + ["--set", f"run.epochs={epochs}", "--set", "eval.val_nc=false"]
+
+
 def _cli(cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """``ncsweep ARGS`` as a client outside the cluster (its own process and cwd)."""
     return subprocess.run(
@@ -181,11 +189,8 @@ def test_job_stop_then_resume_job_runs_every_trial_once(
 ):
     bucket, _ = cluster_bucket
     storage = f"s3://{bucket}/sweeps"
-    sweep = ["sweep", "--preset", "digits", "--families", "ce", "--trials", "4"]
-    sweep += ["--max-concurrent", "1", "--scheduler", "none", "--name", "stopme"]
-    sweep += ["--storage", storage, "--tracking-uri", mlflow_pg, "--resources-per-worker", PIN]
     # Long enough that trials are still to come when the first one has finished.
-    sweep += ["--set", "run.epochs=15", "--set", "eval.val_nc=false"]
+    sweep = job_sweep("stopme", storage, mlflow_pg, trials=4, epochs=15)
     submitted = _submit(two_node_cluster, "sweep-stop", sweep, wait=False)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
 

@@ -226,85 +226,75 @@ def run_study(
         SweepInterrupted: Tune returned before every cell ended (run it again to resume).
     """
     with Lease(storage, name, "study", force=force, say=console_notes(console)):
-        return _run_cells(
-            name, cells, storage, tracking_uri, console, settings, out_dir, max_concurrent
+        uri = resolve_tracking_uri(tracking_uri)
+        plan = _plan(settings, cells)
+        resuming = _check_plan(uri, storage, name, plan)
+        if not resuming:
+            save_yaml(storage, name, STUDY_FILE, plan)
+        experiment_id, parent = open_parent(uri, name, TAG_STUDY, "study", settings)
+        ensure_ray()
+        concurrent = max_concurrent or _concurrency(cells)
+        path = f"{sweep_dir(storage, name)}/cells"
+        restore = resuming and tune.Tuner.can_restore(path)
+        console.print(
+            f"[bold]study {name}[/]{' (resumed)' if restore else ''}: {len(cells)} runs "
+            f"({', '.join(sorted({c.family for c in cells}))}; "
+            f"seeds {sorted({c.seed for c in cells})}; variants {sorted({c.variant for c in cells})}), "
+            f"up to {concurrent} at once; MLflow {redact(uri)} run {parent}"
+        )
+        context = TrialContext(
+            name=name,
+            group_tag=TAG_STUDY,
+            tracking_uri=uri,
+            experiment_id=experiment_id,
+            parent_run_id=parent,
+            key_param="cell",
+        )
+        specs = {
+            c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec}
+            for c in cells
+        }
+        sample = spec_from_dict(cells[0].spec)
+        trainable = tune.with_resources(
+            tune.with_parameters(study_trial, context=context, cells=specs), trial_resources(sample)
         )
 
+        def build() -> tune.Tuner:
+            return tune.Tuner(
+                trainable,
+                param_space={"cell": tune.grid_search([c.key for c in cells])},
+                tune_config=tune_config(max_concurrent_trials=concurrent),
+                run_config=run_config(
+                    "cells",
+                    sweep_dir(storage, name),
+                    SweepSettings.model_fields["max_failures"].default,
+                    sample.run.keep_checkpoints,
+                    callbacks=[],
+                    verbose=1,
+                ),
+            )
 
-def _run_cells(
-    name: str,
-    cells: list[Cell],
-    storage: str,
-    tracking_uri: str | None,
-    console: Console,
-    settings: dict[str, Any],
-    out_dir: str | Path,
-    max_concurrent: int | None,
-) -> StudyOutcome:
-    uri = resolve_tracking_uri(tracking_uri)
-    plan = _plan(settings, cells)
-    resuming = _check_plan(uri, storage, name, plan)
-    if not resuming:
-        save_yaml(storage, name, STUDY_FILE, plan)
-    experiment_id, parent = open_parent(uri, name, TAG_STUDY, "study", settings)
-    ensure_ray()
-    concurrent = max_concurrent or _concurrency(cells)
-    path = f"{sweep_dir(storage, name)}/cells"
-    restore = resuming and tune.Tuner.can_restore(path)
-    console.print(
-        f"[bold]study {name}[/]{' (resumed)' if restore else ''}: {len(cells)} runs "
-        f"({', '.join(sorted({c.family for c in cells}))}; "
-        f"seeds {sorted({c.seed for c in cells})}; variants {sorted({c.variant for c in cells})}), "
-        f"up to {concurrent} at once; MLflow {redact(uri)} run {parent}"
-    )
-    context = TrialContext(
-        name=name,
-        group_tag=TAG_STUDY,
-        tracking_uri=uri,
-        experiment_id=experiment_id,
-        parent_run_id=parent,
-        key_param="cell",
-    )
-    specs = {
-        c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec} for c in cells
-    }
-    sample = spec_from_dict(cells[0].spec)
-    trainable = tune.with_resources(
-        tune.with_parameters(study_trial, context=context, cells=specs), trial_resources(sample)
-    )
-
-    def build() -> tune.Tuner:
-        return tune.Tuner(
-            trainable,
-            param_space={"cell": tune.grid_search([c.key for c in cells])},
-            tune_config=tune_config(max_concurrent_trials=concurrent),
-            run_config=run_config(
-                "cells",
-                sweep_dir(storage, name),
-                SweepSettings.model_fields["max_failures"].default,
-                sample.run.keep_checkpoints,
-                callbacks=[],
-                verbose=1,
-            ),
+        hint = (
+            f"run the same command again to resume it (--name {name}, --storage {redact(storage)})"
         )
-
-    hint = f"run the same command again to resume it (--name {name}, --storage {redact(storage)})"
-    with GracefulStop(f"study {name}", uri, parent, hint, console) as stop:
-        results = run_trials(
-            restore_or_build(path, trainable, build) if restore else build(),
-            context,
-            stop,
-            trials=len(cells),
-            folder=path,
-            stopped_by="study",
-            train_storage=f"{sweep_dir(storage, name)}/train",
+        with GracefulStop(f"study {name}", uri, parent, hint, console) as stop:
+            results = run_trials(
+                restore_or_build(path, trainable, build) if restore else build(),
+                context,
+                stop,
+                trials=len(cells),
+                folder=path,
+                stopped_by="study",
+                train_storage=f"{sweep_dir(storage, name)}/train",
+            )
+        failed = sum(
+            1 for r in results if r.error or (r.metrics or {}).get(STATUS) == STATUS_FAILED
         )
-    failed = sum(1 for r in results if r.error or (r.metrics or {}).get(STATUS) == STATUS_FAILED)
-    markdown, data = write_table(uri, name, out_dir)
-    finish_run(
-        uri,
-        parent,
-        RunState.FAILED if failed else RunState.FINISHED,
-        f"{failed} cell(s) failed" if failed else None,
-    )
-    return StudyOutcome(name, parent, markdown, data, failed)
+        markdown, data = write_table(uri, name, out_dir)
+        finish_run(
+            uri,
+            parent,
+            RunState.FAILED if failed else RunState.FINISHED,
+            f"{failed} cell(s) failed" if failed else None,
+        )
+        return StudyOutcome(name, parent, markdown, data, failed)
