@@ -1,7 +1,7 @@
-"""``ncsweep study paper`` resumed: a driver killed after its first cell finished, then the
-same command again (the default name, the same storage) finishes the study without training
-the finished cell again or creating a second run of any cell; another plan under the same
-name exits 2."""
+"""``ncsweep study paper`` resumed: a driver stopped (SIGTERM) after its first cell
+finished, then the same command again (the default name, the same storage) finishes the
+study without training the finished cell again or creating a second run of any cell;
+another plan under the same name exits 2."""
 
 from __future__ import annotations
 
@@ -84,10 +84,16 @@ def test_killed_study_resumes_with_the_same_command(ray_session, mlflow_server, 
             for r in children
             if r.info.status == "FINISHED"
         }
-    driver.send_signal(signal.SIGKILL)
-    driver.wait(timeout=60)
-    time.sleep(5)  # Ray ends the dead driver's trial actors
-    assert not list(out.glob("*.json")), "the study ended before the kill"
+    # `ray job stop` sends SIGTERM: the study stops as resumable (parent run KILLED, the
+    # way to continue in its log), as a sweep does (sweep/tuning.GracefulStop)
+    driver.send_signal(signal.SIGTERM)
+    assert driver.wait(timeout=120) != 0
+    time.sleep(5)  # Ray ends the stopped driver's trial actors
+    assert not list(out.glob("*.json")), "the study ended before it was stopped"
+    stopped = " ".join(log.read_text().split())
+    assert f"study {name} stopped (SIGTERM)" in stopped and "run the same command" in stopped
+    parents, _ = _runs(mlflow_server, name)
+    assert [p.info.status for p in parents] == ["KILLED"]
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     (tmp_path / "second.log").write_text(resumed.stdout + resumed.stderr)
