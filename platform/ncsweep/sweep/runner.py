@@ -18,7 +18,8 @@ direction and the best trial per family (leaderboard, exported configs, the pare
 ``best/<family>/<metric>`` metrics and ``ncsweep.best.<family>`` tags). An
 ``eval/<suite>/<key>`` objective turns its suite on in every trial (``eval.suites``), as
 asking to optimise a metric implies measuring it; ASHA, when on, still stops trials by
-``val/acc1`` at its rungs, the only signal before a trial's end.
+``val/acc1`` at its rungs, the only signal before a trial's end. Under ``pareto`` the rungs
+rank by dominance on (accuracy, NC steps) (``schedulers.ParetoASHA``).
 """
 
 from __future__ import annotations
@@ -33,11 +34,9 @@ from typing import Any
 import ray
 from mlflow.tracking import MlflowClient
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
-from ..metric_keys import EVALUATION
 from ..preflight import check_spec
 from ..redact import redact, redact_text
 from ..status import RunState
@@ -66,8 +65,8 @@ from .leaderboard import (
 )
 from .lease import Lease, console_notes
 from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
-from .objectives import ACCURACY
 from .presets import Preset, load_preset
+from .schedulers import build_scheduler
 from .search import build_searcher
 from .state import SweepConfig, save_state, sweep_dir
 from .study import StudySync, open_study_storage
@@ -208,20 +207,7 @@ def _tuner(
 
     def build() -> tune.Tuner:
         searcher = build_searcher(cfg, space.suggest, index, max_concurrent, study_storage, family)
-        if cfg.scheduler == "asha":
-            # stop_last_trials=False: a trial that reaches max_t ends by itself; stopped by
-            # the scheduler it would lose its final evaluation, SCL probes and MLflow verdict.
-            scheduler = ASHAScheduler(
-                time_attr=EVALUATION,
-                metric=ACCURACY,
-                mode="max",
-                grace_period=min(cfg.grace_period, max_evals),
-                reduction_factor=cfg.reduction_factor,
-                max_t=max_evals,
-                stop_last_trials=False,
-            )
-        else:
-            scheduler = FIFOScheduler()
+        scheduler = build_scheduler(cfg, cfg.resolved_objective, max_evals)
         return tune.Tuner(
             trainable,
             tune_config=tune_config(
