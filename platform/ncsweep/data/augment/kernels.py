@@ -8,6 +8,8 @@ The randomness lives in :mod:`ncsweep.data.augment.ops`; these functions draw no
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -16,11 +18,12 @@ __all__ = [
     "adjust_contrast",
     "adjust_hue",
     "adjust_saturation",
+    "apply_where",
     "crop_padded",
-    "flip_where",
     "grayscale",
     "pad",
     "resized_crop",
+    "unit_float",
 ]
 
 # ITU-R 601-2 luma, as torchvision's rgb_to_grayscale for tensors
@@ -42,9 +45,25 @@ def crop_padded(
     return x.reshape(b, c, hp * wp).gather(2, flat).reshape(b, c, h, w)
 
 
-def flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mirror the samples where ``mask`` (B booleans) is true, left to right."""
-    return torch.where(mask[:, None, None, None], x.flip(-1), x)
+def apply_where(
+    x: torch.Tensor, mask: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """``fn`` applied to the samples where ``mask`` (B booleans) is true; the others as they are.
+
+    Only the chosen samples are computed (a gather and an ``index_copy``), which on the CPU
+    is also much faster than ``torch.where`` over the whole batch. ``fn`` keeps the shape of
+    a sample; a dtype change (uint8 -> float) converts the others with ``unit_float``.
+    """
+    rows = mask.nonzero()[:, 0]
+    y = fn(x[rows])
+    if y.dtype != x.dtype:
+        x = unit_float(x)
+    return x.index_copy(0, rows, y)
+
+
+def unit_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 0..255 -> float32 in [0, 1] (``ToTensor``); float passes through."""
+    return x.float().div_(255) if x.dtype == torch.uint8 else x
 
 
 def _resample_weights(
@@ -93,19 +112,19 @@ def _per_sample(factor: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    f = _per_sample(factor)
-    return (f * x + (1 - f) * other).clamp(0, 1)
+    """``factor · x + (1 - factor) · other``, clamped to [0, 1] (as a lerp: one pass)."""
+    return torch.lerp(other.expand_as(x), x, _per_sample(factor)).clamp_(0, 1)
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
     """B×1×H×W luma of B×3×H×W float RGB."""
-    r, g, b = x.unbind(1)
-    return (_LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b).unsqueeze(1)
+    luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype)
+    return torch.einsum("bchw,c->bhw", x, luma).unsqueeze(1)
 
 
 def adjust_brightness(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """Blend with black: ``x · factor``, clamped to [0, 1]."""
-    return (x * _per_sample(factor)).clamp(0, 1)
+    return (x * _per_sample(factor)).clamp_(0, 1)
 
 
 def adjust_contrast(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
@@ -119,23 +138,28 @@ def adjust_saturation(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
 
 
 def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    """Rotate the hue by ``factor`` turns (in [-0.5, 0.5]): RGB -> HSV, shift H, HSV -> RGB."""
+    """Rotate the hue by ``factor`` turns (in [-0.5, 0.5]): torchvision's RGB -> HSV -> RGB.
+
+    Written with the hue in sextants (0..6) and without forming S and V: with M = max,
+    C = max - min, channel n of the result is M - C·clamp(min(k, 4 - k), 0, 1),
+    k = (n + 6h) mod 6 for n = 5, 3, 1; the same function as torchvision's, fewer passes.
+    """
     r, g, b = x.unbind(1)
     maxc, minc = x.amax(1), x.amin(1)
     cr = maxc - minc
-    flat = cr == 0
-    sat = cr / torch.where(flat, torch.ones_like(maxc), maxc)
-    crd = torch.where(flat, torch.ones_like(cr), cr)
-    rc, gc, bc = (maxc - r) / crd, (maxc - g) / crd, (maxc - b) / crd
-    hue = torch.where(maxc == r, bc - gc, torch.where(maxc == g, 2.0 + rc - bc, 4.0 + gc - rc))
-    hue = torch.fmod(hue / 6.0 + 1.0, 1.0)
-    hue = torch.remainder(hue + factor.reshape(-1, 1, 1), 1.0)
-    # HSV -> RGB: channel n is v - v·s·clamp(min(k, 4 - k), 0, 1), k = (n + 6h) mod 6
+    inv = cr.clamp_min(1e-12).reciprocal()  # grey pixels: C = 0, so their hue is irrelevant
+    # the sextant by which channel is the max (r first, then g), selected arithmetically:
+    # torch.where is several times slower than a multiply-add on the CPU
+    sextant = r - g + 4 * cr
+    from_g = (maxc == g) & (maxc != r)
+    sextant += from_g * (b - r + 2 * cr - sextant)
+    sextant += (maxc == r) * (g - b - sextant)
+    sextant *= inv
+    sextant += _per_sample(factor)[:, 0] * 6
     n = torch.tensor((5.0, 3.0, 1.0), device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
-    k = torch.remainder(n + hue.unsqueeze(1) * 6.0, 6.0)
-    ramp = torch.minimum(k, 4.0 - k).clamp(0, 1)
-    v, s = maxc.unsqueeze(1), sat.unsqueeze(1)
-    return v - v * s * ramp
+    k = torch.remainder(n + sextant.unsqueeze(1), 6.0)
+    ramp = torch.minimum(k, 4.0 - k).clamp_(0, 1)
+    return maxc.unsqueeze(1) - cr.unsqueeze(1) * ramp
 
 
 def pad(x: torch.Tensor, padding: tuple[int, int, int, int], fill: float) -> torch.Tensor:

@@ -69,11 +69,6 @@ def _randint(high: torch.Tensor | int, shape, x, generator) -> torch.Tensor:
     return (_rand(shape, x, generator) * high).floor().long()
 
 
-def as_unit_float(x: torch.Tensor) -> torch.Tensor:
-    """uint8 0..255 -> float32 in [0, 1] (``ToTensor``); float passes through."""
-    return x.float().div_(255) if x.dtype == torch.uint8 else x
-
-
 _FROM_TORCHVISION: dict[type, Callable[[Any], BatchOp]] = {}
 
 
@@ -137,6 +132,10 @@ def _random_crop(t: T.RandomCrop) -> RandomCrop:
     return RandomCrop(t.size, tuple(padding), t.fill)
 
 
+def _mirror(x: torch.Tensor) -> torch.Tensor:
+    return x.flip(-1)
+
+
 class HorizontalFlip:
     """Mirror each sample with probability ``p``."""
 
@@ -144,7 +143,7 @@ class HorizontalFlip:
         self.p = p
 
     def __call__(self, x, generator):
-        return K.flip_where(x, _rand((len(x),), x, generator) < self.p)
+        return K.apply_where(x, _rand((len(x),), x, generator) < self.p, _mirror)
 
     def __repr__(self) -> str:
         return f"HorizontalFlip(p={self.p})"
@@ -216,12 +215,12 @@ class RandomApply:
         self.ops, self.p = list(ops), p
 
     def __call__(self, x, generator):
-        chosen = _rand((len(x),), x, generator) < self.p
-        y = x[chosen]
-        for op in self.ops:
-            y = op(y, generator)
-        out = as_unit_float(x) if y.dtype != x.dtype else x
-        return out.index_put((chosen,), y)
+        def run(y: torch.Tensor) -> torch.Tensor:
+            for op in self.ops:
+                y = op(y, generator)
+            return y
+
+        return K.apply_where(x, _rand((len(x),), x, generator) < self.p, run)
 
     def __repr__(self) -> str:
         return f"RandomApply({self.ops}, p={self.p})"
@@ -243,7 +242,7 @@ class ColorJitter:
         self.ranges = (brightness, contrast, saturation, hue)
 
     def __call__(self, x, generator):
-        x = as_unit_float(x)
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.clone()  # updated in place
         b = len(x)
         order = _rand((b, 4), x, generator).argsort(1)
         factors = [
@@ -256,7 +255,7 @@ class ColorJitter:
                     continue
                 rows = (order[:, k] == j).nonzero()[:, 0]
                 if len(rows):
-                    x = x.index_copy(0, rows, adjust(x[rows], factor[rows]))
+                    x = x.index_copy_(0, rows, adjust(x[rows], factor[rows]))
         return x
 
     def __repr__(self) -> str:
@@ -276,9 +275,8 @@ class RandomGrayscale:
         self.p = p
 
     def __call__(self, x, generator):
-        x = as_unit_float(x)
         grey = _rand((len(x),), x, generator) < self.p
-        return torch.where(grey[:, None, None, None], K.grayscale(x).expand_as(x), x)
+        return K.apply_where(K.unit_float(x), grey, lambda y: K.grayscale(y).expand_as(y))
 
     def __repr__(self) -> str:
         return f"RandomGrayscale(p={self.p})"
@@ -291,7 +289,7 @@ class ToFloat:
     """``ToTensor`` for batches: uint8 0..255 -> float in [0, 1]."""
 
     def __call__(self, x, generator):
-        return as_unit_float(x)
+        return K.unit_float(x)
 
     def __repr__(self) -> str:
         return "ToFloat()"
@@ -307,7 +305,7 @@ class Normalize:
         self.mean, self.std = tuple(mean), tuple(std)
 
     def __call__(self, x, generator):
-        x = as_unit_float(x)
+        x = K.unit_float(x)
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
         std = torch.tensor(self.std, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
         return (x - mean) / std

@@ -22,7 +22,8 @@ from typing import Any
 import torch
 from torchvision import transforms as T
 
-from ncsweep.data.augment.ops import BatchOp, as_unit_float, from_torchvision
+from ncsweep.data.augment.kernels import unit_float
+from ncsweep.data.augment.ops import BatchOp, from_torchvision
 from ncsweep.data.transforms import MultiView
 
 __all__ = ["BatchPipeline"]
@@ -58,7 +59,7 @@ class BatchPipeline:
             x = x.repeat_interleave(self.views, dim=0)
         for op in self.ops:
             x = op(x, generator)
-        x = as_unit_float(x)
+        x = unit_float(x)
         return x.reshape(b, self.views, *x.shape[1:]) if self.views > 1 else x
 
     def __repr__(self) -> str:
