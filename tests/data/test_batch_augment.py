@@ -113,7 +113,9 @@ def test_random_resized_crop_falls_back_to_the_centre_crop_like_torchvision():
     op = RandomResizedCrop((8, 8), scale=(0.9, 1.0))
     top, left, h, w = op.sample(5, (32, 4), torch.zeros(1), torch.Generator().manual_seed(0))
     expected = T.RandomResizedCrop.get_params(torch.zeros(3, 32, 4), [0.9, 1.0], [3 / 4, 4 / 3])
-    assert {(int(a), int(b), int(c), int(d)) for a, b, c, d in zip(top, left, h, w)} == {expected}
+    assert {
+        (int(a), int(b), int(c), int(d)) for a, b, c, d in zip(top, left, h, w, strict=True)
+    } == {expected}
 
 
 def test_resized_crop_kernel_matches_torchvision_tensor_and_pil():
@@ -154,11 +156,12 @@ def test_colour_jitter_order_is_a_uniform_permutation():
     n = 2400
     op = from_torchvision(T.ColorJitter(0.4, 0.4, 0.4, 0.1))
     gen = torch.Generator().manual_seed(0)
-    # the op's first draw is the B×4 order keys; replay it
-    order = torch.rand((n, 4), generator=gen.clone_state(), dtype=torch.float64).argsort(1)
+    order, factors = op.sample(n, torch.zeros(1), gen)
     code = (order * torch.tensor([64, 16, 4, 1])).sum(1)
     counts = np.unique(code.numpy(), return_counts=True)[1]
     assert len(counts) == 24 and stats.chisquare(counts).pvalue > P_MIN
+    for factor, (lo, hi) in zip(factors, ((0.6, 1.4),) * 3 + ((-0.1, 0.1),), strict=True):
+        assert stats.kstest(factor.numpy(), stats.uniform(lo, hi - lo).cdf).pvalue > P_MIN
     op(torch.rand(n, 3, 4, 4), gen)  # runs with all orders present
 
 
@@ -232,7 +235,7 @@ def test_saved_generator_state_replays_the_rest_of_the_stream():
     rest = [pipeline(x, gen) for x in batches[2:]]
     resumed = torch.Generator()
     resumed.set_state(saved)
-    assert all(torch.equal(a, pipeline(x, resumed)) for a, x in zip(rest, batches[2:]))
+    assert all(torch.equal(a, pipeline(x, resumed)) for a, x in zip(rest, batches[2:], strict=True))
     assert not torch.equal(first[0], rest[0])
 
 

@@ -241,14 +241,18 @@ class ColorJitter:
     def __init__(self, brightness=None, contrast=None, saturation=None, hue=None) -> None:
         self.ranges = (brightness, contrast, saturation, hue)
 
-    def __call__(self, x, generator):
-        x = x.float().div(255) if x.dtype == torch.uint8 else x.clone()  # updated in place
-        b = len(x)
+    def sample(self, b: int, x, generator):
+        """(B×4 order of the adjustments, per-sample factors of each, None where disabled)."""
         order = _rand((b, 4), x, generator).argsort(1)
         factors = [
             None if r is None else _uniform(r[0], r[1], (b,), x, generator).float()
             for r in self.ranges
         ]
+        return order, factors
+
+    def __call__(self, x, generator):
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.clone()  # updated in place
+        order, factors = self.sample(len(x), x, generator)
         for k in range(4):
             for j, (adjust, factor) in enumerate(zip(_JITTERS, factors, strict=True)):
                 if factor is None:
