@@ -18,6 +18,7 @@ from torchvision import transforms as T
 
 from ncsweep.data.augment import BatchPipeline, from_torchvision, kernels
 from ncsweep.data.augment.ops import RandomCrop, RandomResizedCrop
+from ncsweep.data.in_memory import TensorImageDataset
 from ncsweep.data.transforms import CIFAR10_STATS, cifar_transforms
 
 P_MIN = 1e-3
@@ -242,3 +243,23 @@ def test_saved_generator_state_replays_the_rest_of_the_stream():
 def test_unsupported_transform_is_named():
     with pytest.raises(ValueError, match="RandomVerticalFlip.*supported.*RandomResizedCrop"):
         BatchPipeline.from_torchvision(T.Compose([T.RandomVerticalFlip()]))
+
+
+def test_tensor_dataset_carries_the_pipeline_for_the_training_loop():
+    train_tf, eval_tf = cifar_transforms(CIFAR10_STATS, views=2, augment=True)
+    images = _images(10)
+    ds = TensorImageDataset(
+        images, torch.arange(10), pipeline=BatchPipeline.from_torchvision(train_tf)
+    )
+    loader = torch.utils.data.DataLoader(ds, batch_size=4)
+    x, y = next(iter(loader))
+    assert x.dtype == torch.uint8 and torch.equal(x, images[:4]) and y.tolist() == [0, 1, 2, 3]
+    views = ds.augment_batch(x, torch.Generator().manual_seed(0))
+    assert views.shape == (4, 2, 3, 32, 32) and views.dtype == torch.float32
+    sub = ds.subset([1, 3]).augment_batch(images[[1, 3]], torch.Generator().manual_seed(0))
+    assert sub.shape == (2, 2, 3, 32, 32)
+    # train_eval keeps ToTensor + Normalize: equal to the eval transform on PIL
+    fixed = ds.without_augmentation().augment_batch(images[:2])
+    assert torch.allclose(fixed[1], eval_tf(_pil(images[1])), atol=1e-6)
+    with pytest.raises(ValueError, match="either a pipeline"):
+        TensorImageDataset(images, torch.arange(10), views=2, pipeline=ds.pipeline)

@@ -48,7 +48,12 @@ __all__ = [
 
 
 class BatchOp(Protocol):
-    """``op(x, generator) -> x'``: a B×C×H×W batch in, a batch out, randomness from ``generator``."""
+    """``op(x, generator) -> x'``: a B×C×H×W batch in, a batch out, randomness from ``generator``.
+
+    ``random`` says whether the op augments (draws) or is a fixed step (``ToFloat``, ``Normalize``).
+    """
+
+    random: bool
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
 
@@ -102,6 +107,8 @@ class RandomCrop:
     ``fill`` is in 0..255 units, as torchvision's on PIL images.
     """
 
+    random = True
+
     def __init__(self, size: tuple[int, int], padding: tuple[int, int, int, int], fill: float):
         self.size, self.padding, self.fill = tuple(size), tuple(padding), float(fill)
 
@@ -139,6 +146,8 @@ def _mirror(x: torch.Tensor) -> torch.Tensor:
 class HorizontalFlip:
     """Mirror each sample with probability ``p``."""
 
+    random = True
+
     def __init__(self, p: float = 0.5) -> None:
         self.p = p
 
@@ -158,6 +167,8 @@ class RandomResizedCrop:
     Output is float in [0, 1]. Bilinear only (the SCL and ImageNet pipelines' choice);
     antialiased like PIL when a crop is larger than ``size`` (see ``kernels.resized_crop``).
     """
+
+    random = True
 
     def __init__(self, size: tuple[int, int], scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> None:
         self.size, self.scale, self.ratio = tuple(size), tuple(scale), tuple(ratio)
@@ -211,6 +222,8 @@ def _random_resized_crop(t: T.RandomResizedCrop) -> RandomResizedCrop:
 class RandomApply:
     """Apply ``ops`` in order to each sample with probability ``p`` (only those are computed)."""
 
+    random = True
+
     def __init__(self, ops: Sequence[BatchOp], p: float) -> None:
         self.ops, self.p = list(ops), p
 
@@ -237,6 +250,8 @@ class ColorJitter:
     Each sample draws a random order of the four adjustments; round k applies, to the
     samples whose k-th adjustment is j, adjustment j (so 4 adjustments' work in all).
     """
+
+    random = True
 
     def __init__(self, brightness=None, contrast=None, saturation=None, hue=None) -> None:
         self.ranges = (brightness, contrast, saturation, hue)
@@ -275,6 +290,8 @@ _converts(T.ColorJitter)(lambda t: ColorJitter(t.brightness, t.contrast, t.satur
 class RandomGrayscale:
     """Replace each sample by its 3-channel grey image with probability ``p``."""
 
+    random = True
+
     def __init__(self, p: float = 0.1) -> None:
         self.p = p
 
@@ -292,6 +309,8 @@ _converts(T.RandomGrayscale)(lambda t: RandomGrayscale(t.p))
 class ToFloat:
     """``ToTensor`` for batches: uint8 0..255 -> float in [0, 1]."""
 
+    random = False
+
     def __call__(self, x, generator):
         return K.unit_float(x)
 
@@ -304,6 +323,8 @@ _converts(T.ToTensor)(lambda t: ToFloat())
 
 class Normalize:
     """(x - mean) / std per channel."""
+
+    random = False
 
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         self.mean, self.std = tuple(mean), tuple(std)

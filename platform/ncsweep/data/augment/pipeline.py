@@ -62,5 +62,9 @@ class BatchPipeline:
         x = unit_float(x)
         return x.reshape(b, self.views, *x.shape[1:]) if self.views > 1 else x
 
+    def without_augmentation(self) -> BatchPipeline:
+        """The fixed steps only (``ToFloat``, ``Normalize``), one view: CIFAR's eval transform."""
+        return BatchPipeline([op for op in self.ops if not op.random])
+
     def __repr__(self) -> str:
         return f"BatchPipeline({self.ops}, views={self.views})"
