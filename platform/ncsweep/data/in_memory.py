@@ -4,17 +4,36 @@
 (torch >= 2.1) calls with a whole batch of indices: one gather and one vectorised
 augmentation per batch instead of one per sample. It also works with a
 ``DistributedSampler`` unchanged, since samplers only produce indices.
+
+Augmenting on the trial's device (CPU, or CUDA when present): hold the images as uint8
+N×C×H×W and give a ``BatchPipeline`` (``ncsweep.data.augment``) built from the dataset's
+torchvision train transform. ``batch``/the loader then return the raw uint8 samples, and the
+training loop augments after moving them, with a generator it checkpoints::
+
+    pipeline = BatchPipeline.from_torchvision(cifar_transforms(stats, views=2, augment=True)[0])
+    train = TensorImageDataset(uint8_images, targets, pipeline=pipeline)
+    gen = torch.Generator(device=device).manual_seed(seed)   # state saved with the model
+    for x, y in loader:                                      # x: B×3×32×32 uint8
+        x = train.augment_batch(x.to(device, non_blocking=True), gen)  # B×V×3×32×32 float
+        ...
+    # resume: gen.set_state(saved_state) replays the same augmentation stream
+
+uint8 batches are 4× smaller to gather and copy to the GPU than float ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import Dataset
 
 from ncsweep.data.bundle import DataBundle
 from ncsweep.data.transforms import RandomShift
+
+if TYPE_CHECKING:
+    from ncsweep.data.augment import BatchPipeline
 
 __all__ = ["LabelledSubset", "TensorImageDataset", "in_memory_bundle", "subset", "targets_of"]
 
@@ -27,6 +46,9 @@ class TensorImageDataset(Dataset):
         targets: N integer labels.
         augment: batched augmentation B×C×H×W -> B×C×H×W (e.g. ``RandomShift``), or None.
         views: V; with V > 1 a sample is V×C×H×W, each view augmented independently.
+        pipeline: a ``BatchPipeline`` the training loop applies on its device through
+            ``augment_batch``; then ``images`` are usually uint8, samples come out as stored,
+            and ``augment``/``views`` must be left unset (the pipeline has its own views).
 
     ``dataset[i]`` -> ``(x, y)`` with ``x`` C×H×W (V×C×H×W if V > 1) and ``y`` an int.
     ``dataset.batch(idx)`` -> ``(X, Y)`` stacked: B×C×H×W (B×V×C×H×W), B.
@@ -39,11 +61,15 @@ class TensorImageDataset(Dataset):
         *,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         views: int = 1,
+        pipeline: BatchPipeline | None = None,
     ) -> None:
         if images.dim() != 4 or len(images) != len(targets):
             raise ValueError(
                 f"need N×C×H×W images and N targets, got {tuple(images.shape)} and {len(targets)}"
             )
+        if pipeline is not None and (augment is not None or views != 1):
+            raise ValueError("give either a pipeline or augment/views, not both")
+        self.pipeline = pipeline
         self.images = images
         self._targets = torch.as_tensor(targets, dtype=torch.long)
         self.augment = augment
@@ -70,6 +96,12 @@ class TensorImageDataset(Dataset):
             x = x.contiguous()
         return x, self._targets[idx]
 
+    def augment_batch(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The pipeline applied to a batch from ``batch``/the loader (on any device), else ``x``."""
+        return x if self.pipeline is None else self.pipeline(x, generator)
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         x, y = self.batch([index])
         return x[0], int(y[0])
@@ -82,12 +114,20 @@ class TensorImageDataset(Dataset):
         """A new dataset with the samples at ``indices``, same augmentation and views."""
         idx = torch.as_tensor(indices, dtype=torch.long)
         return TensorImageDataset(
-            self.images[idx], self._targets[idx], augment=self.augment, views=self.views
+            self.images[idx],
+            self._targets[idx],
+            augment=self.augment,
+            views=self.views,
+            pipeline=self.pipeline,
         )
 
     def without_augmentation(self) -> TensorImageDataset:
-        """The same tensors, no augmentation, one view (the ``train_eval`` split)."""
-        return TensorImageDataset(self.images, self._targets)
+        """The same tensors, no augmentation, one view (the ``train_eval`` split).
+
+        A pipeline keeps its fixed steps (``ToFloat``, ``Normalize``) for ``augment_batch``.
+        """
+        fixed = None if self.pipeline is None else self.pipeline.without_augmentation()
+        return TensorImageDataset(self.images, self._targets, pipeline=fixed)
 
 
 class LabelledSubset(Dataset):
