@@ -36,6 +36,23 @@ ResourcesOption = Annotated[
     ),
 ]
 
+TimeBudgetOption = Annotated[
+    str | None,
+    typer.Option(
+        help="How long this run of the command may take (seconds, or 90m, 2h, 1d); then the "
+        "sweep stops as resumable (ncsweep resume NAME continues it).",
+        rich_help_panel=RUN,
+    ),
+]
+GpuHoursOption = Annotated[
+    float | None,
+    typer.Option(
+        help="GPU-hours this run of the command may hold (GPUs per trial x trials at once x "
+        "hours); then the sweep stops as resumable.",
+        rich_help_panel=RUN,
+    ),
+]
+
 VerboseOption = Annotated[
     bool,
     typer.Option(
@@ -146,6 +163,16 @@ def sweep(
             rich_help_panel=RUN,
         ),
     ] = None,
+    time_budget: TimeBudgetOption = None,
+    gpu_hours: GpuHoursOption = None,
+    warm_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Try the best config per family of an earlier sweep first: a folder of "
+            "exported configs (best_configs/) or the sweep's name in the MLflow store.",
+            rich_help_panel=SEARCH,
+        ),
+    ] = None,
     overrides: SetOption = None,
     out: Annotated[
         Path,
@@ -220,6 +247,9 @@ def sweep(
         scheduler=scheduler,
         grace_period=grace_period,
         max_failures=max_failures,
+        time_budget=time_budget,
+        gpu_hours=gpu_hours,
+        warm_start=warm_start,
         spaces_root=str(spaces.resolve()) if spaces else None,
         overrides=list(overrides or []) or None,
     )
@@ -315,11 +345,17 @@ def _resume(
     verbose: bool = False,
     shared: bool = False,
     force: bool = False,
+    budgets: dict[str, object] | None = None,
 ) -> None:
-    from ..sweep import load_state, run_sweep
+    """Continue sweep ``name``; ``budgets``: ``time_budget``/``gpu_hours`` given for this
+    run of the command (replacing those the sweep was started with)."""
+    from ..sweep import SweepConfig, load_state, run_sweep
     from ..train.trainer import default_storage
 
     config = load_state(default_storage(storage), name)
+    given = {k: v for k, v in (budgets or {}).items() if v is not None}
+    if given:
+        config = SweepConfig.model_validate({**config.model_dump(mode="json"), **given})
     if shared:
         config = config.model_copy(update={"shared_storage": True})
     if tracking_uri:
@@ -369,7 +405,10 @@ def resume_command(
     ] = Path("best_configs"),
     verbose: VerboseOption = False,
     force: ForceOption = False,
+    time_budget: TimeBudgetOption = None,
+    gpu_hours: GpuHoursOption = None,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
     join_cluster(address)
-    _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)
+    budgets = {"time_budget": time_budget, "gpu_hours": gpu_hours}
+    _resume(name, storage, tracking_uri, out, verbose, shared_storage, force, budgets)

@@ -79,6 +79,7 @@ from .tuning import (
     run_trials,
     tune_config,
 )
+from .warm_start import best_specs, warm_point
 
 __all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
 
@@ -184,10 +185,11 @@ def _tuner(
     base: dict,
     sample: ExperimentSpec,
     limits: tuple[int, int],
+    first: dict[str, Any] | None = None,
 ) -> tune.Tuner:
     """The family's Tuner, restored when Tune saved it. ``sample``: one spec of the family
     (its workers and GPUs decide where trials train); ``limits``: trials at once, and the
-    most evaluations a trial makes (ASHA's ``max_t``)."""
+    most evaluations a trial makes (ASHA's ``max_t``); ``first``: a warm-start point."""
     max_concurrent, max_evals = limits
     trainable = tune.with_resources(
         tune.with_parameters(
@@ -206,7 +208,15 @@ def _tuner(
     )
 
     def build() -> tune.Tuner:
-        searcher = build_searcher(cfg, space.suggest, index, max_concurrent, study_storage, family)
+        searcher = build_searcher(
+            cfg,
+            space.suggest,
+            index,
+            max_concurrent,
+            study_storage,
+            family,
+            [first] if first else None,
+        )
         scheduler = build_scheduler(cfg, cfg.resolved_objective, max_evals)
         return tune.Tuner(
             trainable,
@@ -280,14 +290,31 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    # a resumed sweep's studies already hold the warm-start points
+    warm = {} if resume else _warm_points(cfg, families, console)
     command = "resume" if resume else "sweep"
     with Lease(cfg.storage, cfg.name, command, force=force, say=console_notes(console)):
-        return _run_families(cfg, families, console, out_dir, resume, verbose)
+        return _run_families(cfg, families, warm, console, out_dir, resume, verbose)
+
+
+def _warm_points(cfg: SweepConfig, families: dict, console: Console) -> dict[str, dict]:
+    """``{family: point}`` to try first, from ``cfg.warm_start`` (``warm_start.py``)."""
+    if not cfg.warm_start:
+        return {}
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    specs = best_specs(cfg.warm_start, list(families), uri)
+    say = console_notes(console)
+    points = {f: warm_point(families[f][0], spec, say) for f, spec in specs.items()}
+    for family, point in points.items():
+        shown = ", ".join(f"{k}={v}" for k, v in point.items()) or "nothing it searches"
+        console.print(f"warm start, {family}: first trial {shown}", highlight=False)
+    return points
 
 
 def _run_families(
     cfg: SweepConfig,
     families: dict[str, tuple[Any, dict]],
+    warm: dict[str, dict],
     console: Console,
     out_dir: str | Path,
     resume: bool,
@@ -351,7 +378,10 @@ def _run_families(
             objectives=tuple(objective.metrics),
             resources=dict(cfg.resources_per_worker),
         )
-        with live:
+        budget = cfg.budget_s(max_concurrent)
+        if budget:
+            console.print(f"budget: this run stops as resumable after {budget:.0f} s")
+        with live, stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"):
             for index, (family, (space, base)) in enumerate(families.items()):
                 sample = spec_from_dict(
                     apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
@@ -364,7 +394,9 @@ def _run_families(
                         "(set --grace-period to choose)"
                     )
                 limits = (max_concurrent, max_evals)
-                tuner = _tuner(cfg, family, index, space, context, base, sample, limits)
+                tuner = _tuner(
+                    cfg, family, index, space, context, base, sample, limits, warm.get(family)
+                )
                 # An interrupted family keeps its trials' runs as they are: the resumed
                 # sweep gives them their verdicts.
                 run_trials(

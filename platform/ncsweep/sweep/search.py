@@ -85,11 +85,13 @@ def build_searcher(
     max_concurrent: int,
     storage: optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
+    first: list[dict[str, Any]] | None = None,
 ) -> ConcurrencyLimiter:
     """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
     single- or multi-objective by ``settings.objective`` (metric and direction from
     ``objectives.resolve_objective``), at most ``max_concurrent`` trials at once; ``space``
-    is the family's define-by-run ``SearchSpace.suggest``."""
+    is the family's define-by-run ``SearchSpace.suggest``; ``first``: points Optuna
+    evaluates before it samples (a warm start, ``warm_start.py``)."""
     objective = settings.resolved_objective
     sampler = optuna.samplers.TPESampler(
         seed=settings.seed + index, n_startup_trials=max(2, settings.trials // 3)
@@ -101,5 +103,6 @@ def build_searcher(
         mode=list(objective.modes) if objective.pareto else objective.mode,
         storage=storage,
         study_name=study_name,
+        points_to_evaluate=first or None,
     )
     return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)

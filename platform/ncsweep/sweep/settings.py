@@ -52,6 +52,11 @@ class SweepConfig(SweepSettings):
     tracking_uri: str
     spaces_root: str | None = None
     overrides: list[str] = Field(default_factory=list, description="--set applied to every trial")
+    warm_start: str | None = Field(
+        None,
+        description="a folder of exported configs or an earlier sweep's name: its best "
+        "config per family is tried first (sweep/warm_start.py)",
+    )
 
     @model_validator(mode="before")
     @classmethod

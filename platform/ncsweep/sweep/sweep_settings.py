@@ -8,11 +8,26 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..geometry.descriptors import OBJECTIVE_NC_METRICS
 
-__all__ = ["SweepSettings"]
+__all__ = ["SweepSettings", "parse_duration"]
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"90"``, ``"90s"``, ``"30m"``, ``"1.5h"``, ``"2d"`` in seconds."""
+    value = text.strip().lower()
+    scale = _UNITS.get(value[-1:], None)
+    number = value[:-1] if scale else value
+    try:
+        return float(number) * (scale or 1)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a duration; use seconds or a number with s, m, h or d (e.g. 2h)"
+        ) from None
 
 
 class SweepSettings(BaseModel):
@@ -43,6 +58,37 @@ class SweepSettings(BaseModel):
         "failure (node, worker or actor lost, OOM-kill); deterministic failures are never "
         "retried, and preemptions do not count",
     )
+    time_budget: float | None = Field(
+        None,
+        gt=0,
+        description="seconds (or 90s, 30m, 2h) this run of the command may take; then the "
+        "sweep stops as resumable",
+    )
+    gpu_hours: float | None = Field(
+        None,
+        gt=0,
+        description="GPU-hours this run of the command may hold (GPUs per trial x trials at "
+        "once x hours); then the sweep stops as resumable",
+    )
+
+    @field_validator("time_budget", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _gpu_hours_need_gpus(self) -> SweepSettings:
+        if self.gpu_hours is not None and self.gpus_per_trial <= 0:
+            raise ValueError("gpu_hours: needs gpus_per_trial > 0 (GPU-hours count held GPUs)")
+        return self
+
+    def budget_s(self, concurrent: int) -> float | None:
+        """Seconds this run of the command may take: the time budget, or the GPU-hours
+        spread over the GPUs ``concurrent`` trials hold, whichever is less."""
+        budgets = [self.time_budget] if self.time_budget else []
+        if self.gpu_hours:
+            budgets.append(self.gpu_hours * 3600 / (self.gpus_per_trial * concurrent))
+        return min(budgets) if budgets else None
 
     @field_validator("objective")
     @classmethod

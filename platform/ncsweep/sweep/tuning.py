@@ -18,10 +18,12 @@ Trials restart after an infrastructure failure (``FailureConfig(max_failures)``,
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,22 +146,41 @@ class GracefulStop:
     def _handle(self, signum, frame) -> None:
         if self.requested:
             raise SystemExit(128 + signum)
+        self.request(signal.Signals(signum).name)
+
+    def request(self, why: str) -> None:
+        """Stop as resumable, ``why`` shown (SIGTERM, a spent time budget); from any thread:
+        Tune stops at once inside ``fit()``, and between Tune runs ``check()`` raises."""
+        if self.requested:
+            return
         self.requested = True
         self.console.print(
-            f"[yellow]{self.what} stopped ({signal.Signals(signum).name}); finished trials "
-            f"are kept. {self.hint}[/]",
+            f"[yellow]{self.what} stopped ({why}); finished trials are kept. {self.hint}[/]",
             highlight=False,
         )
         sys.stdout.flush()
         try:
-            finish_run(self.uri, self.parent, RunState.KILLED, f"stopped; {self.hint}")
+            finish_run(self.uri, self.parent, RunState.KILLED, f"stopped ({why}); {self.hint}")
         except Exception as err:  # the tracking server may be what is going away
             self.console.print(f"could not mark the parent run KILLED: {err}")
         tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
         if self.in_fit and tune_listens:
             os.kill(os.getpid(), signal.SIGUSR1)
-        else:
+        elif threading.current_thread() is threading.main_thread():
             raise SweepInterrupted(f"{self.what} stopped; {self.hint}")
+
+    @contextlib.contextmanager
+    def deadline(self, seconds: float | None, why: str) -> Iterator[None]:
+        """:meth:`request` a stop once ``seconds`` have passed in the block (None: never)."""
+        timer = threading.Timer(seconds, self.request, args=(why,)) if seconds else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            yield
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     def check(self) -> None:
         """Raise ``SweepInterrupted`` if a stop was asked for (between Tune runs)."""
@@ -195,6 +216,7 @@ def run_trials(
     Raises:
         SweepInterrupted: Tune returned before every trial ended.
     """
+    stop.check()  # a budget spent between two Tune runs: do not start the next one
     stop.in_fit = True
     try:
         with recording(

@@ -1,0 +1,91 @@
+"""Warm start and budgets: a sweep tries an earlier sweep's best config first, and a time
+budget stops a sweep cleanly, as resumable (the resume finishes the budget of trials, each
+once)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from rich.console import Console
+
+from ncsweep.status import RunState
+from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
+from ncsweep.sweep.leaderboard import find_parent
+from ncsweep.sweep.study import load_study
+from ncsweep.sweep.tuning import SweepInterrupted
+
+pytestmark = pytest.mark.slow
+
+WARM = {"optim.lr": 0.123, "optim.weight_decay": 0.000321, "run.batch_size": 64}
+
+
+def test_warm_start_from_exported_configs_is_the_first_trial(
+    ray_session, mlflow_server, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "best_configs"
+    folder.mkdir()
+    spec = {"loss": {"name": "ce"}, "optim": {"lr": 0.123, "weight_decay": 0.000321}}
+    spec["run"] = {"batch_size": 64}
+    spec["provenance"] = {"sweep": "earlier"}  # as an exported config has
+    (folder / "ce.yaml").write_text(yaml.safe_dump(spec))
+    config = SweepConfig(
+        name="warm",
+        families=["ce"],
+        trials=2,
+        max_concurrent=1,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=mlflow_server,
+        scheduler="none",
+        warm_start=str(folder),
+        overrides=["run.epochs=1", "eval.val_nc=false"],
+    )
+    console = Console(record=True, width=200)
+    run_sweep(config, console, out_dir=tmp_path / "best")
+    assert "warm start, ce: first trial optim.lr=0.123" in console.export_text()
+
+    first = load_study(config.storage, "warm", "ce").trials[0]
+    # what the config sets is tried first; a key it does not set (label smoothing) is sampled
+    assert {key: first.params[key] for key in WARM} == WARM, first.params
+    experiment_id, parent = find_parent(mlflow_server, "warm")
+    runs = MlflowClient(mlflow_server).search_runs(
+        [experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'", order_by=["start_time ASC"]
+    )
+    params = runs[0].data.params
+    assert float(params["optim.lr"]) == 0.123 and params["run.batch_size"] == "64"
+    assert float(runs[1].data.params["optim.lr"]) != 0.123  # then TPE samples
+
+
+def test_a_spent_time_budget_stops_the_sweep_resumably(
+    ray_session, mlflow_server, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    config = SweepConfig(
+        name="budget",
+        families=["ce"],
+        trials=6,
+        max_concurrent=1,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=mlflow_server,
+        scheduler="none",
+        time_budget="20s",
+        overrides=["run.epochs=25", "eval.val_nc=false"],
+    )
+    console = Console(record=True, width=200)
+    with pytest.raises(SweepInterrupted):
+        run_sweep(config, console, out_dir=tmp_path / "best")
+    text = console.export_text()
+    assert "budget of 20 s spent" in text and "ncsweep resume budget" in text
+    experiment_id, parent = find_parent(mlflow_server, "budget")
+    client = MlflowClient(mlflow_server)
+    assert client.get_run(parent).info.status == RunState.KILLED
+    before = [r for r in collect_rows(mlflow_server, "budget") if r.status == RunState.FINISHED]
+    assert len(before) < 6, "the budget did not stop the sweep"
+
+    resumed = config.model_copy(update={"time_budget": None})
+    run_sweep(resumed, Console(width=200), out_dir=tmp_path / "best", resume=True)
+    rows = collect_rows(mlflow_server, "budget")
+    assert sorted(r.status for r in rows) == [RunState.FINISHED] * 6
+    assert len({r.trial_id for r in rows}) == 6
+    assert client.get_run(parent).info.status == RunState.FINISHED
