@@ -56,6 +56,15 @@ def test_warm_start_from_exported_configs_is_the_first_trial(
     assert float(params["optim.lr"]) == 0.123 and params["run.batch_size"] == "64"
     assert float(runs[1].data.params["optim.lr"]) != 0.123  # then TPE samples
 
+    # an earlier sweep's name: its best trial (by its objective) is the first of the next
+    [best] = [r for r in collect_rows(mlflow_server, "warm") if r.status == RunState.FINISHED][:1]
+    again = config.model_copy(update={"name": "warm-again", "trials": 1, "warm_start": "warm"})
+    run_sweep(again, Console(width=200), out_dir=tmp_path / "best")
+    best_params = MlflowClient(mlflow_server).get_run(best.run_id).data.params
+    [trial] = load_study(config.storage, "warm-again", "ce").trials
+    for key in ("optim.lr", "optim.weight_decay", "loss.label_smoothing", "run.batch_size"):
+        assert str(trial.params[key]) == best_params[key], key
+
 
 def test_a_spent_time_budget_stops_the_sweep_resumably(
     ray_session, mlflow_server, tmp_path, monkeypatch
