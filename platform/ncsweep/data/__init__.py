@@ -26,6 +26,7 @@ from ncsweep.data._registry import (
     DatasetNotFoundError,
     create_dataset,
     dataset_options,
+    is_streamed,
     list_datasets,
     register_dataset,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "TensorImageDataset",
     "create_dataset",
     "dataset_options",
+    "is_streamed",
     "list_datasets",
     "long_tail_counts",
     "register_dataset",

@@ -26,6 +26,7 @@ __all__ = [
     "DatasetNotFoundError",
     "create_dataset",
     "dataset_options",
+    "is_streamed",
     "list_datasets",
     "register_dataset",
 ]
@@ -75,6 +76,11 @@ def register_dataset(
 def list_datasets() -> list[str]:
     """Registered dataset names, sorted."""
     return DATASETS.names()
+
+
+def is_streamed(name: str) -> bool:
+    """True for a dataset whose splits are streamed ``IterableDataset``s (no random access)."""
+    return DATASETS.get(name).streams
 
 
 def dataset_options(name: str) -> dict[str, Any]:
