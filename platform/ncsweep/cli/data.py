@@ -8,16 +8,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ._app import app, console, err_console
+from ..config import SpecError
+from ._app import app, console
 from ._help import examples
 
 data_app = typer.Typer(help="Datasets: prepare data for streaming.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-
-def _bad_input(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(2)
 
 
 @data_app.command(
@@ -44,7 +40,7 @@ def shard(
     wanted = [s.strip() for s in splits.split(",") if s.strip()]
     missing = [root / s for s in wanted if not (root / s).is_dir()]
     if not wanted or missing:
-        raise _bad_input(
+        raise SpecError(
             f"--root {root}: no directory {', '.join(map(str, missing)) or '(no --splits)'}; "
             "--root must hold the ImageFolder layout train/<class>/*.JPEG and val/<class>/*.JPEG"
         )
@@ -64,7 +60,7 @@ def shard(
                     ),
                 )
             except (DatasetNotFoundError, ValueError) as err:
-                raise _bad_input(str(err)) from None
+                raise SpecError(str(err)) from None
             bar.console.print(
                 f"{split}: {index['samples']} samples, {len(index['classes'])} classes, "
                 f"{len(index['shards'])} shard(s) in {out}"
