@@ -36,6 +36,17 @@ def imagenet_root(tmp_path) -> Path:
     return root
 
 
+@pytest.fixture
+def imagenet_shards_root(tmp_path, imagenet_root) -> Path:
+    """``imagenet_root`` written as shards of 5 samples (both splits)."""
+    from ncsweep.data.shards import write_shards
+
+    out = tmp_path / "imagenet-shards"
+    for split in ("train", "val"):
+        write_shards(imagenet_root, str(out), split, shard_size=5)
+    return out
+
+
 def _transfer_root(name: str):
     @pytest.fixture
     def root(tmp_path) -> Path:

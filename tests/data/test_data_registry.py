@@ -1,6 +1,6 @@
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from ncsweep.data import DatasetNotFoundError, create_dataset, dataset_options, list_datasets
 from published_layouts import ALL_TRANSFER_WRITERS
@@ -8,7 +8,15 @@ from published_layouts import ALL_TRANSFER_WRITERS
 
 def test_list_datasets_names_the_builtins():
     assert list_datasets() == sorted(
-        ["cifar10", "cifar100", "digits", "digits_subset", "imagenet", "synthetic"]
+        [
+            "cifar10",
+            "cifar100",
+            "digits",
+            "digits_subset",
+            "imagenet",
+            "imagenet_shards",
+            "synthetic",
+        ]
         + list(ALL_TRANSFER_WRITERS)
     )
 
@@ -41,8 +49,16 @@ def test_dataset_not_found_is_a_value_error():
 
 
 # Datasets that read files get a tiny copy from a fixture; a new dataset must add one here.
-_ROOTS = {"cifar10": "cifar10_root", "cifar100": "cifar100_root", "imagenet": "imagenet_root"}
-_SMALL = {"imagenet": {"image_size": 16, "resize_size": 18}}
+_ROOTS = {
+    "cifar10": "cifar10_root",
+    "cifar100": "cifar100_root",
+    "imagenet": "imagenet_root",
+    "imagenet_shards": "imagenet_shards_root",
+}
+_SMALL = {
+    "imagenet": {"image_size": 16, "resize_size": 18},
+    "imagenet_shards": {"image_size": 16, "resize_size": 18, "decode": "cpu"},
+}
 _ROOTS.update({name: f"{name}_root" for name in ALL_TRANSFER_WRITERS})
 _SMALL.update({name: {"image_size": 8} for name in ALL_TRANSFER_WRITERS})
 
@@ -54,16 +70,23 @@ def test_bundle_contract(name, views, request):
     b = create_dataset(
         name, root=None if root is None else str(root), views=views, **_SMALL.get(name, {})
     )
-    x, y = b.train[0]
+    streamed = isinstance(b.train, IterableDataset)
+    first = (lambda split: next(iter(split))) if streamed else (lambda split: split[0])
+    x, y = first(b.train)
     expected = b.input_shape if views == 1 else (views, *b.input_shape)
     assert tuple(x.shape) == expected and x.dtype == torch.float32
-    assert tuple(b.train_eval[0][0].shape) == b.input_shape
-    assert tuple(b.val[0][0].shape) == b.input_shape
+    assert tuple(first(b.train_eval)[0].shape) == b.input_shape
+    assert tuple(first(b.val)[0].shape) == b.input_shape
     assert isinstance(y, int) and 0 <= y < b.num_classes
-    assert len(b.train) == len(b.train_eval) == sum(b.class_counts)
     assert len(b.class_counts) == b.num_classes
-    assert torch.equal(torch.as_tensor(b.train.targets), torch.as_tensor(b.train_eval.targets))
     assert b.name == name
-    loader = DataLoader(b.train, batch_size=4, shuffle=True)
+    if streamed:  # no random access: sizes from the shard index, order from the stream
+        assert b.train.num_samples == b.train_eval.num_samples == sum(b.class_counts)
+        assert sum(1 for _ in b.train) == b.train.num_samples
+        loader = DataLoader(b.train, batch_size=4)
+    else:
+        assert len(b.train) == len(b.train_eval) == sum(b.class_counts)
+        assert torch.equal(torch.as_tensor(b.train.targets), torch.as_tensor(b.train_eval.targets))
+        loader = DataLoader(b.train, batch_size=4, shuffle=True)
     xb, yb = next(iter(loader))
     assert tuple(xb.shape) == (4, *expected) and yb.shape == (4,)

@@ -2,7 +2,7 @@
 
 Importing this package registers the built-in datasets: ``digits`` (bundled, offline),
 ``synthetic`` (Gaussian mixture), ``cifar10``, ``cifar100`` and ``imagenet`` (read from a
-local or ``s3://`` root), ``digits_subset`` and the transfer targets of ``data.transfer``. Any of them can be long-tailed with ``imbalance=``.
+local or ``s3://`` root), ``imagenet_shards`` (tar shards streamed from a folder or ``s3://``), ``digits_subset`` and the transfer targets of ``data.transfer``. Any of them can be long-tailed with ``imbalance=``.
 
 Example:
     >>> from ncsweep.data import create_dataset
@@ -16,6 +16,7 @@ from ncsweep.data import (  # noqa: F401  (registration)
     digits,
     digits_subset,
     imagenet,
+    imagenet_shards,
     synthetic,
     transfer,
 )
@@ -25,6 +26,7 @@ from ncsweep.data._registry import (
     DatasetNotFoundError,
     create_dataset,
     dataset_options,
+    is_streamed,
     list_datasets,
     register_dataset,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "TensorImageDataset",
     "create_dataset",
     "dataset_options",
+    "is_streamed",
     "list_datasets",
     "long_tail_counts",
     "register_dataset",

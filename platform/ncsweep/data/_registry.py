@@ -26,6 +26,7 @@ __all__ = [
     "DatasetNotFoundError",
     "create_dataset",
     "dataset_options",
+    "is_streamed",
     "list_datasets",
     "register_dataset",
 ]
@@ -37,18 +38,23 @@ _COMMON = ("root", "views", "augment", "seed")
 class _Entry:
     build: Callable[..., DataBundle]
     remote_paths: tuple[str, ...]
+    streams: bool = False
 
 
 DATASETS: Registry[_Entry] = Registry("dataset")
 
 
-def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable:
+def register_dataset(
+    name: str, *, remote_paths: Sequence[str] = (), streams: bool = False
+) -> Callable:
     """Register a dataset builder under ``name``.
 
     Args:
         name: the registry name (``create_dataset(name)``).
         remote_paths: paths below the root that the builder reads; for an ``s3://`` root only
             these are copied into the local cache. Empty: the builder needs no root.
+        streams: the builder reads its root (local or ``s3://``) itself, as a stream; the
+            root is passed unchanged, never copied into the cache.
     """
 
     def decorator(build: Callable[..., DataBundle]) -> Callable[..., DataBundle]:
@@ -58,7 +64,7 @@ def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable
             raise TypeError(f"dataset builder {build.__name__} lacks parameters {missing}")
         DATASETS.register(
             name,
-            _Entry(build, tuple(remote_paths)),
+            _Entry(build, tuple(remote_paths), streams),
             options=options_from_signature(build, name, skip=_COMMON),
             description=(build.__doc__ or "").strip().split("\n")[0],
         )
@@ -70,6 +76,11 @@ def register_dataset(name: str, *, remote_paths: Sequence[str] = ()) -> Callable
 def list_datasets() -> list[str]:
     """Registered dataset names, sorted."""
     return DATASETS.names()
+
+
+def is_streamed(name: str) -> bool:
+    """True for a dataset whose splits are streamed ``IterableDataset``s (no random access)."""
+    return DATASETS.get(name).streams
 
 
 def dataset_options(name: str) -> dict[str, Any]:
@@ -115,7 +126,12 @@ def create_dataset(
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:
         raise ValueError(f"views must be an integer >= 1, got {views!r}")
     imbalance = validate_imbalance(imbalance)
-    if root is not None and is_remote(root):
+    if entry.streams and imbalance is not None:
+        raise ValueError(
+            f"dataset {name!r} is streamed from shards and cannot be long-tailed on the fly; "
+            "drop data.imbalance, or write shards from a long-tailed ImageFolder"
+        )
+    if root is not None and is_remote(root) and not entry.streams:
         if not entry.remote_paths:
             raise ValueError(f"dataset {name!r} reads no files; root {root!r} makes no sense")
         root = materialize(root, entry.remote_paths, cache_dir=cache_dir)

@@ -28,6 +28,10 @@ class DataBundle:
         input_shape: ``(C, H, W)`` of one view.
         class_counts: train samples per class (length K), after any imbalance.
         name: the registry name.
+
+    A streamed dataset (``imagenet_shards``) has ``torch.utils.data.IterableDataset`` splits
+    instead: no ``len``, ``targets`` or indexing, but ``num_samples`` and ``set_epoch``;
+    ``train_eval`` streams the train samples in their written order.
     """
 
     train: Dataset

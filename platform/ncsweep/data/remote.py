@@ -21,7 +21,7 @@ from pathlib import Path
 from ncsweep.data.bundle import DatasetNotFoundError
 from ncsweep.redact import redact_text
 
-__all__ = ["UnsafeKeyError", "default_cache_dir", "is_remote", "materialize"]
+__all__ = ["UnsafeKeyError", "default_cache_dir", "filesystem", "is_remote", "materialize"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,21 @@ def _filesystem():
     # A fresh instance: s3fs caches filesystems by arguments, not by the environment, and a
     # cached one would keep a previous endpoint.
     return s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True)
+
+
+def filesystem(url: str):
+    """``(fsspec filesystem, path)`` for a local path, ``file://`` or ``s3://`` URL.
+
+    ``s3://`` gets the endpoint of the environment (as :func:`materialize` does); anything
+    else is resolved by fsspec. Nothing is cached on disk: reads go through the filesystem's
+    in-memory buffers.
+    """
+    import fsspec
+
+    if is_remote(url):
+        return _filesystem(), str(url)[len(_SCHEME) :].rstrip("/")
+    fs, path = fsspec.core.url_to_fs(str(Path(url).expanduser()) if "://" not in url else url)
+    return fs, path.rstrip("/")
 
 
 def _unreadable(uri: str, err: Exception) -> DatasetNotFoundError:

@@ -78,8 +78,9 @@ class MultiView:
         return f"MultiView({self.transform!r}, views={self.views})"
 
 
-def _train_pipeline(augmentation: list, stats, views: int) -> Callable:
-    single = T.Compose([*augmentation, T.ToTensor(), T.Normalize(*stats)])
+def _train_pipeline(augmentation: list, stats, views: int, to_tensor=None) -> Callable:
+    to_tensor = to_tensor or T.ToTensor()
+    single = T.Compose([*augmentation, to_tensor, T.Normalize(*stats)])
     return single if views == 1 else MultiView(single, views)
 
 
@@ -108,13 +109,15 @@ def cifar_transforms(
 
 
 def imagenet_transforms(
-    *, views: int, augment: bool, size: int = 224, resize: int = 256
+    *, views: int, augment: bool, size: int = 224, resize: int = 256, from_tensor: bool = False
 ) -> tuple[Callable, Callable]:
     """(train, eval) transforms for ImageNet-style PIL images.
 
     Train: RandomResizedCrop(size) + flip (several views add SupCon's colour augmentation,
     scale=(0.2, 1)); without ``augment``, the eval geometry. Eval: Resize(resize) +
-    CenterCrop(size). Both end with ToTensor + Normalize(ImageNet stats).
+    CenterCrop(size). Both end with ToTensor + Normalize(ImageNet stats). ``from_tensor``:
+    the input is a uint8 C×H×W tensor (decoded on the GPU), scaled to [0, 1] instead of
+    ToTensor, so the whole pipeline runs on the tensor's device.
     """
     center = [T.Resize(resize), T.CenterCrop(size)]
     if not augment:
@@ -128,5 +131,6 @@ def imagenet_transforms(
             T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
             T.RandomGrayscale(p=0.2),
         ]
-    evaluation = T.Compose([*center, T.ToTensor(), T.Normalize(*IMAGENET_STATS)])
-    return _train_pipeline(aug, IMAGENET_STATS, views), evaluation
+    to_tensor = T.ConvertImageDtype(torch.float32) if from_tensor else T.ToTensor()
+    evaluation = T.Compose([*center, to_tensor, T.Normalize(*IMAGENET_STATS)])
+    return _train_pipeline(aug, IMAGENET_STATS, views, to_tensor), evaluation
