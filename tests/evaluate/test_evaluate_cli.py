@@ -138,6 +138,8 @@ def test_bad_input_exits_2_with_a_message(trained, mlflow_server, tmp_path):
     assert "no checkpoint" in missing.stderr and "Traceback" not in missing.stderr
 
     option = ncsweep(
-        "evaluate", run_id, "--option", "probes.cgrid=[1]", "--tracking-uri", mlflow_server
+        "evaluate", run_id, "--option", "longtail.fewer=5", "--tracking-uri", mlflow_server
     )
-    assert option.returncode == 2 and "c_grid" in option.stderr
+    # the unknown key, and what the suite takes
+    assert option.returncode == 2 and "longtail.fewer" in option.stderr
+    assert "many" in option.stderr and "few" in option.stderr

@@ -166,12 +166,15 @@ class FlakyProxy:
     requests. ``outages``: ``(pattern, seconds)`` in order; when a client sends a request
     matching the next ``pattern``, every connection is closed (that request never arrives)
     and the port refuses connections for ``seconds``, then listens again on the same port.
+    A pattern's ``trial`` group, if any, must name a trial no earlier outage matched (Tune's
+    trial folders are ``trial_<id>``: "another trial" is all a test can say beforehand).
     The server behind it keeps its state."""
 
     def __init__(self, target: int, outages: list[tuple[bytes, float]]):
         self.target = target
         self.port = free_port()
         self.pending = list(outages)
+        self.trials_hit: set[bytes] = set()
         self.down = threading.Event()
         self.served_after = 0  # connections accepted after the last outage
         self._lock = threading.Lock()
@@ -214,8 +217,12 @@ class FlakyProxy:
             if self.down.is_set() or not self.pending:
                 return False
             pattern, seconds = self.pending[0]
-            if not re.search(pattern, data):
+            match = re.search(pattern, data)
+            trial = match and match.groupdict().get("trial")
+            if not match or trial in self.trials_hit:
                 return False
+            if trial:
+                self.trials_hit.add(trial)
             self.pending.pop(0)
             self.down.set()
         self.close()
@@ -251,16 +258,16 @@ def test_sweep_survives_s3_refusing_connections_during_a_checkpoint_upload(
     ray_session, mlflow_server, tmp_path
 ):
     moto, moto_port = start_moto_server(tmp_path)
-    # Each trial uploads one checkpoint per evaluation (six; Tune names trial n's folder
-    # run_trial_<id>_<n>_...). S3 goes down as the first trial starts its third upload
+    # Each trial uploads one checkpoint per evaluation (six; a trial's folder is
+    # trial_<id>). S3 goes down as the first trial starts its third upload
     # (pyarrow's upload raises), and as the second trial sends the data of its last one
     # (pyarrow's upload returns as if the file had landed); the second outage outlasts one
     # of Tune's experiment-state saves in the driver (every 10 s or so).
     proxy = FlakyProxy(
         moto_port,
         [
-            (rb"POST \S*/run_trial_[0-9a-f]{8}_1_\S*/checkpoint_000002/state\.pt\?uploads ", 15),
-            (rb"PUT \S*/run_trial_[0-9a-f]{8}_2_\S*/checkpoint_000005/state\.pt\?partNumber=", 45),
+            (rb"POST \S*/trial_(?P<trial>[0-9a-f]{8})/checkpoint_000002/state\.pt\?uploads ", 15),
+            (rb"PUT \S*/trial_(?P<trial>[0-9a-f]{8})/checkpoint_000005/state\.pt\?partNumber=", 45),
         ],
     )
     endpoint = f"http://127.0.0.1:{proxy.port}"

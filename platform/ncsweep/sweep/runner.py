@@ -290,6 +290,9 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    ensure_ray()
+    # before the lease: a refused storage leaves nothing behind in it
+    require_shared_storage(cfg.storage, cfg.shared_storage)
     # a resumed sweep's studies already hold the warm-start points
     warm = {} if resume else _warm_points(cfg, families, console)
     command = "resume" if resume else "sweep"
@@ -320,8 +323,6 @@ def _run_families(
     resume: bool,
     verbose: bool,
 ) -> SweepOutcome:
-    ensure_ray()
-    require_shared_storage(cfg.storage, cfg.shared_storage)
     if not resume:
         save_state(cfg)
     uri = resolve_tracking_uri(cfg.tracking_uri)
