@@ -205,8 +205,8 @@ class RandomResizedCrop:
 
     def __call__(self, x, generator):
         top, left, h, w = self.sample(len(x), x.shape[-2:], x, generator)
-        out = K.resized_crop(x, top, left, h, w, self.size)
-        return out.div_(255) if x.dtype == torch.uint8 else out
+        gain = 1 / 255 if x.dtype == torch.uint8 else 1.0
+        return K.resized_crop(x, top, left, h, w, self.size, gain)
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
@@ -331,9 +331,10 @@ class Normalize:
 
     def __call__(self, x, generator):
         x = K.unit_float(x)
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
-        return (x - mean) / std
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float64).reshape(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float64).reshape(1, -1, 1, 1)
+        # x / std - mean / std in one fused pass (equal to (x - mean) / std within rounding)
+        return torch.addcmul((-mean / std).to(x.dtype), x, (1 / std).to(x.dtype))
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
