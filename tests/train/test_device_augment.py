@@ -96,3 +96,16 @@ def test_channels_last_only_for_convolutions_and_compile_unwraps():
     assert memory_format_for(mlp, cuda, "on") == torch.contiguous_format
     assert unwrap(maybe_compile(mlp, True)) is mlp
     assert maybe_compile(mlp, False) is mlp
+
+
+def test_evaluation_suites_encode_raw_splits_like_the_loader_ones():
+    from ncsweep.data import create_dataset
+    from ncsweep.evaluate.subject import live_subject
+
+    spec = load_spec(None, SCL)
+    core = TrainingCore(spec)
+    subject = live_subject(unwrap(core.model), spec, core.bundle, core.device)
+    z, y = subject.encode(core.bundle.val)
+    ref_z, ref_y = subject.encode(create_dataset("digits", augment_on="loader").val)
+    assert torch.equal(y, ref_y)
+    torch.testing.assert_close(z, ref_z, atol=1e-4, rtol=1e-4)
