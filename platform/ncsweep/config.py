@@ -189,9 +189,9 @@ class RunSpec(_Spec):
     cpus_per_worker: float = Field(1.0, ge=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     amp: Literal["auto", "bf16", "off"] = "auto"
-    channels_last: Literal["auto", "on", "off"] = Field(
+    memory_format: Literal["auto", "channels_last", "contiguous"] = Field(
         "auto",
-        description="channels_last memory format for convolutional models: auto = on CUDA",
+        description="activation layout of convolutional models: auto = channels_last on CUDA",
     )
     compile: bool = Field(False, description="wrap the training model with torch.compile")
     log_every: int = Field(10, gt=0, description="steps between train/loss logs")

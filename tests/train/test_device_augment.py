@@ -71,7 +71,7 @@ def test_ranks_draw_different_augmentations_and_evaluation_is_fixed():
     "override, key",
     [
         ("data.augment_on=gpu", "data.augment_on"),
-        ("run.channels_last=yes", "run.channels_last"),
+        ("run.memory_format=nhwc", "run.memory_format"),
         ("run.compile=maybe", "run.compile"),
     ],
 )
@@ -91,9 +91,9 @@ def test_channels_last_only_for_convolutions_and_compile_unwraps():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert memory_format_for(conv, cpu, "auto") == torch.contiguous_format
     assert memory_format_for(conv, cuda, "auto") == torch.channels_last
-    assert memory_format_for(conv, cpu, "on") == torch.channels_last
-    assert memory_format_for(conv, cuda, "off") == torch.contiguous_format
-    assert memory_format_for(mlp, cuda, "on") == torch.contiguous_format
+    assert memory_format_for(conv, cpu, "channels_last") == torch.channels_last
+    assert memory_format_for(conv, cuda, "contiguous") == torch.contiguous_format
+    assert memory_format_for(mlp, cuda, "channels_last") == torch.contiguous_format
     assert unwrap(maybe_compile(mlp, True)) is mlp
     assert maybe_compile(mlp, False) is mlp
 

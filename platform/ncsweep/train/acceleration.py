@@ -1,7 +1,7 @@
 """How the training model runs on its device: memory format, ``torch.compile`` and the
 seeded generator of batched augmentation (``data.augment_on=device``).
 
-- ``channels_last``: NHWC activations let cuDNN pick its tensor-core convolutions (with bf16
+- ``run.memory_format`` (``channels_last``): NHWC activations let cuDNN pick its tensor-core convolutions (with bf16
   autocast, ``evaluation.autocast_for``); only models with a 2-D convolution use it, since
   an MLP gains nothing and its flattening would copy.
 - ``run.compile``: ``torch.compile`` around the (possibly DDP-wrapped) training model;
@@ -21,8 +21,8 @@ __all__ = ["augmentation_generator", "memory_format_for", "maybe_compile"]
 
 
 def memory_format_for(model: nn.Module, device: torch.device, setting: str) -> torch.memory_format:
-    """``channels_last`` for ``on``, or ``auto`` on CUDA, when ``model`` has a Conv2d."""
-    wanted = setting == "on" or (setting == "auto" and device.type == "cuda")
+    """``channels_last`` when asked for, or for ``auto`` on CUDA, if ``model`` has a Conv2d."""
+    wanted = setting == "channels_last" or (setting == "auto" and device.type == "cuda")
     convolutional = any(isinstance(m, nn.Conv2d) for m in model.modules())
     return torch.channels_last if wanted and convolutional else torch.contiguous_format
 

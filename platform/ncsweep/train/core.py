@@ -231,7 +231,7 @@ class TrainingCore:
         self.augment = getattr(self.bundle.train, "pipeline", None)
         self.generator = augmentation_generator(self.device, spec.run.seed, rank)
         model = build_model(spec, self.bundle.num_classes, self.bundle.input_shape).to(self.device)
-        self.memory_format = memory_format_for(model, self.device, spec.run.channels_last)
+        self.memory_format = memory_format_for(model, self.device, spec.run.memory_format)
         model = model.to(memory_format=self.memory_format)
         self.model = maybe_compile(
             prepare_model(model) if prepare_model else model, spec.run.compile
