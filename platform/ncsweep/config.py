@@ -70,6 +70,12 @@ class DataSpec(_Spec):
     name: str = "digits"
     root: str | None = Field(None, description="local path or s3://bucket/prefix")
     augment: bool = True
+    augment_on: Literal["auto", "device", "loader"] = Field(
+        "auto",
+        description="where training samples are augmented: device = raw uint8 batches from "
+        "the loader, augmented batched on the trial's device (digits, cifar10/100 and their "
+        "long tails); loader = per sample in the DataLoader; auto = device where supported",
+    )
     imbalance: ImbalanceSpec | None = None
     cache_dir: str | None = None
     loader_workers: int = Field(0, ge=0, description="DataLoader worker processes per worker")
@@ -183,6 +189,11 @@ class RunSpec(_Spec):
     cpus_per_worker: float = Field(1.0, ge=0)
     gpus_per_worker: float = Field(0.0, ge=0)
     amp: Literal["auto", "bf16", "off"] = "auto"
+    memory_format: Literal["auto", "channels_last", "contiguous"] = Field(
+        "auto",
+        description="activation layout of convolutional models: auto = channels_last on CUDA",
+    )
+    compile: bool = Field(False, description="wrap the training model with torch.compile")
     log_every: int = Field(10, gt=0, description="steps between train/loss logs")
     checkpoint_every: int | None = Field(
         None, gt=0, description="steps; None = at evaluations, see checkpoint_min_interval_s"

@@ -55,6 +55,7 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
                 root=root,
                 views=1,
                 augment=False,
+                augment_on=spec.data.augment_on,
                 imbalance=spec.data.imbalance.model_dump() if spec.data.imbalance else None,
                 seed=spec.run.seed,
                 **spec.data.options,

@@ -166,6 +166,17 @@ def test_colour_jitter_order_is_a_uniform_permutation():
     op(torch.rand(n, 3, 4, 4), gen)  # runs with all orders present
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_colour_jitter_blocks_equal_the_rounds_bit_for_bit(dtype):
+    # the CPU block path (samples sorted by their order) is only a faster schedule
+    op = from_torchvision(T.ColorJitter(0.4, 0.4, 0.4, 0.1))
+    x = _images(600) if dtype == torch.uint8 else _images(600).float() / 255
+    blocks = op(x, torch.Generator().manual_seed(3))
+    op.BLOCKS_FROM = 10**9  # instance attribute: this op takes the rounds
+    rounds = op(x, torch.Generator().manual_seed(3))
+    assert len(x) >= type(op).BLOCKS_FROM and torch.equal(blocks, rounds)
+
+
 def _channel_stats(x: torch.Tensor) -> torch.Tensor:
     """B×6: per-channel mean and std of each float image."""
     return torch.cat([x.mean(dim=(2, 3)), x.std(dim=(2, 3))], dim=1)

@@ -100,7 +100,7 @@ def test_checkpoint_loads_into_a_fresh_model_with_the_same_predictions(tmp_path)
     fit(core)
     save_state(tmp_path, core.state_dict())
     loaded = TrainingCore.from_checkpoint(spec, tmp_path)
-    x = core.bundle.val.images[:32]
+    x = core.bundle.val.augment_batch(core.bundle.val.images[:32])  # raw uint8 -> input
     core.model.eval(), loaded.model.eval()
     with torch.no_grad():
         assert torch.equal(core.model(x)[0], loaded.model(x)[0])

@@ -22,7 +22,7 @@ def _reference(core: TrainingCore, split) -> tuple[dict[str, float], float]:
     weight, bias = model.prototypes.detach(), model.bias.detach()
     feats, labels = [], []
     for x, y in split:
-        feats.append(core.view.features(x))
+        feats.append(core.view.features(split.prepare(x)))  # raw uint8 -> normalised input
         labels.append(y)
     feats, labels = torch.cat(feats), torch.cat(labels)
     stats = ClassStats(core.bundle.num_classes, feats.shape[1], keep_rows_bytes=0)

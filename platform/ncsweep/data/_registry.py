@@ -1,7 +1,10 @@
 """The dataset registry: ``@register_dataset`` fills it, ``create_dataset`` is the one factory.
 
 A builder is a function ``build(*, root, views, augment, seed, **options) -> DataBundle``.
-Its keyword-only parameters after the common ones are its options, with their defaults
+A builder that also takes ``on_device`` can hold its images as uint8 tensors and leave the
+augmentation to the training loop (``TensorImageDataset`` with a ``BatchPipeline``):
+``create_dataset(augment_on="device")`` asks it to. Its keyword-only parameters after the
+common ones are its options, with their defaults
 (the entry's options model, :func:`ncsweep.registry.options_from_signature`):
 ``create_dataset`` checks user options against them, so a typo fails with the allowed list.
 The registry, not the builder, resolves ``s3://`` roots (``remote.py``) and applies the long
@@ -21,6 +24,7 @@ from .longtail import apply_imbalance, validate_imbalance
 from .remote import is_remote, materialize
 
 __all__ = [
+    "AUGMENT_ON",
     "DATASETS",
     "DataBundle",
     "DatasetNotFoundError",
@@ -29,9 +33,13 @@ __all__ = [
     "is_streamed",
     "list_datasets",
     "register_dataset",
+    "resolve_augment_on",
+    "supports_device_augmentation",
 ]
 
 _COMMON = ("root", "views", "augment", "seed")
+_ON_DEVICE = "on_device"  # optional common parameter: the builder supports augment_on=device
+AUGMENT_ON = ("auto", "device", "loader")
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ def register_dataset(
         DATASETS.register(
             name,
             _Entry(build, tuple(remote_paths), streams),
-            options=options_from_signature(build, name, skip=_COMMON),
+            options=options_from_signature(build, name, skip=(*_COMMON, _ON_DEVICE)),
             description=(build.__doc__ or "").strip().split("\n")[0],
         )
         return build
@@ -88,12 +96,33 @@ def dataset_options(name: str) -> dict[str, Any]:
     return DATASETS.defaults(name)
 
 
+def supports_device_augmentation(name: str) -> bool:
+    """Whether ``name`` can hold its training images as uint8 tensors augmented on the device."""
+    return _ON_DEVICE in inspect.signature(DATASETS.get(name).build).parameters
+
+
+def resolve_augment_on(name: str, augment_on: str) -> bool:
+    """True when ``name`` is to be built for augmentation on the device (``augment_on``:
+    ``auto`` = where the dataset supports it, ``device`` = required, ``loader`` = never)."""
+    if augment_on not in AUGMENT_ON:
+        raise ValueError(f"augment_on must be one of {', '.join(AUGMENT_ON)}; got {augment_on!r}")
+    supported = supports_device_augmentation(name)
+    if augment_on == "device" and not supported:
+        able = [n for n in DATASETS.names() if supports_device_augmentation(n)]
+        raise ValueError(
+            f"dataset {name!r} cannot augment on the device (data.augment_on=device); "
+            f"datasets that can: {', '.join(able)}; use data.augment_on=loader or auto"
+        )
+    return supported and augment_on != "loader"
+
+
 def create_dataset(
     name: str,
     *,
     root: str | None = None,
     views: int = 1,
     augment: bool = True,
+    augment_on: str = "loader",
     imbalance: dict | None = None,
     seed: int = 0,
     cache_dir: str | None = None,
@@ -109,6 +138,12 @@ def create_dataset(
         augment: ``False`` makes ``train`` yield un-augmented images (still V views).
         imbalance: ``{"ratio": r, "profile": "exp" | "step"}`` makes train long-tailed;
             see ``longtail.long_tail_counts``.
+        augment_on: ``loader`` (default): samples come out augmented and normalised, as
+            floats; ``device``: ``train``/``train_eval``/``val`` are ``TensorImageDataset``s
+            of raw uint8 samples carrying a ``BatchPipeline`` that the caller applies on its
+            device (``dataset.augment_batch(x, generator)``; ``train_eval`` and ``val``
+            carry ToFloat+Normalize only); ``auto``: ``device`` where the dataset supports
+            it (``supports_device_augmentation``), else ``loader``.
         seed: seeds splits, synthetic data and the long-tail subset (not augmentation).
         cache_dir: local cache for ``s3://`` roots (default ``~/.cache/ncsweep/datasets``).
         **options: dataset-specific; ``dataset_options(name)`` lists them.
@@ -135,6 +170,8 @@ def create_dataset(
         if not entry.remote_paths:
             raise ValueError(f"dataset {name!r} reads no files; root {root!r} makes no sense")
         root = materialize(root, entry.remote_paths, cache_dir=cache_dir)
+    if resolve_augment_on(name, augment_on):
+        options[_ON_DEVICE] = True
     bundle = entry.build(root=root, views=views, augment=augment, seed=seed, **options)
     bundle.name = name
     if imbalance is not None:

@@ -11,6 +11,9 @@ may come from a shared ``s3://`` root, so they are read with ``load_plain_pickle
 builds dicts, lists, strings, numbers and numeric arrays only and never calls anything else.
 
 The arrays are loaded once and shared by ``train`` and ``train_eval`` (different transforms).
+With ``on_device`` they become uint8 N×3×32×32 tensors in ``TensorImageDataset``s whose
+``BatchPipeline`` is built from the same torchvision transforms (``data.augment``): the
+training loop augments whole batches on its device, with the same distributions.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from torch.utils.data import Dataset
 
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
 from ncsweep.data._safe_pickle import load_plain_pickle
+from ncsweep.data.augment import BatchPipeline
+from ncsweep.data.in_memory import device_bundle
 from ncsweep.data.remote import default_cache_dir
 from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transforms
 
@@ -125,10 +130,26 @@ def _batch(path: Path) -> tuple[np.ndarray, list[int]]:
     return data, labels.tolist()
 
 
-def _build(name: str, stats, *, root: str | None, views: int, augment: bool) -> DataBundle:
+def _build(
+    name: str, stats, *, root: str | None, views: int, augment: bool, on_device: bool
+) -> DataBundle:
     (train_x, train_y), (val_x, val_y) = load_cifar(name, root or default_cache_dir())
     num_classes = _LAYOUTS[name][3]
     train_tf, eval_tf = cifar_transforms(stats, views=views, augment=augment)
+    if on_device:
+
+        def raw(x: np.ndarray, y: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+            chw = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            return chw, torch.as_tensor(y, dtype=torch.long)
+
+        pipeline = BatchPipeline.from_torchvision(train_tf)
+        return device_bundle(
+            raw(train_x, train_y),
+            raw(val_x, val_y),
+            pipeline,
+            num_classes=num_classes,
+            name=name,
+        )
     return DataBundle(
         train=ImageArrayDataset(train_x, train_y, train_tf),
         train_eval=ImageArrayDataset(train_x, train_y, eval_tf),
@@ -141,12 +162,20 @@ def _build(name: str, stats, *, root: str | None, views: int, augment: bool) -> 
 
 
 @register_dataset("cifar10", remote_paths=("cifar-10-batches-py",))
-def build_cifar10(*, root: str | None, views: int, augment: bool, seed: int) -> DataBundle:
+def build_cifar10(
+    *, root: str | None, views: int, augment: bool, seed: int, on_device: bool = False
+) -> DataBundle:
     """CIFAR-10: 50,000 train / 10,000 test (used as val) 3×32×32 images, 10 classes."""
-    return _build("cifar10", CIFAR10_STATS, root=root, views=views, augment=augment)
+    return _build(
+        "cifar10", CIFAR10_STATS, root=root, views=views, augment=augment, on_device=on_device
+    )
 
 
 @register_dataset("cifar100", remote_paths=("cifar-100-python",))
-def build_cifar100(*, root: str | None, views: int, augment: bool, seed: int) -> DataBundle:
+def build_cifar100(
+    *, root: str | None, views: int, augment: bool, seed: int, on_device: bool = False
+) -> DataBundle:
     """CIFAR-100: 50,000 train / 10,000 test (used as val) 3×32×32 images, 100 classes."""
-    return _build("cifar100", CIFAR100_STATS, root=root, views=views, augment=augment)
+    return _build(
+        "cifar100", CIFAR100_STATS, root=root, views=views, augment=augment, on_device=on_device
+    )

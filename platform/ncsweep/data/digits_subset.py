@@ -28,6 +28,7 @@ def select_classes(dataset: TensorImageDataset, classes: list[int]) -> TensorIma
         mapping[dataset.targets[keep]],
         augment=dataset.augment,
         views=dataset.views,
+        pipeline=dataset.pipeline,
     )
 
 
@@ -38,6 +39,7 @@ def build_digits_subset(
     views: int,
     augment: bool,
     seed: int,
+    on_device: bool = False,
     classes: tuple[int, ...] = (0, 1, 2, 3, 4),
     val_fraction: float = 0.25,
 ) -> DataBundle:
@@ -50,7 +52,12 @@ def build_digits_subset(
     ):
         raise ValueError(f"classes must be two or more distinct digits 0-9, got {classes!r}")
     full = build_digits(
-        root=root, views=views, augment=augment, seed=seed, val_fraction=val_fraction
+        root=root,
+        views=views,
+        augment=augment,
+        seed=seed,
+        on_device=on_device,
+        val_fraction=val_fraction,
     )
     train = select_classes(full.train, classes)
     return dataclasses.replace(

@@ -35,7 +35,14 @@ from ncsweep.data.transforms import RandomShift
 if TYPE_CHECKING:
     from ncsweep.data.augment import BatchPipeline
 
-__all__ = ["LabelledSubset", "TensorImageDataset", "in_memory_bundle", "subset", "targets_of"]
+__all__ = [
+    "LabelledSubset",
+    "TensorImageDataset",
+    "device_bundle",
+    "in_memory_bundle",
+    "subset",
+    "targets_of",
+]
 
 
 class TensorImageDataset(Dataset):
@@ -186,6 +193,33 @@ def in_memory_bundle(
         train=train,
         train_eval=train.without_augmentation(),
         val=TensorImageDataset(val_x, val_y),
+        num_classes=num_classes,
+        input_shape=tuple(train_x.shape[1:]),
+        class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),
+        name=name,
+    )
+
+
+def device_bundle(
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    pipeline: BatchPipeline,
+    *,
+    num_classes: int,
+    name: str,
+) -> DataBundle:
+    """Raw uint8 ``(images N×C×H×W, labels N)`` splits for augmentation on the device.
+
+    ``train`` carries ``pipeline`` (its views included); ``train_eval`` and ``val`` carry its
+    fixed steps only (ToFloat, Normalize): every split yields uint8 samples, and whoever
+    feeds a model calls ``augment_batch`` after moving them.
+    """
+    (train_x, train_y), (val_x, val_y) = train, val
+    dataset = TensorImageDataset(train_x, train_y, pipeline=pipeline)
+    return DataBundle(
+        train=dataset,
+        train_eval=dataset.without_augmentation(),
+        val=TensorImageDataset(val_x, val_y, pipeline=pipeline.without_augmentation()),
         num_classes=num_classes,
         input_shape=tuple(train_x.shape[1:]),
         class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),

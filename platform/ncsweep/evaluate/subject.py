@@ -101,11 +101,15 @@ class Subject:
         return torch.cat(feats), torch.cat(labels)
 
     def encode(self, dataset: Dataset, key: str | None = None):
-        """z and labels of a dataset (cached under ``key``: train/val are encoded once)."""
+        """z and labels of a dataset (cached under ``key``: train/val are encoded once).
+        A dataset of raw samples (``data.augment_on=device``: uint8) goes through its
+        ``augment_batch`` (ToFloat, Normalize) first."""
         if key is not None and key in self._cache:
             return self._cache[key]
         loader = DataLoader(dataset, batch_size=self.batch_size, shuffle=False)
-        out = self.encode_tensors(loader)
+        prepare = getattr(dataset, "augment_batch", None)
+        batches = loader if prepare is None else ((prepare(x), y) for x, y in loader)
+        out = self.encode_tensors(batches)
         if key is not None:
             self._cache[key] = out
         return out

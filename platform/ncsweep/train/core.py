@@ -9,6 +9,13 @@ and what a caller measures at the end of a run (probes, evaluation suites: the c
 choice, ``evaluate.hook.default_hooks``). Nothing here imports Ray, MLflow or the suites: a
 unit test trains digits in-process in seconds.
 
+Training batches with ``data.augment_on=device`` (digits, CIFAR and their long tails) come
+out of the loader as raw uint8 samples; ``train_step`` moves them to the device and applies
+the dataset's ``BatchPipeline`` there with ONE generator the core owns (seeded from
+``run.seed`` and the rank, saved in ``state_dict`` as ``augment_rng``), so a resumed run
+draws the same crops as an uninterrupted one. Evaluation applies the splits' fixed steps
+(ToFloat, Normalize) through ``EvalSplit``.
+
 Data parallelism is the caller's: pass ``rank``/``world_size`` and a ``prepare_model``
 (e.g. Ray Train's DDP wrapping); the loop's collectives go through ``distributed`` and are
 no-ops in one process.
@@ -41,6 +48,7 @@ from ..metric_keys import EVALUATION, STATUS, mean_nc_score
 from ..models import create_model
 from ..status import LoopStatus
 from ._malloc import retain_freed_memory
+from .acceleration import augmentation_generator, maybe_compile, memory_format_for
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
 from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
@@ -213,13 +221,21 @@ class TrainingCore:
             root=data.root,
             views=self.loss.views,
             augment=data.augment,
+            augment_on=data.augment_on,
             imbalance=data.imbalance.model_dump() if data.imbalance else None,
             seed=spec.run.seed,
             cache_dir=data.cache_dir,
             **data.options,
         )
+        # the batched augmentation the loop applies on the device (None: the loader did it)
+        self.augment = getattr(self.bundle.train, "pipeline", None)
+        self.generator = augmentation_generator(self.device, spec.run.seed, rank)
         model = build_model(spec, self.bundle.num_classes, self.bundle.input_shape).to(self.device)
-        self.model = prepare_model(model) if prepare_model else model
+        self.memory_format = memory_format_for(model, self.device, spec.run.memory_format)
+        model = model.to(memory_format=self.memory_format)
+        self.model = maybe_compile(
+            prepare_model(model) if prepare_model else model, spec.run.compile
+        )
 
         batch = spec.run.batch_size
         self.sampler = ResumableDistributedSampler(
@@ -313,6 +329,7 @@ class TrainingCore:
             "scheduler": self.scheduler.state_dict(),
             "loss": self.loss.state_dict(),
             "rng": torch.get_rng_state(),
+            "augment_rng": self.generator.get_state(),
             "nc_iters": dict(self.progress.iters),
             "history": [[s, m] for s, m in self.history],
             "initial": self.initial or {},
@@ -328,6 +345,8 @@ class TrainingCore:
         self.scheduler.load_state_dict(state["scheduler"])
         self.loss.load_state_dict(state["loss"])
         torch.set_rng_state(state["rng"])
+        if "augment_rng" in state:  # checkpoints from before device augmentation lack it
+            self.generator.set_state(state["augment_rng"])
         self.history = [(int(s), dict(m)) for s, m in state["history"]]
         self.initial = dict(state["initial"]) or None
         self.last_metrics = dict(state.get("last_metrics", {}))
@@ -346,13 +365,17 @@ class TrainingCore:
             yield from self.train_loader
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """One optimizer step on a batch (x: B×C×H×W, or B×V×C×H×W for V views); returns
-        the loss (a device scalar: reading it would wait for the device)."""
+        """One optimizer step on a batch (x: B×C×H×W, or B×V×C×H×W for V views, or the raw
+        uint8 B×C×H×W the device pipeline augments into those); returns the loss (a device
+        scalar: reading it would wait for the device)."""
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if self.augment is not None:
+            x = self.augment(x, self.generator)
         views = self.loss.views
         if views > 1:  # one forward over B·V images
             b = x.shape[0]
             x = x.flatten(0, 1)
+        x = x.contiguous(memory_format=self.memory_format)
         with self.autocast():
             feats, prototypes, bias = self.model(x)
             if views > 1:

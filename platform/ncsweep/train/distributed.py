@@ -33,5 +33,6 @@ def all_reduce_(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside DistributedDataParallel (or the module itself)."""
+    """The module inside ``torch.compile`` and DistributedDataParallel (or the module itself)."""
+    model = getattr(model, "_orig_mod", model)
     return getattr(model, "module", model)

@@ -53,10 +53,13 @@ class EvalSplit:
 
     A dataset with ``batch(indices)`` (the in-memory ones) is read one gather per batch
     (one batch in all when the shard's inputs fit :data:`WHOLE_SHARD_BYTES`); others go
-    through a ``DataLoader`` (per-sample ``__getitem__`` and collation)."""
+    through a ``DataLoader`` (per-sample ``__getitem__`` and collation). ``prepare(x)`` on
+    the device turns a batch into the model's input: the dataset's ``augment_batch``
+    (raw uint8 samples -> ToFloat, Normalize) when it has one, else ``x``."""
 
     def __init__(self, dataset, indices: list[int], batch_size: int, loader_workers: int = 0):
         self.dataset, self.indices, self.batch_size = dataset, indices, batch_size
+        self.prepare = getattr(dataset, "augment_batch", lambda x: x)
         self._loader = None
         if callable(getattr(dataset, "batch", None)):
             if indices:
@@ -172,6 +175,7 @@ class _Features:
     def _encode(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for x, y in self.split:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            x = self.split.prepare(x)
             with self.autocast():
                 feats = self.view.features(x)
             yield feats.float(), y

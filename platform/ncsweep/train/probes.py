@@ -132,9 +132,10 @@ def fit_probes(
 @torch.no_grad()
 def _encode(model: nn.Module, loader, device, autocast) -> tuple[torch.Tensor, torch.Tensor]:
     feats, labels = [], []
-    for x, y in loader:
+    for x, y in loader:  # an EvalSplit: prepare() turns raw uint8 samples into inputs
+        x = loader.prepare(x.to(device))
         with autocast():
-            feats.append(model.features(x.to(device)).float())
+            feats.append(model.features(x).float())
         labels.append(y.to(device))
     return torch.cat(feats), torch.cat(labels)
 

@@ -92,18 +92,21 @@ def resized_crop(
     height: torch.Tensor,
     width: torch.Tensor,
     size: tuple[int, int],
+    gain: float = 1.0,
 ) -> torch.Tensor:
-    """Crop (``top``, ``left``, ``height``, ``width``) of each sample, resized bilinearly to ``size``.
+    """Crop (``top``, ``left``, ``height``, ``width``) of each sample, resized bilinearly to ``size``,
+    times ``gain`` (folded into the small weight matrices: ``1/255`` gives [0, 1] from uint8
+    without another pass over the images).
 
     Separable: out = Wy · x · Wxᵀ with per-sample B×h×H and B×w×W weight matrices (two batched
     matmuls), the filter of PIL's ``resize(BILINEAR)`` on the cropped image, antialias included.
-    Returns float in the scale of ``x`` (uint8 input gives 0..255 floats). Differences from
+    Returns float in the scale of ``x`` times ``gain``. Differences from
     PIL: PIL rounds to uint8 between its horizontal and vertical passes and at the end, and
     uses fixed-point weights: at most about one grey level.
     """
     xf = x.float()
     wy = _resample_weights(top.float(), height.float(), x.shape[-2], size[0])
-    wx = _resample_weights(left.float(), width.float(), x.shape[-1], size[1])
+    wx = _resample_weights(left.float(), width.float(), x.shape[-1], size[1]) * gain
     return wy[:, None] @ xf @ wx.transpose(1, 2)[:, None]
 
 
@@ -147,19 +150,19 @@ def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     r, g, b = x.unbind(1)
     maxc, minc = x.amax(1), x.amin(1)
     cr = maxc - minc
-    inv = cr.clamp_min(1e-12).reciprocal()  # grey pixels: C = 0, so their hue is irrelevant
-    # the sextant by which channel is the max (r first, then g), selected arithmetically:
-    # torch.where is several times slower than a multiply-add on the CPU
-    sextant = r - g + 4 * cr
+    inv = cr.clamp_min(1e-12).reciprocal_()  # grey pixels: C = 0, so their hue is irrelevant
+    # the sextant by which channel is the max (r first, then g), selected arithmetically
+    # (torch.where is several times slower than a multiply-add on the CPU); in place and
+    # fused (addcmul) where possible: each fresh B×H×W buffer costs a pass of page faults
+    sextant = (r - g).add_(cr, alpha=4)
     from_g = (maxc == g) & (maxc != r)
-    sextant += from_g * (b - r + 2 * cr - sextant)
-    sextant += (maxc == r) * (g - b - sextant)
-    sextant *= inv
-    sextant += _per_sample(factor)[:, 0] * 6
+    sextant.addcmul_(from_g, (b - r).add_(cr, alpha=2).sub_(sextant))
+    sextant.addcmul_(maxc == r, (g - b).sub_(sextant))
+    sextant.mul_(inv).add_(factor.reshape(-1, 1, 1) * 6)
     n = torch.tensor((5.0, 3.0, 1.0), device=x.device, dtype=x.dtype).reshape(1, 3, 1, 1)
-    k = torch.remainder(n + sextant.unsqueeze(1), 6.0)
-    ramp = torch.minimum(k, 4.0 - k).clamp_(0, 1)
-    return maxc.unsqueeze(1) - cr.unsqueeze(1) * ramp
+    k = torch.remainder(sextant.unsqueeze(1) + n, 6.0)
+    ramp = k.sub_(2).abs_().neg_().add_(2).clamp_(0, 1)  # clamp(min(k, 4 - k), 0, 1)
+    return torch.addcmul(maxc.unsqueeze(1), cr.unsqueeze(1), ramp, value=-1)
 
 
 def pad(x: torch.Tensor, padding: tuple[int, int, int, int], fill: float) -> torch.Tensor:

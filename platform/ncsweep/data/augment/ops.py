@@ -205,8 +205,8 @@ class RandomResizedCrop:
 
     def __call__(self, x, generator):
         top, left, h, w = self.sample(len(x), x.shape[-2:], x, generator)
-        out = K.resized_crop(x, top, left, h, w, self.size)
-        return out.div_(255) if x.dtype == torch.uint8 else out
+        gain = 1 / 255 if x.dtype == torch.uint8 else 1.0
+        return K.resized_crop(x, top, left, h, w, self.size, gain)
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
@@ -249,9 +249,16 @@ class ColorJitter:
 
     Each sample draws a random order of the four adjustments; round k applies, to the
     samples whose k-th adjustment is j, adjustment j (so 4 adjustments' work in all).
+    Large CPU batches instead sort the samples by their order (24 blocks), run each block's
+    four adjustments on its contiguous slice and scatter back once: two copies instead of
+    sixteen gathers and scatters, and each block's ~30 elementwise passes stay in the cache
+    (1.5x at 820 samples on one core, 1.1-1.2x at 410; below ~300 the per-call costs eat the gain;
+    on CUDA 96 small blocks would cost more kernel launches than they save).
     """
 
     random = True
+    #: batches at least this large take the block path on the CPU (same result, bit for bit)
+    BLOCKS_FROM = 384
 
     def __init__(self, brightness=None, contrast=None, saturation=None, hue=None) -> None:
         self.ranges = (brightness, contrast, saturation, hue)
@@ -266,8 +273,10 @@ class ColorJitter:
         return order, factors
 
     def __call__(self, x, generator):
-        x = x.float().div(255) if x.dtype == torch.uint8 else x.clone()  # updated in place
         order, factors = self.sample(len(x), x, generator)
+        if x.device.type == "cpu" and len(x) >= self.BLOCKS_FROM:
+            return self._by_blocks(x, order, factors)
+        x = x.float().div(255) if x.dtype == torch.uint8 else x.clone()  # updated in place
         for k in range(4):
             for j, (adjust, factor) in enumerate(zip(_JITTERS, factors, strict=True)):
                 if factor is None:
@@ -276,6 +285,24 @@ class ColorJitter:
                 if len(rows):
                     x = x.index_copy_(0, rows, adjust(x[rows], factor[rows]))
         return x
+
+    @staticmethod
+    def _by_blocks(x, order, factors):
+        code = (order * torch.tensor([64, 16, 4, 1], device=order.device)).sum(1)
+        perm = code.argsort(stable=True)
+        y = K.unit_float(x[perm])  # a copy, sorted by order: updated in place
+        _, counts = torch.unique_consecutive(code[perm], return_counts=True)
+        rows = order[perm].tolist()
+        start = 0
+        for n in counts.tolist():
+            idx = perm[start : start + n]
+            block = y[start : start + n]
+            for j in rows[start]:
+                if factors[j] is not None:
+                    block = _JITTERS[j](block, factors[j][idx])
+            y[start : start + n] = block
+            start += n
+        return torch.empty_like(y).index_copy_(0, perm, y)
 
     def __repr__(self) -> str:
         names = ("brightness", "contrast", "saturation", "hue")
@@ -331,9 +358,10 @@ class Normalize:
 
     def __call__(self, x, generator):
         x = K.unit_float(x)
-        mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=x.device, dtype=x.dtype).reshape(1, -1, 1, 1)
-        return (x - mean) / std
+        mean = torch.tensor(self.mean, device=x.device, dtype=torch.float64).reshape(1, -1, 1, 1)
+        std = torch.tensor(self.std, device=x.device, dtype=torch.float64).reshape(1, -1, 1, 1)
+        # x / std - mean / std in one fused pass (equal to (x - mean) / std within rounding)
+        return torch.addcmul((-mean / std).to(x.dtype), x, (1 / std).to(x.dtype))
 
     def __repr__(self) -> str:
         return f"Normalize(mean={self.mean}, std={self.std})"
