@@ -20,6 +20,21 @@ pytestmark = pytest.mark.slow
 WARM = {"optim.lr": 0.123, "optim.weight_decay": 0.000321, "run.batch_size": 64}
 
 
+def _ce_sweep(name: str, tmp_path, uri: str, trials: int, epochs: int, **settings) -> SweepConfig:
+    """ce trials one at a time, run to the end (no ASHA), no NC on validation."""
+    return SweepConfig(
+        name=name,
+        families=["ce"],
+        trials=trials,
+        max_concurrent=1,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=uri,
+        scheduler="none",
+        overrides=[f"run.epochs={epochs}", "eval.val_nc=false"],
+        **settings,
+    )
+
+
 def test_warm_start_from_exported_configs_is_the_first_trial(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
@@ -30,17 +45,7 @@ def test_warm_start_from_exported_configs_is_the_first_trial(
     spec["run"] = {"batch_size": 64}
     spec["provenance"] = {"sweep": "earlier"}  # as an exported config has
     (folder / "ce.yaml").write_text(yaml.safe_dump(spec))
-    config = SweepConfig(
-        name="warm",
-        families=["ce"],
-        trials=2,
-        max_concurrent=1,
-        storage=str(tmp_path / "ray"),
-        tracking_uri=mlflow_server,
-        scheduler="none",
-        warm_start=str(folder),
-        overrides=["run.epochs=1", "eval.val_nc=false"],
-    )
+    config = _ce_sweep("warm", tmp_path, mlflow_server, 2, 1, warm_start=str(folder))
     console = Console(record=True, width=200)
     run_sweep(config, console, out_dir=tmp_path / "best")
     assert "warm start, ce: first trial optim.lr=0.123" in console.export_text()
@@ -70,17 +75,7 @@ def test_a_spent_time_budget_stops_the_sweep_resumably(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    config = SweepConfig(
-        name="budget",
-        families=["ce"],
-        trials=6,
-        max_concurrent=1,
-        storage=str(tmp_path / "ray"),
-        tracking_uri=mlflow_server,
-        scheduler="none",
-        time_budget="20s",
-        overrides=["run.epochs=25", "eval.val_nc=false"],
-    )
+    config = _ce_sweep("budget", tmp_path, mlflow_server, 6, 25, time_budget="20s")
     console = Console(record=True, width=200)
     with pytest.raises(SweepInterrupted):
         run_sweep(config, console, out_dir=tmp_path / "best")
