@@ -155,7 +155,7 @@ class GracefulStop:
             return
         self.requested = True
         self.console.print(
-            f"[yellow]{self.what} stopped ({why}); finished trials are kept. {self.hint}[/]",
+            f"[yellow]{self.what} stopped ({why}); finished trials are kept; {self.hint}[/]",
             highlight=False,
         )
         sys.stdout.flush()
