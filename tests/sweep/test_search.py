@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from ncsweep.sweep.search import CompletedOnlyOptunaSearch, build_searcher
@@ -64,3 +65,36 @@ def test_a_trial_run_again_after_the_study_recorded_it_keeps_its_first_verdict(t
     resumed.on_trial_complete("t", {"val/acc1": 0.8, "status": "done", "training_iteration": 2})
     study = optuna.load_study(study_name="pinned", storage=storage)
     assert [(t.state, t.value) for t in study.get_trials()] == [(TrialState.COMPLETE, 0.9)]
+
+
+@pytest.mark.parametrize("persistent", [True, False], ids=["journal", "in-memory"])
+def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(
+    tmp_path, persistent
+):
+    # Tune uploads experiment state and searcher checkpoint separately: a driver killed in
+    # between leaves a restored trial "b" that the restored searcher never suggested.
+    if persistent:
+        backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
+        storage = optuna.storages.JournalStorage(backend)
+    else:
+        storage = optuna.storages.InMemoryStorage()
+    settings = SweepSettings(trials=4)
+    first = build_searcher(settings, _space, 0, 2, storage, "pinned")
+    first.suggest("a")
+    first.save_to_dir(str(tmp_path), session_str="s")  # what SearchGenerator.save_to_dir does
+    limiter_state = first.get_state()
+    config_b = first.suggest("b")
+    resumed = build_searcher(settings, _space, 0, 2, storage, "pinned")
+    resumed.set_state(limiter_state)
+    resumed.restore_from_dir(str(tmp_path))
+    flat = {f"config/{k}": v for k, v in config_b.items()}
+    resumed.on_trial_result("b", {**flat, "training_iteration": 1})
+    assert resumed.suggest("c") is None  # "a" and "b" run: the limit of 2 holds
+    resumed.on_trial_complete("b", {**flat, "val/acc1": 0.8, "status": "done"})
+    # the in-memory study travelled in the searcher's pickle: read the restored copy
+    study = resumed.searcher._ot_study if not persistent else optuna.load_study(
+        study_name="pinned", storage=storage
+    )
+    states = sorted((t.state.name, t.value, t.params == config_b) for t in study.get_trials())
+    assert states == [("COMPLETE", 0.8, True), ("RUNNING", None, False)]
+    assert resumed.suggest("c") is not None  # "b" freed its slot

@@ -14,6 +14,7 @@ import math
 from typing import Any
 
 import optuna
+from optuna.trial import TrialState
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
@@ -21,7 +22,7 @@ from ..metric_keys import STATUS
 from ..train.core import STATUS_DONE, STATUS_FAILED
 from .sweep_settings import SweepSettings
 
-__all__ = ["CompletedOnlyOptunaSearch", "build_searcher"]
+__all__ = ["AdoptingConcurrencyLimiter", "CompletedOnlyOptunaSearch", "build_searcher"]
 
 
 def _measured(value: Any) -> bool:
@@ -45,15 +46,63 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
 
     A trial that failed deterministically ends without an error (so that Tune does not
     retry it, ``trial.conclude``) and with ``status: failed``: it is told as FAIL.
+
+    A resumed sweep can also run a trial this searcher never suggested: Tune uploads its
+    experiment state and the searcher's checkpoint as separate objects, and a driver
+    killed between the two leaves a newer experiment state. Such a trial is adopted
+    (:meth:`_adopt`) from the ``config/<param>`` keys of its results.
     """
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self._ot_trials:
+            self._adopt(trial_id, result)
         if isinstance(self.metric, str) and not _measured(result.get(self.metric)):
             return
+        if isinstance(self._ot_trials.get(trial_id), int):
+            return  # adopted by number: its verdict is told, its curve is not
         try:
             super().on_trial_result(trial_id, result)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # finished in the study before the driver died (class docstring)
+
+    def _adopt(self, trial_id: str, result: dict | None) -> None:
+        """Attach ``trial_id`` to the study trial it runs.
+
+        Its parameters are the ``config/<param>`` keys of ``result`` replayed through the
+        define-by-run space (an ``optuna.trial.FixedTrial``). The study trial is the RUNNING
+        one with those parameters that no other Tune trial holds (the first driver asked
+        for it), else a new trial with those parameters and their distributions. Without a
+        result that names all its parameters the trial stays unknown and is not told.
+        """
+        config = {
+            key.removeprefix("config/"): value
+            for key, value in (result or {}).items()
+            if key.startswith("config/")
+        }
+        replay = optuna.trial.FixedTrial(config)
+        try:
+            self._space(replay)
+        except ValueError:  # FixedTrial: a parameter the results do not name
+            return
+        number = self._unheld_running(replay.params)
+        if number is None:
+            self._ot_study.add_trial(
+                optuna.trial.create_trial(
+                    state=TrialState.RUNNING,
+                    params=replay.params,
+                    distributions=replay.distributions,
+                )
+            )
+            number = self._unheld_running(replay.params)
+        self._ot_trials[trial_id] = number
+
+    def _unheld_running(self, params: dict[str, Any]) -> int | None:
+        held = {t if isinstance(t, int) else t.number for t in self._ot_trials.values()}
+        running = self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for frozen in running:
+            if frozen.number not in held and frozen.params == params:
+                return frozen.number
+        return None
 
     def _tell(self, trial_id: str, result: dict | None, error: bool) -> None:
         try:
@@ -65,6 +114,10 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
+        if trial_id not in self._ot_trials:
+            self._adopt(trial_id, result)
+            if trial_id not in self._ot_trials:
+                return  # nothing to adopt it by (its results since the resume are gone)
         status = (result or {}).get(STATUS)
         if status == STATUS_FAILED:
             self._tell(trial_id, None, error=True)
@@ -78,6 +131,21 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
         self._tell(trial_id, result if finished or error else None, error)
 
 
+class AdoptingConcurrencyLimiter(ConcurrencyLimiter):
+    """``ConcurrencyLimiter`` that counts a trial Tune restored but it never suggested.
+
+    The stock limiter ignores the completion of a trial it does not know, so an adopted
+    trial (:class:`CompletedOnlyOptunaSearch`) would never reach Optuna, and it would let
+    one more trial start than ``max_concurrent``.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id not in self.live_trials:
+            self.live_trials.add(trial_id)
+            self.num_unfinished_live_trials += 1
+        super().on_trial_result(trial_id, result)
+
+
 def build_searcher(
     settings: SweepSettings,
     space: Any,
@@ -86,7 +154,7 @@ def build_searcher(
     storage: optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
     first: list[dict[str, Any]] | None = None,
-) -> ConcurrencyLimiter:
+) -> AdoptingConcurrencyLimiter:
     """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
     single- or multi-objective by ``settings.objective`` (metric and direction from
     ``objectives.resolve_objective``), at most ``max_concurrent`` trials at once; ``space``
@@ -105,4 +173,4 @@ def build_searcher(
         study_name=study_name,
         points_to_evaluate=first or None,
     )
-    return ConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
+    return AdoptingConcurrencyLimiter(searcher, max_concurrent=max_concurrent)
