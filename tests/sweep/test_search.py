@@ -68,9 +68,7 @@ def test_a_trial_run_again_after_the_study_recorded_it_keeps_its_first_verdict(t
 
 
 @pytest.mark.parametrize("persistent", [True, False], ids=["journal", "in-memory"])
-def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(
-    tmp_path, persistent
-):
+def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(tmp_path, persistent):
     # Tune uploads experiment state and searcher checkpoint separately: a driver killed in
     # between leaves a restored trial "b" that the restored searcher never suggested.
     if persistent:
@@ -92,8 +90,10 @@ def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(
     assert resumed.suggest("c") is None  # "a" and "b" run: the limit of 2 holds
     resumed.on_trial_complete("b", {**flat, "val/acc1": 0.8, "status": "done"})
     # the in-memory study travelled in the searcher's pickle: read the restored copy
-    study = resumed.searcher._ot_study if not persistent else optuna.load_study(
-        study_name="pinned", storage=storage
+    study = (
+        resumed.searcher._ot_study
+        if not persistent
+        else optuna.load_study(study_name="pinned", storage=storage)
     )
     states = sorted((t.state.name, t.value, t.params == config_b) for t in study.get_trials())
     assert states == [("COMPLETE", 0.8, True), ("RUNNING", None, False)]
