@@ -163,6 +163,15 @@ def sweep(
             rich_help_panel=RUN,
         ),
     ] = None,
+    parallel_families: Annotated[
+        bool | None,
+        typer.Option(
+            "--parallel-families/--one-family-at-a-time",
+            help="Run the families' Tune runs at once, sharing the cluster (each keeps its "
+            "trial budget, study and trials-at-once limit), or one after another (default).",
+            rich_help_panel=RUN,
+        ),
+    ] = None,
     time_budget: TimeBudgetOption = None,
     gpu_hours: GpuHoursOption = None,
     warm_start: Annotated[
@@ -247,6 +256,7 @@ def sweep(
         scheduler=scheduler,
         grace_period=grace_period,
         max_failures=max_failures,
+        parallel_families=parallel_families,
         time_budget=time_budget,
         gpu_hours=gpu_hours,
         warm_start=warm_start,

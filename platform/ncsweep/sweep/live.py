@@ -22,6 +22,7 @@ import io
 import logging
 import math
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,7 @@ class SweepView:
         self.live = console.is_terminal if live is None else live
         self.start = time.monotonic()
         self._live: Live | None = None
+        self._lock = threading.RLock()  # families run in parallel feed it from their threads
 
     # -- feeding ---------------------------------------------------------------------------
     def seed_rows(self, rows) -> None:
@@ -112,42 +114,46 @@ class SweepView:
                 fam.best_nc = row.nc_steps
 
     def trial_started(self, family: str, trial_id: str) -> None:
-        fam = self.families[family]
-        fam.running.add(trial_id)
-        fam.started_at.setdefault(trial_id, time.monotonic())
-        self._event(f"{family} {trial_id} started")
+        with self._lock:
+            fam = self.families[family]
+            fam.running.add(trial_id)
+            fam.started_at.setdefault(trial_id, time.monotonic())
+            self._event(f"{family} {trial_id} started")
 
     def trial_result(self, family: str, trial_id: str, result: dict) -> None:
-        fam = self.families[family]
-        acc, nc = result.get(ACCURACY), result.get(NC_STEPS)
-        if isinstance(acc, int | float) and (fam.best_acc is None or acc > fam.best_acc):
-            fam.best_acc = float(acc)
-        if isinstance(nc, int | float) and (fam.best_nc is None or nc < fam.best_nc):
-            fam.best_nc = float(nc)
-        self._refresh()
+        with self._lock:
+            fam = self.families[family]
+            acc, nc = result.get(ACCURACY), result.get(NC_STEPS)
+            if isinstance(acc, int | float) and (fam.best_acc is None or acc > fam.best_acc):
+                fam.best_acc = float(acc)
+            if isinstance(nc, int | float) and (fam.best_nc is None or nc < fam.best_nc):
+                fam.best_nc = float(nc)
+            self._refresh()
 
     def trial_ended(self, family: str, trial_id: str, outcome: str, result: dict | None) -> None:
         """``outcome``: finished, stopped or failed."""
-        fam = self.families[family]
-        fam.running.discard(trial_id)
-        setattr(fam, outcome, getattr(fam, outcome) + 1)
-        if trial_id in fam.started_at:
-            fam.durations.append(time.monotonic() - fam.started_at.pop(trial_id))
-        result = result or {}
-        acc, nc = result.get(ACCURACY), result.get(NC_STEPS)
-        detail = ""
-        if acc is not None:
-            detail += f" {ACCURACY}={acc:.4f}"
-        if nc is not None:
-            detail += f" NC steps={nc:.0f}"
-        self._event(f"{family} {trial_id} {outcome}{detail}")
+        with self._lock:
+            fam = self.families[family]
+            fam.running.discard(trial_id)
+            setattr(fam, outcome, getattr(fam, outcome) + 1)
+            if trial_id in fam.started_at:
+                fam.durations.append(time.monotonic() - fam.started_at.pop(trial_id))
+            result = result or {}
+            acc, nc = result.get(ACCURACY), result.get(NC_STEPS)
+            detail = ""
+            if acc is not None:
+                detail += f" {ACCURACY}={acc:.4f}"
+            if nc is not None:
+                detail += f" NC steps={nc:.0f}"
+            self._event(f"{family} {trial_id} {outcome}{detail}")
 
     def trial_retried(self, family: str, trial_id: str) -> None:
         """Tune restarts the trial after an infrastructure failure (node or actor lost)."""
-        self.families[family].retried += 1
-        self._event(
-            f"{family} {trial_id} lost its node or worker: retrying from its last checkpoint"
-        )
+        with self._lock:
+            self.families[family].retried += 1
+            self._event(
+                f"{family} {trial_id} lost its node or worker: retrying from its last checkpoint"
+            )
 
     def restarts(self) -> int:
         """Trial restarts after infrastructure failures seen by this view."""

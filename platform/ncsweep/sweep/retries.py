@@ -8,13 +8,16 @@ leaderboard and the MLflow UI show which trials survived a lost node and how oft
 
 The callback is pickled into Tune's experiment state with nothing in it (the tracking URI
 may carry credentials): the driver running the sweep says where to record with
-:func:`recording`, around ``Tuner.fit()``.
+:func:`recording`, around ``Tuner.fit()``. The target is the calling thread's, as Tune
+calls its callbacks in the thread that runs ``fit()`` (families run in parallel each
+have their own).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +39,7 @@ class _Target:
     run_tags: Callable[[Any], dict[str, str]]  # Tune trial -> tags that find its MLflow run
 
 
-_target: _Target | None = None
+_local = threading.local()  # .target: the _Target of this thread's Tune run
 
 
 @contextlib.contextmanager
@@ -45,12 +48,12 @@ def recording(
 ) -> Iterator[None]:
     """Record restarts in ``uri`` while the block runs; ``run_tags(trial)`` finds a trial's
     run from Tune's ``Trial`` (its ``trial_id`` and ``config``)."""
-    global _target
-    previous, _target = _target, _Target(uri, experiment_id, run_tags)
+    previous = getattr(_local, "target", None)
+    _local.target = _Target(uri, experiment_id, run_tags)
     try:
         yield
     finally:
-        _target = previous
+        _local.target = previous
 
 
 class RetryRecorder(tune.Callback):
@@ -60,7 +63,7 @@ class RetryRecorder(tune.Callback):
         return {}
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        target = _target
+        target = getattr(_local, "target", None)
         if target is None:
             return
         try:

@@ -1,7 +1,9 @@
 """``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
 
 Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
-run one after the other under ``<storage>/<name>/<family>``; a sweep is one MLflow parent
+under ``<storage>/<name>/<family>``, run one after the other or, with
+``parallel_families``, all at once in threads of this driver (``tuning.run_in_parallel``:
+the cluster stays full while a family's last trials finish); a sweep is one MLflow parent
 run, each trial a child run. Resuming restores every family's Tuner from storage
 (searcher and scheduler state included), so finished trials are neither lost nor re-run,
 and a trial that was running continues from its Ray Train checkpoint in the same MLflow run.
@@ -25,8 +27,10 @@ rank by dominance on (accuracy, NC steps) (``schedulers.ParetoASHA``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +80,7 @@ from .tuning import (
     open_parent,
     restore_or_build,
     run_config,
+    run_in_parallel,
     run_trials,
     tune_config,
 )
@@ -191,7 +196,7 @@ def _tuner(
     (its workers and GPUs decide where trials train); ``limits``: trials at once, and the
     most evaluations a trial makes (ASHA's ``max_t``); ``first``: a warm-start point."""
     max_concurrent, max_evals = limits
-    trainable = tune.with_resources(
+    trainable = trainable_object = tune.with_resources(
         tune.with_parameters(
             run_trial,
             context=context,
@@ -201,6 +206,12 @@ def _tuner(
         ),
         _trial_resources(sample, cfg),
     )
+    if cfg.parallel_families:
+        # Inside fit() Tune registers the trainable by name for the whole Ray job, in a
+        # registry that is not thread-safe, and trials look it up by that name: families
+        # fitted at once register here, in the main thread, each under its own name.
+        trainable = f"run_trial_{family}"
+        tune.register_trainable(trainable, trainable_object)
     path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
     # Before Tune unpickles its searcher: that study reads its journal at this path.
     study_storage = open_study_storage(
@@ -240,6 +251,48 @@ def _tuner(
         )
 
     return restore_or_build(path, trainable, build)
+
+
+def _family_run(
+    cfg: SweepConfig,
+    index: int,
+    family: str,
+    space_and_base: tuple[Any, dict],
+    context: TrialContext,
+    stop: GracefulStop,
+    console: Console,
+    start: tuple[int, dict[str, Any] | None],
+) -> Callable[[], Any]:
+    """Family number ``index``'s Tune run, built (or restored) now, to run to its end when
+    called (``tuning.run_trials``); ``start``: trials at once, and the warm-start point."""
+    space, base = space_and_base
+    max_concurrent, first = start
+    sample = spec_from_dict(
+        apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
+    )
+    max_evals = _evaluation_budget(space, base, cfg.seed)
+    if cfg.scheduler == "asha" and cfg.grace_period > max_evals:
+        console.print(
+            f"note: ASHA grace period {cfg.grace_period} is more than the "
+            f"{max_evals} evaluation(s) of a {family} trial; using {max_evals} "
+            "(set --grace-period to choose)"
+        )
+    tuner = _tuner(
+        cfg, family, index, space, context, base, sample, (max_concurrent, max_evals), first
+    )
+    # An interrupted family keeps its trials' runs as they are: the resumed sweep gives
+    # them their verdicts.
+    return functools.partial(
+        run_trials,
+        tuner,
+        context,
+        stop,
+        trials=cfg.trials,
+        folder=f"{sweep_dir(cfg.storage, cfg.name)}/{family}",
+        stopped_by=cfg.scheduler,
+        train_storage=_train_storage(cfg),
+        scope={TAG_FAMILY: family},
+    )
 
 
 def _train_storage(cfg: SweepConfig) -> str:
@@ -383,33 +436,25 @@ def _run_families(
         if budget:
             console.print(f"budget: this run stops as resumable after {budget:.0f} s")
         with live, stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"):
-            for index, (family, (space, base)) in enumerate(families.items()):
-                sample = spec_from_dict(
-                    apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-                )
-                max_evals = _evaluation_budget(space, base, cfg.seed)
-                if cfg.scheduler == "asha" and cfg.grace_period > max_evals:
-                    console.print(
-                        f"note: ASHA grace period {cfg.grace_period} is more than the "
-                        f"{max_evals} evaluation(s) of a {family} trial; using {max_evals} "
-                        "(set --grace-period to choose)"
-                    )
-                limits = (max_concurrent, max_evals)
-                tuner = _tuner(
-                    cfg, family, index, space, context, base, sample, limits, warm.get(family)
-                )
-                # An interrupted family keeps its trials' runs as they are: the resumed
-                # sweep gives them their verdicts.
-                run_trials(
-                    tuner,
+            runs = (
+                _family_run(
+                    cfg,
+                    index,
+                    family,
+                    families[family],
                     context,
                     stop,
-                    trials=cfg.trials,
-                    folder=f"{sweep_dir(cfg.storage, cfg.name)}/{family}",
-                    stopped_by=cfg.scheduler,
-                    train_storage=_train_storage(cfg),
-                    scope={TAG_FAMILY: family},
+                    console,
+                    (max_concurrent, warm.get(family)),
                 )
+                for index, family in enumerate(families)
+            )
+            if cfg.parallel_families and len(families) > 1:
+                # every Tuner built here in the main thread, then fitted at once
+                run_in_parallel(list(runs), stop)
+            else:
+                for run in runs:  # built when the family before it has ended
+                    run()
 
         rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
         console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))

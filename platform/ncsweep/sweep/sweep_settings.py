@@ -48,6 +48,12 @@ class SweepSettings(BaseModel):
         description="accuracy, pareto, or eval/<suite>/<key> (sweep/objectives.py)",
     )
     nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
+    parallel_families: bool = Field(
+        False,
+        description="run every family's Tune run at once in one driver, sharing the "
+        "cluster (each keeps its own trial budget, study and limit of trials at once); off: "
+        "one family after another",
+    )
     scheduler: Literal["asha", "none"] = "asha"
     grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
     reduction_factor: int = Field(3, ge=2)

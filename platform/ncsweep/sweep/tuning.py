@@ -7,7 +7,7 @@ A driver (``sweep.runner`` per loss family, ``study.runner`` for its cells):
 2. restores Tune's saved run or builds a new one (:func:`restore_or_build`): a restored
    run keeps its finished trials and continues running ones from their checkpoints;
 3. runs it under :class:`GracefulStop` (SIGTERM, e.g. ``ray job stop``, ends it as
-   resumable) with :func:`run_trials`, which then checks that every trial ended (else
+   resumable) with :func:`run_trials` (several such runs at once: :func:`run_in_parallel`), which then checks that every trial ended (else
    :class:`SweepInterrupted`), gives each trial's MLflow run Tune's verdict
    (:func:`reconcile_runs`) and removes what trials Tune never knew left behind
    (:func:`drop_orphans`).
@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ __all__ = [
     "reconcile_runs",
     "restore_or_build",
     "run_config",
+    "run_in_parallel",
     "run_trials",
 ]
 
@@ -85,14 +87,15 @@ def run_config(
 ) -> tune.RunConfig:
     """Tune's run settings: trials restart from their checkpoints after infrastructure
     failures (``max_failures``), keep ``keep`` checkpoints each (Tune also snapshots its
-    experiment state every that many checkpoints of a trial) and count restarts."""
+    experiment state every that many checkpoints of a trial), count restarts and stop
+    when asked to in a thread (:class:`StopWhenAsked`)."""
     return tune.RunConfig(
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
         verbose=verbose,
-        callbacks=[*callbacks, RetryRecorder()],
+        callbacks=[*callbacks, RetryRecorder(), StopWhenAsked()],
     )
 
 
@@ -111,6 +114,29 @@ def restore_or_build(path: str, trainable, build: Callable[[], tune.Tuner]) -> t
     return build()
 
 
+_active_stop: GracefulStop | None = None  # the GracefulStop whose block runs
+
+
+class StopWhenAsked(tune.Callback):
+    """Ends a ``fit()`` that runs outside the main thread once a stop was asked for.
+
+    Tune listens for SIGINT and SIGUSR1 only when ``fit()`` runs in the main thread. A run
+    in a thread (:func:`run_in_parallel`) raises :class:`SweepInterrupted` at its next
+    step instead: Tune stops its trial actors and keeps the experiment state it saved at
+    the trials' last checkpoints, from which a resume continues them. Pickled empty into
+    Tune's state; it reads the active :class:`GracefulStop`.
+    """
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def on_step_begin(self, iteration, trials, **info) -> None:
+        stop = _active_stop
+        in_thread = threading.current_thread() is not threading.main_thread()
+        if stop is not None and stop.requested and in_thread:
+            raise SweepInterrupted(f"{stop.what} stopped; {stop.hint}")
+
+
 class GracefulStop:
     """``ray job stop`` (SIGTERM) ends the run as resumable, within Ray's grace period.
 
@@ -120,6 +146,7 @@ class GracefulStop:
     reaches the job log. Then Tune is asked to stop the way Ctrl-C does (SIGUSR1: it saves
     its experiment state once more); outside ``fit()`` it raises ``SweepInterrupted``.
     A second SIGTERM exits at once. Any exception out of the block marks the parent KILLED.
+    Runs in threads (``fits_in_threads``) are stopped by :class:`StopWhenAsked`.
     """
 
     def __init__(self, what: str, uri: str, parent: str, hint: str, console: Console):
@@ -127,9 +154,12 @@ class GracefulStop:
         self.console = console
         self.requested = False
         self.in_fit = False
+        self.fits_in_threads = False
         self._previous = None
 
     def __enter__(self) -> GracefulStop:
+        global _active_stop
+        _active_stop = self
         if signal.getsignal(signal.SIGTERM) is not None:  # None: not installed from Python
             self._previous = signal.signal(signal.SIGTERM, self._handle)
         # Ray blocks SIGINT in a job's processes; Ctrl-C and RAY_JOB_STOP_SIGNAL=SIGINT
@@ -138,6 +168,8 @@ class GracefulStop:
         return self
 
     def __exit__(self, kind, err, traceback) -> None:
+        global _active_stop
+        _active_stop = None
         if self._previous is not None:
             signal.signal(signal.SIGTERM, self._previous)
         if kind is not None and not self.requested:
@@ -163,6 +195,8 @@ class GracefulStop:
             finish_run(self.uri, self.parent, RunState.KILLED, f"stopped ({why}); {self.hint}")
         except Exception as err:  # the tracking server may be what is going away
             self.console.print(f"could not mark the parent run KILLED: {err}")
+        if self.fits_in_threads:
+            return  # each thread's Tune run ends at its next step (StopWhenAsked)
         tune_listens = signal.getsignal(signal.SIGUSR1) not in (signal.SIG_DFL, None)
         if self.in_fit and tune_listens:
             os.kill(os.getpid(), signal.SIGUSR1)
@@ -236,6 +270,33 @@ def run_trials(
     drop_orphans(context, grid, folder, train_storage, scope or {})
     stop.check()
     return grid
+
+
+def run_in_parallel(jobs: list[Callable[[], Any]], stop: GracefulStop) -> list[Any]:
+    """Run each of ``jobs`` (a :func:`run_trials` call) in its own thread; their results.
+
+    The main thread waits and keeps handling signals (SIGTERM or Ctrl-C asks every run to
+    stop). When a job raises, the others go on to their end (what they finish is kept);
+    then the first error other than :class:`SweepInterrupted` is raised, else
+    ``SweepInterrupted``.
+    """
+    stop.fits_in_threads = True
+    try:
+        with ThreadPoolExecutor(len(jobs), thread_name_prefix="tune-run") as pool:
+            futures = [pool.submit(job) for job in jobs]
+            try:
+                while not all(f.done() for f in futures):
+                    wait(futures, timeout=0.5)  # short waits: signal handlers run between
+            except KeyboardInterrupt:
+                stop.request("Ctrl-C")
+                wait(futures)
+    finally:
+        stop.fits_in_threads = False
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors.sort(key=lambda err: isinstance(err, SweepInterrupted))
+    if errors:
+        raise errors[0]
+    return [f.result() for f in futures]
 
 
 def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
