@@ -20,11 +20,13 @@ pytestmark = pytest.mark.slow
 WARM = {"optim.lr": 0.123, "optim.weight_decay": 0.000321, "run.batch_size": 64}
 
 
-def _ce_sweep(name: str, tmp_path, uri: str, trials: int, epochs: int, **settings) -> SweepConfig:
-    """ce trials one at a time, run to the end (no ASHA), no NC on validation."""
+def _ce_sweep(
+    name: str, tmp_path, uri: str, trials: int, epochs: int, families=("ce",), **settings
+) -> SweepConfig:
+    """Trials one at a time per family, run to the end (no ASHA), no NC on validation."""
     return SweepConfig(
         name=name,
-        families=["ce"],
+        families=list(families),
         trials=trials,
         max_concurrent=1,
         storage=str(tmp_path / "ray"),
@@ -71,12 +73,26 @@ def test_warm_start_from_exported_configs_is_the_first_trial(
         assert str(trial.params[key]) == best_params[key], key
 
 
+@pytest.mark.parametrize(
+    "families", [("ce",), ("ce", "ntce")], ids=["one-family", "families-in-parallel"]
+)
 def test_a_spent_time_budget_stops_the_sweep_resumably(
-    ray_session, mlflow_server, tmp_path, monkeypatch
+    ray_session, mlflow_server, tmp_path, monkeypatch, families
 ):
     monkeypatch.chdir(tmp_path)
-    # 5 s: on this machine a ce trial takes ~2 s and Tune ~4 s to start its first one
-    config = _ce_sweep("budget", tmp_path, mlflow_server, 6, 25, time_budget="5s")
+    # 5 s: on this machine a ce trial takes ~2 s and Tune ~4 s to start its first one; with
+    # two families they run at once (threads of one driver), each stopped by the budget
+    config = _ce_sweep(
+        "budget",
+        tmp_path,
+        mlflow_server,
+        6,
+        25,
+        families,
+        time_budget="5s",
+        parallel_families=len(families) > 1,
+    )
+    budget = 6 * len(families)
     console = Console(record=True, width=200)
     with pytest.raises(SweepInterrupted):
         run_sweep(config, console, out_dir=tmp_path / "best")
@@ -86,11 +102,13 @@ def test_a_spent_time_budget_stops_the_sweep_resumably(
     client = MlflowClient(mlflow_server)
     assert client.get_run(parent).info.status == RunState.KILLED
     before = [r for r in collect_rows(mlflow_server, "budget") if r.status == RunState.FINISHED]
-    assert len(before) < 6, "the budget did not stop the sweep"
+    assert len(before) < budget, "the budget did not stop the sweep"
 
     resumed = config.model_copy(update={"time_budget": None})
     run_sweep(resumed, Console(width=200), out_dir=tmp_path / "best", resume=True)
     rows = collect_rows(mlflow_server, "budget")
-    assert sorted(r.status for r in rows) == [RunState.FINISHED] * 6
-    assert len({r.trial_id for r in rows}) == 6
+    assert sorted(r.status for r in rows) == [RunState.FINISHED] * budget
+    assert len({(r.family, r.trial_id) for r in rows}) == budget
     assert client.get_run(parent).info.status == RunState.FINISHED
+    for family in families:  # each study holds its trials once
+        assert len(load_study(config.storage, "budget", family).trials) == 6

@@ -1,6 +1,6 @@
 """Families in parallel: one driver runs every family's Tune run at once, sharing the
-cluster, with the same per-family budgets, studies and MLflow layout; a stop (here a spent
-time budget) ends every family as resumable, and the resume runs each trial once."""
+cluster, with the same per-family budgets, studies and MLflow layout. (A stop of such a
+sweep and its resume: ``test_sweep_budget.py``.)"""
 
 from __future__ import annotations
 
@@ -11,27 +11,10 @@ from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import child_runs, find_parent
 from ncsweep.sweep.study import load_study
-from ncsweep.sweep.tuning import SweepInterrupted
 
 pytestmark = pytest.mark.slow
 
 FAMILIES = ["ce", "ntce"]
-
-
-def _parallel_sweep(name: str, tmp_path, uri: str, trials: int, epochs: int, **settings):
-    """Two families, each one trial at a time (the test cluster has 2 CPUs), no ASHA."""
-    return SweepConfig(
-        name=name,
-        families=FAMILIES,
-        trials=trials,
-        max_concurrent=1,
-        parallel_families=True,
-        storage=str(tmp_path / "ray"),
-        tracking_uri=uri,
-        scheduler="none",
-        overrides=[f"run.epochs={epochs}", "eval.val_nc=false"],
-        **settings,
-    )
 
 
 def _spans(uri: str, name: str) -> dict[str, list[tuple[int, int]]]:
@@ -48,7 +31,18 @@ def test_families_run_at_once_with_their_own_budgets_and_studies(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
-    config = _parallel_sweep("together", tmp_path, mlflow_server, 3, 3)
+    # each family one trial at a time: the test cluster's 2 CPUs hold one of each
+    config = SweepConfig(
+        name="together",
+        families=FAMILIES,
+        trials=3,
+        max_concurrent=1,
+        parallel_families=True,
+        storage=str(tmp_path / "ray"),
+        tracking_uri=mlflow_server,
+        scheduler="none",
+        overrides=["run.epochs=3", "eval.val_nc=false"],
+    )
     outcome = run_sweep(config, Console(width=200), out_dir=tmp_path / "best")
     rows = collect_rows(mlflow_server, "together")
     for family in FAMILIES:
@@ -64,26 +58,3 @@ def test_families_run_at_once_with_their_own_budgets_and_studies(
     ]
     # one after another, no ce trial would overlap an ntce trial
     assert overlapping, spans
-
-
-def test_a_stop_ends_every_family_resumably_and_the_resume_runs_each_trial_once(
-    ray_session, mlflow_server, tmp_path, monkeypatch
-):
-    monkeypatch.chdir(tmp_path)
-    # 5 s: Tune takes ~4 s to start the first trials, a ce trial of 25 epochs ~2 s
-    config = _parallel_sweep("halted", tmp_path, mlflow_server, 4, 25, time_budget="5s")
-    console = Console(record=True, width=200)
-    with pytest.raises(SweepInterrupted):
-        run_sweep(config, console, out_dir=tmp_path / "best")
-    assert "budget of 5 s spent" in console.export_text()
-    experiment_id, parent = find_parent(mlflow_server, "halted")
-    finished = [r for r in collect_rows(mlflow_server, "halted") if r.status == RunState.FINISHED]
-    assert len(finished) < 8, "the budget did not stop the sweep"
-
-    resumed = config.model_copy(update={"time_budget": None})
-    run_sweep(resumed, Console(width=200), out_dir=tmp_path / "best", resume=True)
-    rows = collect_rows(mlflow_server, "halted")
-    assert sorted(r.status for r in rows) == [RunState.FINISHED] * 8
-    assert len({(r.family, r.trial_id) for r in rows}) == 8
-    for family in FAMILIES:
-        assert len(load_study(config.storage, "halted", family).trials) == 4
