@@ -26,6 +26,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -211,6 +212,11 @@ class RunSpec(_Spec):
     storage_path: str | None = Field(
         None, description="Ray storage: local dir or s3://bucket/prefix"
     )
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        return "off" if value is False else value  # YAML 1.1 reads a bare `off` as false
 
     @model_validator(mode="after")
     def _batch_splits_across_workers(self) -> RunSpec:

@@ -109,3 +109,12 @@ def test_evaluation_suites_encode_raw_splits_like_the_loader_ones():
     ref_z, ref_y = subject.encode(create_dataset("digits", augment_on="loader").val)
     assert torch.equal(y, ref_y)
     torch.testing.assert_close(z, ref_z, atol=1e-4, rtol=1e-4)
+
+
+def test_amp_off_survives_yaml_which_reads_a_bare_off_as_false(tmp_path):
+    assert load_spec(None, ["run.amp=off"]).run.amp == "off"
+    path = tmp_path / "spec.yaml"
+    path.write_text("run:\n  amp: off\n")
+    assert load_spec(path, []).run.amp == "off"
+    with pytest.raises(SpecError, match="run.amp"):
+        load_spec(None, ["run.amp=on"])  # true is no value of amp: the allowed ones are named
