@@ -14,7 +14,7 @@ __all__ = ["check_spec"]
 
 def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
     """Raise :class:`SpecError` naming ``source`` and the key if the spec cannot run."""
-    from .data import DATASETS, create_dataset, is_streamed
+    from .data import DATASETS, create_dataset
     from .losses import create_loss
     from .models import MODELS
 
@@ -30,12 +30,6 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
             check()
         except ValueError as err:
             raise SpecError(f"{source}: {key}: {err}") from None
-    if is_streamed(spec.data.name):
-        raise SpecError(
-            f"{source}: data.name: {spec.data.name} is streamed from tar shards, which the "
-            "training loop does not consume yet (it samples map-style datasets); use "
-            "data.name=imagenet with an ImageFolder root meanwhile"
-        )
     if spec.eval.suites or spec.eval.suite_options:
         from .evaluate import parse_suites
         from .evaluate._registry import check_options

@@ -35,10 +35,10 @@ CASES = [
     (["train", "--config", "scalar.yaml"], ["scalar.yaml", "expected a mapping", "str"]),
     (["train", "--config", "wrongtype.yaml"], ["wrongtype.yaml", "loss.temperature", "'hot'"]),
     (["train", "--config", "missing.yaml"], ["missing.yaml", "no such file"]),
-    # train: a streamed dataset the training loop cannot consume yet (issue 18)
+    # train: a shard folder without its index says how to write it
     (
-        ["train", "--set", "data.name=imagenet_shards", "--set", "data.root=s3://b/shards"],
-        ["data.name", "imagenet_shards", "does not consume yet"],
+        ["train", "--set", "data.name=imagenet_shards", "--set", "data.root=nowhere"],
+        ["nowhere/train-index.json", "ncsweep data shard"],
     ),
     (["data", "shard", "--root", "nowhere", "--out", "o"], ["nowhere/train", "ImageFolder"]),
     # train: numeric flags at 0, negative, non-numeric

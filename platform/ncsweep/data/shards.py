@@ -13,6 +13,7 @@ node reads only the shards its ranks and DataLoader workers are given.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import random
@@ -290,13 +291,31 @@ class ShardedImageDataset(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return rank * workers + worker, world * workers
 
-    def shards(self) -> list[str]:
-        """The shard names this reader streams in this epoch, in order."""
+    def _epoch_order(self, epoch: int) -> list[str]:
         names = [s["name"] for s in self.index["shards"]]
         if self.shuffle:
-            random.Random(self.seed * 1_000_003 + self.epoch).shuffle(names)
+            random.Random(self.seed * 1_000_003 + epoch).shuffle(names)
+        return names
+
+    def shards(self) -> list[str]:
+        """The shard names this reader streams in this epoch, in order."""
         reader, readers = self._reader()
-        return names[reader::readers]
+        return self._epoch_order(self.epoch)[reader::readers]
+
+    def reader_samples(self, epoch: int, readers: int) -> list[int]:
+        """Samples each of ``readers`` readers (ranks × DataLoader workers, numbered
+        ``rank × workers + worker``) streams in ``epoch``; from the index, nothing read."""
+        sizes = {s["name"]: int(s["samples"]) for s in self.index["shards"]}
+        counts = [0] * readers
+        for position, name in enumerate(self._epoch_order(epoch)):
+            counts[position % readers] += sizes[name]
+        return counts
+
+    def for_rank(self, rank: int, world_size: int) -> ShardedImageDataset:
+        """This split as rank ``rank`` of ``world_size`` streams it (a shallow copy)."""
+        view = copy.copy(self)
+        view.rank, view.world_size = rank, world_size
+        return view
 
     def _stream(self, names: list[str]) -> Iterator[dict[str, bytes]]:
         fs, base = filesystem(self.url)  # opened here: one client per worker process

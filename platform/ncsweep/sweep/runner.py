@@ -56,6 +56,7 @@ from ..tracking import (
 )
 from ..train.cluster import require_shared_storage
 from ..train.core import planned_evaluations
+from ..train.streaming import train_size
 from ..train.trainer import ensure_ray
 from .export import export_best, pareto_rows
 from .leaderboard import (
@@ -178,7 +179,7 @@ def _evaluation_budget(space, base: dict, seed: int, draws: int = 16) -> int:
         seed=specs[0].run.seed,
         **data.options,
     )
-    return max(planned_evaluations(s, len(bundle.train)) for s in specs)
+    return max(planned_evaluations(s, train_size(bundle.train)) for s in specs)
 
 
 def _tuner(

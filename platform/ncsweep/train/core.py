@@ -54,6 +54,7 @@ from .distributed import all_reduce_, unwrap
 from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
 from .optimization import build_optimizer, build_scheduler
 from .sampling import ResumableDistributedSampler
+from .streaming import epoch_batches, is_stream, stream_loader, stream_steps_per_epoch, train_size
 
 __all__ = [
     "planned_evaluations",
@@ -238,23 +239,40 @@ class TrainingCore:
         )
 
         batch = spec.run.batch_size
-        self.sampler = ResumableDistributedSampler(
-            self.bundle.train, self.world, self.rank, spec.run.seed
-        )
-        self.train_loader = DataLoader(
-            self.bundle.train,
-            batch_size=batch // self.world,
-            sampler=self.sampler,
-            drop_last=True,
-            num_workers=data.loader_workers,
-            pin_memory=self.device.type == "cuda",
-        )
-        if len(self.train_loader) == 0:
-            raise ValueError(
-                f"the training set ({len(self.bundle.train)} samples) is smaller than one batch "
-                f"per worker ({batch // self.world})"
+        if is_stream(self.bundle.train):  # no random access: streaming.py
+            self.sampler = None
+            self.train_loader = stream_loader(
+                self.bundle.train.for_rank(self.rank, self.world),
+                batch // self.world,
+                data.loader_workers,
+                drop_last=True,
+                pin_memory=self.device.type == "cuda",
             )
-        self.steps_per_epoch = len(self.train_loader)
+            self.steps_per_epoch = stream_steps_per_epoch(
+                self.train_loader.dataset,
+                spec.run.epochs,
+                batch // self.world,
+                self.world,
+                data.loader_workers,
+            )
+        else:
+            self.sampler = ResumableDistributedSampler(
+                self.bundle.train, self.world, self.rank, spec.run.seed
+            )
+            self.train_loader = DataLoader(
+                self.bundle.train,
+                batch_size=batch // self.world,
+                sampler=self.sampler,
+                drop_last=True,
+                num_workers=data.loader_workers,
+                pin_memory=self.device.type == "cuda",
+            )
+            self.steps_per_epoch = len(self.train_loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"the training set ({train_size(self.bundle.train)} samples) is smaller than "
+                f"one batch per worker ({batch // self.world})"
+            )
         self.total_steps, self.eval_every = step_plan(spec, self.steps_per_epoch)
         self.checkpoint_every = spec.run.checkpoint_every or self.eval_every
 
@@ -361,6 +379,14 @@ class TrainingCore:
         restarts continue with the batches not seen yet, in the uninterrupted order)."""
         while self.step < self.total_steps:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
+            if self.sampler is None:  # a stream
+                yield from epoch_batches(self.train_loader, epoch, offset, self.steps_per_epoch)
+                if self.step < min((epoch + 1) * self.steps_per_epoch, self.total_steps):
+                    raise RuntimeError(
+                        f"the training stream ended at step {self.step}, before the "
+                        f"{self.steps_per_epoch} steps of epoch {epoch} its index promises"
+                    )
+                continue
             self.sampler.start_at(epoch, offset * self.train_loader.batch_size)
             yield from self.train_loader
 

@@ -15,6 +15,7 @@ Which features and prototypes the geometry sees depends on the family:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from .distributed import all_reduce_
 from .distributed import rank as dist_rank
 from .distributed import world_size as dist_world_size
 from .sampling import eval_shard
+from .streaming import StreamedEvalSplit, is_stream
 
 __all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
 
@@ -91,6 +93,8 @@ class EvalSplit:
 
 @dataclass
 class EvalLoaders:
+    """Each an ``EvalSplit``, or a ``streaming.StreamedEvalSplit`` for a streamed dataset."""
+
     train: EvalSplit  # fixed seeded subset of the un-augmented training set (NC, prototypes)
     val: EvalSplit
     train_full: EvalSplit  # the whole un-augmented training set (exact SCL prototypes, probes)
@@ -110,6 +114,9 @@ def make_eval_loaders(
     w = dist_world_size() if world_size is None else world_size
 
     def split(dataset, limit=None):
+        if is_stream(dataset):  # each rank its share, in the written order
+            share = None if limit is None else math.ceil(limit / w)
+            return StreamedEvalSplit(dataset.for_rank(r, w), share, batch_size, loader_workers)
         shard = eval_shard(len(dataset), r, w, limit, seed)
         return EvalSplit(dataset, shard, batch_size, loader_workers)
 

@@ -28,6 +28,7 @@ from mlflow.tracking import MlflowClient
 from .. import metric_keys as keys
 from ..tracking import MetricLogger, log_params, log_text
 from .core import RunHooks, RunResult, TrainingCore
+from .streaming import train_size
 
 __all__ = ["MlflowHooks"]
 
@@ -77,7 +78,7 @@ class MlflowHooks(RunHooks):
             log_params(
                 self.uri,
                 self.run_id,
-                {"data.train_size": len(core.bundle.train), "data.class_counts": counts},
+                {"data.train_size": train_size(core.bundle.train), "data.class_counts": counts},
             )
             log_text(self.uri, self.run_id, counts, "class_counts.json")  # params cap at 6,000
 
