@@ -98,3 +98,11 @@ def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(tm
     states = sorted((t.state.name, t.value, t.params == config_b) for t in study.get_trials())
     assert states == [("COMPLETE", 0.8, True), ("RUNNING", None, False)]
     assert resumed.suggest("c") is not None  # "b" freed its slot
+
+
+def test_an_unknown_trial_without_its_parameters_is_left_untold():
+    # results without config/<param> keys: nothing to adopt it by, and no KeyError
+    searcher = _searcher(optuna.storages.InMemoryStorage())
+    searcher.on_trial_result("ghost", {"val/acc1": 0.5, "training_iteration": 1})
+    searcher.on_trial_complete("ghost", {"val/acc1": 0.5, "status": "done"})
+    assert searcher._ot_study.get_trials() == []

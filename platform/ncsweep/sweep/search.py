@@ -58,8 +58,8 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
             self._adopt(trial_id, result)
         if isinstance(self.metric, str) and not _measured(result.get(self.metric)):
             return
-        if isinstance(self._ot_trials.get(trial_id), int):
-            return  # adopted by number: its verdict is told, its curve is not
+        if trial_id not in self._ot_trials or isinstance(self._ot_trials[trial_id], int):
+            return  # not adoptable, or adopted by number: its verdict is told, not its curve
         try:
             super().on_trial_result(trial_id, result)
         except optuna.exceptions.UpdateFinishedTrialError:
