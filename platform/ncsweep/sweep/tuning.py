@@ -7,10 +7,10 @@ A driver (``sweep.runner`` per loss family, ``study.runner`` for its cells):
 2. restores Tune's saved run or builds a new one (:func:`restore_or_build`): a restored
    run keeps its finished trials and continues running ones from their checkpoints;
 3. runs it under :class:`GracefulStop` (SIGTERM, e.g. ``ray job stop``, ends it as
-   resumable) with :func:`run_trials` (several such runs at once: :func:`run_in_parallel`), which then checks that every trial ended (else
-   :class:`SweepInterrupted`), gives each trial's MLflow run Tune's verdict
-   (:func:`reconcile_runs`) and removes what trials Tune never knew left behind
-   (:func:`drop_orphans`).
+   resumable) with :func:`run_trials` (several at once: :func:`run_in_parallel`), which
+   then checks that every trial ended (else :class:`SweepInterrupted`), gives each trial's
+   MLflow run Tune's verdict (:func:`reconcile_runs`) and removes what trials Tune never
+   knew left behind (:func:`drop_orphans`).
 
 Trials restart after an infrastructure failure (``FailureConfig(max_failures)``, counted by
 ``retries.RetryRecorder``) and are named ``trial_<id>`` in storage (``trial_folder_name``).
