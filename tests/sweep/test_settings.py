@@ -64,3 +64,16 @@ def test_deep_merge_merges_sections_and_copies():
     }
     merged["run"]["batch_size"] = 1
     assert base["run"]["batch_size"] == 64
+
+
+def test_a_sweep_saved_before_parallel_families_resumes_one_family_at_a_time(tmp_path):
+    from ncsweep.sweep.state import load_state, save_state, save_yaml
+
+    new = SweepConfig(name="new", storage=str(tmp_path), tracking_uri=WHERE["tracking_uri"])
+    save_state(new)
+    assert new.parallel_families and load_state(str(tmp_path), "new").parallel_families
+    # an older sweep.yaml has no such key: its Tune state names the sequential trainable
+    old = new.model_dump(mode="json")
+    del old["parallel_families"]
+    save_yaml(str(tmp_path), "old", "sweep.yaml", {**old, "name": "old"})
+    assert load_state(str(tmp_path), "old").parallel_families is False

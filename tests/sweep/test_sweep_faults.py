@@ -32,7 +32,8 @@ def _fix(root: Path, family: str, values: dict) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_path):
+@pytest.mark.parametrize("parallel", [True, False], ids=["families-at-once", "one-at-a-time"])
+def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_path, parallel):
     spaces = tmp_path / "spaces"
     shutil.copytree(REPO / "search_spaces", spaces)
     preset = yaml.safe_load((spaces / "presets" / "digits.yaml").read_text())
@@ -46,6 +47,7 @@ def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_pa
         name="faults",
         families=["ce", "normface", "ntce"],
         trials=1,
+        parallel_families=parallel,
         storage=str(tmp_path / "ray"),
         tracking_uri=uri,
         scheduler="none",

@@ -167,8 +167,8 @@ def sweep(
         bool | None,
         typer.Option(
             "--parallel-families/--one-family-at-a-time",
-            help="Run the families' Tune runs at once, sharing the cluster (each keeps its "
-            "trial budget, study and trials-at-once limit), or one after another (default).",
+            help="Run the families' Tune runs at once, sharing the cluster (default; each "
+            "keeps its trial budget, study and trials-at-once limit), or one after another.",
             rich_help_panel=RUN,
         ),
     ] = None,

@@ -1,9 +1,9 @@
 """``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
 
 Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
-under ``<storage>/<name>/<family>``, run one after the other or, with
-``parallel_families``, all at once in threads of this driver (``tuning.run_in_parallel``:
-the cluster stays full while a family's last trials finish); a sweep is one MLflow parent
+under ``<storage>/<name>/<family>``, all at once in threads of this driver
+(``parallel_families``, the default; ``tuning.run_in_parallel``: the cluster stays full
+while a family's last trials finish) or one after the other; a sweep is one MLflow parent
 run, each trial a child run. Resuming restores every family's Tuner from storage
 (searcher and scheduler state included), so finished trials are neither lost nor re-run,
 and a trial that was running continues from its Ray Train checkpoint in the same MLflow run.
@@ -254,6 +254,10 @@ def _tuner(
     return restore_or_build(path, trainable, build)
 
 
+def _in_parallel(cfg: SweepConfig) -> bool:
+    return cfg.parallel_families and len(cfg.families) > 1
+
+
 def _family_run(
     cfg: SweepConfig,
     index: int,
@@ -396,7 +400,8 @@ def _run_families(
     console.print(
         f"[bold]sweep {cfg.name}[/]: preset {cfg.preset}, families "
         f"{', '.join(cfg.families)}, {cfg.trials} trials each, up to {max_concurrent} "
-        f"at once; MLflow {redact_text(uri)} run {parent}"
+        f"at once{' per family, families in parallel' if _in_parallel(cfg) else ''}; "
+        f"MLflow {redact_text(uri)} run {parent}"
     )
     if objective.suite is not None:
         console.print(
@@ -450,7 +455,7 @@ def _run_families(
                 )
                 for index, family in enumerate(families)
             )
-            if cfg.parallel_families and len(families) > 1:
+            if _in_parallel(cfg):
                 # every Tuner built here in the main thread, then fitted at once
                 run_in_parallel(list(runs), stop)
             else:

@@ -54,5 +54,8 @@ def load_state(storage: str, name: str) -> SweepConfig:
             f"no sweep named {name!r} under {storage} (looked for "
             f"{sweep_dir(storage, name)}/{STATE_FILE}); pass --storage where it ran"
         )
+    # a sweep saved before parallel_families existed ran its families one after another, and
+    # its Tune state names the trainable that way (runner._tuner)
+    data.setdefault("parallel_families", False)
     # the state lives where it was found: the stored storage URI may have been redacted
     return SweepConfig.model_validate({**data, "storage": storage})

@@ -49,7 +49,7 @@ class SweepSettings(BaseModel):
     )
     nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
     parallel_families: bool = Field(
-        False,
+        True,
         description="run every family's Tune run at once in one driver, sharing the "
         "cluster (each keeps its own trial budget, study and limit of trials at once); off: "
         "one family after another",
