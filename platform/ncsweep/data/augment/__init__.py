@@ -4,6 +4,8 @@
 - :mod:`~ncsweep.data.augment.ops`: random ops drawing per-sample parameters like
   torchvision's transforms, from an explicit ``torch.Generator``.
 - :mod:`~ncsweep.data.augment.pipeline`: ``BatchPipeline.from_torchvision(train_tf)``.
+- :mod:`~ncsweep.data.augment.fused`: the usual CPU pipelines with a resize or colour stage
+  as one numba pass per view (same draws as the ops), which ``BatchPipeline`` takes itself.
 """
 
 from ncsweep.data.augment.ops import from_torchvision, supported_transforms

@@ -151,8 +151,12 @@ class HorizontalFlip:
     def __init__(self, p: float = 0.5) -> None:
         self.p = p
 
+    def draw(self, b: int, x, generator) -> torch.Tensor:
+        """B booleans: which samples are mirrored."""
+        return _rand((b,), x, generator) < self.p
+
     def __call__(self, x, generator):
-        return K.apply_where(x, _rand((len(x),), x, generator) < self.p, _mirror)
+        return K.apply_where(x, self.draw(len(x), x, generator), _mirror)
 
     def __repr__(self) -> str:
         return f"HorizontalFlip(p={self.p})"
@@ -227,13 +231,17 @@ class RandomApply:
     def __init__(self, ops: Sequence[BatchOp], p: float) -> None:
         self.ops, self.p = list(ops), p
 
+    def draw(self, b: int, x, generator) -> torch.Tensor:
+        """B booleans: which samples get ``ops`` (their own draws follow, for those only)."""
+        return _rand((b,), x, generator) < self.p
+
     def __call__(self, x, generator):
         def run(y: torch.Tensor) -> torch.Tensor:
             for op in self.ops:
                 y = op(y, generator)
             return y
 
-        return K.apply_where(x, _rand((len(x),), x, generator) < self.p, run)
+        return K.apply_where(x, self.draw(len(x), x, generator), run)
 
     def __repr__(self) -> str:
         return f"RandomApply({self.ops}, p={self.p})"
@@ -322,8 +330,12 @@ class RandomGrayscale:
     def __init__(self, p: float = 0.1) -> None:
         self.p = p
 
+    def draw(self, b: int, x, generator) -> torch.Tensor:
+        """B booleans: which samples turn grey."""
+        return _rand((b,), x, generator) < self.p
+
     def __call__(self, x, generator):
-        grey = _rand((len(x),), x, generator) < self.p
+        grey = self.draw(len(x), x, generator)
         return K.apply_where(K.unit_float(x), grey, lambda y: K.grayscale(y).expand_as(y))
 
     def __repr__(self) -> str:

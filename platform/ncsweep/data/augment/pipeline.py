@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torchvision import transforms as T
 
+from ncsweep.data.augment.fused import FusedPipeline
 from ncsweep.data.augment.kernels import unit_float
 from ncsweep.data.augment.ops import BatchOp, from_torchvision
 from ncsweep.data.transforms import MultiView
@@ -41,6 +42,7 @@ class BatchPipeline:
         if views < 1:
             raise ValueError(f"views must be >= 1, got {views}")
         self.ops, self.views = list(ops), views
+        self.fused = FusedPipeline.plan(self.ops, views)
 
     @classmethod
     def from_torchvision(cls, transform: Any) -> BatchPipeline:
@@ -55,12 +57,19 @@ class BatchPipeline:
         if x.dim() != 4:
             raise ValueError(f"need a B×C×H×W batch, got shape {tuple(x.shape)}")
         b = len(x)
+        if self.fused is not None and self.fused.accepts(x):
+            x = self.fused(x, generator)
+        else:
+            x = self.run_ops(x, generator)
+        return x.reshape(b, self.views, *x.shape[1:]) if self.views > 1 else x
+
+    def run_ops(self, x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        """The ops one after another on ``views`` copies of each sample: (B·V)×C×h×w float."""
         if self.views > 1:
             x = x.repeat_interleave(self.views, dim=0)
         for op in self.ops:
             x = op(x, generator)
-        x = unit_float(x)
-        return x.reshape(b, self.views, *x.shape[1:]) if self.views > 1 else x
+        return unit_float(x)
 
     def without_augmentation(self) -> BatchPipeline:
         """The fixed steps only (``ToFloat``, ``Normalize``), one view: CIFAR's eval transform."""
