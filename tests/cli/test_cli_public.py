@@ -52,6 +52,23 @@ def test_environment_gives_the_default_storage_and_tracking_uri(tmp_path):
     assert yaml.safe_load(flags.stdout)["storage"] == str(tmp_path / "flag")
 
 
+def test_a_file_store_mlflow_refuses_exits_2_before_anything_starts(tmp_path):
+    store = tmp_path / "mlruns"
+    for args in (
+        ("train", "--tracking-uri", store.as_uri(), "--storage", str(tmp_path / "ray")),
+        ("sweep", "--tracking-uri", str(store), "--name", "fs", "--storage", str(tmp_path)),
+    ):
+        done = ncsweep(*args, MLFLOW_ALLOW_FILE_STORE="false")
+        assert done.returncode == 2, done.stderr
+        assert "refuses file stores" in done.stderr and "MLFLOW_ALLOW_FILE_STORE" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no store, no Ray storage, no sweep
+    allowed = ncsweep("sweep", "--print-config", "--tracking-uri", str(store),
+                      MLFLOW_ALLOW_FILE_STORE="true")  # fmt: skip
+    assert allowed.returncode == 0, allowed.stderr
+    assert yaml.safe_load(allowed.stdout)["tracking_uri"] == store.as_uri()
+
+
 def test_a_piped_error_is_one_line_however_long():
     done = ncsweep("sweep", "--print-config", "--families", f"ce,{LONG}")
     assert done.returncode == 2

@@ -113,6 +113,9 @@ def train(
             sets.append(f"{key}={value}")
     spec = load_spec(config, sets)
     check_spec(spec, source=str(config or "command line"))
+    from ..tracking import resolve_tracking_uri
+
+    tracking_uri = resolve_tracking_uri(tracking_uri)  # a refused store exits before Ray starts
 
     from ..summary import print_train_summary
     from ..train.cluster import parse_resources, require_shared_storage

@@ -25,9 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mlflow import environment_variables
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from ..config import SpecError
 from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from ..status import RunState
@@ -75,13 +77,26 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
     ``sqlite:///<cwd>/mlflow.db`` (``defaults.py``).
 
     Relative SQLite and file paths are made absolute: Ray workers run in other directories.
+    A file store (``file://`` or a plain path) is a SpecError unless MLflow allows it
+    (``MLFLOW_ALLOW_FILE_STORE=true`` since MLflow 3.x refuses it), before anything starts.
     """
     uri = uri or tracking_uri_default()
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         return "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     if "://" not in uri:
-        return Path(uri).resolve().as_uri()
+        uri = Path(uri).resolve().as_uri()
+    if uri.startswith("file:") and not _file_store_allowed():
+        raise SpecError(
+            f"tracking URI {uri}: this MLflow refuses file stores. Use a database "
+            "(sqlite:///mlflow.db, the default, or postgresql://...) or a tracking server "
+            "(http://host:5000), or set MLFLOW_ALLOW_FILE_STORE=true to keep the file store."
+        )
     return uri
+
+
+def _file_store_allowed() -> bool:
+    flag = getattr(environment_variables, "MLFLOW_ALLOW_FILE_STORE", None)
+    return flag is None or bool(flag.get())  # MLflow before the flag allowed them
 
 
 def _default_artifact_location(uri: str, experiment: str) -> str | None:
