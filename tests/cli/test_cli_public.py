@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 
@@ -67,6 +68,26 @@ def test_a_file_store_mlflow_refuses_exits_2_before_anything_starts(tmp_path):
                       MLFLOW_ALLOW_FILE_STORE="true")  # fmt: skip
     assert allowed.returncode == 0, allowed.stderr
     assert yaml.safe_load(allowed.stdout)["tracking_uri"] == store.as_uri()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again on leaving: nothing listens there
+
+
+def test_a_tracking_server_that_is_not_there_exits_2_at_once(tmp_path):
+    # MLflow itself would retry the refused connection for about 4 minutes per call
+    uri = f"http://user:hunter2@127.0.0.1:{_closed_port()}"
+    for args in (
+        ("train", "--tracking-uri", uri, "--storage", str(tmp_path / "ray")),
+        ("sweep", "--tracking-uri", uri, "--name", "gone", "--storage", str(tmp_path)),
+    ):
+        done = ncsweep(*args)
+        assert done.returncode == 2, done.stderr
+        assert "no MLflow server answers" in done.stderr and "Connection refused" in done.stderr
+        assert "hunter2" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing was started
 
 
 def test_a_piped_error_is_one_line_however_long():

@@ -68,12 +68,13 @@ def evaluate(
     from ..evaluate import check_options, parse_suites, rich_table
     from ..evaluate.report import comparison_line
     from ..evaluate.runner import evaluate_run
-    from ..tracking import resolve_tracking_uri
+    from ..tracking import require_reachable, resolve_tracking_uri
 
     suites = parse_suites(suite if suite is not None else _suites())
     options = parse_options(option)
     check_options(options, "--option")
     uri = resolve_tracking_uri(tracking_uri)
+    require_reachable(uri)
     try:
         outcome = evaluate_run(uri, run, suites, baseline=baseline, options=options, device=device)
     except (DatasetNotFoundError, ValueError) as err:

@@ -113,9 +113,10 @@ def train(
             sets.append(f"{key}={value}")
     spec = load_spec(config, sets)
     check_spec(spec, source=str(config or "command line"))
-    from ..tracking import resolve_tracking_uri
+    from ..tracking import require_reachable, resolve_tracking_uri
 
     tracking_uri = resolve_tracking_uri(tracking_uri)  # a refused store exits before Ray starts
+    require_reachable(tracking_uri)
 
     from ..summary import print_train_summary
     from ..train.cluster import parse_resources, require_shared_storage

@@ -60,6 +60,7 @@ from ..tracking import (
     find_run,
     finish_run,
     log_text,
+    require_reachable,
     resolve_tracking_uri,
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
@@ -225,6 +226,7 @@ def run_study(
             or (``LeaseHeld``) another driver runs it; ``force`` takes its lease anyway.
         SweepInterrupted: Tune returned before every cell ended (run it again to resume).
     """
+    require_reachable(resolve_tracking_uri(tracking_uri))
     with Lease(storage, name, "study", force=force, say=console_notes(console)):
         uri = resolve_tracking_uri(tracking_uri)
         plan = _plan(settings, cells)

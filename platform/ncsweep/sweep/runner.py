@@ -51,6 +51,7 @@ from ..tracking import (
     MetricLogger,
     finish_run,
     log_text,
+    require_reachable,
     resolve_tracking_uri,
     set_tags,
 )
@@ -348,6 +349,7 @@ def run_sweep(
         cpus_per_worker=cfg.cpus_per_worker,
     )
     families = _validate(cfg, preset)
+    require_reachable(resolve_tracking_uri(cfg.tracking_uri))
     ensure_ray()
     # before the lease: a refused storage leaves nothing behind in it
     require_shared_storage(cfg.storage, cfg.shared_storage)

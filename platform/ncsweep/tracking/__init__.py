@@ -13,6 +13,7 @@ from .links import (
 )
 from .placement import TAG_NODE, TAG_NODE_ID, TAG_RESOURCES, node_tags
 from .provenance import git_commit, package_versions, provenance_tags
+from .reachable import require_reachable
 from .runs import (
     PARENT_TAG,
     TAG_FAILURE,
@@ -65,6 +66,7 @@ __all__ = [
     "node_tags",
     "package_versions",
     "provenance_tags",
+    "require_reachable",
     "resolve_tracking_uri",
     "set_tags",
     "start_run",
