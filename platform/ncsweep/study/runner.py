@@ -226,9 +226,9 @@ def run_study(
             or (``LeaseHeld``) another driver runs it; ``force`` takes its lease anyway.
         SweepInterrupted: Tune returned before every cell ended (run it again to resume).
     """
-    require_reachable(resolve_tracking_uri(tracking_uri))
+    uri = resolve_tracking_uri(tracking_uri)
+    require_reachable(uri)
     with Lease(storage, name, "study", force=force, say=console_notes(console)):
-        uri = resolve_tracking_uri(tracking_uri)
         plan = _plan(settings, cells)
         resuming = _check_plan(uri, storage, name, plan)
         if not resuming:

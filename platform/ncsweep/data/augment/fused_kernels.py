@@ -47,7 +47,7 @@ def _clamp01(v):
 
 @numba.njit(cache=True, nogil=True)
 def _blend(r, g, b, other, factor):
-    """factor · x + (1 - factor) · other per channel, clamped (other: a scalar or a plane)."""
+    """factor · x + (1 - factor) · other per channel, clamped (other: one value per pixel)."""
     for i in range(r.size):
         o = other[i]
         r[i] = _clamp01(o + factor * (r[i] - o))
