@@ -87,7 +87,7 @@ def ray_session(s3_endpoint):
     """A local Ray instance (2 CPUs) in its own temp dir, stopped at the end."""
     import ray
 
-    from ncsweep.train.trainer import RAY_RUN_ENV
+    from ncsweep.runtime.trainer import RAY_RUN_ENV
 
     temp_dir = tempfile.mkdtemp(prefix="ncsr", dir="/tmp")
     # The dashboard serves the state API Ray Train's placement-group cleaner relies on.

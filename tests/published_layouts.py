@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ncsweep.data.corruptions import CORRUPTIONS, SEVERITIES
+from ncsweep.data.corruption_ops import CORRUPTIONS, SEVERITIES
 
 COLOURS = [(220, 30, 30), (30, 200, 40), (40, 60, 220)]
 

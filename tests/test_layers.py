@@ -18,64 +18,33 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "platform" / "ncsweep"
 
-#: Lowest first. leaf: specs, registries, the plain-PyTorch libraries; core: one training
-#: run in plain PyTorch and what measures a trained model (no Ray); orchestration: Ray,
-#: MLflow, sweeps and studies; top: what a person calls (report, CLI).
+#: Lowest first. A module belongs to the layer of its folder under ``ncsweep/`` (a module at
+#: the top of the package is a unit of its own): foundation, plain Python every layer may
+#: use; libraries and core, plain PyTorch (specs, losses, geometry, data, models; one training
+#: run and the evaluation suites), importing neither Ray nor MLflow; tracking, the one door
+#: to MLflow; plan, a sweep's description; runtime, Ray Train and Tune; features, what the
+#: commands do; interface, the CLI and the package's public names.
 LAYERS: dict[str, tuple[str, ...]] = {
-    "leaf": (
-        "ncsweep._environment",
-        "ncsweep._shipped",
-        "ncsweep.config",
-        "ncsweep.data",
-        "ncsweep.defaults",
-        "ncsweep.geometry",
-        "ncsweep.losses",
-        "ncsweep.metric_keys",
-        "ncsweep.models",
-        "ncsweep.redact",
-        "ncsweep.registry",
-        "ncsweep.status",
+    "foundation": (
+        "_environment",
+        "_shipped",
+        "defaults",
+        "metric_keys",
+        "redact",
+        "registry",
+        "status",
     ),
-    "core": (
-        "ncsweep.train",  # the package itself re-exports the core only
-        "ncsweep.train._malloc",
-        "ncsweep.train.checkpoint",
-        "ncsweep.train.core",
-        "ncsweep.train.distributed",
-        "ncsweep.train.evaluation",
-        "ncsweep.train.optimization",
-        "ncsweep.train.probes",
-        "ncsweep.train.sampling",
-        "ncsweep.evaluate",  # the suites and the hooks that run them at the end of a run
-        "ncsweep.preflight",
-    ),
-    "orchestration": (
-        "ncsweep.tracking",
-        "ncsweep.train._node_probe",
-        "ncsweep.train._ray_private",
-        "ncsweep.train.cluster",
-        "ncsweep.train.failures",
-        "ncsweep.train.local_ray",
-        "ncsweep.train.mlflow_hooks",
-        "ncsweep.train.ray_train",
-        "ncsweep.train.trainer",
-        "ncsweep.evaluate.runs",  # ``ncsweep evaluate``: runs and results in MLflow
-        "ncsweep.evaluate.runner",
-        "ncsweep.sweep",
-        "ncsweep.study",
-    ),
-    "top": (
-        "ncsweep",
-        "ncsweep.__main__",
-        "ncsweep.cli",
-        "ncsweep.report",
-        "ncsweep.summary",
-    ),
+    "libraries": ("config", "losses", "geometry", "models", "data", "uncertainty"),
+    "core": ("train", "evaluate"),
+    "tracking": ("tracking",),
+    "plan": ("plan",),
+    "runtime": ("runtime",),
+    "features": ("sweep", "study", "report"),
+    "interface": ("cli", "__init__", "__main__"),
 }
 
-#: Edges that break the rules today and are being removed (the rewrite of sweep/ and
-#: study/). Nothing may be added here.
-ALLOWED: set[tuple[str, str]] = set()  # imports that break the layering on purpose: none
+#: Layers whose modules may import neither Ray nor MLflow (plain PyTorch).
+PLAIN_LAYERS = ("foundation", "libraries", "core")
 
 
 def module_name(path: Path) -> str:
@@ -138,15 +107,18 @@ def graph() -> dict[str, set[str]]:
     return {name: imports(name, path, known) for name, path in found.items()}
 
 
+def unit_of(name: str) -> str:
+    """The folder (or top-level module) of ``ncsweep.a.b``: ``a``; the package itself: ``__init__``."""
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
 def layer_of(name: str) -> tuple[int, str]:
-    best = (-1, 0, "")
-    for index, (layer, prefixes) in enumerate(LAYERS.items()):
-        for prefix in prefixes:
-            if name == prefix or name.startswith(prefix + "."):
-                best = max(best, (len(prefix), index, layer))
-    if best[0] < 0:
-        raise AssertionError(f"{name} is in no layer: add it to LAYERS")
-    return best[1], best[2]
+    unit = unit_of(name)
+    for index, (layer, units) in enumerate(LAYERS.items()):
+        if unit in units:
+            return index, layer
+    raise AssertionError(f"{name}: its folder {unit!r} is in no layer: add it to LAYERS")
 
 
 def upward_edges(edges: dict[str, set[str]]) -> list[str]:
@@ -154,7 +126,7 @@ def upward_edges(edges: dict[str, set[str]]) -> list[str]:
         f"{a} ({layer_of(a)[1]}) -> {b} ({layer_of(b)[1]})"
         for a, targets in edges.items()
         for b in targets
-        if (a, b) not in ALLOWED and layer_of(b)[0] > layer_of(a)[0]
+        if layer_of(b)[0] > layer_of(a)[0]
     )
 
 
@@ -171,8 +143,6 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
         stack.append(v)
         on_stack.add(v)
         for w in sorted(edges.get(v, ())):
-            if (v, w) in ALLOWED:
-                continue
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -198,9 +168,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def cycle_edges(edges: dict[str, set[str]], component: list[str]) -> list[str]:
     members = set(component)
-    return sorted(
-        f"{a} -> {b}" for a in component for b in edges[a] & members if (a, b) not in ALLOWED
-    )
+    return sorted(f"{a} -> {b}" for a in component for b in edges[a] & members)
 
 
 def test_every_module_has_a_layer():
@@ -220,11 +188,43 @@ def test_no_import_cycles():
     assert not found, f"import cycles ({len(found)}), their edges:\n{text}"
 
 
-def test_allowed_edges_still_exist():
-    """An exception that no longer happens is removed from ``ALLOWED``."""
-    edges = graph()
-    stale = sorted(f"{a} -> {b}" for a, b in ALLOWED if b not in edges.get(a, ()))
-    assert not stale, "ALLOWED edges that the code no longer has:\n" + "\n".join(stale)
+def folder_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which folders import which (edges between modules of two different folders)."""
+    folders: dict[str, set[str]] = {}
+    for a, targets in edges.items():
+        folders.setdefault(unit_of(a), set()).update(
+            unit_of(b) for b in targets if unit_of(b) != unit_of(a)
+        )
+    return folders
+
+
+def test_no_cycles_between_folders():
+    """Two folders of one layer may import each other's modules in one direction only
+    (``train/`` and ``evaluate/`` once imported each other)."""
+    folders = folder_graph(graph())
+    found = cycles(folders)
+    text = "\n\n".join("\n".join(cycle_edges(folders, c)) for c in found)
+    assert not found, f"folders that import each other ({len(found)}):\n{text}"
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of the packages a module imports anywhere (deferred imports too)."""
+    found: set[str] = set()
+    for node in ast.walk(_without_type_checking(ast.parse(path.read_text(), str(path)))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_plain_layers_import_neither_ray_nor_mlflow():
+    bad = sorted(
+        f"{name} imports {sorted(third_party_imports(path) & {'ray', 'mlflow'})}"
+        for name, path in modules().items()
+        if layer_of(name)[1] in PLAIN_LAYERS and third_party_imports(path) & {"ray", "mlflow"}
+    )
+    assert not bad, "plain-PyTorch layers that import Ray or MLflow:\n" + "\n".join(bad)
 
 
 def test_graph_sees_deferred_and_relative_imports():
@@ -232,7 +232,7 @@ def test_graph_sees_deferred_and_relative_imports():
     ``cli/train.py`` imports the driver inside its command)."""
     edges = graph()
     assert "ncsweep.config" in edges["ncsweep.cli.train"]
-    assert "ncsweep.train.trainer" in edges["ncsweep.cli.train"]
+    assert "ncsweep.runtime.trainer" in edges["ncsweep.cli.train"]
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ are read only when nothing else chose.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 __all__ = [
     "DEFAULT_STORAGE",
     "DEFAULT_TRACKING_URI",
+    "default_storage",
     "STORAGE_ENV",
     "TRACKING_URI_ENV",
     "storage_default",
@@ -35,3 +37,10 @@ def tracking_uri_default() -> str:
         or os.environ.get("MLFLOW_TRACKING_URI")
         or DEFAULT_TRACKING_URI
     )
+
+
+def default_storage(path: str | None) -> str:
+    """Ray storage: an ``s3://`` URI as is, a local path made absolute; without one,
+    ``$NCSWEEP_STORAGE`` or ``./ray_results``."""
+    path = path or storage_default()
+    return path if "://" in path else str(Path(path).resolve())

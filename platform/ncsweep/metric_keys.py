@@ -58,7 +58,7 @@ EPOCH = "epoch"
 #: Evaluations after step 0 so far (1, 2, ...): ASHA's time unit, whatever ``eval.eval_every``.
 EVALUATION = "evaluation"
 LR = "lr"
-#: A sweep's second objective (``sweep/objectives.py``): censored steps to the NC threshold.
+#: A sweep's second objective (``plan/objectives.py``): censored steps to the NC threshold.
 OBJECTIVE_NC_STEPS = "objective/nc_steps"
 
 #: Prefixes of the per-metric NC keys: ``NC + "nc1"`` = ``nc/nc1``.

@@ -58,10 +58,10 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from ncsweep.config import apply_overrides, parse_overrides, spec_from_dict  # noqa: E402
+from ncsweep.plan.presets import load_preset  # noqa: E402
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep  # noqa: E402
 from ncsweep.sweep.export import trial_spec  # noqa: E402
 from ncsweep.sweep.leaderboard import find_parent  # noqa: E402
-from ncsweep.sweep.presets import load_preset  # noqa: E402
 from ncsweep.tracking import PARENT_TAG  # noqa: E402
 from ncsweep.train import RunResult, TrainingCore, fit  # noqa: E402
 
@@ -500,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=0,
         help="logical CPUs beyond the 2 real ones (0: a stopped trial's CPU is "
-        "now released, see sweep/trial.py)",
+        "now released, see runtime/trial.py)",
     )
     parser.add_argument("--skip", choices=["overhead", "efficiency"], action="append", default=[])
     parser.add_argument("--bare", help=argparse.SUPPRESS)  # the bare runs' own process

@@ -13,7 +13,7 @@ import ray  # imported before ensure_ray, as a library user would
 import ray.train
 from ray.train.torch import TorchTrainer
 
-from ncsweep.train.trainer import ensure_ray
+from ncsweep.runtime.trainer import ensure_ray
 
 
 def listening(pid: int) -> list[dict]:

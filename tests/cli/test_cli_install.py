@@ -77,7 +77,7 @@ def test_non_editable_install_runs_the_digits_preset_from_another_directory(tmp_
         [
             python,
             "-c",
-            "import ncsweep.sweep.spaces as s, ncsweep.report.spec as r; "
+            "import ncsweep.plan.spaces as s, ncsweep.report.spec as r; "
             "print(s.__file__, s.search_spaces_dir(), r.dashboards_dir())",
         ],
         env=env,

@@ -57,7 +57,7 @@ def test_every_port_of_the_local_ray_instance_is_on_loopback(tmp_path):
         assert process in names, names
     assert len(sockets) >= 8
     exposed = [s for s in sockets if not _is_loopback(s["ip"])]
-    # The one exception, documented in train/local_ray.py: torch's TCPStore server (the
+    # The one exception, documented in runtime/local_ray.py: torch's TCPStore server (the
     # rendezvous of a multi-worker process group, rank 0, MASTER_PORT) binds every interface
     # whatever MASTER_ADDR is; torch has no bind-address option for it.
     assert [(s["name"], s.get("tcpstore")) for s in exposed] in (

@@ -102,9 +102,9 @@ def test_the_train_summary_keeps_each_row_on_one_line_in_a_log():
     from types import SimpleNamespace
 
     from ncsweep.cli._app import _console
+    from ncsweep.cli.summary import print_train_summary
     from ncsweep.config import load_spec
     from ncsweep.geometry.descriptors import METRICS
-    from ncsweep.summary import print_train_summary
 
     console = _console()  # under pytest stdout is not a terminal, as in `ray job logs`
     assert not console.is_terminal

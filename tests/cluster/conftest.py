@@ -293,7 +293,7 @@ def two_node_cluster(s3_endpoint):
         RAY_TRAIN_HEALTH_CHECK_INTERVAL_S="0.5",
     )
     # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (set by a local ncsweep start in this process,
-    # train/local_ray.py) would make the second node refuse to join.
+    # runtime/local_ray.py) would make the second node refuse to join.
     for key in (
         "RAY_ADDRESS",
         "RAY_API_SERVER_ADDRESS",

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from ncsweep.runtime.lease import read_lease
 from ncsweep.sweep.leaderboard import collect_rows, find_parent
-from ncsweep.sweep.lease import read_lease
 from ncsweep.tracking import TAG_NODE_ID, TAG_RETRIES
 
 pytestmark = pytest.mark.slow

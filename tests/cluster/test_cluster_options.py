@@ -12,10 +12,10 @@ import optuna
 import pytest
 
 from ncsweep.config import SpecError, load_spec
-from ncsweep.report.study import saved_study
-from ncsweep.sweep.study import load_study, open_study_storage, save_study
-from ncsweep.train.cluster import connect_kwargs, is_remote_storage, parse_resources
-from ncsweep.train.trainer import build_trainer
+from ncsweep.report.optuna_study import saved_study
+from ncsweep.runtime.cluster import connect_kwargs, is_remote_storage, parse_resources
+from ncsweep.runtime.journal import load_study, open_study_storage, save_study
+from ncsweep.runtime.trainer import build_trainer
 
 
 @pytest.mark.parametrize(

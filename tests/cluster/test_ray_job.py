@@ -13,8 +13,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from ncsweep.runtime.journal import load_study
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.study import load_study
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from ncsweep.data.corruptions import (
+from ncsweep.data.corruption_ops import (
     CORRUPTIONS,
     PARAMETER_SETS,
     SEVERITIES,

@@ -13,10 +13,10 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from ncsweep.config import load_spec
+from ncsweep.runtime.mlflow_hooks import MlflowHooks
+from ncsweep.runtime.trainer import close_run, open_run, outcome_from_metrics
 from ncsweep.train import TrainingCore, fit
 from ncsweep.train.checkpoint import STATE_FILE
-from ncsweep.train.mlflow_hooks import MlflowHooks
-from ncsweep.train.trainer import close_run, open_run, outcome_from_metrics
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ncsweep.config import load_spec
-from ncsweep.data.corruptions import plan_for
+from ncsweep.data.corruption_ops import plan_for
 from ncsweep.evaluate import compare, run_suites, subject_from_state
 
 

@@ -9,8 +9,8 @@ import torch
 
 from ncsweep.config import load_spec
 from ncsweep.data import DatasetNotFoundError
-from ncsweep.data.corrupted import find_published
-from ncsweep.data.corruptions import CORRUPTIONS, SEVERITIES
+from ncsweep.data.corrupted_sets import find_published
+from ncsweep.data.corruption_ops import CORRUPTIONS, SEVERITIES
 from ncsweep.evaluate import compare, run_suites, subject_from_state
 from ncsweep.evaluate.corruption import _imagenet_c
 from published_layouts import write_cifar_c, write_imagenet_c

@@ -4,7 +4,7 @@ and its checkpoint location (Ray reports S3 paths without the scheme)."""
 from __future__ import annotations
 
 from ncsweep.config import load_spec
-from ncsweep.evaluate.runs import _checkpoint_uri, _spec_of
+from ncsweep.runtime.evaluation_runs import _checkpoint_uri, _spec_of
 
 
 def test_a_spec_written_with_every_loss_option_is_read_with_the_familys_own():

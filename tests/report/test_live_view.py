@@ -11,7 +11,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from ncsweep.sweep.live import SweepView, route_ray_output
+from ncsweep.runtime.live import SweepView, route_ray_output
 from ncsweep.tracking import experiment_runs_url, ui_base, ui_command
 
 

@@ -1,4 +1,4 @@
-"""The sweep lease (sweep/lease.py) on a local folder and on the S3 API server."""
+"""The sweep lease (runtime/lease.py) on a local folder and on the S3 API server."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import pytest
 import s3fs
 
-from ncsweep.sweep.lease import Lease, LeaseHeld, read_lease
+from ncsweep.runtime.lease import Lease, LeaseHeld, read_lease
 
 
 @pytest.fixture(params=["local", "s3"])

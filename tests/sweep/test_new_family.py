@@ -14,9 +14,9 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from ncsweep.losses import list_losses, loss_info, unregister_loss
+from ncsweep.plan.spaces import list_families, load_space, search_spaces_dir
 from ncsweep.sweep import SweepConfig, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.spaces import list_families, load_space, search_spaces_dir
 
 MODULE = "tests.sweep.toy_family_loss"
 

@@ -13,11 +13,11 @@ from ncsweep.config import SpecError
 from ncsweep.evaluate import SuiteResult, get_suite, list_suites, register_suite, run_suites
 from ncsweep.evaluate._registry import SUITES, SuiteKey
 from ncsweep.losses import DEFAULT_PROBE_TEMPERATURE, loss_info
+from ncsweep.plan.objectives import resolve_objective
+from ncsweep.plan.sweep_config import SweepConfig, SweepSettings, sweep_config
+from ncsweep.runtime.searcher import CompletedOnlyOptunaSearch, build_searcher
+from ncsweep.runtime.trial import tune_result
 from ncsweep.sweep.leaderboard import TrialRow, best_per_family, rows_to_csv
-from ncsweep.sweep.objectives import resolve_objective
-from ncsweep.sweep.search import CompletedOnlyOptunaSearch, build_searcher
-from ncsweep.sweep.settings import SweepConfig, SweepSettings, sweep_config
-from ncsweep.sweep.trial import tune_result
 
 WHERE = {"storage": "/tmp/ncsweep-objective", "tracking_uri": "sqlite:////tmp/ncsweep.db"}
 

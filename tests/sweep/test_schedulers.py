@@ -10,9 +10,9 @@ import pytest
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from ncsweep.metric_keys import EVALUATION
-from ncsweep.sweep.objectives import ACCURACY, NC_STEPS, resolve_objective
-from ncsweep.sweep.schedulers import ParetoASHA, build_scheduler, pareto_ranks
-from ncsweep.sweep.sweep_settings import SweepSettings
+from ncsweep.plan.objectives import ACCURACY, NC_STEPS, resolve_objective
+from ncsweep.plan.settings import SweepSettings
+from ncsweep.runtime.schedulers import ParetoASHA, build_scheduler, pareto_ranks
 
 # At the first rung: two accurate trials that collapse slowly, one less accurate trial
 # whose geometry collapses in a fifth of the steps, one trial worse on both.

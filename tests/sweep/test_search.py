@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from ncsweep.sweep.search import CompletedOnlyOptunaSearch, build_searcher
-from ncsweep.sweep.settings import SweepSettings
+from ncsweep.plan.sweep_config import SweepSettings
+from ncsweep.runtime.searcher import CompletedOnlyOptunaSearch, build_searcher
 
 
 def _space(trial):

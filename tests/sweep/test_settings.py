@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from ncsweep.cli import app
 from ncsweep.config import SpecError, deep_merge
+from ncsweep.plan.sweep_config import SweepSettings, sweep_config
 from ncsweep.sweep import SweepConfig, load_preset
-from ncsweep.sweep.settings import SweepSettings, sweep_config
 
 WHERE = {"storage": "/tmp/ncsweep-settings", "tracking_uri": "sqlite:////tmp/ncsweep.db"}
 
@@ -67,7 +67,7 @@ def test_deep_merge_merges_sections_and_copies():
 
 
 def test_a_sweep_saved_before_parallel_families_resumes_one_family_at_a_time(tmp_path):
-    from ncsweep.sweep.state import load_state, save_state, save_yaml
+    from ncsweep.plan.state import load_state, save_state, save_yaml
 
     new = SweepConfig(name="new", storage=str(tmp_path), tracking_uri=WHERE["tracking_uri"])
     save_state(new)

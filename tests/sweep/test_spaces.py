@@ -13,8 +13,8 @@ import yaml
 
 from ncsweep.config import SpecError, spec_from_dict
 from ncsweep.losses import list_losses, loss_info
-from ncsweep.sweep.presets import list_presets, load_preset
-from ncsweep.sweep.spaces import (
+from ncsweep.plan.presets import list_presets, load_preset
+from ncsweep.plan.spaces import (
     Param,
     SearchSpace,
     list_families,

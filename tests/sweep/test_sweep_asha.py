@@ -12,11 +12,11 @@ from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 from rich.console import Console
 
+from ncsweep.plan.spaces import search_spaces_dir
+from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.export import pareto_rows
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.spaces import search_spaces_dir
-from ncsweep.sweep.study import load_study
 
 pytestmark = pytest.mark.slow
 

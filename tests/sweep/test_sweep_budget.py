@@ -9,11 +9,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
+from ncsweep.runtime.journal import load_study
+from ncsweep.runtime.tuning import SweepInterrupted
 from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.study import load_study
-from ncsweep.sweep.tuning import SweepInterrupted
 
 pytestmark = pytest.mark.slow
 

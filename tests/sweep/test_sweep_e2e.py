@@ -8,9 +8,9 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from ncsweep.config import load_spec
+from ncsweep.runtime.trainer import run_training
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.train.trainer import run_training
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import yaml
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
+from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.study import load_study
 from ncsweep.tracking import TAG_RETRIES
 
 pytestmark = pytest.mark.slow

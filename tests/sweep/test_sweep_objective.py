@@ -16,9 +16,9 @@ from typer.testing import CliRunner
 
 from ncsweep.cli import app
 from ncsweep.config import read_yaml
+from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.sweep.study import load_study
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
+from ncsweep.runtime.journal import load_study
 from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import child_runs, find_parent
-from ncsweep.sweep.study import load_study
 
 pytestmark = pytest.mark.slow
 

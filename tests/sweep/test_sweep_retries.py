@@ -13,8 +13,8 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
+from ncsweep.runtime.journal import load_study
 from ncsweep.sweep.leaderboard import collect_rows, find_parent
-from ncsweep.sweep.study import load_study
 from ncsweep.tracking import TAG_RETRIES
 
 pytestmark = pytest.mark.slow

@@ -8,8 +8,8 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from ncsweep.config import load_spec
+from ncsweep.runtime.trial import runs_in_trial, trial_resources
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
-from ncsweep.sweep.trial import runs_in_trial, trial_resources
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ncsweep.config import SpecError, load_spec
-from ncsweep.preflight import check_spec
+from ncsweep.plan.preflight import check_spec
 from ncsweep.train import TrainingCore
 from ncsweep.train.acceleration import maybe_compile, memory_format_for
 from ncsweep.train.distributed import unwrap

@@ -12,10 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ncsweep.config import load_spec
+from ncsweep.runtime.mlflow_hooks import MlflowHooks
+from ncsweep.runtime.trainer import open_run
 from ncsweep.train import RunHooks, TrainingCore, fit
 from ncsweep.train.checkpoint import save_state
-from ncsweep.train.mlflow_hooks import MlflowHooks
-from ncsweep.train.trainer import open_run
 
 
 def _steps(uri: str, run_id: str, key: str) -> list[int]:

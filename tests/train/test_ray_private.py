@@ -1,4 +1,4 @@
-"""The one private Ray name ncsweep writes (train/_ray_private.py) still does what it did."""
+"""The one private Ray name ncsweep writes (runtime/_ray_private.py) still does what it did."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ _PROBE = """
 import json, ray
 from ray._private import ray_constants, services
 before = ray_constants.ENABLE_RAY_CLUSTER
-from ncsweep.train.local_ray import local_ray_options
+from ncsweep.runtime.local_ray import local_ray_options
 local_ray_options()
 print(json.dumps([before, ray_constants.ENABLE_RAY_CLUSTER, services.get_node_ip_address()]))
 """

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from ncsweep.config import load_spec
-from ncsweep.train.trainer import run_training
+from ncsweep.runtime.trainer import run_training
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 
 from ncsweep.config import load_spec
 from ncsweep.data import long_tail_counts
-from ncsweep.train.trainer import run_training
+from ncsweep.runtime.trainer import run_training
 
 pytestmark = pytest.mark.slow
 

@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as err:
-        from ..sweep.tuning import SweepInterrupted
+        from ..runtime.tuning import SweepInterrupted
 
         if not isinstance(err, SweepInterrupted):
             raise

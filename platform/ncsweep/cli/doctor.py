@@ -102,8 +102,8 @@ def _cluster_checks(address: str | None, storage: str | None, shared: bool) -> l
         return checks
     import ray
 
-    from ..train.cluster import alive_nodes
-    from ..train.trainer import ensure_ray
+    from ..runtime.cluster import alive_nodes
+    from ..runtime.trainer import ensure_ray
 
     try:
         ensure_ray(address)
@@ -117,7 +117,7 @@ def _cluster_checks(address: str | None, storage: str | None, shared: bool) -> l
 
 def _storage_checks(storage: str | None, shared: bool, nodes: list, cluster: bool) -> list[Check]:
     from ..config import SpecError
-    from ..train.cluster import StorageProbe, probe_nodes, require_shared_storage
+    from ..runtime.cluster import StorageProbe, probe_nodes, require_shared_storage
 
     checks: list[Check] = []
     if storage is None:

@@ -67,7 +67,7 @@ def evaluate(
     from ..data import DatasetNotFoundError
     from ..evaluate import check_options, parse_suites, rich_table
     from ..evaluate.report import comparison_line
-    from ..evaluate.runner import evaluate_run
+    from ..runtime.evaluation_runner import evaluate_run
     from ..tracking import require_reachable, resolve_tracking_uri
 
     suites = parse_suites(suite if suite is not None else _suites())

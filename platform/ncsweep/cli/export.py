@@ -30,9 +30,9 @@ def export(
     "Best" is by the objective the sweep ran with (its saved settings, else its MLflow
     parent run): val/acc1, or the eval/<suite>/<key> it optimised in that key's direction.
     """
+    from ..defaults import default_storage
     from ..sweep import collect_rows, export_best, load_state
     from ..sweep.leaderboard import sweep_objective
-    from ..train.trainer import default_storage
 
     state = None
     try:

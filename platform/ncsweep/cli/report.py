@@ -34,9 +34,9 @@ def report(
 ) -> None:
     """Render a sweep (running or done) into one offline HTML file: accuracy against NC speed,
     convergence against CE, the search, evaluations, every trial."""
+    from ..defaults import default_storage
     from ..report import build_report, load_dashboards
     from ..tracking import resolve_tracking_uri
-    from ..train.trainer import default_storage
 
     boards = load_dashboards(dashboards)  # validated before MLflow is read
     uri = resolve_tracking_uri(tracking_uri)

@@ -65,10 +65,10 @@ def paper(
     continue from their checkpoints, and the table is rewritten. Another plan under the
     same --name exits 2 (choose another --name)."""
     from ..config import SpecError
+    from ..defaults import default_storage
+    from ..plan.spaces import list_families
     from ..study import default_study_name, plan_cells, run_study, variants_for
     from ..sweep import load_preset
-    from ..sweep.spaces import list_families
-    from ..train.trainer import default_storage
 
     if seeds < 1:
         raise SpecError(f"--seeds must be >= 1, got {seeds}")

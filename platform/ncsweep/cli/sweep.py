@@ -64,7 +64,7 @@ VerboseOption = Annotated[
 
 
 def _presets() -> list[str]:
-    from ..sweep.presets import list_presets
+    from ..plan.presets import list_presets
 
     return list_presets()
 
@@ -222,11 +222,11 @@ def sweep(
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
 
-    Settings: the preset's ``sweep:`` section, then these flags (``sweep/settings.py``).
+    Settings: the preset's ``sweep:`` section, then these flags (``plan/sweep_config.py``).
     """
+    from ..plan.sweep_config import sweep_config
+    from ..runtime.cluster import parse_resources
     from ..sweep import run_sweep
-    from ..sweep.settings import sweep_config
-    from ..train.cluster import parse_resources
 
     join_cluster(address)
     if status:
@@ -270,7 +270,7 @@ def sweep(
 
 
 def _storage(storage: str | None) -> str | None:
-    from ..train.trainer import default_storage
+    from ..defaults import default_storage
 
     return default_storage(storage) if storage else None
 
@@ -359,8 +359,8 @@ def _resume(
 ) -> None:
     """Continue sweep ``name``; ``budgets``: ``time_budget``/``gpu_hours`` given for this
     run of the command (replacing those the sweep was started with)."""
+    from ..defaults import default_storage
     from ..sweep import SweepConfig, load_state, run_sweep
-    from ..train.trainer import default_storage
 
     config = load_state(default_storage(storage), name)
     given = {k: v for k, v in (budgets or {}).items() if v is not None}
@@ -383,9 +383,9 @@ def _resume(
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
+    from ..defaults import default_storage
     from ..sweep import collect_rows, leaderboard_table, load_state
     from ..sweep.leaderboard import nc_steps_table, sweep_objective
-    from ..train.trainer import default_storage
 
     try:
         state = load_state(default_storage(storage), name)

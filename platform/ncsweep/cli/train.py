@@ -97,7 +97,7 @@ def train(
 ) -> None:
     """Train one model on Ray Train with NC measured as it trains; tracked in MLflow."""
     from ..config import load_spec
-    from ..preflight import check_spec
+    from ..plan.preflight import check_spec
 
     sets = list(overrides or [])
     for key, value in (
@@ -118,9 +118,10 @@ def train(
     tracking_uri = resolve_tracking_uri(tracking_uri)  # a refused store exits before Ray starts
     require_reachable(tracking_uri)
 
-    from ..summary import print_train_summary
-    from ..train.cluster import parse_resources, require_shared_storage
-    from ..train.trainer import default_storage, ensure_ray, run_training
+    from ..defaults import default_storage
+    from ..runtime.cluster import parse_resources, require_shared_storage
+    from ..runtime.trainer import ensure_ray, run_training
+    from .summary import print_train_summary
 
     resources = parse_resources(resources_per_worker)
     join_cluster(address)

@@ -10,7 +10,7 @@ suite's comparison (long-tail gain, mCE, transfer gain); suites without one comp
 Each suite declares the keys it reports (:class:`SuiteKey`: name, direction, meaning, and
 whether it needs a baseline run): the one home of those facts. ``run_suites`` refuses a key
 a suite did not declare; a sweep's ``--objective eval/<suite>/<key>`` takes its direction
-from here (``sweep/objectives.py``).
+from here (``plan/objectives.py``).
 """
 
 from __future__ import annotations

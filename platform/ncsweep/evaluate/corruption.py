@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.corrupted import clean_source, find_published, generated_set
-from ..data.corruptions import CORRUPTIONS, SEVERITIES, plan_for
+from ..data.corrupted_sets import clean_source, find_published, generated_set
+from ..data.corruption_ops import CORRUPTIONS, SEVERITIES, plan_for
 from ..data.transforms import CIFAR10_STATS, CIFAR100_STATS, IMAGENET_STATS
 from ._registry import SuiteKey, SuiteResult, register_suite
 from .subject import Subject

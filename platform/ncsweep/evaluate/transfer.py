@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data import DatasetNotFoundError, create_dataset
-from ..data.corrupted import clean_source, generated_set
-from ..data.corruptions import CORRUPTIONS
+from ..data.corrupted_sets import clean_source, generated_set
+from ..data.corruption_ops import CORRUPTIONS
 from ..data.transfer import MEAN_PER_CLASS, TRANSFER_DATASETS
 from ._registry import SuiteKey, SuiteResult, register_suite
 from .logistic import C_GRID, linear_probe

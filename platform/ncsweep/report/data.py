@@ -16,10 +16,10 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from ..config import SpecError
+from ..plan.objectives import NC_STEPS
+from ..plan.spaces import Param, parse_distribution
 from ..status import RunState, TrialOutcome
 from ..sweep.leaderboard import TrialRow, best_per_family, child_runs, find_parent, row_from_run
-from ..sweep.objectives import NC_STEPS
-from ..sweep.spaces import Param, parse_distribution
 from ..tracking import TAG_FAILURE, experiment_runs_url, run_url, ui_base
 from .history import History, metric_histories
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import apply_overrides, deep_merge, parse_overrides, spec_from_dict
-from ..preflight import check_spec
+from ..plan.preflight import check_spec
 from ..sweep import Preset
 
 __all__ = ["Cell", "LONGTAIL_RATIOS", "plan_cells", "variants_for"]

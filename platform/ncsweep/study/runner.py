@@ -35,18 +35,18 @@ from rich.console import Console
 
 from .._environment import redact
 from ..config import SpecError, spec_from_dict
-from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..metric_keys import STATUS
-from ..status import RunState
-from ..sweep.lease import Lease, console_notes
-from ..sweep.state import load_yaml, save_yaml, sweep_dir
-from ..sweep.sweep_settings import SweepSettings
-from ..sweep.trial import (
+from ..plan.settings import SweepSettings
+from ..plan.state import load_yaml, save_yaml, sweep_dir
+from ..runtime.evaluation_runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
+from ..runtime.lease import Lease, console_notes
+from ..runtime.trainer import ensure_ray
+from ..runtime.trial import (
     TrialContext,
     train_trial,
     trial_resources,
 )
-from ..sweep.tuning import (
+from ..runtime.tuning import (
     GracefulStop,
     open_parent,
     restore_or_build,
@@ -54,6 +54,7 @@ from ..sweep.tuning import (
     run_trials,
     tune_config,
 )
+from ..status import RunState
 from ..tracking import (
     TAG_FAMILY,
     TAG_KIND,
@@ -64,7 +65,6 @@ from ..tracking import (
     resolve_tracking_uri,
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
-from ..train.trainer import ensure_ray
 from .plan import Cell
 from .table import collect_study, render_markdown, study_json
 
@@ -219,7 +219,7 @@ def run_study(
     force: bool = False,
 ) -> StudyOutcome:
     """Train (or resume, module docstring) every cell, then write the table, holding the
-    study's lease (``sweep/lease.py``: one driver writes a study at a time).
+    study's lease (``runtime/lease.py``: one driver writes a study at a time).
 
     Raises:
         SpecError: the study exists with another plan, or in MLflow but not in ``storage``,

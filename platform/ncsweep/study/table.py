@@ -27,10 +27,10 @@ from mlflow.tracking import MlflowClient
 from .. import metric_keys as keys
 from ..evaluate import compare
 from ..evaluate.report import stored_results
-from ..evaluate.runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..geometry import iterations_to_match
 from ..geometry.metrics import METRIC_NAMES
 from ..losses import families as registered_families
+from ..runtime.evaluation_runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, set_tags
 

@@ -1,12 +1,12 @@
 """Sweeps: search spaces -> one Optuna study per loss family on Ray Tune -> MLflow -> exports."""
 
+from ..plan.presets import Preset, list_presets, load_preset
+from ..plan.spaces import SearchSpace, list_families, load_space
+from ..plan.state import SweepConfig, load_state, save_state
+from ..plan.sweep_config import SweepSettings
 from .export import export_best
 from .leaderboard import best_per_family, collect_rows, leaderboard_table
-from .presets import Preset, list_presets, load_preset
 from .runner import SweepOutcome, run_sweep
-from .settings import SweepSettings
-from .spaces import SearchSpace, list_families, load_space
-from .state import SweepConfig, load_state, save_state
 
 __all__ = [
     "Preset",

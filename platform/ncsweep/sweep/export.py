@@ -19,10 +19,10 @@ from mlflow.tracking import MlflowClient
 
 from .. import metric_keys as keys
 from ..config import read_yaml
+from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 from ..redact import redact
 from ..tracking import git_commit, package_versions
 from .leaderboard import TrialRow, best_per_family
-from .objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 

@@ -21,9 +21,9 @@ from rich.table import Table
 from .. import metric_keys as keys
 from ..config import SpecError
 from ..geometry.descriptors import paper_five
+from ..plan.objectives import ACCURACY, Objective, as_objective, nc_steps
 from ..status import RunState
 from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
-from .objectives import ACCURACY, Objective, as_objective, nc_steps
 
 __all__ = [
     "TrialRow",

@@ -41,8 +41,27 @@ from ray import tune
 from rich.console import Console
 
 from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
-from ..preflight import check_spec
+from ..plan.preflight import check_spec
+from ..plan.presets import Preset, load_preset
+from ..plan.state import SweepConfig, save_state, sweep_dir
 from ..redact import redact, redact_text
+from ..runtime.cluster import require_shared_storage
+from ..runtime.journal import StudySync, open_study_storage
+from ..runtime.lease import Lease, console_notes
+from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
+from ..runtime.schedulers import build_scheduler
+from ..runtime.searcher import build_searcher
+from ..runtime.trainer import ensure_ray
+from ..runtime.trial import TrialContext, run_trial, runs_in_trial, trial_resources
+from ..runtime.tuning import (
+    GracefulStop,
+    open_parent,
+    restore_or_build,
+    run_config,
+    run_in_parallel,
+    run_trials,
+    tune_config,
+)
 from ..status import RunState
 from ..tracking import (
     TAG_FAMILY,
@@ -55,10 +74,8 @@ from ..tracking import (
     resolve_tracking_uri,
     set_tags,
 )
-from ..train.cluster import require_shared_storage
 from ..train.core import planned_evaluations
 from ..train.streaming import train_size
-from ..train.trainer import ensure_ray
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -68,23 +85,6 @@ from .leaderboard import (
     pareto_table,
     rows_to_csv,
     rows_to_json,
-)
-from .lease import Lease, console_notes
-from .live import SweepView, TuneFeed, route_ray_output, sweep_log_path
-from .presets import Preset, load_preset
-from .schedulers import build_scheduler
-from .search import build_searcher
-from .state import SweepConfig, save_state, sweep_dir
-from .study import StudySync, open_study_storage
-from .trial import TrialContext, run_trial, runs_in_trial, trial_resources
-from .tuning import (
-    GracefulStop,
-    open_parent,
-    restore_or_build,
-    run_config,
-    run_in_parallel,
-    run_trials,
-    tune_config,
 )
 from .warm_start import best_specs, warm_point
 

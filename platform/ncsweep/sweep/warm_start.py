@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SpecError, read_yaml
-from .spaces import Param, SearchSpace
+from ..plan.spaces import Param, SearchSpace
 
 __all__ = ["best_specs", "warm_point"]
 

@@ -13,7 +13,7 @@ refused or dropped connection and a 408, 429, 500, 502, 503 or 504 answer
 within about 4 minutes loses nothing (``tests/sweep/test_sweep_outages.py`` stops one for
 60 s mid-sweep); one that stays away fails the call after that with MLflow's "Max retries
 exceeded" error naming the URL, and a trial then fails after one write's retries
-(``train/mlflow_hooks.py``). A server that accepts but never answers costs up to
+(``runtime/mlflow_hooks.py``). A server that accepts but never answers costs up to
 ``MLFLOW_HTTP_REQUEST_TIMEOUT`` (120 s) more per try. To change the bound, set these
 variables for the driver and the Ray job's processes (MLflow allows at most 10 retries).
 """

@@ -7,7 +7,7 @@
 - ``trainer``: the driver side (MLflow run, ``TorchTrainer``, outcome from Ray's result).
 
 Importing this package imports the core only (no Ray, no MLflow): the Ray and MLflow
-adapters are imported from their own modules (``ncsweep.train.trainer``, ...).
+adapters are imported from their own modules (``ncsweep.runtime.trainer``, ...).
 """
 
 from .core import RunHooks, RunResult, TrainingCore, fit, load_checkpoint

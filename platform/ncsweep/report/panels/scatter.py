@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from ...sweep.objectives import pareto_front
+from ...plan.objectives import pareto_front
 from ..data import SweepData
 from ..kinds import Fragment, register_kind
 from ..page import PageContext, colour

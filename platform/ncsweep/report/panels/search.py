@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 
 from ..data import SweepData
 from ..kinds import Fragment, register_kind
+from ..optuna_study import family_study
 from ..page import PageContext, esc
-from ..study import family_study
 from ._common import note
 
 _FIGURES = ("parallel", "importances", "history")

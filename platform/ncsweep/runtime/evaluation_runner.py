@@ -7,12 +7,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..evaluate._registry import SuiteResult, get_suite
+from ..evaluate.report import compare, flat_metrics, markdown_table, stored_results
+from ..evaluate.subject import subject_from_state
+from ..evaluate.suites import run_suites
 from ..tracking import MetricLogger, log_text, set_tags
-from ._registry import SuiteResult, get_suite
-from .report import compare, flat_metrics, markdown_table, stored_results
-from .runs import RunRef, default_baseline, read_state, resolve_run
-from .subject import subject_from_state
-from .suites import run_suites
+from .evaluation_runs import RunRef, default_baseline, read_state, resolve_run
 
 __all__ = ["Evaluation", "evaluate_run", "log_results"]
 

@@ -7,16 +7,16 @@ exist (``s3://`` roots are checked by the workers that read them).
 
 from __future__ import annotations
 
-from .config import ExperimentSpec, SpecError
+from ..config import ExperimentSpec, SpecError
 
 __all__ = ["check_spec"]
 
 
 def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
     """Raise :class:`SpecError` naming ``source`` and the key if the spec cannot run."""
-    from .data import DATASETS, create_dataset
-    from .losses import create_loss
-    from .models import MODELS
+    from ..data import DATASETS, create_dataset
+    from ..losses import create_loss
+    from ..models import MODELS
 
     checks = (
         ("loss", lambda: create_loss(spec.loss.name, **spec.loss.kwargs())),
@@ -31,8 +31,8 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
         except ValueError as err:
             raise SpecError(f"{source}: {key}: {err}") from None
     if spec.eval.suites or spec.eval.suite_options:
-        from .evaluate import parse_suites
-        from .evaluate._registry import check_options
+        from ..evaluate import parse_suites
+        from ..evaluate._registry import check_options
 
         parse_suites(spec.eval.suites, f"{source}: eval.suites")
         check_options(spec.eval.suite_options, f"{source}: eval.suite_options")

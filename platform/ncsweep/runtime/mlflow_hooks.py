@@ -27,8 +27,8 @@ from mlflow.tracking import MlflowClient
 
 from .. import metric_keys as keys
 from ..tracking import MetricLogger, log_params, log_text
-from .core import RunHooks, RunResult, TrainingCore
-from .streaming import train_size
+from ..train.core import RunHooks, RunResult, TrainingCore
+from ..train.streaming import train_size
 
 __all__ = ["MlflowHooks"]
 

@@ -1,7 +1,7 @@
 """Tune's restarts of a trial after an infrastructure failure, recorded on its MLflow run.
 
 A trial whose node, worker or actor was lost is restarted by Tune from its last checkpoint
-(``FailureConfig.max_failures``, ``train/failures.py``); the restarted trial re-attaches to
+(``FailureConfig.max_failures``, ``runtime/failures.py``); the restarted trial re-attaches to
 its MLflow run, so the run is counted once. :class:`RetryRecorder` (Tune's public
 ``on_trial_recover``) adds one to the run's ``ncsweep.retries`` tag each time, so the
 leaderboard and the MLflow UI show which trials survived a lost node and how often.

@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from .presets import load_preset
+from .settings import SweepSettings
 from .spaces import list_families
-from .sweep_settings import SweepSettings
 
 __all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
 
@@ -74,7 +74,7 @@ class SweepConfig(SweepSettings):
             stem = Path(given["preset"]).stem
             given["name"] = f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
         if "storage" not in given:
-            from ..train.trainer import default_storage
+            from ..defaults import default_storage
 
             given["storage"] = default_storage(None)
         if "tracking_uri" not in given:

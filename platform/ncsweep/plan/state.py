@@ -14,7 +14,7 @@ import yaml
 
 from ..config import SpecError
 from ..redact import redact
-from .settings import SweepConfig
+from .sweep_config import SweepConfig
 
 __all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state", "save_yaml", "load_yaml"]
 

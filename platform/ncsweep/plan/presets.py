@@ -8,7 +8,7 @@
       data: {name: digits}
       model: {name: mlp}
       run: {epochs: 12, batch_size: 128}
-    sweep:                     # sweep settings (sweep/settings.py); flags/arguments win
+    sweep:                     # sweep settings (plan/sweep_config.py); flags/arguments win
       trials: 4
       scheduler: asha
     space:                     # per family, or "all": {dotted key: distribution}
@@ -31,7 +31,8 @@ from pydantic import ValidationError
 
 from ncsweep.config import SpecError, deep_merge, read_yaml, spec_from_dict
 from ncsweep.losses import list_losses
-from ncsweep.sweep.spaces import (
+from ncsweep.plan.settings import SweepSettings
+from ncsweep.plan.spaces import (
     SearchSpace,
     list_families,
     load_space,
@@ -39,7 +40,6 @@ from ncsweep.sweep.spaces import (
     read_checked,
     search_spaces_dir,
 )
-from ncsweep.sweep.sweep_settings import SweepSettings
 
 __all__ = ["Preset", "list_presets", "load_preset"]
 

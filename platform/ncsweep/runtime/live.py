@@ -36,9 +36,9 @@ from rich.text import Text
 
 from ..defaults import DEFAULT_STORAGE
 from ..metric_keys import STATUS
+from ..plan.objectives import ACCURACY, NC_STEPS
 from ..status import RunState
 from ..train.core import STATUS_DONE, STATUS_FAILED
-from .objectives import ACCURACY, NC_STEPS
 
 __all__ = ["FamilyProgress", "SweepView", "TuneFeed", "route_ray_output", "sweep_log_path"]
 

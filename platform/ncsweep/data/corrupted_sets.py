@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ncsweep.data._registry import DatasetNotFoundError
-from ncsweep.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt_images
+from ncsweep.data.corruption_ops import CORRUPTIONS, SEVERITIES, corrupt_images
 from ncsweep.data.remote import default_cache_dir, is_remote, materialize
 
 __all__ = [

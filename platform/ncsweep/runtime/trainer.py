@@ -11,7 +11,6 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import ray
@@ -20,7 +19,7 @@ from ray.train.torch import TorchTrainer
 
 from .._environment import QUIET_ENV
 from ..config import ExperimentSpec, dump_spec, flatten
-from ..defaults import storage_default
+from ..defaults import default_storage
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
@@ -40,8 +39,8 @@ from ..tracking import (
     set_tags,
     start_run,
 )
+from ..train.core import STATUS_FAILED
 from .cluster import connect_kwargs
-from .core import STATUS_FAILED
 from .failures import is_infrastructure
 from .ray_train import train_loop_per_worker
 
@@ -52,7 +51,6 @@ __all__ = [
     "TrainOutcome",
     "build_trainer",
     "close_run",
-    "default_storage",
     "ensure_ray",
     "leave_open",
     "open_run",
@@ -69,7 +67,7 @@ class TrainOutcome:
     metrics: dict[str, Any] = field(default_factory=dict)
     checkpoint: str | None = None
     failure_reason: str | None = None
-    # the run lost its node, worker or actor (train/failures.py): worth a retry elsewhere
+    # the run lost its node, worker or actor (runtime/failures.py): worth a retry elsewhere
     infrastructure: bool = False
 
     @property
@@ -94,13 +92,6 @@ def ensure_ray(address: str | None = None) -> None:
     for key in RAY_RUN_ENV:  # a value the user set wins
         env[key] = os.environ.get(key, env[key])
     ray.init(address=address or None, **connect_kwargs(address, env))
-
-
-def default_storage(path: str | None) -> str:
-    """Ray storage: an ``s3://`` URI as is, a local path made absolute; without one,
-    ``$NCSWEEP_STORAGE`` or ``./ray_results`` (``defaults.py``)."""
-    path = path or storage_default()
-    return path if "://" in path else str(Path(path).resolve())
 
 
 def worker_resources(spec: ExperimentSpec, custom: dict[str, float] | None = None) -> dict:

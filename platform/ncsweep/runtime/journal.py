@@ -29,8 +29,8 @@ from optuna.storages.journal import JournalFileBackend
 from ray import tune
 
 from ..config import SpecError
+from ..plan.state import sweep_dir
 from ..train.checkpoint import retry_storage
-from .state import sweep_dir
 
 _log = logging.getLogger("ncsweep.sweep")
 

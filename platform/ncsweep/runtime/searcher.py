@@ -19,8 +19,8 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from ..metric_keys import STATUS
+from ..plan.settings import SweepSettings
 from ..train.core import STATUS_DONE, STATUS_FAILED
-from .sweep_settings import SweepSettings
 
 __all__ = ["AdoptingConcurrencyLimiter", "CompletedOnlyOptunaSearch", "build_searcher"]
 

@@ -18,8 +18,8 @@ from typing import Any
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from ..metric_keys import EVALUATION
-from .objectives import ACCURACY, NC_STEPS, Objective
-from .sweep_settings import SweepSettings
+from ..plan.objectives import ACCURACY, NC_STEPS, Objective
+from ..plan.settings import SweepSettings
 
 __all__ = ["ParetoASHA", "build_scheduler", "pareto_ranks"]
 

@@ -23,8 +23,8 @@ import ray.train.torch
 
 from ..config import ExperimentSpec
 from ..evaluate.hook import default_hooks
-from .checkpoint import load_state, load_verdict, save_state, save_verdict
-from .core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
+from ..train.checkpoint import load_state, load_verdict, save_state, save_verdict
+from ..train.core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .mlflow_hooks import MlflowHooks
 
 __all__ = ["train_loop_per_worker", "RayTrainReporter"]

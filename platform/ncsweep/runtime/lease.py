@@ -37,7 +37,7 @@ from typing import Any
 import fsspec
 
 from ..config import SpecError
-from .state import sweep_dir
+from ..plan.state import sweep_dir
 
 __all__ = [
     "HEARTBEAT_S",

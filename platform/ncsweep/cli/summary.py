@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from . import metric_keys as keys
-from .config import ExperimentSpec
-from .geometry.descriptors import METRICS
+from .. import metric_keys as keys
+from ..config import ExperimentSpec
+from ..geometry.descriptors import METRICS
 
 __all__ = ["print_train_summary", "nc_table"]
 

@@ -20,10 +20,10 @@ from optuna.distributions import (
 from optuna.trial import TrialState
 
 from ..config import SpecError
+from ..plan.objectives import ACCURACY
+from ..plan.spaces import Param
+from ..runtime.journal import load_study
 from ..status import TrialOutcome
-from ..sweep.objectives import ACCURACY
-from ..sweep.spaces import Param
-from ..sweep.study import load_study
 from .data import SweepData, Trial, _param_value
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

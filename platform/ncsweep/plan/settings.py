@@ -45,7 +45,7 @@ class SweepSettings(BaseModel):
     seed: int = Field(0, ge=0, description="seeds the samplers and every trial's data split")
     objective: str = Field(
         "accuracy",
-        description="accuracy, pareto, or eval/<suite>/<key> (sweep/objectives.py)",
+        description="accuracy, pareto, or eval/<suite>/<key> (plan/objectives.py)",
     )
     nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
     parallel_families: bool = Field(

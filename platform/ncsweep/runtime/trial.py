@@ -12,7 +12,7 @@
 Either way the trial's MLflow child run is found again by its trial-id tag instead of
 created twice, and the outcome comes from the run itself (not read back from MLflow).
 
-A failed run ends its trial by the kind of failure (``train/failures.py``): an
+A failed run ends its trial by the kind of failure (``runtime/failures.py``): an
 infrastructure failure (node, worker or actor lost) raises :class:`InfrastructureFailure`,
 which Tune retries from the trial's last checkpoint, on another node if need be, in the same
 MLflow run, up to the sweep's ``max_failures``; a deterministic failure (non-finite loss,
@@ -41,13 +41,14 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..evaluate.hook import default_hooks
 from ..metric_keys import STATUS
+from ..plan.objectives import ACCURACY, NC_STEPS, nc_steps
 from ..status import RunState
 from ..tracking import TAG_FAMILY, TAG_TRIAL, node_tags
 from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
-from ..train.failures import InfrastructureFailure, is_infrastructure
-from ..train.mlflow_hooks import MlflowHooks
-from ..train.trainer import (
+from .failures import InfrastructureFailure, is_infrastructure
+from .mlflow_hooks import MlflowHooks
+from .trainer import (
     TrainOutcome,
     close_run,
     leave_open,
@@ -55,7 +56,6 @@ from ..train.trainer import (
     outcome_from_metrics,
     run_training,
 )
-from .objectives import ACCURACY, NC_STEPS, nc_steps
 
 _log = logging.getLogger("ncsweep.sweep")
 
@@ -142,7 +142,7 @@ def tune_result(
     A checkpoint-only or failure report has no accuracy, and Tune's strict metric check
     would end the whole sweep on it (a failure reaches Tune as the trial's exception).
     Each key of ``objectives`` is present: ``None`` where this report has no value (an
-    ``eval/<suite>/<key>`` before the suites ran at the end; ``sweep/objectives.py``)."""
+    ``eval/<suite>/<key>`` before the suites ran at the end; ``plan/objectives.py``)."""
     if ACCURACY not in metrics:
         return None
     result = dict(metrics)
