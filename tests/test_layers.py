@@ -1,11 +1,12 @@
-"""The package's import graph only points downward (issue 19, "an acyclic house").
+"""The package's import graph only points downward, and a folder is a layer.
 
 Every import of every module of ``platform/ncsweep`` counts, module-level and inside
 functions (a deferred import hides a cycle, it does not remove it), relative imports
-resolved; only ``if TYPE_CHECKING:`` blocks (never run) are left out. Each module belongs to one layer (``LAYERS``, longest prefix wins); an import may
-stay in its layer or go down, never up, and no set of modules may import each other in a
-cycle. ``python tests/test_layers.py`` prints the layer map and every offending edge.
-"""
+resolved; only ``if TYPE_CHECKING:`` blocks (never run) are left out. A module belongs to the
+layer of its folder (``LAYERS``: folders, never single modules inside one); an import may stay
+in its layer or go down, never up; no set of modules, and no set of folders, may import each
+other in a cycle; the plain-PyTorch layers import neither Ray nor MLflow. There are no
+exceptions. ``python tests/test_layers.py`` prints the layer map and every offending edge."""
 
 from __future__ import annotations
 
