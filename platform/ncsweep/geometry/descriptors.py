@@ -311,7 +311,7 @@ def paper_five() -> tuple[str, ...]:
 def score_table() -> str:
     """The README's score table (Markdown), one row per metric, from the descriptors."""
     lines = [
-        "| metric | PAPER.md | meaning | better | collapse value | score (%) | default bound B and why |",
+        "| metric | docs/paper.md | meaning | better | collapse value | score (%) | default bound B and why |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in METRICS:
