@@ -1,6 +1,6 @@
 """Metric keys every module shares (MLflow, Ray reports, leaderboards, summaries).
 
-DESIGN.md's contract, written once: a run logs ``train/loss``; ``val/loss``, ``val/acc1``,
+docs/design.md's contract, written once: a run logs ``train/loss``; ``val/loss``, ``val/acc1``,
 ``val/acc5`` (fractions); each NC metric ``<name>`` (``geometry.descriptors.METRICS``) on the
 training split as ``nc/<name>`` (raw), ``nc_score/<name>`` (%), ``nc_iters/<name>`` (first
 optimizer step with the score at the threshold), on validation as ``val_nc/<name>`` and

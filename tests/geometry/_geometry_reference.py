@@ -1,6 +1,6 @@
 """Dense, readable references for the Neural Collapse metrics: all features in memory,
 numpy float64, loops where they make the formula plain. Written from the definitions in
-PAPER.md, independent of ``ncsweep.geometry``."""
+docs/paper.md, independent of ``ncsweep.geometry``."""
 
 import math
 

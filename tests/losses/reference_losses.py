@@ -1,4 +1,4 @@
-"""Input builders, and plain per-sample references for the losses, written out from the PAPER.md formulas.
+"""Input builders, and plain per-sample references for the losses, written out from the docs/paper.md formulas.
 
 Slow on purpose: one Python loop per anchor, one sum per denominator, float64. The memory
 argument holds unit features and labels that join the columns after the batch.

@@ -4,7 +4,7 @@ For every family (not only SCL), on the encoder features z of the whole un-augme
 training set, scored on the validation set:
 
 - ``prototypes``: class means of the unit features the loss saw (SCL: projection output),
-  normalised; predict ``argmax_c μ̂_c·u`` (PAPER.md, "fixed prototypes"). No training.
+  normalised; predict ``argmax_c μ̂_c·u`` (docs/paper.md, "Evaluation heads for SCL"). No training.
 - ``probe`` and ``normprobe``: the linear probes of ``train.probes`` (the same code that
   gives an SCL run its ``val/acc1_probe`` and ``val/acc1_normprobe``): ``nn.Linear`` with
   bias on z with CE, and NormFace on unit z at the family's probe temperature

@@ -152,7 +152,7 @@ class Subject:
 
     @torch.no_grad()
     def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Scores of the classifier the family is evaluated with (PAPER.md)."""
+        """Scores of the classifier the family is evaluated with (docs/paper.md)."""
         if self.head == "projection":
             return F.normalize(self.embed(z), dim=1) @ self.class_means().T
         weight = self.model.prototypes.detach().float().cpu()

@@ -1,7 +1,7 @@
 """The Neural Collapse metrics described once: one :class:`MetricInfo` per metric.
 
-Each descriptor holds what the rest of the platform needs about a metric: its PAPER.md
-name, a one-line meaning, its direction, its collapse value, the default bound of its
+Each descriptor holds what the rest of the platform needs about a metric: its name in
+docs/paper.md, a one-line meaning, its direction, its collapse value, the default bound of its
 score and why, the score rule as written in docs, and the score function itself. From
 :data:`METRICS` come the metric names and order (``metrics.METRIC_NAMES``), the directions
 (``progress``), the scores (``scores.nc_scores``), the paper's five of the leaderboard, the
@@ -10,7 +10,7 @@ Pareto objective's choices and the README's score table (:func:`score_table`).
 The maths of each metric is in ``metrics.py`` (a function of the accumulated statistics);
 this module is plain Python (no torch).
 
-Scores ("≥ 95 % NC", PAPER.md) map raw values to [0, 100] % of the optimum; 100 % only at
+Scores ("≥ 95 % NC", docs/paper.md) map raw values to [0, 100] % of the optimum; 100 % only at
 the collapse value; clipped to [0, 100]. The paper's own map was not published in a
 readable form; this is ours. For a lower-is-better metric with default bound B_d, the
 bound B is the run's value v₀ at initialisation when it is a meaningful "no collapse"
@@ -115,7 +115,7 @@ class MetricInfo:
 
     Attributes:
         name: the key part of ``nc/<name>``, ``nc_score/<name>``, ``nc_iters/<name>``.
-        paper: its name in PAPER.md.
+        paper: its name in docs/paper.md.
         meaning: one line: what a value says.
         direction: ``min`` if a smaller raw value is closer to collapse, else ``max``.
         collapse: the collapse value, as written in docs (``0``, ``K−1``, ``m*(K)``).
@@ -311,7 +311,7 @@ def paper_five() -> tuple[str, ...]:
 def score_table() -> str:
     """The README's score table (Markdown), one row per metric, from the descriptors."""
     lines = [
-        "| metric | PAPER.md | meaning | better | collapse value | score (%) | default bound B and why |",
+        "| metric | docs/paper.md | meaning | better | collapse value | score (%) | default bound B and why |",
         "|---|---|---|---|---|---|---|",
     ]
     for m in METRICS:

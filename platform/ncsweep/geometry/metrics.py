@@ -1,6 +1,6 @@
 """Neural Collapse metrics as functions of accumulated :class:`ClassStats`.
 
-Notation (PAPER.md "Neural Collapse metrics"): K' non-empty classes c with n_c samples,
+Notation (docs/paper.md "Neural Collapse metrics"): K' non-empty classes c with n_c samples,
 N = Σ n_c, raw features h, unit features u = h/‖h‖, raw class means μ_c, global mean
 μ_G = (1/K') Σ_c μ_c (mean of class means), centred means M̄ (K'×D, rows μ_c − μ_G),
 prototypes W (K×D, rows w_c), unit prototypes ŵ_c = w_c/‖w_c‖. All maths in float64.

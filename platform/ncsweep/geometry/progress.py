@@ -1,6 +1,6 @@
 """Speed of collapse: when a run reaches a score threshold, and when it matches a reference.
 
-PAPER.md: "Match CE's converged NC in under 7.5 % of its iterations": for each metric take
+docs/paper.md: "Match CE's converged NC in under 7.5 % of its iterations": for each metric take
 the reference (CE) run's FINAL value, find the first step at which another run is at least
 as good (direction from :data:`~ncsweep.geometry.metrics.METRIC_DIRECTIONS`), and divide
 that step by the reference run's last step.

@@ -1,6 +1,6 @@
 """Fixed-prototype classifier: the normalised exact class means of unit features.
 
-PAPER.md "Evaluation heads for SCL": ``p_c = μ̂_c = ū_c/‖ū_c‖`` with ``ū_c`` the mean of
+docs/paper.md "Evaluation heads for SCL": ``p_c = μ̂_c = ū_c/‖ū_c‖`` with ``ū_c`` the mean of
 the unit features ``u = a/‖a‖`` of class c over the training set (exact, from
 :class:`ClassStats`, not an EMA of batch means); predict ``argmax_c p_c·u(x)``.
 """

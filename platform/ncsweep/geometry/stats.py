@@ -3,7 +3,7 @@
 One pass over the data fills float64 accumulators from which every metric in
 :mod:`ncsweep.geometry.metrics` is a function. Two feature views are tracked per sample:
 the raw penultimate feature ``h`` (classical NC1-NC4, Papyan et al. 2020) and the unit
-feature ``u = h/‖h‖`` (the paper's five metrics, PAPER.md "Neural Collapse metrics").
+feature ``u = h/‖h‖`` (the paper's five metrics, docs/paper.md "Neural Collapse metrics").
 
 State (K classes, D dims, m = classes with a per-class scatter, see below)::
 

@@ -1,4 +1,4 @@
-"""The loss families of PAPER.md, one class per file; this namespace is the catalogue.
+"""The loss families of docs/paper.md, one class per file; this namespace is the catalogue.
 
 Every loss is an ``nn.Module`` called as ``loss(features, labels, prototypes=None,
 bias=None)`` that returns a scalar; ``create_loss(name, **options)`` builds one by its

@@ -23,7 +23,7 @@ __all__ = ["CELoss"]
     ),
 )
 class CELoss(nn.Module):
-    """CE (PAPER.md, loss family 1): softmax cross entropy on ``W z + b``.
+    """CE (docs/paper.md, loss family 1): softmax cross entropy on ``W z + b``.
 
     ``ℓ_i = −log exp(w_{y_i}·z_i + b_{y_i}) / Σ_c exp(w_c·z_i + b_c)``, averaged over the
     batch. No normalisation; prediction is ``argmax_c w_c·z + b_c``. Logits and the

@@ -37,7 +37,7 @@ ANCHORS = ("prototype", "instance", "bidirectional")
     ),
 )
 class NONLLoss(nn.Module):
-    """NONL (PAPER.md, loss family 4): negatives-only normalisation; can be negative.
+    """NONL (docs/paper.md, loss family 4): negatives-only normalisation; can be negative.
 
     With ``s_ij = ŵ_{y_i}·u_j/τ``, ``a`` = ``align_weight``, ``b`` = ``unif_weight``:
 
@@ -48,7 +48,7 @@ class NONLLoss(nn.Module):
       other K−1 prototypes as negatives (no columns, nothing gathered).
     - ``anchor="bidirectional"`` (the authors' ``bidirectional=True``): one normaliser over
       the union of both negative sets, ``ℓ_i = a·(−s_ii) + b·log( Σ_{j: y_j ≠ y_i} exp(s_ij)
-      + Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ) )``: "the sum of both denominators" (PAPER.md), one log.
+      + Σ_{c ≠ y_i} exp(ŵ_c·u_i/τ) )``: "the sum of both denominators" (docs/paper.md), one log.
       An empty part (a single-class column set, or K = 1) adds nothing to the sum.
 
     ``gather`` and ``memory`` only act on the prototype-anchored part (the columns j), so

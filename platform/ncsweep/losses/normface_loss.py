@@ -20,7 +20,7 @@ __all__ = ["NormFaceLoss"]
     ),
 )
 class NormFaceLoss(nn.Module):
-    """NormFace (PAPER.md, loss family 2): instance-anchored, K-way normalised softmax.
+    """NormFace (docs/paper.md, loss family 2): instance-anchored, K-way normalised softmax.
 
     ``ℓ_i = −log exp(ŵ_{y_i}·u_i/τ) / Σ_c exp(ŵ_c·u_i/τ)``, averaged over the batch, with
     ``u_i = z_i/‖z_i‖`` and ``ŵ_c = w_c/‖w_c‖``. Each anchor sees K−1 negative classes,

@@ -23,7 +23,7 @@ __all__ = ["NTCELoss"]
     ),
 )
 class NTCELoss(nn.Module):
-    """NTCE (PAPER.md, loss family 3): prototype-anchored normalised temperature-scaled CE.
+    """NTCE (docs/paper.md, loss family 3): prototype-anchored normalised temperature-scaled CE.
 
     ``ℓ_i = −log exp(ŵ_{y_i}·u_i/τ) / Σ_{j=1..M} exp(ŵ_{y_i}·u_j/τ)``, averaged over this
     rank's B samples. As in the authors' code the denominator includes i itself and the

@@ -38,7 +38,7 @@ __all__ = ["SCLLoss"]
     ),
 )
 class SCLLoss(nn.Module):
-    """SCL (PAPER.md, loss family 5): SupCon (Khosla et al. 2020) on unit projections.
+    """SCL (docs/paper.md, loss family 5): SupCon (Khosla et al. 2020) on unit projections.
 
     The B×V×D views are flattened sample-major to N = B·V unit vectors ``a`` (labels
     repeated V times). For a local anchor i, with columns the N·world_size gathered views

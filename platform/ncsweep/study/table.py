@@ -7,7 +7,7 @@ the study's child runs; comparisons use the CE run of the same seed and variant:
 - NC: final ``nc_score/<m>`` (%) and ``nc_iters/<m>`` (first step at the threshold; "—"
   when no seed got there, "k/n" when only k of n did);
 - speed: ``geometry.iterations_to_match`` on the ``nc/<m>`` histories: the fraction of CE's
-  steps a family needs to be as collapsed as CE's final value (PAPER.md, "under 7.5 %");
+  steps a family needs to be as collapsed as CE's final value (docs/paper.md, "under 7.5 %");
 - probes: ``eval/probes/acc/{prototypes, probe, normprobe}``;
 - long-tail: ``eval/longtail/acc/{overall, many, medium, few}`` at each imbalance and the
   gain over CE in points (``gain_points``);

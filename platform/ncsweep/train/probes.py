@@ -1,4 +1,4 @@
-"""Linear probes on a frozen encoder: the baselines of the SCL evaluation heads (PAPER.md).
+"""Linear probes on a frozen encoder: the baselines of the SCL evaluation heads (docs/paper.md).
 
 - ``probe``: ``nn.Linear`` with bias on unnormalised encoder features ``z``, CE;
 - ``normprobe``: unit ``z``, unit-norm rows, NormFace at the family's probe temperature
