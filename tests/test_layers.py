@@ -35,6 +35,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "ncsweep.redact",
         "ncsweep.registry",
         "ncsweep.status",
+        "ncsweep.uncertainty",  # statistics over finished runs: numpy and scipy only
     ),
     "core": (
         "ncsweep.train",  # the package itself re-exports the core only
