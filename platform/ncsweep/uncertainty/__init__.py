@@ -16,13 +16,17 @@ from .intervals import (
     probability_of_improvement,
     verdict,
 )
+from .tuning_curves import TuningCurve, expected_max, tuning_curve
 
 __all__ = [
     "UNITS",
     "Estimate",
+    "TuningCurve",
     "difference",
     "expanded_level",
+    "expected_max",
     "mean_interval",
     "probability_of_improvement",
+    "tuning_curve",
     "verdict",
 ]
