@@ -1,10 +1,11 @@
 """Experiment tracking in MLflow: a sweep is a parent run, each trial a child run.
 
 Only this package imports MLflow (``tests/test_layers.py``); the rest of ncsweep reads and
-writes through the store interface (``store.py``: :func:`open_store`, :class:`RunRecord`)
+writes through the store interface (``store.py``, opened by ``factory.open_store``)
 and the helpers below.
 """
 
+from .factory import open_store
 from .links import (
     EXPERIMENT_KIND_TAG,
     EXPERIMENT_KIND_TRAINING,
@@ -46,7 +47,6 @@ from .store import (
     RunRecord,
     TrackingError,
     TrackingStore,
-    open_store,
 )
 
 __all__ = [

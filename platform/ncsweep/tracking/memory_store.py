@@ -174,7 +174,9 @@ class MemoryStore(TrackingStore):
         if descending_by not in (None, "start_time"):
             kind, _, key = descending_by.partition(".")
             if kind != "metrics" or not key:
-                raise ValueError(f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'")
+                raise ValueError(
+                    f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'"
+                )
             found.sort(key=lambda r: (key in r.metrics, r.metrics.get(key, 0.0)), reverse=True)
         return found[:max_results] if max_results else found
 

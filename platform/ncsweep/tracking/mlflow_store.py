@@ -14,8 +14,15 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from . import mlflow_history
-from .store import ExperimentRecord, History, MetricPoint, RunNotFound, RunRecord
-from .store import TrackingError, TrackingStore
+from .store import (
+    ExperimentRecord,
+    History,
+    MetricPoint,
+    RunNotFound,
+    RunRecord,
+    TrackingError,
+    TrackingStore,
+)
 
 __all__ = ["MlflowStore", "run_record"]
 

@@ -4,7 +4,7 @@ No global ``mlflow.start_run`` state: the driver creates (or re-attaches) a run 
 id to the Ray Train workers, where rank 0 logs metrics against the optimizer step. That keeps
 logging safe in any process and makes a restarted trial find its run instead of making a new
 one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRunId``. The
-calls go through :func:`store.open_store`: ``MlflowClient`` (``mlflow_store.py``), or the
+calls go through :func:`factory.open_store`: ``MlflowClient`` (``mlflow_store.py``), or the
 in-memory store of a ``memory://`` URI in tests.
 
 Tracking-server outages: every call here goes through MLflow's HTTP client, which retries a
@@ -33,8 +33,9 @@ from ..config import SpecError
 from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from ..status import RunState
+from .factory import open_store
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
-from .store import MetricPoint, open_store
+from .store import MetricPoint
 
 __all__ = [
     "TAG_FAMILY",

@@ -10,7 +10,8 @@ write through a :class:`TrackingStore` and get plain records back (:class:`RunRe
   same semantics for the calls below (tag filters, ordering, latest metrics, histories).
 
 :func:`open_store` picks one from a tracking URI: ``memory://NAME`` is the in-memory store
-``NAME`` (the same object on every call in the process), anything else MLflow.
+``NAME`` (the same object on every call in the process), anything else MLflow
+(``factory.py``, apart so that this module imports neither implementation).
 
 Search semantics (both): deleted runs are left out; runs come newest first (start time
 descending, then run id), or with ``descending_by="metrics.<key>"`` by that metric's latest
@@ -34,7 +35,6 @@ __all__ = [
     "RunRecord",
     "TrackingError",
     "TrackingStore",
-    "open_store",
 ]
 
 History = dict[str, dict[str, list[tuple[int, float]]]]
@@ -193,17 +193,3 @@ class TrackingStore(abc.ABC):
         """Copy artifact ``path`` (a file or a folder) into ``dst_dir``; returns the local
         path. ArtifactNotFound (with MLflow: a TrackingError or an OSError) if it is not
         there."""
-
-
-def open_store(target: str | TrackingStore) -> TrackingStore:
-    """The store for a tracking URI (``memory://NAME``: the in-memory store ``NAME``;
-    otherwise MLflow), or ``target`` itself when it already is a store."""
-    if isinstance(target, TrackingStore):
-        return target
-    if target.startswith(MEMORY_SCHEME):
-        from .memory_store import memory_store
-
-        return memory_store(target)
-    from .mlflow_store import MlflowStore
-
-    return MlflowStore(target)
