@@ -228,6 +228,17 @@ def test_plain_layers_import_neither_ray_nor_mlflow():
     assert not bad, "plain-PyTorch layers that import Ray or MLflow:\n" + "\n".join(bad)
 
 
+def test_only_tracking_imports_mlflow():
+    """``tracking/`` is the one door to MLflow: the features and the runtime read and write
+    through its store and helpers (deferred imports count too)."""
+    bad = sorted(
+        name
+        for name, path in modules().items()
+        if unit_of(name) != "tracking" and "mlflow" in third_party_imports(path)
+    )
+    assert not bad, "modules outside ncsweep.tracking that import mlflow:\n" + "\n".join(bad)
+
+
 def test_graph_sees_deferred_and_relative_imports():
     """The walker itself: a function-level relative import is an edge (today's
     ``cli/train.py`` imports the driver inside its command)."""

@@ -65,14 +65,14 @@ def measure(parallel: bool, trials: int, epochs: int, tmp: Path, name: str) -> d
     wall = time.perf_counter() - start
     runs = child_runs(uri, *find_parent(uri, name))
     cpus_per_trial = cfg.workers_per_trial * cfg.cpus_per_worker
-    busy = sum((r.info.end_time - r.info.start_time) / 1000 for r in runs) * cpus_per_trial
+    busy = sum((r.end_ms - r.start_ms) / 1000 for r in runs) * cpus_per_trial
     return {
         "parallel_families": parallel,
         "wall_s": wall,
         "busy_cpu_s": busy,
         "idle_fraction": 1 - busy / (wall * CLUSTER_CPUS),
         "trials": len(runs),
-        "finished": sum(r.info.status == "FINISHED" for r in runs),
+        "finished": sum(r.status == "FINISHED" for r in runs),
     }
 
 

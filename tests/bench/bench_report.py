@@ -12,12 +12,12 @@ into a fresh ``mlflow server`` (SQLite, one worker, 127.0.0.1). Then:
   plotly, Optuna's visualisation and MLflow's stores), ``html_mb`` the page,
   ``build_requests``: HTTP requests the build sent to the server (counted in
   ``requests.Session``);
-- reading the histories of 6 curve keys for all N runs: in bulk (``report.history``: one
+- reading the histories of 6 curve keys for all N runs: in bulk (``tracking.mlflow_history``: one
   request per key and 100 runs) against one ``get_metric_history`` per run and key, the way
   a naive report reads them (``bulk_s``/``per_run_s``, requests of each, and the ratio).
   For N > 100 the per-run side reads the first 100 runs and is scaled by N/100 (stated in
   the JSON as ``per_run_sampled``);
-- ``public_s``/``public_requests``: the same histories through ``report.history``'s public
+- ``public_s``/``public_requests``: the same histories through ``tracking.mlflow_history``'s public
   fallback (one ``get_metric_history`` per run and key, 8 at a time), what a report does on
   an MLflow version outside ``history.CHECKED_MLFLOW``.
 """
@@ -44,9 +44,10 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 from mlflow.tracking import MlflowClient  # noqa: E402
 from report_synthetic import CURVE_KEYS, make_sweep  # noqa: E402
 
-from ncsweep.report import build_report, history  # noqa: E402
+from ncsweep.report import build_report  # noqa: E402
 from ncsweep.report.data import load_sweep  # noqa: E402
-from ncsweep.report.history import metric_histories  # noqa: E402
+from ncsweep.tracking import mlflow_history as history  # noqa: E402
+from ncsweep.tracking.mlflow_history import metric_histories  # noqa: E402
 from services import start_mlflow_server  # noqa: E402
 
 KEYS = [f"nc/{k}" for k in CURVE_KEYS] + ["val/acc1"]

@@ -3,16 +3,14 @@
 For the report's unit tests and its benchmark: a parent run (the sweep's settings as params,
 each family's search-space file as an artifact) and ``n`` child runs spread over families,
 each with histories of the keys the report draws. Statuses cycle through finished, stopped
-early, failed, so every branch of the report is exercised. Values are seeded.
+early, failed, so every branch of the report is exercised. Values are seeded. Written
+through the tracking store, so ``uri`` may be MLflow or ``memory://NAME`` (fast tests).
 """
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
-
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 from ncsweep.geometry import METRIC_DIRECTIONS
 from ncsweep.tracking import (
@@ -22,7 +20,9 @@ from ncsweep.tracking import (
     TAG_KIND,
     TAG_SWEEP,
     TAG_TRIAL,
+    MetricPoint,
     ensure_experiment,
+    open_store,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,11 +44,9 @@ def make_sweep(
     ``running``: the parent and the last trial stay RUNNING (a sweep in progress).
     """
     rng = random.Random(seed)
-    client = MlflowClient(uri)
+    client = open_store(uri)
     experiment = ensure_experiment(uri, name)
-    parent = client.create_run(
-        experiment, run_name=name, tags={TAG_SWEEP: name, TAG_KIND: "sweep"}
-    ).info.run_id
+    parent = client.create_run(experiment, name, {TAG_SWEEP: name, TAG_KIND: "sweep"}).run_id
     settings = {
         "name": name,
         "preset": "digits",
@@ -61,7 +59,7 @@ def make_sweep(
         "nc_metric": "mean",
         "scheduler": "asha",
     }
-    client.log_batch(parent, params=[Param(k, str(v)) for k, v in settings.items()])
+    client.log_batch(parent, params={k: str(v) for k, v in settings.items()})
     for family in families:
         client.log_text(
             parent,
@@ -78,17 +76,17 @@ def make_sweep(
             else "finished"
         )
         tags = {TAG_SWEEP: name, TAG_FAMILY: family, TAG_TRIAL: trial_id, PARENT_TAG: parent}
-        run = client.create_run(experiment, run_name=trial_id, tags=tags).info.run_id
+        run = client.create_run(experiment, trial_id, tags).run_id
         temperature = rng.uniform(0.05, 0.5)
         client.log_batch(
             run,
-            params=[
-                Param("loss.name", family),
-                Param("optim.lr", str(rng.uniform(0.05, 0.8))),
-                Param("optim.weight_decay", str(10 ** rng.uniform(-5, -3))),
-                Param("run.batch_size", str(rng.choice([128, 256, 512]))),
-                *([Param("loss.temperature", str(temperature))] if family != "ce" else []),
-            ],
+            params={
+                "loss.name": family,
+                "optim.lr": str(rng.uniform(0.05, 0.8)),
+                "optim.weight_decay": str(10 ** rng.uniform(-5, -3)),
+                "run.batch_size": str(rng.choice([128, 256, 512])),
+                **({"loss.temperature": str(temperature)} if family != "ce" else {}),
+            },
         )
         last = evals if kind != "stopped" else evals // 3
         speed = (0.4 if family == "ce" else 0.08) * rng.uniform(0.7, 1.3)
@@ -108,24 +106,22 @@ def make_sweep(
                 if score >= 95 and key not in reached:
                     reached[key] = step
             values.update({"step": step, "total_steps": total})
-            metrics += [Metric(k, float(v), 0, step) for k, v in values.items()]
-        metrics += [Metric(f"nc_iters/{k}", float(s), 0, s) for k, s in reached.items()]
+            metrics += [MetricPoint(k, float(v), 0, step) for k, v in values.items()]
+        metrics += [MetricPoint(f"nc_iters/{k}", float(s), 0, s) for k, s in reached.items()]
         if family != "ce" and kind == "finished":
-            metrics += [Metric("eval/transfer/acc1", rng.uniform(0.3, 0.6), 0, total)]
+            metrics += [MetricPoint("eval/transfer/acc1", rng.uniform(0.3, 0.6), 0, total)]
         for j in range(0, len(metrics), 1000):
             client.log_batch(run, metrics=metrics[j : j + 1000])
         if kind == "failed":
-            client.log_batch(
-                run, tags=[RunTag(TAG_FAILURE, f"non-finite loss at step {last * steps_per_eval}")]
-            )
-            client.set_terminated(run, "FAILED")
+            client.set_tag(run, TAG_FAILURE, f"non-finite loss at step {last * steps_per_eval}")
+            client.end_run(run, "FAILED")
         elif kind == "stopped":
             client.set_tag(run, "ncsweep.stopped_early", "asha")
-            client.set_terminated(run, "KILLED")
+            client.end_run(run, "KILLED")
         elif running and i == n_trials - 1:
             continue
         else:
-            client.set_terminated(run, "FINISHED")
+            client.end_run(run, "FINISHED")
     if not running:
-        client.set_terminated(parent, "FINISHED")
+        client.end_run(parent, "FINISHED")
     return parent

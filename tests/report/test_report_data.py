@@ -12,8 +12,9 @@ from mlflow.tracking import MlflowClient
 from report_synthetic import CURVE_KEYS, make_sweep
 
 from ncsweep.geometry import iterations_to_match
-from ncsweep.report import build_report, history
+from ncsweep.report import build_report
 from ncsweep.report.data import load_sweep
+from ncsweep.tracking import mlflow_history as history
 
 pytestmark = pytest.mark.slow
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"

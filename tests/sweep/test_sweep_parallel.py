@@ -22,8 +22,8 @@ def _spans(uri: str, name: str) -> dict[str, list[tuple[int, int]]]:
     experiment_id, parent = find_parent(uri, name)
     spans: dict[str, list[tuple[int, int]]] = {}
     for run in child_runs(uri, experiment_id, parent):
-        family = run.data.tags["ncsweep.loss"]
-        spans.setdefault(family, []).append((run.info.start_time, run.info.end_time))
+        family = run.tags["ncsweep.loss"]
+        spans.setdefault(family, []).append((run.start_ms, run.end_ms))
     return spans
 
 

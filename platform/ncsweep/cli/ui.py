@@ -15,21 +15,18 @@ from ._help import examples
 
 def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
     """The runs table of sweep ``name`` (default: the newest experiment) under ``base``."""
-    from mlflow.tracking import MlflowClient
-
     from ..config import SpecError
-    from ..tracking import experiment_runs_url
+    from ..tracking import experiment_runs_url, open_store
 
-    client = MlflowClient(uri)
+    store = open_store(uri)
     if name:
-        experiment = client.get_experiment_by_name(name)
+        experiment = store.get_experiment(name)
         if experiment is None:
             raise SpecError(f"NAME: no MLflow experiment named {name!r} at {redact_text(uri)}")
     else:
-        found = client.search_experiments(order_by=["creation_time DESC"], max_results=1)
-        if not found:
+        experiment = store.newest_experiment()
+        if experiment is None:
             return f"{base}/#/experiments"
-        experiment = found[0]
     return experiment_runs_url(base, experiment.experiment_id)
 
 

@@ -6,9 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlflow.tracking import MlflowClient
-
 from .._environment import redact
+from ..tracking import open_store
 from .data import SweepData, load_sweep
 from .kinds import PANEL_KINDS
 from .page import PageContext, esc, render_page
@@ -105,5 +104,5 @@ def write_sweep_report(
 ) -> Report:
     """The end-of-sweep report: ``reports/<name>.html``, also an artifact of the parent run."""
     report = build_report(uri, name, out=out, storage=storage)
-    MlflowClient(uri).log_artifact(parent_run_id, str(report.path), "report")
+    open_store(uri).log_artifact(parent_run_id, str(report.path), "report")
     return report

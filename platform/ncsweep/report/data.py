@@ -1,27 +1,34 @@
 """Everything a report shows about one sweep, read from MLflow in a handful of requests.
 
 One search for the children (pages of 50,000), one read of the parent, one artifact per
-family (its search space), and metric histories in bulk (:mod:`.history`), fetched lazily
-for the runs and keys a panel asks for and cached.
+family (its search space), and metric histories in bulk (``TrackingStore.metric_histories``),
+fetched lazily for the runs and keys a panel asks for and cached.
 """
 
 from __future__ import annotations
 
 import ast
+import tempfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import yaml
-from mlflow.tracking import MlflowClient
 
 from ..config import SpecError
 from ..plan.objectives import NC_STEPS
 from ..plan.spaces import Param, parse_distribution
 from ..status import RunState, TrialOutcome
 from ..sweep.leaderboard import TrialRow, best_per_family, child_runs, find_parent, row_from_run
-from ..tracking import TAG_FAILURE, experiment_runs_url, run_url, ui_base
-from .history import History, metric_histories
+from ..tracking import (
+    TAG_FAILURE,
+    History,
+    TrackingStore,
+    experiment_runs_url,
+    open_store,
+    run_url,
+    ui_base,
+)
 
 __all__ = ["SweepData", "Trial", "load_sweep", "trial_status", "STATUSES"]
 
@@ -123,7 +130,7 @@ class SweepData:
             r for r in run_ids if any(k not in self._histories.get(r, {}) for k in keys)
         ]
         if missing_runs:
-            fetched = metric_histories(self.uri, missing_runs, keys)
+            fetched = open_store(self.uri).metric_histories(missing_runs, keys)
             for run_id in missing_runs:
                 slot = self._histories.setdefault(run_id, {})
                 for key in keys:
@@ -142,14 +149,15 @@ def _parse_config(params: dict[str, str]) -> dict[str, Any]:
     return config
 
 
-def _spaces(client: MlflowClient, parent_id: str, families: list[str]) -> dict[str, list[Param]]:
+def _spaces(store: TrackingStore, parent_id: str, families: list[str]) -> dict[str, list[Param]]:
     """Each family's searched parameters, from the search-space file logged on the parent."""
     spaces: dict[str, list[Param]] = {}
     for family in families:
         try:
-            text = client.download_artifacts(parent_id, f"search_spaces/{family}.yaml")
-            with open(text) as handle:
-                raw = yaml.safe_load(handle) or {}
+            with tempfile.TemporaryDirectory() as tmp:
+                path = store.download_artifact(parent_id, f"search_spaces/{family}.yaml", tmp)
+                with open(path) as handle:
+                    raw = yaml.safe_load(handle) or {}
         except Exception:  # an artifact store we cannot read: the study is built from params
             continue
         params = []
@@ -165,9 +173,9 @@ def _spaces(client: MlflowClient, parent_id: str, families: list[str]) -> dict[s
 def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
     """Read sweep ``name`` (running or done); a SpecError if MLflow has no such sweep."""
     experiment_id, parent_id = find_parent(uri, name)
-    client = MlflowClient(uri)
-    parent = client.get_run(parent_id)
-    config = _parse_config(parent.data.params)
+    store = open_store(uri)
+    parent = store.get_run(parent_id)
+    config = _parse_config(parent.params)
     nc_metric = str(config.get("nc_metric", "mean"))
     trials = []
     for run in child_runs(uri, experiment_id, parent_id):
@@ -175,11 +183,11 @@ def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
         trials.append(
             Trial(
                 row=row,
-                status=trial_status(row, run.data.tags),
-                params=dict(run.data.params),
-                failure=run.data.tags.get(TAG_FAILURE),
-                start_ms=run.info.start_time,
-                end_ms=run.info.end_time,
+                status=trial_status(row, run.tags),
+                params=dict(run.params),
+                failure=run.tags.get(TAG_FAILURE),
+                start_ms=run.start_ms,
+                end_ms=run.end_ms,
             )
         )
     trials.sort(key=lambda t: (t.row.family, t.row.trial_id))
@@ -188,12 +196,12 @@ def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
         uri=uri,
         experiment_id=experiment_id,
         parent_id=parent_id,
-        parent_status=parent.info.status,
-        parent_end_ms=parent.info.end_time,
+        parent_status=parent.status,
+        parent_end_ms=parent.end_ms,
         config=config,
         trials=trials,
         spaces={},
         storage=storage or config.get("storage"),
     )
-    data.spaces = _spaces(client, parent_id, data.families)
+    data.spaces = _spaces(store, parent_id, data.families)
     return data

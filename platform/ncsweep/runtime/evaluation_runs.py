@@ -17,13 +17,12 @@ from typing import Any
 
 import fsspec
 import torch
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
+from .. import metric_keys as keys
 from ..config import ExperimentSpec, SpecError, read_yaml, spec_from_dict
 from ..losses import loss_info
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_SWEEP
+from ..tracking import TAG_FAMILY, TAG_SWEEP, RunNotFound, TrackingError, open_store
 from ..train.checkpoint import STATE_FILE
 
 __all__ = [
@@ -102,36 +101,36 @@ def resolve_run(uri: str, ref: str) -> RunRef:
     run_id = (
         _run_id_from_config(path) if path.suffix in (".yaml", ".yml") or path.is_file() else ref
     )
-    client = MlflowClient(uri)
+    store = open_store(uri)
     try:
-        run = client.get_run(run_id)
-    except MlflowException:
+        run = store.get_run(run_id)
+    except RunNotFound:
         raise SpecError(
             f"no MLflow run {run_id!r} at {uri} (give a run id or an exported config)"
         ) from None
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            data = read_yaml(client.download_artifacts(run_id, "spec.yaml", tmp))
-    except (MlflowException, OSError, SpecError):
+            data = read_yaml(store.download_artifact(run_id, "spec.yaml", tmp))
+    except (TrackingError, OSError, SpecError):
         raise SpecError(
             f"run {run_id}: no spec.yaml artifact; it was not made by ncsweep train"
         ) from None
     spec = _spec_of(data, f"run {run_id} spec.yaml")
-    tags = dict(run.data.tags)
+    tags = dict(run.tags)
     checkpoint = _checkpoint_uri(tags, spec)
     if checkpoint is None:
         raise SpecError(
-            f"run {run_id} ({run.info.status}) has no checkpoint (tag {TAG_CHECKPOINT}); only "
+            f"run {run_id} ({run.status}) has no checkpoint (tag {TAG_CHECKPOINT}); only "
             "finished training runs can be evaluated"
         )
     return RunRef(
         run_id,
-        run.info.experiment_id,
+        run.experiment_id,
         spec,
         checkpoint,
         tags,
-        dict(run.data.metrics),
-        run.info.status,
+        dict(run.metrics),
+        run.status,
     )
 
 
@@ -157,11 +156,11 @@ def default_baseline(uri: str, run: RunRef) -> str | None:
         scope = {TAG_SWEEP: run.tags[TAG_SWEEP]}
     else:
         return None
-    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in {**scope, TAG_FAMILY: "ce"}.items())
-    runs = MlflowClient(uri).search_runs(
-        [run.experiment_id],
-        filter_string=query + f" and attributes.status = '{RunState.FINISHED}'",
-        order_by=["metrics.`val/acc1` DESC"],
+    runs = open_store(uri).search_runs(
+        run.experiment_id,
+        {**scope, TAG_FAMILY: "ce"},
+        status=RunState.FINISHED,
+        descending_by=f"metrics.{keys.VAL_ACC1}",
         max_results=1,
     )
-    return runs[0].info.run_id if runs else None
+    return runs[0].run_id if runs else None

@@ -23,10 +23,8 @@ from __future__ import annotations
 import json
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from mlflow.tracking import MlflowClient
-
 from .. import metric_keys as keys
-from ..tracking import MetricLogger, log_params, log_text
+from ..tracking import MetricLogger, log_params, log_text, open_store
 from ..train.core import RunHooks, RunResult, TrainingCore
 from ..train.streaming import train_size
 
@@ -65,9 +63,9 @@ class MlflowHooks(RunHooks):
         if resumed:  # visible in MLflow: restarted (worker failure or resumed sweep)
             restored = core.last_metrics  # the latest evaluation (maybe before core.step)
             step = int(restored.get("step", core.step))
-            client = MlflowClient(self.uri)
+            store = open_store(self.uri)
             self._landed_steps = {
-                key: {m.step for m in client.get_metric_history(self.run_id, key)}
+                key: {step for step, _ in store.metric_history(self.run_id, key)}
                 for key in (_PROBE, _LOSS)
             }
             if _PROBE in restored and step not in self._landed_steps[_PROBE]:

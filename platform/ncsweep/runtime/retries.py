@@ -22,10 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from ray import tune
 
-from ..tracking import TAG_RETRIES, find_run, set_tags
+from ..tracking import TAG_RETRIES, find_run, open_store, set_tags
 
 __all__ = ["RetryRecorder", "recording"]
 
@@ -70,7 +69,7 @@ class RetryRecorder(tune.Callback):
             run_id = find_run(target.uri, target.experiment_id, target.run_tags(trial))
             if run_id is None:  # restarted before it opened its run
                 return
-            done = MlflowClient(target.uri).get_run(run_id).data.tags.get(TAG_RETRIES, "0")
+            done = open_store(target.uri).get_run(run_id).tags.get(TAG_RETRIES, "0")
             set_tags(target.uri, run_id, {TAG_RETRIES: int(done) + 1})
         except Exception as err:  # bookkeeping: it must not stop the sweep
             _log.warning("could not record the restart of trial %s: %s", trial.trial_id, err)

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
 
@@ -45,6 +44,7 @@ from ..tracking import (
     finish_run,
     log_params,
     log_text,
+    open_store,
     provenance_tags,
     start_run,
 )
@@ -308,17 +308,17 @@ def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
     its retries) or that reported a deterministic failure is FAILED with its reason.
     """
     uri = context.tracking_uri
-    client = MlflowClient(uri)
+    store = open_store(uri)
     for result in grid:
         metrics = result.metrics or {}
         run_id = find_run(uri, context.experiment_id, context.result_tags(result))
         if run_id is None:
             continue
-        run = client.get_run(run_id)
-        status = run.info.status
-        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.data.tags:
+        run = store.get_run(run_id)
+        status = run.status
+        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.tags:
             # A trial trained in its own process: its checkpoints are Tune's.
-            client.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
+            store.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
             log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
         if result.error is not None:
             if status == RunState.RUNNING:
@@ -332,7 +332,7 @@ def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
                 finish_run(uri, run_id, RunState.FINISHED)
         elif status != RunState.FINISHED:
             clear_failure(uri, run_id)
-            client.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
+            store.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
             # Ended at its last result, not when the Tuner returned.
             finish_run(uri, run_id, RunState.KILLED, end_time_s=metrics.get("timestamp"))
 
@@ -352,7 +352,7 @@ def drop_orphans(
     considered: their folders are in ``folder``, their runs carry the tags ``scope``.
     """
     uri = context.tracking_uri
-    client = MlflowClient(uri)
+    store = open_store(uri)
     known_folders = {Path(result.path).name for result in grid}
     known_keys = {context.result_tags(result)[TAG_TRIAL] for result in grid}
     fs, path = fsspec.core.url_to_fs(folder)
@@ -365,17 +365,14 @@ def drop_orphans(
                 orphans.add(name.removeprefix(TRIAL_PREFIX))
                 fs.rm(entry["name"], recursive=True)
     tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
-    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    for run in client.search_runs([context.experiment_id], filter_string=query, max_results=10_000):
-        key = run.data.tags.get(TAG_TRIAL)
+    for run in store.search_runs(context.experiment_id, tags, max_results=10_000):
+        key = run.tags.get(TAG_TRIAL)
         if key and key not in known_keys:
             orphans.add(key)
-            client.set_tag(
-                run.info.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state"
-            )
-            if run.info.status == RunState.RUNNING:
-                finish_run(uri, run.info.run_id, RunState.KILLED)
-            client.delete_run(run.info.run_id)
+            store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")
+            if run.status == RunState.RUNNING:
+                finish_run(uri, run.run_id, RunState.KILLED)
+            store.delete_run(run.run_id)
     for key in sorted(orphans) if train_storage else ():  # a Ray Train run is named by its key
         fs, path = fsspec.core.url_to_fs(f"{train_storage}/{key}")
         if fs.exists(path):

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
 
@@ -61,6 +60,7 @@ from ..tracking import (
     find_run,
     finish_run,
     log_text,
+    open_store,
     require_reachable,
     resolve_tracking_uri,
 )
@@ -89,7 +89,7 @@ def study_trial(config: dict[str, Any], context: TrialContext, cells: dict[str, 
     key = cell["key"]
     spec = spec_from_dict(cell["spec"], f"study {context.name} cell {key}")
     run_id = find_run(context.tracking_uri, context.experiment_id, context.run_tags(key))
-    finished = run_id and MlflowClient(context.tracking_uri).get_run(run_id).info.status
+    finished = run_id and open_store(context.tracking_uri).get_run(run_id).status
     if finished == RunState.FINISHED:
         # Finished before the study was interrupted (Tune had not saved that yet): its
         # results are in MLflow, where the table reads them; it is not trained again.
@@ -138,7 +138,7 @@ def _plan(settings: dict[str, Any], cells: list[Cell]) -> dict[str, Any]:
 
 def _find_parent(uri: str, name: str) -> tuple[str, str] | None:
     """(experiment id, parent run id) of study ``name`` at ``uri``, or None."""
-    experiment = MlflowClient(uri).get_experiment_by_name(name)
+    experiment = open_store(uri).get_experiment(name)
     if experiment is None:
         return None
     parent = find_run(uri, experiment.experiment_id, {TAG_STUDY: name, TAG_KIND: "study"})

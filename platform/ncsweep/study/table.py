@@ -22,17 +22,15 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from mlflow.tracking import MlflowClient
-
 from .. import metric_keys as keys
-from ..evaluate import compare
+from ..evaluate import compare, get_suite
 from ..evaluate.report import stored_results
 from ..geometry import iterations_to_match
 from ..geometry.metrics import METRIC_NAMES
 from ..losses import families as registered_families
 from ..runtime.evaluation_runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, set_tags
+from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, TrackingStore, open_store, set_tags
 
 __all__ = ["collect_study", "family_order", "render_markdown", "study_json"]
 
@@ -56,11 +54,26 @@ def _std(values: list[float]) -> float | None:
     return statistics.stdev(values) if len(values) > 1 else None
 
 
-def _history(client: MlflowClient, run_id: str) -> list[tuple[int, dict[str, float]]]:
+def _declared(suite: str, key: str) -> tuple[str, ...]:
+    """What the suite registry allows for the one placeholder of ``suite``'s key ``key``
+    (``acc/<head>`` of ``probes``: ``prototypes``, ``probe``, ``normprobe``)."""
+    found = next(k for k in get_suite(suite).keys if k.key == key)
+    (placeholder,) = [part[1:-1] for part in key.split("/") if part.startswith("<")]
+    return found.values[placeholder]
+
+
+#: The columns of the probe, long-tail and corruption tables, as the suites declare them.
+_HEADS = _declared("probes", "acc/<head>")
+_LONGTAIL_SPLITS = _declared("longtail", "acc/<group>")
+_LONGTAIL_GROUPS = _declared("longtail", "classes/<group>")
+_CORRUPTION_SUMMARY = tuple(k.key for k in get_suite("corruption").keys if "<" not in k.key)
+
+
+def _history(store: TrackingStore, run_id: str) -> list[tuple[int, dict[str, float]]]:
     by_step: dict[int, dict[str, float]] = defaultdict(dict)
     for name in METRIC_NAMES:
-        for m in client.get_metric_history(run_id, keys.NC + name):
-            by_step[int(m.step)][name] = float(m.value)
+        for step, value in store.metric_history(run_id, keys.NC + name):
+            by_step[step][name] = value
     return sorted(by_step.items())
 
 
@@ -93,21 +106,19 @@ def _compare_with_ce(uri: str, runs: list[dict]) -> None:
 
 def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     """All numbers of the study table (JSON-ready)."""
-    client = MlflowClient(uri)
-    found = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{TAG_STUDY}` = '{study}' and tags.`{TAG_KIND}` = 'train'",
-        max_results=5000,
+    store = open_store(uri)
+    found = store.search_runs(
+        experiment_id, {TAG_STUDY: study, TAG_KIND: "train"}, max_results=5000
     )
     runs = [
         {
-            "run_id": r.info.run_id,
-            "status": r.info.status,
-            "family": r.data.tags.get(TAG_FAMILY),
-            "seed": int(r.data.tags.get(TAG_SEED, 0)),
-            "variant": r.data.tags.get(TAG_VARIANT),
-            "suites": sorted({k.split("/")[1] for k in r.data.metrics if k.startswith("eval/")}),
-            "metrics": dict(r.data.metrics),
+            "run_id": r.run_id,
+            "status": r.status,
+            "family": r.tags.get(TAG_FAMILY),
+            "seed": int(r.tags.get(TAG_SEED, 0)),
+            "variant": r.tags.get(TAG_VARIANT),
+            "suites": sorted({k.split("/")[1] for k in r.metrics if k.startswith("eval/")}),
+            "metrics": dict(r.metrics),
         }
         for r in found
     ]
@@ -159,7 +170,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
                 continue
             for rid in (r["run_id"], ref["run_id"]):
                 if rid not in histories:
-                    histories[rid] = _history(client, rid)
+                    histories[rid] = _history(store, rid)
             if not histories[ref["run_id"]] or histories[ref["run_id"]][-1][0] <= 0:
                 continue
             for m, frac in iterations_to_match(
@@ -177,7 +188,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
                 "mean": _mean(values(f, "balanced", f"eval/probes/acc/{h}")),
                 "std": _std(values(f, "balanced", f"eval/probes/acc/{h}")),
             }
-            for h in ("prototypes", "probe", "normprobe")
+            for h in _HEADS
         }
         for f in families
     }
@@ -186,12 +197,11 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
         longtail[variant] = {
             f: {
                 **{
-                    g: _mean(values(f, variant, f"eval/longtail/acc/{g}"))
-                    for g in ("overall", "many", "medium", "few")
+                    g: _mean(values(f, variant, f"eval/longtail/acc/{g}")) for g in _LONGTAIL_SPLITS
                 },
                 **{
                     f"classes_{g}": _mean(values(f, variant, f"eval/longtail/classes/{g}"))
-                    for g in ("many", "medium", "few")
+                    for g in _LONGTAIL_GROUPS
                 },
                 "gain_points_overall": _mean(
                     values(f, variant, "eval/longtail/gain_points/overall")
@@ -202,10 +212,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
         }
     data["longtail"] = longtail
     data["corruption"] = {
-        f: {
-            k: _mean(values(f, "balanced", f"eval/corruption/{k}"))
-            for k in ("clean_error", "mean_error", "mce", "relative_mce")
-        }
+        f: {k: _mean(values(f, "balanced", f"eval/corruption/{k}")) for k in _CORRUPTION_SUMMARY}
         for f in families
     }
     transfer = {}
@@ -282,7 +289,7 @@ def render_markdown(data: dict[str, Any]) -> str:
             f"| {f} | "
             + " | ".join(
                 f"{_p(p[h]['mean'])}" + ("" if p[h]["std"] is None else f" ± {_p(p[h]['std'])}")
-                for h in ("prototypes", "probe", "normprobe")
+                for h in _HEADS
             )
             + " |"
         )
@@ -301,7 +308,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         )
         for f in fams:
             e = table.get(f, {})
-            cls = "/".join(f"{e.get(f'classes_{g}') or 0:.0f}" for g in ("many", "medium", "few"))
+            cls = "/".join(f"{e.get(f'classes_{g}') or 0:.0f}" for g in _LONGTAIL_GROUPS)
             out.append(
                 f"| {f} | {_p(e.get('overall'))} | {_p(e.get('many'))} | {_p(e.get('medium'))} | "
                 f"{_p(e.get('few'))} | {_p(e.get('gain_points_overall'), 2, 1.0)} | "

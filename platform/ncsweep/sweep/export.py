@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mlflow.tracking import MlflowClient
 
 from .. import metric_keys as keys
 from ..config import read_yaml
 from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 from ..redact import redact
-from ..tracking import git_commit, package_versions
+from ..tracking import git_commit, open_store, package_versions
 from .leaderboard import TrialRow, best_per_family
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
@@ -32,7 +31,7 @@ _REPORTED = (*keys.VAL_HEADLINE, NC_STEPS)
 def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
     """The spec a run trained with (its ``spec.yaml`` artifact), ready to train again."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = MlflowClient(uri).download_artifacts(run_id, "spec.yaml", tmp)
+        path = open_store(uri).download_artifact(run_id, "spec.yaml", tmp)
         spec = read_yaml(path)
     spec.setdefault("run", {}).update(name=None, storage_path=None)
     return spec

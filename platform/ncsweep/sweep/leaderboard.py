@@ -15,7 +15,6 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 
-from mlflow.tracking import MlflowClient
 from rich.table import Table
 
 from .. import metric_keys as keys
@@ -23,7 +22,16 @@ from ..config import SpecError
 from ..geometry.descriptors import paper_five
 from ..plan.objectives import ACCURACY, Objective, as_objective, nc_steps
 from ..status import RunState
-from ..tracking import PARENT_TAG, TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, find_run
+from ..tracking import (
+    PARENT_TAG,
+    TAG_FAMILY,
+    TAG_KIND,
+    TAG_SWEEP,
+    TAG_TRIAL,
+    RunRecord,
+    find_run,
+    open_store,
+)
 
 __all__ = [
     "TrialRow",
@@ -72,7 +80,7 @@ class TrialRow:
 
 def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     """(experiment id, parent run id) of sweep ``sweep``; SpecError if there is none."""
-    experiment = MlflowClient(uri).get_experiment_by_name(sweep)
+    experiment = open_store(uri).get_experiment(sweep)
     parent = (
         find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
         if experiment
@@ -87,17 +95,17 @@ def sweep_objective(uri: str, sweep: str) -> str:
     """The objective sweep ``sweep`` ran with, from its parent run's params (``accuracy``
     for a sweep that did not record one)."""
     _, parent = find_parent(uri, sweep)
-    return MlflowClient(uri).get_run(parent).data.params.get("objective", "accuracy")
+    return open_store(uri).get_run(parent).params.get("objective", "accuracy")
 
 
-def row_from_run(run, nc_metric: str = "mean") -> TrialRow:
-    """One trial's leaderboard row from its MLflow child run (an ``mlflow.entities.Run``)."""
-    m = run.data.metrics
+def row_from_run(run: RunRecord, nc_metric: str = "mean") -> TrialRow:
+    """One trial's leaderboard row from its MLflow child run."""
+    m = run.metrics
     return TrialRow(
-        family=run.data.tags.get(TAG_FAMILY, "?"),
-        trial_id=run.data.tags.get(TAG_TRIAL, run.info.run_name),
-        run_id=run.info.run_id,
-        status=run.info.status,
+        family=run.tags.get(TAG_FAMILY, "?"),
+        trial_id=run.tags.get(TAG_TRIAL, run.run_name),
+        run_id=run.run_id,
+        status=run.status,
         acc1=m.get(ACCURACY),
         mean_nc_score=keys.mean_nc_score(m),
         nc_steps=nc_steps(m, nc_metric),
@@ -108,21 +116,9 @@ def row_from_run(run, nc_metric: str = "mean") -> TrialRow:
     )
 
 
-def child_runs(uri: str, experiment_id: str, parent: str) -> list:
+def child_runs(uri: str, experiment_id: str, parent: str) -> list[RunRecord]:
     """Every child run of sweep run ``parent``, in one search (pages of 50,000)."""
-    client = MlflowClient(uri)
-    runs, token = [], None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{PARENT_TAG}` = '{parent}'",
-            max_results=50_000,
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            return runs
+    return open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent})
 
 
 def _rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:

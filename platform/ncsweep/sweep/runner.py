@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from mlflow.tracking import MlflowClient
 from ray import tune
 from rich.console import Console
 
@@ -70,6 +69,7 @@ from ..tracking import (
     MetricLogger,
     finish_run,
     log_text,
+    open_store,
     require_reachable,
     resolve_tracking_uri,
     set_tags,
@@ -481,7 +481,7 @@ def _run_families(
         )
         log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
         log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
-        MlflowClient(uri).log_artifacts(parent, str(out_dir), "best_configs")
+        open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         finish_run(uri, parent, RunState.FINISHED)

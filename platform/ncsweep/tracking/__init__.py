@@ -1,8 +1,11 @@
 """Experiment tracking in MLflow: a sweep is a parent run, each trial a child run.
 
-Only this package (and ``report``) imports MLflow.
+Only this package imports MLflow (``tests/test_layers.py``); the rest of ncsweep reads and
+writes through the store interface (``store.py``, opened by ``factory.open_store``)
+and the helpers below.
 """
 
+from .factory import open_store
 from .links import (
     EXPERIMENT_KIND_TAG,
     EXPERIMENT_KIND_TRAINING,
@@ -35,8 +38,27 @@ from .runs import (
     set_tags,
     start_run,
 )
+from .store import (
+    ArtifactNotFound,
+    ExperimentRecord,
+    History,
+    MetricPoint,
+    RunNotFound,
+    RunRecord,
+    TrackingError,
+    TrackingStore,
+)
 
 __all__ = [
+    "ArtifactNotFound",
+    "ExperimentRecord",
+    "History",
+    "MetricPoint",
+    "RunNotFound",
+    "RunRecord",
+    "TrackingError",
+    "TrackingStore",
+    "open_store",
     "EXPERIMENT_KIND_TAG",
     "EXPERIMENT_KIND_TRAINING",
     "experiment_runs_url",

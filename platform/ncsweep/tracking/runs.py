@@ -1,9 +1,11 @@
-"""MLflow runs for training runs and sweeps, through ``MlflowClient`` with explicit run ids.
+"""MLflow runs for training runs and sweeps, through the tracking store with explicit run ids.
 
 No global ``mlflow.start_run`` state: the driver creates (or re-attaches) a run and hands its
 id to the Ray Train workers, where rank 0 logs metrics against the optimizer step. That keeps
 logging safe in any process and makes a restarted trial find its run instead of making a new
-one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRunId``.
+one. A sweep is a parent run; each trial is a child run tagged ``mlflow.parentRunId``. The
+calls go through :func:`factory.open_store`: ``MlflowClient`` (``mlflow_store.py``), or the
+in-memory store of a ``memory://`` URI in tests.
 
 Tracking-server outages: every call here goes through MLflow's HTTP client, which retries a
 refused or dropped connection and a 408, 429, 500, 502, 503 or 504 answer
@@ -26,14 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import environment_variables
-from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 from ..config import SpecError
 from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from ..status import RunState
+from .factory import open_store
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
+from .store import MetricPoint
 
 __all__ = [
     "TAG_FAMILY",
@@ -114,26 +116,24 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
     It is tagged as model training, so that the MLflow UI opens it on its runs table.
     """
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(name)
+    store = open_store(uri)
+    found = store.get_experiment(name)
     if found is not None:
-        if found.lifecycle_stage == "deleted":
-            client.restore_experiment(found.experiment_id)
+        if found.deleted:
+            store.restore_experiment(found.experiment_id)
         if found.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND_TRAINING:
-            client.set_experiment_tag(
+            store.set_experiment_tag(
                 found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
             )
         return found.experiment_id
     location = artifact_location or _default_artifact_location(uri, name)
     try:
-        return client.create_experiment(
-            name,
-            artifact_location=location,
-            tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND_TRAINING},
+        return store.create_experiment(
+            name, location, {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND_TRAINING}
         )
     except Exception:
         # Another process created it between our lookup and create.
-        found = client.get_experiment_by_name(name)
+        found = store.get_experiment(name)
         if found is None:
             raise
         return found.experiment_id
@@ -141,11 +141,10 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
 def find_run(uri: str, experiment_id: str, tags: dict[str, str]) -> str | None:
     """The newest run of the experiment carrying all ``tags``, or None."""
-    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    runs = MlflowClient(uri).search_runs(
-        [experiment_id], filter_string=query, order_by=["attributes.start_time DESC"], max_results=1
+    runs = open_store(uri).search_runs(
+        experiment_id, tags, descending_by="start_time", max_results=1
     )
-    return runs[0].info.run_id if runs else None
+    return runs[0].run_id if runs else None
 
 
 def start_run(
@@ -157,35 +156,33 @@ def start_run(
     reattach: dict[str, str] | None = None,
 ) -> str:
     """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING)."""
-    client = MlflowClient(uri)
+    store = open_store(uri)
     if reattach:
         run_id = find_run(uri, experiment_id, reattach)
         if run_id is not None:
-            client.update_run(run_id, status=RunState.RUNNING)
+            store.set_status(run_id, RunState.RUNNING)
             return run_id
     all_tags = dict(tags)
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
-    run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    return run.info.run_id
+    return store.create_run(experiment_id, run_name, all_tags).run_id
 
 
 def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
     """Log params once; values already logged with the same value are skipped (resume-safe)."""
-    client = MlflowClient(uri)
-    existing = client.get_run(run_id).data.params
+    store = open_store(uri)
+    existing = store.get_run(run_id).params
     fresh = []
     for key, value in params.items():
         text = str(redact(value, key))[:_MAX_PARAM_LEN]
         if key not in existing:
-            fresh.append(Param(key, text))
+            fresh.append((key, text))
     for i in range(0, len(fresh), _MAX_PARAM_BATCH):
-        client.log_batch(run_id, params=fresh[i : i + _MAX_PARAM_BATCH])
+        store.log_batch(run_id, params=dict(fresh[i : i + _MAX_PARAM_BATCH]))
 
 
 def set_tags(uri: str, run_id: str, tags: dict[str, Any]) -> None:
-    client = MlflowClient(uri)
-    client.log_batch(run_id, tags=[RunTag(k, str(redact(v, k))) for k, v in tags.items()])
+    open_store(uri).log_batch(run_id, tags={k: str(redact(v, k)) for k, v in tags.items()})
 
 
 def finish_run(
@@ -197,20 +194,20 @@ def finish_run(
 ) -> None:
     """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag.
     ``end_time_s``: when it really ended (epoch seconds) if that was before now."""
-    client = MlflowClient(uri)
+    store = open_store(uri)
     if reason:
-        client.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
+        store.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
     end_time = int(end_time_s * 1000) if end_time_s is not None else None
-    client.set_terminated(run_id, status=status, end_time=end_time)
+    store.end_run(run_id, status, end_time)
 
 
 def failure_reason(uri: str, run_id: str) -> str | None:
-    return MlflowClient(uri).get_run(run_id).data.tags.get(TAG_FAILURE)
+    return open_store(uri).get_run(run_id).tags.get(TAG_FAILURE)
 
 
 def clear_failure(uri: str, run_id: str) -> None:
     if failure_reason(uri, run_id) is not None:
-        MlflowClient(uri).delete_tag(run_id, TAG_FAILURE)
+        open_store(uri).delete_tag(run_id, TAG_FAILURE)
 
 
 class MetricLogger:
@@ -224,10 +221,10 @@ class MetricLogger:
     """
 
     def __init__(self, uri: str, run_id: str, max_age_s: float = 10.0):
-        self.client = MlflowClient(uri)
+        self.store = open_store(uri)
         self.run_id = run_id
         self.max_age_s = max_age_s
-        self._pending: list[Metric] = []
+        self._pending: list[MetricPoint] = []
         self._oldest = 0.0
 
     def log(self, metrics: dict[str, float], step: int, flush: bool | None = True) -> None:
@@ -238,7 +235,7 @@ class MetricLogger:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
             if math.isfinite(value):
-                self._pending.append(Metric(key, float(value), int(now * 1000), int(step)))
+                self._pending.append(MetricPoint(key, float(value), int(now * 1000), int(step)))
         if flush or (flush is None and now - self._oldest >= self.max_age_s):
             self.flush()
 
@@ -248,10 +245,10 @@ class MetricLogger:
                 self._pending[:_MAX_METRIC_BATCH],
                 self._pending[_MAX_METRIC_BATCH:],
             )
-            self.client.log_batch(self.run_id, metrics=batch)
+            self.store.log_batch(self.run_id, metrics=batch)
 
 
 def log_text(uri: str, run_id: str, text: str, artifact_file: str) -> None:
     """Store ``text`` as an artifact of the run (spec YAML, leaderboard, checkpoint path);
     URIs in it lose their credentials first."""
-    MlflowClient(uri).log_text(run_id, redact_text(text), artifact_file)
+    open_store(uri).log_text(run_id, redact_text(text), artifact_file)

@@ -1,4 +1,5 @@
-"""Metric histories of many runs in a few requests (the one adapter to MLflow's bulk APIs).
+"""Metric histories of many runs in a few requests (the one adapter to MLflow's bulk APIs;
+``MlflowStore.metric_histories`` reads through it).
 
 ``MlflowClient.get_metric_history`` (public) is one request per (run, key); a report over
 1,000 trials would make thousands (``tests/bench/bench_report.py``: 100 trials, 6 keys:
@@ -27,17 +28,15 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.credentials import get_default_host_creds
 from mlflow.utils.rest_utils import http_request
 
+from .store import History
+
 __all__ = [
     "CHECKED_MLFLOW",
-    "History",
     "POINTS_PER_REQUEST",
     "RUNS_PER_REQUEST",
     "bulk_reads",
     "metric_histories",
 ]
-
-History = dict[str, dict[str, list[tuple[int, float]]]]
-"""``{run_id: {metric key: [(step, value), ...] sorted by step}}``."""
 
 RUNS_PER_REQUEST = 100
 POINTS_PER_REQUEST = 25_000
