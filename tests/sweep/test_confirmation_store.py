@@ -382,3 +382,34 @@ def test_the_confirmation_modules_import_neither_torch_nor_ray(module):
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert not imported & {"torch", "ray", "mlflow", "optuna"}
+
+
+def test_status_and_export_commands_show_and_use_the_confirmed_winner(
+    uri, tmp_path, capsys, monkeypatch
+):
+    from ncsweep.cli import main
+
+    _three_families(uri)
+    monkeypatch.setenv("NCSWEEP_STORAGE", str(tmp_path / "no-saved-sweeps"))
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", "--status", "cs", "--tracking-uri", uri])
+    out = " ".join(capsys.readouterr().out.split())
+    assert done.value.code in (None, 0), out
+    assert "Leaderboard: cs" in out and "Confirmed leaderboard: cs" in out
+    assert "nonl vs ce: test/acc1 +2.0 pts" in out
+
+    with pytest.raises(SystemExit) as done:
+        main(["export", "cs", "--out", str(tmp_path / "best"), "--tracking-uri", uri])
+    out = " ".join(capsys.readouterr().out.split())
+    assert done.value.code in (None, 0), out
+    assert (
+        "nonl: confirmed winner nonl_2 (seeds 0, 1, 2, 3, 4), not the search's single best" in out
+    )
+    provenance = yaml.safe_load((tmp_path / "best" / "nonl.yaml").read_text())["provenance"]
+    assert provenance["trial_id"] == "nonl_2" and provenance["confirmation"]["seeds"] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
