@@ -29,6 +29,8 @@ def export(
 
     "Best" is by the objective the sweep ran with (its saved settings, else its MLflow
     parent run): val/acc1, or the eval/<suite>/<key> it optimised in that key's direction.
+    A family with confirmation runs exports its confirmed winner: the best validation mean
+    over seeds.
     """
     from ..defaults import default_storage
     from ..sweep import collect_rows, export_best, load_state
@@ -46,9 +48,23 @@ def export(
     rows = collect_rows(uri, name, nc_metric, objective)
     want_pareto = pareto if pareto is not None else objective == "pareto"
     seed = state.seed if state else 0
-    written = export_best(uri, name, rows, out, seed, pareto=want_pareto, objective=objective)
+    from ..sweep.confirmation import confirmed_results
+
+    confirmed = confirmed_results(uri, name, objective)
+    written = export_best(
+        uri, name, rows, out, seed, pareto=want_pareto, objective=objective, confirmed=confirmed
+    )
     if not written:
         err_console.print(f"sweep {name}: no finished trial to export")
         raise typer.Exit(1)
     for path in written:
         console.print(f"wrote {path}")
+    for family, result in confirmed.families.items():
+        console.print(
+            f"{family}: confirmed winner {result.winner.trial_id} "
+            f"(seeds {', '.join(map(str, result.winner.seeds))}), not the search's single best"
+            if result.winner.search_run_id != result.search_best_run_id
+            else f"{family}: the search's best, confirmed over seeds "
+            f"{', '.join(map(str, result.winner.seeds))}",
+            highlight=False,
+        )

@@ -398,6 +398,11 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
     rows = collect_rows(uri, name, state.nc_metric if state else "mean", objective)
     console.print(leaderboard_table(rows, f"Leaderboard: {name}", objective))
     console.print(nc_steps_table(rows, objective=objective))
+    from ..sweep.confirmation import confirmed_results, print_confirmed
+
+    confirmed = confirmed_results(uri, name, objective)
+    if confirmed.confirmed:  # a sweep without confirmation runs prints what it always did
+        print_confirmed(console, confirmed)
 
 
 @app.command(

@@ -3,12 +3,16 @@
 ``<out>/<family>.yaml`` is the best trial by the sweep's objective (``leaderboard``), its
 full spec plus a ``provenance`` section (which ``config.load_spec`` ignores): sweep, trial,
 MLflow run id, the objective (name, direction, value), metric values, seed, git commit,
-package versions. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
+package versions. When the sweep has confirmation runs (``confirmation.py``), a confirmed
+family's file is its *confirmed winner* instead (best validation mean over seeds), and
+``provenance.confirmation`` lists the seeds, the means with their 95 % intervals and the
+winner's-curse gap. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
 trials (accuracy up, steps to the NC threshold down), each with its spec.
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +25,8 @@ from ..config import read_yaml
 from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 from ..redact import redact
 from ..tracking import git_commit, open_store, package_versions
-from .leaderboard import TrialRow, best_per_family
+from .confirmation import TEST_ACC1, ConfirmedResults, FamilyResult, confirmed_results
+from .leaderboard import TrialRow, best_per_family, row_from_run
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 
@@ -67,6 +72,40 @@ def _provenance(
     }
 
 
+def _interval(estimate) -> dict[str, Any] | None:
+    if estimate is None:
+        return None
+    return {
+        "mean": estimate.mean,
+        "std": estimate.std if math.isfinite(estimate.std) else None,
+        "low": estimate.low,
+        "high": estimate.high,
+        "runs": estimate.n,
+    }
+
+
+def _confirmation(result: FamilyResult, confirmed: ConfirmedResults) -> dict[str, Any]:
+    """The confirmed winner's section of the provenance."""
+    winner = result.winner
+    return {
+        "selected_on": f"mean {confirmed.metric} over seeds ({confirmed.mode}, validation)",
+        "interval": "95 % bootstrap (uncertainty.mean_interval)",
+        "seeds": list(winner.seeds),
+        "run_ids": [r.run_id for r in winner.runs],
+        "failed_runs": winner.failed,
+        confirmed.metric: _interval(winner.selection),
+        TEST_ACC1: _interval(result.test_acc1),
+        NC_STEPS: _interval(result.nc_steps),
+        "winners_curse": {
+            "search_best_trial": result.search_best_trial,
+            "search_best_value": result.search_best_value,
+            "gap": result.winners_curse,
+            "meaning": f"search-best trial's {confirmed.metric} minus its config's confirmed mean",
+        },
+        "configs_confirmed": [c.trial_id for c in result.configs],
+    }
+
+
 def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
     candidates = [
         r
@@ -85,16 +124,32 @@ def export_best(
     seed: int,
     pareto: bool = False,
     objective: str | Objective = "accuracy",
+    confirmed: ConfirmedResults | None = None,
 ) -> list[Path]:
-    """Write one YAML per family, its best trial by ``objective`` (and Pareto fronts);
-    returns the files written."""
+    """Write one YAML per family, its best trial by ``objective``, or its confirmed winner
+    when the family has confirmation runs (and Pareto fronts); returns the files written.
+
+    ``confirmed``: the sweep's :func:`confirmation.confirmed_results`, read when None."""
     goal = as_objective(objective)
+    if confirmed is None:
+        confirmed = confirmed_results(uri, sweep, goal)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for family, row in sorted(best_per_family(rows, goal).items()):
+    chosen = best_per_family(rows, goal)
+    by_run = {r.run_id: r for r in rows}
+    for family, result in confirmed.families.items():
+        run_id = result.winner.search_run_id
+        chosen[family] = by_run.get(run_id) or row_from_run(
+            open_store(uri).get_run(run_id), confirmed.nc_metric
+        )
+    for family, row in sorted(chosen.items()):
         document = trial_spec(uri, row.run_id)
         document["provenance"] = _provenance(uri, sweep, row, seed, goal)
+        if family in confirmed.families:
+            document["provenance"]["confirmation"] = _confirmation(
+                confirmed.families[family], confirmed
+            )
         path = out / f"{family}.yaml"
         path.write_text(yaml.safe_dump(redact(document), sort_keys=False))
         written.append(path)

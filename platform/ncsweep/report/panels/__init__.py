@@ -1,6 +1,6 @@
 """Panel renderers; importing a module registers its kinds in ``report.kinds.PANEL_KINDS``."""
 
-from . import curves, header, scatter, search, tables  # noqa: F401
+from . import confirmation, curves, header, scatter, search, tables  # noqa: F401
 
 __all__ = ["searched_params"]
 
