@@ -33,7 +33,7 @@ def parse_duration(text: str) -> float:
 class SweepSettings(BaseModel):
     """How a sweep runs; the preset's ``sweep:`` section sets any of these."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     trials: int = Field(4, ge=1, description="trials per loss family")
     max_concurrent: int | None = Field(
