@@ -24,6 +24,13 @@ VerboseOption = Annotated[
 ]
 
 
+def _described(name: str) -> str:
+    """The declared help of sweep setting ``name`` (``plan/sweep_config.py``)."""
+    from ..plan.sweep_config import SweepConfig
+
+    return SweepConfig.model_fields[name].description
+
+
 def _presets() -> list[str]:
     from ..plan.presets import list_presets
 
@@ -31,11 +38,9 @@ def _presets() -> list[str]:
 
 
 @app.command(
-    cls=registry_help(
-        families=lambda: families_help(
-            "Comma-separated loss families (default: every search space)."
-        ),
-        preset=names_help("Preset name or a YAML path; presets", _presets),
+    cls=registry_help(  # the declared help, then the names registered when help is shown
+        families=lambda: families_help(_described("families")),
+        preset=names_help(_described("preset").removesuffix(".") + "; presets", _presets),
     ),
     epilog=examples(
         "ncsweep sweep",
