@@ -1,5 +1,9 @@
 """``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
 
+The sweep is resolved once, before Ray starts, into its frozen ``SweepPlan``
+(``sweep/plan.py``: presets, search spaces, specs, warm-start points, trial resources);
+everything below reads the plan, never the preset or space files again.
+
 Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
 under ``<storage>/<name>/<family>``, all at once in threads of this driver
 (``parallel_families``, the default; ``tuning.run_in_parallel``: the cluster stays full
