@@ -14,7 +14,7 @@ from rich.console import Console
 
 from .. import __version__
 from .._environment import configure_environment
-from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
+from ._options import CLUSTER, OUTPUT, RUN, SEARCH, setting_option
 
 __all__ = [
     "CLUSTER",
@@ -42,11 +42,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# --help panels: every verb groups its options under these titles
-SEARCH = "Search"
-RUN = "Training and resources"
-CLUSTER = "Cluster, storage and tracking"
-OUTPUT = "Output"
 
 _LOG_WIDTH = 10_000
 """Columns of a console that is not a terminal: wide enough that no line wraps."""
@@ -82,34 +77,11 @@ def _root(
     configure_environment()
 
 
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        help="Override a spec key, e.g. --set loss.temperature=0.2 (repeatable).",
-        rich_help_panel=RUN,
-    ),
-]
-TrackingOption = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help=f"MLflow tracking URI (default: {TRACKING_URI_ENV}, else MLFLOW_TRACKING_URI, "
-        f"else {DEFAULT_TRACKING_URI}).",
-        rich_help_panel=CLUSTER,
-    ),
-]
-
-
-StorageOption = Annotated[
-    str | None,
-    typer.Option(
-        "--storage",
-        help=f"Ray results: a local dir or s3://bucket/prefix (default: {STORAGE_ENV}, "
-        f"else ./{DEFAULT_STORAGE}).",
-        rich_help_panel=CLUSTER,
-    ),
-]
+# sweep settings other verbs share: declared once, in plan/sweep_config.py
+SetOption = setting_option("overrides")[0]
+TrackingOption = setting_option("tracking_uri")[0]
+StorageOption = setting_option("storage")[0]
+SharedStorageOption = setting_option("shared_storage")[0]
 
 AddressOption = Annotated[
     str | None,
@@ -120,17 +92,6 @@ AddressOption = Annotated[
         rich_help_panel=CLUSTER,
     ),
 ]
-SharedStorageOption = Annotated[
-    bool,
-    typer.Option(
-        "--shared-storage",
-        help="The local --storage path is a filesystem mounted at the same path on every "
-        "node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
-        rich_help_panel=CLUSTER,
-    ),
-]
-
-
 ForceOption = Annotated[
     bool,
     typer.Option(

@@ -10,48 +10,9 @@ import yaml
 from rich.markup import escape
 
 from ..config import SpecError
-from ._app import (
-    OUTPUT,
-    RUN,
-    SEARCH,
-    AddressOption,
-    ForceOption,
-    SetOption,
-    SharedStorageOption,
-    StorageOption,
-    TrackingOption,
-    app,
-    console,
-    join_cluster,
-)
+from ._app import OUTPUT, AddressOption, ForceOption, app, console, join_cluster
 from ._help import examples, families_help, names_help, registry_help
-
-ResourcesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--resources-per-worker",
-        help="Custom Ray resources each Train worker asks for, as JSON, e.g. "
-        "'{\"worker_node\": 0.01}' to place trials on nodes started with that resource.",
-        rich_help_panel=RUN,
-    ),
-]
-
-TimeBudgetOption = Annotated[
-    str | None,
-    typer.Option(
-        help="How long this run of the command may take (seconds, or 90m, 2h, 1d); then the "
-        "sweep stops as resumable (ncsweep resume NAME continues it).",
-        rich_help_panel=RUN,
-    ),
-]
-GpuHoursOption = Annotated[
-    float | None,
-    typer.Option(
-        help="GPU-hours this run of the command may hold (GPUs per trial x trials at once x "
-        "hours); then the sweep stops as resumable.",
-        rich_help_panel=RUN,
-    ),
-]
+from ._options import all_settings, setting_values, with_settings
 
 VerboseOption = Annotated[
     bool,
@@ -63,6 +24,13 @@ VerboseOption = Annotated[
 ]
 
 
+def _described(name: str) -> str:
+    """The declared help of sweep setting ``name`` (``plan/sweep_config.py``)."""
+    from ..plan.sweep_config import SweepConfig
+
+    return SweepConfig.model_fields[name].description
+
+
 def _presets() -> list[str]:
     from ..plan.presets import list_presets
 
@@ -70,11 +38,9 @@ def _presets() -> list[str]:
 
 
 @app.command(
-    cls=registry_help(
-        families=lambda: families_help(
-            "Comma-separated loss families (default: every search space)."
-        ),
-        preset=names_help("Preset name or a YAML path; presets", _presets),
+    cls=registry_help(  # the declared help, then the names registered when help is shown
+        families=lambda: families_help(_described("families")),
+        preset=names_help(_described("preset").removesuffix(".") + "; presets", _presets),
     ),
     epilog=examples(
         "ncsweep sweep",
@@ -84,116 +50,13 @@ def _presets() -> list[str]:
         "ncsweep sweep --status NAME",
     ),
 )
+@with_settings(*all_settings())
 def sweep(
-    preset: Annotated[
-        str,
-        typer.Option(help="Preset name or a YAML path.", rich_help_panel=SEARCH),
-    ] = "digits",
-    families: Annotated[
-        str | None,
-        typer.Option(
-            help="Comma-separated loss families (default: every search space).",
-            rich_help_panel=SEARCH,
-        ),
-    ] = None,
-    trials: Annotated[
-        int | None,
-        typer.Option(help="Trials per family (default: the preset's).", rich_help_panel=SEARCH),
-    ] = None,
-    max_concurrent: Annotated[
-        int | None,
-        typer.Option(help="Trials at once (default: what the cluster holds).", rich_help_panel=RUN),
-    ] = None,
-    workers_per_trial: Annotated[
-        int | None, typer.Option(help="Ray Train workers per trial.", rich_help_panel=RUN)
-    ] = None,
-    gpus_per_trial: Annotated[
-        float | None,
-        typer.Option(help="GPUs per trial, split over its workers.", rich_help_panel=RUN),
-    ] = None,
-    cpus_per_worker: Annotated[
-        float | None, typer.Option(help="CPUs per Ray Train worker.", rich_help_panel=RUN)
-    ] = None,
-    seed: Annotated[
-        int | None,
-        typer.Option(
-            help="Seeds the samplers and every trial's data split.", rich_help_panel=SEARCH
-        ),
-    ] = None,
-    name: Annotated[
-        str | None,
-        typer.Option(
-            help="Sweep name (MLflow experiment; default <preset>-<time>).", rich_help_panel=OUTPUT
-        ),
-    ] = None,
-    storage: StorageOption = None,
-    shared_storage: SharedStorageOption = False,
     address: AddressOption = None,
-    resources_per_worker: ResourcesOption = None,
-    tracking_uri: TrackingOption = None,
-    objective: Annotated[
-        str | None,
-        typer.Option(
-            help="accuracy; pareto (accuracy up, steps to NC threshold down); or "
-            "eval/<suite>/<key>, a metric an evaluation suite measures at the end of each "
-            "trial, e.g. eval/probes/acc/probe (the suite is turned on for every trial; "
-            "direction from the suite registry; ASHA keeps stopping by val/acc1).",
-            rich_help_panel=SEARCH,
-        ),
-    ] = None,
-    nc_metric: Annotated[
-        str | None,
-        typer.Option(
-            help="NC metric of the pareto objective: mean or a metric name.", rich_help_panel=SEARCH
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="asha or none.", rich_help_panel=SEARCH)
-    ] = None,
-    grace_period: Annotated[
-        int | None,
-        typer.Option(help="Evaluations before ASHA may stop a trial.", rich_help_panel=SEARCH),
-    ] = None,
-    max_failures: Annotated[
-        int | None,
-        typer.Option(
-            help="Restarts of a trial from its last checkpoint after an infrastructure "
-            "failure (node or worker lost, OOM-kill). A deterministic failure "
-            "(non-finite loss, bad spec) is never retried.",
-            rich_help_panel=RUN,
-        ),
-    ] = None,
-    parallel_families: Annotated[
-        bool | None,
-        typer.Option(
-            "--parallel-families/--one-family-at-a-time",
-            help="Run the families' Tune runs at once, sharing the cluster (default; each "
-            "keeps its trial budget, study and trials-at-once limit), or one after another.",
-            rich_help_panel=RUN,
-        ),
-    ] = None,
-    time_budget: TimeBudgetOption = None,
-    gpu_hours: GpuHoursOption = None,
-    warm_start: Annotated[
-        str | None,
-        typer.Option(
-            help="Try the best config per family of an earlier sweep first: a folder of "
-            "exported configs (best_configs/) or the sweep's name in the MLflow store.",
-            rich_help_panel=SEARCH,
-        ),
-    ] = None,
-    overrides: SetOption = None,
     out: Annotated[
         Path,
         typer.Option(help="Where the best config per family is exported.", rich_help_panel=OUTPUT),
     ] = Path("best_configs"),
-    spaces: Annotated[
-        Path | None,
-        typer.Option(
-            help="Search-space folder (default: the shipped search_spaces/).",
-            rich_help_panel=SEARCH,
-        ),
-    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -219,66 +82,31 @@ def sweep(
     ] = False,
     verbose: VerboseOption = False,
     force: ForceOption = False,
+    **settings,
 ) -> None:
     """Sweep every loss family with Ray Tune + Optuna; leaderboard, MLflow, exported best configs.
 
     Settings: the preset's ``sweep:`` section, then these flags (``plan/sweep_config.py``).
     """
     from ..plan.sweep_config import sweep_config
-    from ..runtime.cluster import parse_resources
     from ..sweep import run_sweep
 
     join_cluster(address)
+    name, storage, tracking_uri = (settings[k] for k in ("name", "storage", "tracking_uri"))
     if status:
         _print_status(status, storage, tracking_uri)
         return
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
-        _resume(name, storage, tracking_uri, out, verbose, shared_storage, force)
+        shared = bool(settings["shared_storage"])
+        _resume(name, storage, tracking_uri, out, verbose, shared, force)
         return
-    config = sweep_config(
-        name=name,
-        preset=preset,
-        families=[f.strip() for f in families.split(",") if f.strip()] if families else None,
-        trials=trials,
-        max_concurrent=max_concurrent,
-        workers_per_trial=workers_per_trial,
-        gpus_per_trial=gpus_per_trial,
-        cpus_per_worker=cpus_per_worker,
-        seed=seed,
-        storage=_storage(storage),
-        shared_storage=shared_storage or None,
-        resources_per_worker=parse_resources(resources_per_worker) or None,
-        tracking_uri=tracking_uri and _tracking(tracking_uri),
-        objective=objective,
-        nc_metric=nc_metric,
-        scheduler=scheduler,
-        grace_period=grace_period,
-        max_failures=max_failures,
-        parallel_families=parallel_families,
-        time_budget=time_budget,
-        gpu_hours=gpu_hours,
-        warm_start=warm_start,
-        spaces_root=str(spaces.resolve()) if spaces else None,
-        overrides=list(overrides or []) or None,
-    )
+    config = sweep_config(**setting_values(settings))
     if print_config:
         console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), end="")
         return
     _done(run_sweep(config, console, out_dir=out, verbose=verbose, force=force), config, out)
-
-
-def _storage(storage: str | None) -> str | None:
-    from ..defaults import default_storage
-
-    return default_storage(storage) if storage else None
-
-
-def _tracking(uri: str) -> str:
-    from ..tracking import resolve_tracking_uri
-
-    return resolve_tracking_uri(uri)
 
 
 def report_sweep(outcome, config, out_console=console) -> Path | str:
@@ -409,21 +237,19 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
     "resume",
     epilog=examples("ncsweep resume NAME", "ncsweep resume NAME --storage s3://bucket/sweeps"),
 )
+@with_settings("storage", "shared_storage", "tracking_uri", "time_budget", "gpu_hours")
 def resume_command(
     name: Annotated[str, typer.Argument(help="The sweep to continue.")],
-    storage: StorageOption = None,
-    shared_storage: SharedStorageOption = False,
     address: AddressOption = None,
-    tracking_uri: TrackingOption = None,
     out: Annotated[
         Path, typer.Option(help="Where the best configs are exported.", rich_help_panel=OUTPUT)
     ] = Path("best_configs"),
     verbose: VerboseOption = False,
     force: ForceOption = False,
-    time_budget: TimeBudgetOption = None,
-    gpu_hours: GpuHoursOption = None,
+    **settings,
 ) -> None:
     """Continue an interrupted sweep: finished trials are kept, the budget is completed."""
     join_cluster(address)
-    budgets = {"time_budget": time_budget, "gpu_hours": gpu_hours}
-    _resume(name, storage, tracking_uri, out, verbose, shared_storage, force, budgets)
+    budgets = {"time_budget": settings["time_budget"], "gpu_hours": settings["gpu_hours"]}
+    storage, shared, uri = (settings[k] for k in ("storage", "shared_storage", "tracking_uri"))
+    _resume(name, storage, uri, out, verbose, shared, force, budgets)

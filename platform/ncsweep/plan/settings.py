@@ -1,18 +1,21 @@
 """How a sweep runs: :class:`SweepSettings`, what a preset's ``sweep:`` section may set.
 
-A leaf of the sweep package (presets and the searcher read it); ``settings.SweepConfig``
+A leaf of the plan layer (presets and the searcher read it); ``sweep_config.SweepConfig``
 adds which sweep (name, preset, families, storage, tracking) and the order of precedence.
+Each setting is declared once, here: its type, bounds, default, help text (the field's
+description) and how it appears on the command line (:class:`Flag`). Importing this module
+imports neither torch nor the registries, so the CLI builds its options from it at start.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
-from ..geometry.descriptors import OBJECTIVE_NC_METRICS
-
-__all__ = ["SweepSettings", "parse_duration"]
+__all__ = ["Flag", "SweepSettings", "flag_of", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -30,51 +33,101 @@ def parse_duration(text: str) -> float:
         ) from None
 
 
+@dataclass(frozen=True)
+class Flag:
+    """How a setting appears on the command line; its help is the field's ``description``.
+
+    A setting is one field, ``Annotated[type, Flag(...)]``, and ``ncsweep sweep`` builds
+    its option from it (``cli/sweep.py``).
+
+    Attributes:
+        panel: the ``--help`` panel: ``search``, ``run``, ``cluster`` or ``output``.
+        name: the flag where it is not ``--<field-name>`` (``--set``, ``--spaces``).
+        short: a short option (``-n``), if any.
+        off: a boolean's off switch (``--one-family-at-a-time``).
+    """
+
+    panel: str
+    name: str | None = None
+    short: str | None = None
+    off: str | None = None
+
+    def flag(self, field: str) -> str:
+        """The long option of setting ``field``."""
+        return self.name or "--" + field.replace("_", "-")
+
+
+def flag_of(field: FieldInfo) -> Flag | None:
+    """The :class:`Flag` a field declares, or None (not a command-line setting)."""
+    return next((m for m in field.metadata if isinstance(m, Flag)), None)
+
+
 class SweepSettings(BaseModel):
-    """How a sweep runs; the preset's ``sweep:`` section sets any of these."""
+    """How a sweep runs; the preset's ``sweep:`` section sets any of these.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Each field's description is its ``--help`` text (a sentence or two).
+    """
 
-    trials: int = Field(4, ge=1, description="trials per loss family")
-    max_concurrent: int | None = Field(
-        None, ge=1, description="trials at once (None: what the cluster holds)"
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trials: Annotated[int, Flag("search")] = Field(4, ge=1, description="Trials per loss family.")
+    seed: Annotated[int, Flag("search")] = Field(
+        0, ge=0, description="Seeds the samplers and every trial's data split."
     )
-    workers_per_trial: int = Field(1, ge=1, description="Ray Train workers per trial")
-    gpus_per_trial: float = Field(0.0, ge=0, description="GPUs per trial, split over its workers")
-    cpus_per_worker: float = Field(1.0, ge=0, description="CPUs per Ray Train worker")
-    seed: int = Field(0, ge=0, description="seeds the samplers and every trial's data split")
-    objective: str = Field(
+    objective: Annotated[str, Flag("search")] = Field(
         "accuracy",
-        description="accuracy, pareto, or eval/<suite>/<key> (plan/objectives.py)",
+        description="accuracy; pareto (accuracy up, steps to NC threshold down); or "
+        "eval/<suite>/<key>, a metric an evaluation suite measures at the end of each trial, "
+        "e.g. eval/probes/acc/probe (the suite is turned on for every trial; direction from "
+        "the suite registry; ASHA keeps stopping by val/acc1).",
     )
-    nc_metric: str = Field("mean", description="pareto objective: 'mean' or an NC metric name")
-    parallel_families: bool = Field(
-        True,
-        description="run every family's Tune run at once in one driver, sharing the "
-        "cluster (each keeps its own trial budget, study and limit of trials at once); off: "
-        "one family after another",
+    nc_metric: Annotated[str, Flag("search")] = Field(
+        "mean", description="NC metric of the pareto objective: mean or a metric name."
     )
-    scheduler: Literal["asha", "none"] = "asha"
-    grace_period: int = Field(1, ge=1, description="evaluations before ASHA may stop a trial")
-    reduction_factor: int = Field(3, ge=2)
-    max_failures: int = Field(
+    scheduler: Annotated[Literal["asha", "none"], Flag("search")] = Field(
+        "asha", description="asha or none."
+    )
+    grace_period: Annotated[int, Flag("search")] = Field(
+        1, ge=1, description="Evaluations before ASHA may stop a trial."
+    )
+    reduction_factor: Annotated[int, Flag("search")] = Field(
+        3, ge=2, description="ASHA keeps 1 in this many trials at each rung."
+    )
+    max_concurrent: Annotated[int | None, Flag("run")] = Field(
+        None, ge=1, description="Trials at once (default: what the cluster holds)."
+    )
+    workers_per_trial: Annotated[int, Flag("run")] = Field(
+        1, ge=1, description="Ray Train workers per trial."
+    )
+    gpus_per_trial: Annotated[float, Flag("run")] = Field(
+        0.0, ge=0, description="GPUs per trial, split over its workers."
+    )
+    cpus_per_worker: Annotated[float, Flag("run")] = Field(
+        1.0, ge=0, description="CPUs per Ray Train worker."
+    )
+    max_failures: Annotated[int, Flag("run")] = Field(
         3,
         ge=0,
-        description="restarts of a trial from its last checkpoint after an infrastructure "
-        "failure (node, worker or actor lost, OOM-kill); deterministic failures are never "
-        "retried, and preemptions do not count",
+        description="Restarts of a trial from its last checkpoint after an infrastructure "
+        "failure (node or worker lost, OOM-kill). A deterministic failure (non-finite loss, "
+        "bad spec) is never retried, and preemptions do not count.",
     )
-    time_budget: float | None = Field(
+    parallel_families: Annotated[bool, Flag("run", off="--one-family-at-a-time")] = Field(
+        True,
+        description="Run the families' Tune runs at once in one driver, sharing the cluster "
+        "(each keeps its trial budget, study and trials-at-once limit), or one after another.",
+    )
+    time_budget: Annotated[float | None, Flag("run")] = Field(
         None,
         gt=0,
-        description="seconds (or 90s, 30m, 2h) this run of the command may take; then the "
-        "sweep stops as resumable",
+        description="How long this run of the command may take (seconds, or 90m, 2h, 1d); "
+        "then the sweep stops as resumable (ncsweep resume NAME continues it).",
     )
-    gpu_hours: float | None = Field(
+    gpu_hours: Annotated[float | None, Flag("run")] = Field(
         None,
         gt=0,
         description="GPU-hours this run of the command may hold (GPUs per trial x trials at "
-        "once x hours); then the sweep stops as resumable",
+        "once x hours); then the sweep stops as resumable.",
     )
 
     @field_validator("time_budget", mode="before")
@@ -114,6 +167,9 @@ class SweepSettings(BaseModel):
     @field_validator("nc_metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
+        # imported here: the CLI builds its options from these fields without torch
+        from ..geometry.descriptors import OBJECTIVE_NC_METRICS
+
         if value not in OBJECTIVE_NC_METRICS:
             raise ValueError(f"must be one of {', '.join(OBJECTIVE_NC_METRICS)}")
         return value

@@ -156,14 +156,14 @@ class Param:
         return self.value
 
 
-@dataclass
+@dataclass(frozen=True)
 class SearchSpace:
     """A loss family's spec base and its parameters, in sampling order."""
 
     family: str
     description: str
     base: dict[str, Any]
-    params: list[Param]
+    params: tuple[Param, ...]
     source: str
 
     def suggest(self, trial: Any) -> dict[str, Any]:
@@ -466,7 +466,7 @@ def load_space(
         _check_loss_options(params, family, source)
         _check_when(params, source, check_values=False)
 
-    space = SearchSpace(family, description.strip(), base, params, str(path))
+    space = SearchSpace(family, description.strip(), base, tuple(params), str(path))
     space.validate(preset_spec, source)
     return space
 

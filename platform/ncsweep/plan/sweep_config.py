@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from .presets import load_preset
-from .settings import SweepSettings
-from .spaces import list_families
+from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
+from .settings import Flag, SweepSettings
 
 __all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
 
@@ -37,25 +36,45 @@ class SweepConfig(SweepSettings):
     ``sweep:`` section, then from the defaults (module docstring).
     """
 
-    name: str
-    preset: str = "digits"
-    families: list[str] = Field(
-        default_factory=list, description="loss families (default: every search space)"
+    name: Annotated[str, Flag("output")] = Field(
+        description="Sweep name (MLflow experiment; default <preset>-<time>)."
     )
-    storage: str
-    shared_storage: bool = Field(
-        False, description="a local storage path is a filesystem every node mounts (NFS)"
+    preset: Annotated[str, Flag("search")] = Field(
+        "digits", description="Preset name or a YAML path."
     )
-    resources_per_worker: dict[str, float] = Field(
-        default_factory=dict, description="custom Ray resources each Train worker asks for"
+    families: Annotated[list[str], Flag("search")] = Field(
+        default_factory=list,
+        description="Comma-separated loss families (default: every search space).",
     )
-    tracking_uri: str
-    spaces_root: str | None = None
-    overrides: list[str] = Field(default_factory=list, description="--set applied to every trial")
-    warm_start: str | None = Field(
+    spaces_root: Annotated[str | None, Flag("search", name="--spaces")] = Field(
+        None, description="Search-space folder (default: the shipped search_spaces/)."
+    )
+    warm_start: Annotated[str | None, Flag("search")] = Field(
         None,
-        description="a folder of exported configs or an earlier sweep's name: its best "
-        "config per family is tried first (sweep/warm_start.py)",
+        description="Try the best config per family of an earlier sweep first: a folder of "
+        "exported configs (best_configs/) or the sweep's name in the MLflow store.",
+    )
+    overrides: Annotated[list[str], Flag("run", name="--set")] = Field(
+        default_factory=list,
+        description="Override a spec key, e.g. --set loss.temperature=0.2 (repeatable).",
+    )
+    resources_per_worker: Annotated[dict[str, float], Flag("run")] = Field(
+        default_factory=dict,
+        description="Custom Ray resources each Train worker asks for, as JSON, e.g. "
+        "'{\"worker_node\": 0.01}' to place trials on nodes started with that resource.",
+    )
+    storage: Annotated[str, Flag("cluster")] = Field(
+        description=f"Ray results: a local dir or s3://bucket/prefix (default: {STORAGE_ENV}, "
+        f"else ./{DEFAULT_STORAGE})."
+    )
+    shared_storage: Annotated[bool, Flag("cluster")] = Field(
+        False,
+        description="The local --storage path is a filesystem mounted at the same path on "
+        "every node (NFS, EFS); without it a multi-node cluster needs --storage s3://...",
+    )
+    tracking_uri: Annotated[str, Flag("cluster")] = Field(
+        description=f"MLflow tracking URI (default: {TRACKING_URI_ENV}, else "
+        f"MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI})."
     )
 
     @model_validator(mode="before")
@@ -63,6 +82,10 @@ class SweepConfig(SweepSettings):
     def _resolve(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        # imported here: the CLI builds its options from these fields without torch
+        from .presets import load_preset
+        from .spaces import list_families
+
         given = {k: v for k, v in data.items() if v is not None}
         given["preset"] = str(given.get("preset", "digits"))
         root = given.get("spaces_root")
@@ -85,6 +108,8 @@ class SweepConfig(SweepSettings):
 
     @model_validator(mode="after")
     def _known_families(self) -> SweepConfig:
+        from .spaces import list_families
+
         available = list_families(self.spaces_root)
         unknown = [f for f in self.families if f not in available]
         if unknown or not self.families:
@@ -105,6 +130,7 @@ def sweep_config(**given: Any) -> SweepConfig:
     from pydantic import ValidationError
 
     from ..config import SpecError
+    from .presets import load_preset
 
     load_preset(given.get("preset") or "digits", given.get("spaces_root"))  # its own errors
     source = f"sweep settings (preset {given.get('preset') or 'digits'} + arguments)"

@@ -19,6 +19,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from ..metric_keys import STATUS
+from ..plan.objectives import Objective
 from ..plan.settings import SweepSettings
 from ..train.core import STATUS_DONE, STATUS_FAILED
 
@@ -154,13 +155,15 @@ def build_searcher(
     storage: optuna.storages.BaseStorage | None = None,
     study_name: str | None = None,
     first: list[dict[str, Any]] | None = None,
+    objective: Objective | None = None,
 ) -> AdoptingConcurrencyLimiter:
     """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
     single- or multi-objective by ``settings.objective`` (metric and direction from
     ``objectives.resolve_objective``), at most ``max_concurrent`` trials at once; ``space``
     is the family's define-by-run ``SearchSpace.suggest``; ``first``: points Optuna
-    evaluates before it samples (a warm start, ``warm_start.py``)."""
-    objective = settings.resolved_objective
+    evaluates before it samples (a warm start, ``warm_start.py``); ``objective``: the
+    sweep's, as its plan resolved it (default: resolved from ``settings.objective``)."""
+    objective = objective or settings.resolved_objective
     sampler = optuna.samplers.TPESampler(
         seed=settings.seed + index, n_startup_trials=max(2, settings.trials // 3)
     )

@@ -1,5 +1,9 @@
 """``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
 
+The sweep is resolved once, before Ray starts, into its frozen ``SweepPlan``
+(``sweep/plan.py``: presets, search spaces, specs, warm-start points, trial resources);
+everything below reads the plan, never the preset or space files again.
+
 Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
 under ``<storage>/<name>/<family>``, all at once in threads of this driver
 (``parallel_families``, the default; ``tuning.run_in_parallel``: the cluster stays full
@@ -29,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +42,7 @@ import ray
 from ray import tune
 from rich.console import Console
 
-from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
-from ..plan.preflight import check_spec
-from ..plan.presets import Preset, load_preset
+from ..plan.plan import FamilyPlan, SweepPlan
 from ..plan.state import SweepConfig, save_state, sweep_dir
 from ..redact import redact, redact_text
 from ..runtime.cluster import require_shared_storage
@@ -51,7 +52,7 @@ from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from ..runtime.schedulers import build_scheduler
 from ..runtime.searcher import build_searcher
 from ..runtime.trainer import ensure_ray
-from ..runtime.trial import TrialContext, run_trial, runs_in_trial, trial_resources
+from ..runtime.trial import TrialContext, run_trial
 from ..runtime.tuning import (
     GracefulStop,
     open_parent,
@@ -71,11 +72,8 @@ from ..tracking import (
     log_text,
     open_store,
     require_reachable,
-    resolve_tracking_uri,
     set_tags,
 )
-from ..train.core import planned_evaluations
-from ..train.streaming import train_size
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -86,7 +84,7 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
-from .warm_start import best_specs, warm_point
+from .plan import resolve_plan
 
 __all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
 
@@ -97,32 +95,6 @@ class SweepOutcome:
     parent_run_id: str
     rows: list
     exported: list[Path]
-
-
-def _family_base(cfg: SweepConfig, preset: Preset, family: str) -> tuple[Any, dict]:
-    """The family's search space and its base spec (preset + family base + sweep settings;
-    the objective's suite added to ``eval.suites``)."""
-    space = preset.space_for(family)
-    base = apply_overrides(space.spec_dict(preset.spec, {}), parse_overrides(cfg.overrides))
-    base.setdefault("run", {})
-    suite = cfg.resolved_objective.suite
-    if suite is not None:
-        evaluation = base.setdefault("eval", {})
-        suites = list(evaluation.get("suites") or [])
-        evaluation["suites"] = suites if suite in suites else [*suites, suite]
-    return space, base
-
-
-def _validate(cfg: SweepConfig, preset: Preset) -> dict[str, tuple[Any, dict]]:
-    """Every family's spec builds and passes preflight before Ray starts."""
-    families = {}
-    for family in cfg.families:
-        space, base = _family_base(cfg, preset, family)
-        sample = apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-        spec = spec_from_dict(sample, f"preset {cfg.preset}, family {family}")
-        check_spec(spec, source=f"preset {cfg.preset}, family {family}")
-        families[family] = (space, base)
-    return families
 
 
 def default_concurrency(cfg: SweepConfig) -> int:
@@ -141,96 +113,47 @@ def default_concurrency(cfg: SweepConfig) -> int:
     return max(1, min(limits) if limits else 1)
 
 
-def _trial_resources(sample: ExperimentSpec, cfg: SweepConfig) -> dict[str, float]:
-    """The trial actor's resources; when it trains in-process it is the run's only worker
-    and asks for the custom resources too (with Ray Train the workers ask for them)."""
-    resources = dict(trial_resources(sample))
-    if runs_in_trial(sample):
-        resources.update(cfg.resources_per_worker)
-    return resources
-
-
-def _evaluation_budget(space, base: dict, seed: int, draws: int = 16) -> int:
-    """The most evaluations a trial of this family makes: ASHA's ``max_t``, in the
-    ``evaluation`` unit the trials report (so ``eval.eval_every`` keeps the rungs right).
-
-    Planned for ``draws`` specs drawn from the space (batch size, epochs and
-    ``eval_every`` may be searched) on the training set, which the driver reads when it is
-    local (the preflight already built it). For a remote set it is an upper bound:
-    a larger ``max_t`` only adds rungs no trial reaches (``stop_last_trials=False``).
-    """
-    specs = [
-        spec_from_dict(apply_overrides(base, list(space.sample(random.Random(seed + i)).items())))
-        for i in range(draws)
-    ]
-    epochs = max(s.run.epochs for s in specs)
-    if all(s.eval.eval_every is None and s.run.max_steps is None for s in specs):
-        return epochs
-    data = specs[0].data
-    if data.root is not None and "://" in data.root:
-        return epochs * 10_000
-    from ..data import create_dataset
-
-    bundle = create_dataset(
-        data.name,
-        root=data.root,
-        views=1,
-        augment=False,
-        imbalance=data.imbalance.model_dump() if data.imbalance else None,
-        seed=specs[0].run.seed,
-        **data.options,
-    )
-    return max(planned_evaluations(s, train_size(bundle.train)) for s in specs)
-
-
 def _tuner(
-    cfg: SweepConfig,
-    family: str,
-    index: int,
-    space,
-    context: TrialContext,
-    base: dict,
-    sample: ExperimentSpec,
-    limits: tuple[int, int],
-    first: dict[str, Any] | None = None,
+    plan: SweepPlan, index: int, family: FamilyPlan, context: TrialContext, max_concurrent: int
 ) -> tune.Tuner:
-    """The family's Tuner, restored when Tune saved it. ``sample``: one spec of the family
-    (its workers and GPUs decide where trials train); ``limits``: trials at once, and the
-    most evaluations a trial makes (ASHA's ``max_t``); ``first``: a warm-start point."""
-    max_concurrent, max_evals = limits
+    """Family number ``index``'s Tuner, restored when Tune saved it; ``max_concurrent``:
+    trials at once."""
+    cfg = plan.config
     trainable = trainable_object = tune.with_resources(
         tune.with_parameters(
             run_trial,
             context=context,
-            base_spec=base,
+            base_spec=family.base_spec(),
             seed=cfg.seed,
             train_storage=_train_storage(cfg),
         ),
-        _trial_resources(sample, cfg),
+        dict(family.resources),
     )
     if cfg.parallel_families:
         # Inside fit() Tune registers the trainable by name for the whole Ray job, in a
         # registry that is not thread-safe, and trials look it up by that name: families
         # fitted at once register here, in the main thread, each under its own name.
-        trainable = f"run_trial_{family}"
+        trainable = f"run_trial_{family.family}"
         tune.register_trainable(trainable, trainable_object)
-    path = f"{sweep_dir(cfg.storage, cfg.name)}/{family}"
+    path = f"{sweep_dir(cfg.storage, cfg.name)}/{family.family}"
     # Before Tune unpickles its searcher: that study reads its journal at this path.
     study_storage = open_study_storage(
-        cfg.storage, cfg.name, family, restore=tune.Tuner.can_restore(path)
+        cfg.storage, cfg.name, family.family, restore=tune.Tuner.can_restore(path)
     )
 
     def build() -> tune.Tuner:
+        first = family.warm_point
         searcher = build_searcher(
             cfg,
-            space.suggest,
+            family.space.suggest,
             index,
             max_concurrent,
             study_storage,
-            family,
-            [first] if first else None,
+            family.family,
+            [dict(first)] if first else None,
+            objective=plan.objective,
         )
-        scheduler = build_scheduler(cfg, cfg.resolved_objective, max_evals)
+        scheduler = build_scheduler(cfg, plan.objective, family.max_evaluations)
         return tune.Tuner(
             trainable,
             tune_config=tune_config(
@@ -239,16 +162,16 @@ def _tuner(
                 num_samples=cfg.trials,
                 # A trial that trains in its own process imports torch once per actor, not
                 # once per trial; Ray Train trials hold nothing worth reusing.
-                reuse_actors=runs_in_trial(sample),
+                reuse_actors=family.in_trial,
             ),
             # Trials that train in their own process checkpoint through Tune: keep as many
             # as Ray Train keeps for the others. The live view replaces Tune's tables.
             run_config=run_config(
-                family,
+                family.family,
                 sweep_dir(cfg.storage, cfg.name),
                 cfg.max_failures,
-                sample.run.keep_checkpoints,
-                [TuneFeed(family), StudySync(cfg.storage, cfg.name, family)],
+                family.keep_checkpoints,
+                [TuneFeed(family.family), StudySync(cfg.storage, cfg.name, family.family)],
             ),
         )
 
@@ -260,32 +183,17 @@ def _in_parallel(cfg: SweepConfig) -> bool:
 
 
 def _family_run(
-    cfg: SweepConfig,
+    plan: SweepPlan,
     index: int,
-    family: str,
-    space_and_base: tuple[Any, dict],
+    family: FamilyPlan,
     context: TrialContext,
     stop: GracefulStop,
-    console: Console,
-    start: tuple[int, dict[str, Any] | None],
+    max_concurrent: int,
 ) -> Callable[[], Any]:
     """Family number ``index``'s Tune run, built (or restored) now, to run to its end when
-    called (``tuning.run_trials``); ``start``: trials at once, and the warm-start point."""
-    space, base = space_and_base
-    max_concurrent, first = start
-    sample = spec_from_dict(
-        apply_overrides(base, list(space.sample(random.Random(cfg.seed)).items()))
-    )
-    max_evals = _evaluation_budget(space, base, cfg.seed)
-    if cfg.scheduler == "asha" and cfg.grace_period > max_evals:
-        console.print(
-            f"note: ASHA grace period {cfg.grace_period} is more than the "
-            f"{max_evals} evaluation(s) of a {family} trial; using {max_evals} "
-            "(set --grace-period to choose)"
-        )
-    tuner = _tuner(
-        cfg, family, index, space, context, base, sample, (max_concurrent, max_evals), first
-    )
+    called (``tuning.run_trials``)."""
+    cfg = plan.config
+    tuner = _tuner(plan, index, family, context, max_concurrent)
     # An interrupted family keeps its trials' runs as they are: the resumed sweep gives
     # them their verdicts.
     return functools.partial(
@@ -294,10 +202,10 @@ def _family_run(
         context,
         stop,
         trials=cfg.trials,
-        folder=f"{sweep_dir(cfg.storage, cfg.name)}/{family}",
+        folder=f"{sweep_dir(cfg.storage, cfg.name)}/{family.family}",
         stopped_by=cfg.scheduler,
         train_storage=_train_storage(cfg),
-        scope={TAG_FAMILY: family},
+        scope={TAG_FAMILY: family.family},
     )
 
 
@@ -342,61 +250,44 @@ def run_sweep(
             this sweep; ``force`` takes its lease anyway (``lease.py``).
         tuning.SweepInterrupted: stopped before every family's budget was spent (resume it).
     """
-    root = Path(cfg.spaces_root) if cfg.spaces_root else None
-    preset = load_preset(cfg.preset, root).with_sweep(
-        workers_per_trial=cfg.workers_per_trial,
-        gpus_per_trial=cfg.gpus_per_trial,
-        cpus_per_worker=cfg.cpus_per_worker,
-    )
-    families = _validate(cfg, preset)
-    require_reachable(resolve_tracking_uri(cfg.tracking_uri))
+    plan = resolve_plan(cfg, resume=resume)
+    _say_plan(plan, console)
+    require_reachable(plan.tracking_uri)
     ensure_ray()
     # before the lease: a refused storage leaves nothing behind in it
     require_shared_storage(cfg.storage, cfg.shared_storage)
-    # a resumed sweep's studies already hold the warm-start points
-    warm = {} if resume else _warm_points(cfg, families, console)
     command = "resume" if resume else "sweep"
     with Lease(cfg.storage, cfg.name, command, force=force, say=console_notes(console)):
-        return _run_families(cfg, families, warm, console, out_dir, resume, verbose)
+        return _run_families(plan, console, out_dir, resume, verbose)
 
 
-def _warm_points(cfg: SweepConfig, families: dict, console: Console) -> dict[str, dict]:
-    """``{family: point}`` to try first, from ``cfg.warm_start`` (``warm_start.py``)."""
-    if not cfg.warm_start:
-        return {}
-    uri = resolve_tracking_uri(cfg.tracking_uri)
-    specs = best_specs(cfg.warm_start, list(families), uri)
-    say = console_notes(console)
-    points = {f: warm_point(families[f][0], spec, say) for f, spec in specs.items()}
-    for family, point in points.items():
+def _say_plan(plan: SweepPlan, console: Console) -> None:
+    """What resolving the plan noticed, and each family's warm-start point."""
+    for note in plan.notes:
+        console.print(note, highlight=False)
+    for family, point in plan.warm_points.items():
         shown = ", ".join(f"{k}={v}" for k, v in point.items()) or "nothing it searches"
         console.print(f"warm start, {family}: first trial {shown}", highlight=False)
-    return points
 
 
 def _run_families(
-    cfg: SweepConfig,
-    families: dict[str, tuple[Any, dict]],
-    warm: dict[str, dict],
-    console: Console,
-    out_dir: str | Path,
-    resume: bool,
-    verbose: bool,
+    plan: SweepPlan, console: Console, out_dir: str | Path, resume: bool, verbose: bool
 ) -> SweepOutcome:
+    cfg = plan.config
     if not resume:
         save_state(cfg)
-    uri = resolve_tracking_uri(cfg.tracking_uri)
+    uri = plan.tracking_uri
     experiment_id, parent = open_parent(
         uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json")
     )
-    objective = cfg.resolved_objective
+    objective = plan.objective
     set_tags(
         uri,
         parent,
         {"ncsweep.objective": objective.name, "ncsweep.objective_mode": ",".join(objective.modes)},
     )
-    for family, (space, _) in families.items():
-        log_text(uri, parent, Path(space.source).read_text(), f"search_spaces/{family}.yaml")
+    for family, planned in plan.families.items():
+        log_text(uri, parent, planned.space_text, f"search_spaces/{family}.yaml")
 
     max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
     console.print(
@@ -424,7 +315,7 @@ def _run_families(
             f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)")
         )
         view = live.enter_context(
-            SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
+            SweepView(console, cfg.name, list(plan.families), cfg.trials, max_concurrent)
         )
         if resume:
             view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
@@ -445,17 +336,8 @@ def _run_families(
             console.print(f"budget: this run stops as resumable after {budget:.0f} s")
         with live, stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"):
             runs = (
-                _family_run(
-                    cfg,
-                    index,
-                    family,
-                    families[family],
-                    context,
-                    stop,
-                    console,
-                    (max_concurrent, warm.get(family)),
-                )
-                for index, family in enumerate(families)
+                _family_run(plan, index, family, context, stop, max_concurrent)
+                for index, family in enumerate(plan.families.values())
             )
             if _in_parallel(cfg):
                 # every Tuner built here in the main thread, then fitted at once
