@@ -20,7 +20,7 @@ from ncsweep.plan.presets import load_preset
 from ncsweep.plan.settings import SweepSettings, flag_of
 from ncsweep.plan.spaces import list_families
 from ncsweep.plan.sweep_config import SweepConfig, sweep_config
-from ncsweep.sweep.plan import resolve_plan
+from ncsweep.sweep.resolve import resolve_plan
 
 
 @pytest.fixture()

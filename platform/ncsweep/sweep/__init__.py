@@ -7,7 +7,7 @@ from ..plan.state import SweepConfig, load_state, save_state
 from ..plan.sweep_config import SweepSettings
 from .export import export_best
 from .leaderboard import best_per_family, collect_rows, leaderboard_table
-from .plan import resolve_plan
+from .resolve import resolve_plan
 from .runner import SweepOutcome, run_sweep
 
 __all__ = [

@@ -1,7 +1,7 @@
 """``ncsweep sweep``: one Optuna study per loss family on Ray Tune, tracked in MLflow.
 
 The sweep is resolved once, before Ray starts, into its frozen ``SweepPlan``
-(``sweep/plan.py``: presets, search spaces, specs, warm-start points, trial resources);
+(``sweep/resolve.py``: presets, search spaces, specs, warm-start points, trial resources);
 everything below reads the plan, never the preset or space files again.
 
 Each family gets its own ``Tuner`` (its own TPE study, seeded, the same trial budget),
@@ -84,7 +84,7 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
-from .plan import resolve_plan
+from .resolve import resolve_plan
 
 __all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
 
