@@ -1,11 +1,11 @@
 """A sweep resolved once: :class:`SweepPlan`, what the engine and the features read.
 
-``sweep.plan.resolve_plan(config)`` reads the preset, the families' search spaces and the
+``sweep.resolve.resolve_plan(config)`` reads the preset, the families' search spaces and the
 warm-start source once, validates every family's spec, and returns this frozen plan; the
 runner, the Tune engine (``runtime/``) and the exports read the plan afterwards and never go
 back to presets, spaces or YAML files. The type lives here, below the runtime; resolving it
 needs the warm-start reader of the features layer (an earlier sweep's best trial in the
-tracking store), so the function lives in ``sweep/plan.py``.
+tracking store), so the function lives in ``sweep/resolve.py``.
 """
 
 from __future__ import annotations
