@@ -7,10 +7,13 @@ import numpy as np
 import pytest
 import torch
 
+from ncsweep.config import SpecError, load_spec
 from ncsweep.data import create_dataset
 from ncsweep.data.cifar import load_cifar
 from ncsweep.data.digits import TEST_FRACTION, digits_splits
 from ncsweep.data.splits import stratified_split
+from ncsweep.plan.preflight import check_spec
+from ncsweep.train import TrainingCore
 
 SEEDS = range(5)
 
@@ -115,3 +118,21 @@ def test_long_tail_imbalances_train_only(profile):
         assert torch.equal(a.targets, b.targets) and torch.equal(a.images, b.images)
         counts = torch.bincount(b.targets, minlength=10)
         assert counts.max() - counts.min() <= 2  # balanced, as digits' classes are
+
+
+# the shard fixture lives with the data tests
+def test_a_dataset_without_a_test_split_is_refused_before_training(imagenet_shards_root):
+    spec = load_spec(
+        None,
+        [
+            "data.name=imagenet_shards",
+            f"data.root={imagenet_shards_root}",
+            "data.options={image_size: 16, resize_size: 18, decode: cpu}",
+            "eval.test=true",
+            "run.batch_size=4",
+        ],
+    )
+    with pytest.raises(SpecError, match="eval.test: dataset 'imagenet_shards' has no test split"):
+        check_spec(spec, "spec.yaml")
+    with pytest.raises(ValueError, match="official val"):
+        TrainingCore(spec)
