@@ -166,6 +166,12 @@ class EvalSpec(_Spec):
     nc_samples: int = Field(10_000, gt=0, description="at most this many training samples for NC")
     nc_threshold: float = Field(95.0, gt=0, le=100)
     val_nc: bool = True
+    test: bool = Field(
+        False,
+        description="log test/acc1, test/acc5, test/loss (and test_nc/*, test_nc_score/* "
+        "with val_nc) once at the end of training, from the held-out test split the search "
+        "never sees; sweep trials leave it off",
+    )
     probe_epochs: int = Field(
         30, ge=1, description="linear probes (SCL runs, suite probes): epochs on frozen features"
     )

@@ -6,6 +6,10 @@ training split as ``nc/<name>`` (raw), ``nc_score/<name>`` (%), ``nc_iters/<name
 optimizer step with the score at the threshold), on validation as ``val_nc/<name>`` and
 ``val_nc_score/<name>``; SCL heads as ``val/acc1_prototypes``, ``val/acc1_probe``,
 ``val/acc1_normprobe``; and ``step``, ``total_steps``, ``epoch``, ``lr`` beside them.
+``val/*`` comes from a validation split carved from the training data: what the search and
+every selection read. ``test/loss``, ``test/acc1``, ``test/acc5`` and ``test_nc/<name>``,
+``test_nc_score/<name>`` come from the held-out test split, once at the end of a run that
+asks for them (``eval.test``); a sweep's trials never do.
 Plain Python: every layer may import it.
 """
 
@@ -25,6 +29,12 @@ __all__ = [
     "OBJECTIVE_NC_STEPS",
     "STATUS",
     "STEP",
+    "TEST_ACC1",
+    "TEST_ACC5",
+    "TEST_HEADLINE",
+    "TEST_LOSS",
+    "TEST_NC",
+    "TEST_NC_SCORE",
     "TOTAL_STEPS",
     "TRAIN_LOSS",
     "TRAIN_NEGATIVE_SET_SIZE",
@@ -50,6 +60,10 @@ VAL_ACC5 = "val/acc5"
 VAL_ACC1_PROTOTYPES = "val/acc1_prototypes"
 VAL_ACC1_PROBE = "val/acc1_probe"
 VAL_ACC1_NORMPROBE = "val/acc1_normprobe"
+#: From the test split, logged once at the last step when ``eval.test`` is set.
+TEST_LOSS = "test/loss"
+TEST_ACC1 = "test/acc1"
+TEST_ACC5 = "test/acc5"
 STEP = "step"
 #: The training loop's state with every Ray result (``status.LoopStatus``).
 STATUS = "status"
@@ -67,7 +81,9 @@ NC_SCORE = "nc_score/"
 NC_ITERS = "nc_iters/"
 VAL_NC = "val_nc/"
 VAL_NC_SCORE = "val_nc_score/"
-NC_PREFIXES = (NC, NC_SCORE, NC_ITERS, VAL_NC, VAL_NC_SCORE)
+TEST_NC = "test_nc/"
+TEST_NC_SCORE = "test_nc_score/"
+NC_PREFIXES = (NC, NC_SCORE, NC_ITERS, VAL_NC, VAL_NC_SCORE, TEST_NC, TEST_NC_SCORE)
 
 #: The validation results a person reads first (summaries, exported provenance).
 VAL_HEADLINE = (
@@ -79,8 +95,20 @@ VAL_HEADLINE = (
     VAL_ACC1_NORMPROBE,
 )
 
+#: The test results (``eval.test``), never read by a search or a selection.
+TEST_HEADLINE = (TEST_ACC1, TEST_ACC5, TEST_LOSS)
+
 #: Every fixed (not per-metric) key a run or a sweep reports.
-FIXED_KEYS = (TRAIN_LOSS, *VAL_HEADLINE, EPOCH, LR, STEP, TOTAL_STEPS, OBJECTIVE_NC_STEPS)
+FIXED_KEYS = (
+    TRAIN_LOSS,
+    *VAL_HEADLINE,
+    *TEST_HEADLINE,
+    EPOCH,
+    LR,
+    STEP,
+    TOTAL_STEPS,
+    OBJECTIVE_NC_STEPS,
+)
 
 
 def prefixed(prefix: str, values: Mapping[str, float]) -> dict[str, float]:

@@ -7,8 +7,8 @@ from ncsweep.data import DatasetNotFoundError, create_dataset
 def test_fake_cifar10_loads_in_torchvision_layout(cifar10_root):
     b = create_dataset("cifar10", root=str(cifar10_root))
     assert b.num_classes == 10 and b.input_shape == (3, 32, 32)
-    assert len(b.train) == 40 and len(b.val) == 20
-    assert b.class_counts == [4] * 10
+    assert (len(b.train), len(b.val), len(b.test)) == (30, 10, 20)  # val: 10 % of train
+    assert b.class_counts == [3] * 10
     x, y = b.train[0]
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and isinstance(y, int)
 
@@ -22,7 +22,7 @@ def test_decoding_matches_torchvision(name, tmp_path, monkeypatch, fake_cifar_wr
     monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
     cls = tv_cifar.CIFAR10 if name == "cifar10" else tv_cifar.CIFAR100
     b = create_dataset(name, root=str(root))
-    for split, ours in ((True, b.train_eval), (False, b.val)):
+    for split, ours in ((True, b.train_eval), (False, b.test)):  # one per class: no val
         theirs = cls(str(root), train=split, download=False, transform=ours.transform)
         assert (ours.data == theirs.data).all()
         assert ours.targets.tolist() == theirs.targets
@@ -47,15 +47,16 @@ def test_two_views_use_the_supcon_pipeline(cifar10_root):
 
 def test_cifar100_uses_fine_labels(cifar100_root):
     b = create_dataset("cifar100", root=str(cifar100_root))
-    assert b.num_classes == 100 and b.class_counts == [2] * 100 and len(b.val) == 100
+    assert b.num_classes == 100 and b.class_counts == [1] * 100
+    assert len(b.val) == len(b.test) == 100
 
 
 def test_long_tailed_cifar_subsets_the_arrays(cifar10_root):
     b = create_dataset(
         "cifar10", root=str(cifar10_root), imbalance={"ratio": 0.25, "profile": "step"}
     )
-    assert b.class_counts == [4] * 5 + [1] * 5
-    assert b.train.data.shape == (25, 32, 32, 3) and len(b.val) == 20
+    assert b.class_counts == [3] * 5 + [1] * 5
+    assert b.train.data.shape == (20, 32, 32, 3) and len(b.val) == 10 and len(b.test) == 20
 
 
 def test_missing_cifar_says_where_it_looked_and_how_to_fix(tmp_path):

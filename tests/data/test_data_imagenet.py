@@ -8,8 +8,9 @@ SMALL = {"image_size": 16, "resize_size": 18}
 def test_imagefolder_layout_loads(imagenet_root):
     b = create_dataset("imagenet", root=str(imagenet_root), **SMALL)
     assert b.num_classes == 4 and b.input_shape == (3, 16, 16)
-    assert b.class_counts == [3] * 4 and len(b.val) == 8
+    assert b.class_counts == [2] * 4 and len(b.val) == 4 and len(b.test) == 8  # val: 1 of 3
     assert b.train[0][0].shape == (3, 16, 16) and b.val[0][0].shape == (3, 16, 16)
+    assert b.test[0][0].shape == (3, 16, 16)
     assert b.train_eval.samples == b.train.samples
 
 
@@ -24,7 +25,8 @@ def test_default_transforms_are_the_imagenet_ones(imagenet_root):
 
 def test_num_classes_keeps_the_first_sorted_classes(imagenet_root):
     b = create_dataset("imagenet", root=str(imagenet_root), num_classes=2, **SMALL)
-    assert b.train.classes == ["n000", "n001"] and b.class_counts == [3, 3] and len(b.val) == 4
+    assert b.train.classes == ["n000", "n001"] and b.class_counts == [2, 2]
+    assert len(b.val) == 2 and len(b.test) == 4
 
 
 def test_class_list_file_selects_and_orders_classes(imagenet_root):
@@ -54,7 +56,7 @@ def test_long_tailed_imagefolder_keeps_targets_and_shared_indices(imagenet_root)
     b = create_dataset(
         "imagenet", root=str(imagenet_root), imbalance={"ratio": 0.34, "profile": "exp"}, **SMALL
     )
-    assert b.class_counts == [3, 2, 1, 1]
-    assert b.train.targets.tolist() == b.train_eval.targets.tolist() == [0, 0, 0, 1, 1, 2, 3]
-    assert b.train[6][1] == 3 and b.train_eval[6][0].shape == (3, 16, 16)
-    assert len(b.val) == 8
+    assert b.class_counts == [2, 1, 1, 1]
+    assert b.train.targets.tolist() == b.train_eval.targets.tolist() == [0, 0, 1, 2, 3]
+    assert b.train[4][1] == 3 and b.train_eval[4][0].shape == (3, 16, 16)
+    assert len(b.val) == 4 and len(b.test) == 8

@@ -34,7 +34,7 @@ def test_unknown_option_lists_allowed_options():
 
 
 def test_dataset_options_report_defaults():
-    assert dataset_options("digits") == {"val_fraction": 0.25}
+    assert dataset_options("digits") == {"val_fraction": 0.2}
     assert dataset_options("synthetic")["num_classes"] == 10
 
 
@@ -77,16 +77,22 @@ def test_bundle_contract(name, views, request):
     assert tuple(x.shape) == expected and x.dtype == torch.float32
     assert tuple(first(b.train_eval)[0].shape) == b.input_shape
     assert tuple(first(b.val)[0].shape) == b.input_shape
+    if name == "imagenet_shards":  # val is the official val shards; no test split
+        assert b.test is None and not b.val_from_train
+        with pytest.raises(ValueError, match="no test split.*official val"):
+            b.require_test()
+    else:
+        assert b.val_from_train and tuple(first(b.require_test())[0].shape) == b.input_shape
     assert isinstance(y, int) and 0 <= y < b.num_classes
     assert len(b.class_counts) == b.num_classes
     assert b.name == name
     if streamed:  # no random access: sizes from the shard index, order from the stream
         assert b.train.num_samples == b.train_eval.num_samples == sum(b.class_counts)
         assert sum(1 for _ in b.train) == b.train.num_samples
-        loader = DataLoader(b.train, batch_size=4)
+        loader = DataLoader(b.train, batch_size=2)
     else:
         assert len(b.train) == len(b.train_eval) == sum(b.class_counts)
         assert torch.equal(torch.as_tensor(b.train.targets), torch.as_tensor(b.train_eval.targets))
-        loader = DataLoader(b.train, batch_size=4, shuffle=True)
+        loader = DataLoader(b.train, batch_size=2, shuffle=True)  # fixtures: >= 2 train images
     xb, yb = next(iter(loader))
-    assert tuple(xb.shape) == (4, *expected) and yb.shape == (4,)
+    assert tuple(xb.shape) == (2, *expected) and yb.shape == (2,)

@@ -30,11 +30,12 @@ def test_layout_reads_from_local_and_s3_roots(name, tmp_path, s3fs_client, isola
     fit, score = SPLITS[name]
     for bundle in bundles:
         assert bundle.num_classes == 3 and bundle.input_shape == (3, 8, 8)
-        assert bundle.class_counts == [fit] * 3
-        assert torch.bincount(bundle.val.targets).tolist() == [score] * 3
-        x, y = bundle.val[0]
+        assert bundle.class_counts == [fit - 1] * 3  # one image of each class is val
+        assert torch.bincount(bundle.val.targets).tolist() == [1] * 3
+        assert torch.bincount(bundle.test.targets).tolist() == [score] * 3
+        x, y = bundle.test[0]
         assert x.shape == (3, 8, 8) and isinstance(y, int)
-    assert torch.equal(bundles[0].val[1][0], bundles[1].val[1][0])  # the same image both ways
+    assert torch.equal(bundles[0].test[1][0], bundles[1].test[1][0])  # the same image both ways
 
 
 def _rgb_subject(family: str = "ce") -> Subject:

@@ -20,8 +20,8 @@ from ncsweep.sweep.leaderboard import find_parent
 
 pytestmark = pytest.mark.slow
 
-# digits: 1,347 training images; batch 64 or 128 (the preset's space) -> 21 or 10 steps an
-# epoch; two epochs evaluated every 4 steps -> 11 or 5 evaluations, not the 2 epochs.
+# digits: 1,151 training images; batch 64 or 128 (the preset's space) -> 17 or 8 steps an
+# epoch; two epochs evaluated every 4 steps -> 9 or 4 evaluations, not the 2 epochs.
 EPOCHS, EVAL_EVERY = 2, 4
 
 

@@ -139,7 +139,8 @@ def test_final_evaluation_follows_the_family_descriptor(family):
 def test_evaluations_checkpoint_on_the_time_floor_or_the_step_schedule(sets, expected):
     spec = load_spec(
         None,
-        ["loss.name=ce", "data.name=digits", "run.epochs=2", "eval.eval_every=5"]
+        ["loss.name=ce", "data.name=digits", "run.epochs=3", "run.max_steps=20"]
+        + ["eval.eval_every=5"]
         + ["eval.val_nc=false", *sets],
     )
     flags = {}
@@ -156,7 +157,8 @@ def test_evaluations_checkpoint_on_the_time_floor_or_the_step_schedule(sets, exp
 def test_a_hook_that_needs_every_checkpoint_turns_the_time_floor_off():
     spec = load_spec(
         None,
-        ["loss.name=ce", "data.name=digits", "run.epochs=2", "eval.eval_every=5"]
+        ["loss.name=ce", "data.name=digits", "run.epochs=3", "run.max_steps=20"]
+        + ["eval.eval_every=5"]
         + ["eval.val_nc=false", "run.checkpoint_min_interval_s=3600"],
     )
     flags = {}

@@ -25,7 +25,8 @@ def _steps(uri: str, run_id: str, key: str) -> list[int]:
 def test_every_evaluation_lands_once_even_when_the_checkpointed_one_was_lost(tmp_path):
     spec = load_spec(
         None,
-        ["loss.name=ce", "data.name=digits", "run.epochs=2", "eval.eval_every=5"]
+        ["loss.name=ce", "data.name=digits", "run.epochs=3", "run.max_steps=20"]
+        + ["eval.eval_every=5"]
         + ["eval.val_nc=false", "run.log_every=5"],
     )
     tracking = open_run(spec, "hooks", f"sqlite:///{tmp_path}/mlflow.db")
@@ -56,7 +57,8 @@ def test_a_resume_from_an_older_checkpoint_logs_nothing_twice(tmp_path):
     # step 15 (landed, not checkpointed) and resumes from step 10, training 10-15 again
     spec = load_spec(
         None,
-        ["loss.name=ce", "data.name=digits", "run.epochs=3", "eval.eval_every=5"]
+        ["loss.name=ce", "data.name=digits", "run.epochs=4", "run.max_steps=30"]
+        + ["eval.eval_every=5"]
         + ["run.checkpoint_every=10", "eval.val_nc=false", "run.log_every=5"],
     )
     tracking = open_run(spec, "older-checkpoint", f"sqlite:///{tmp_path}/mlflow.db")

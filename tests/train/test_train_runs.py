@@ -86,7 +86,8 @@ def test_killed_worker_is_replaced_and_the_run_finishes_from_its_checkpoint(
         [
             "loss.name=ce",
             "run.workers=2",
-            "run.epochs=40",
+            "run.epochs=45",
+            "run.max_steps=400",
             "eval.val_nc=false",
             "run.max_failures=2",
             "run.checkpoint_every=10",  # each epoch: not the default time floor

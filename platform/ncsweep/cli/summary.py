@@ -40,7 +40,7 @@ def print_train_summary(console: Console, spec: ExperimentSpec, outcome) -> None
     head = Table(title=f"ncsweep train: {spec.loss.name} on {spec.data.name} ({outcome.status})")
     head.add_column("key")
     head.add_column("value", justify="right")
-    for key in keys.VAL_HEADLINE:
+    for key in (*keys.VAL_HEADLINE, *keys.TEST_HEADLINE):
         if key in m:
             head.add_row(key, f"{m[key]:.4f}")
     mean = keys.mean_nc_score(m)

@@ -44,7 +44,7 @@ def _models() -> list[str]:
     ),
     epilog=examples(
         "ncsweep train --loss nonl --dataset digits",
-        "ncsweep train --config best_configs/nonl.yaml",
+        "ncsweep train --config best_configs/nonl.yaml --eval-test",
         "ncsweep train --loss scl --workers 2 --set loss.temperature=0.1 --set run.epochs=50",
     ),
 )
@@ -65,6 +65,15 @@ def train(
     ] = None,
     model: Annotated[str | None, typer.Option(help="Backbone.", rich_help_panel=RUN)] = None,
     overrides: SetOption = None,
+    eval_test: Annotated[
+        bool,
+        typer.Option(
+            "--eval-test",
+            help="Also log test/acc1, test/acc5, test/loss once at the end, from the held-out "
+            "test split the search never sees (eval.test=true).",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
     workers: Annotated[
         int | None, typer.Option(help="Ray Train workers (data-parallel).", rich_help_panel=RUN)
     ] = None,
@@ -111,6 +120,8 @@ def train(
     ):
         if value is not None:
             sets.append(f"{key}={value}")
+    if eval_test:
+        sets.append("eval.test=true")
     spec = load_spec(config, sets)
     check_spec(spec, source=str(config or "command line"))
     from ..tracking import require_reachable, resolve_tracking_uri

@@ -128,7 +128,11 @@ def create_dataset(
     cache_dir: str | None = None,
     **options: Any,
 ) -> DataBundle:
-    """Build the train / train_eval / val splits of a registered dataset.
+    """Build the train / train_eval / val / test splits of a registered dataset.
+
+    ``val`` is carved from the training data (seeded by ``seed``, its share the dataset's
+    ``val_fraction`` option where it has one); ``test`` is held out and never depends on
+    ``seed`` (``DataBundle``).
 
     Args:
         name: one of ``list_datasets()``.
@@ -139,12 +143,13 @@ def create_dataset(
         imbalance: ``{"ratio": r, "profile": "exp" | "step"}`` makes train long-tailed;
             see ``longtail.long_tail_counts``.
         augment_on: ``loader`` (default): samples come out augmented and normalised, as
-            floats; ``device``: ``train``/``train_eval``/``val`` are ``TensorImageDataset``s
-            of raw uint8 samples carrying a ``BatchPipeline`` that the caller applies on its
-            device (``dataset.augment_batch(x, generator)``; ``train_eval`` and ``val``
+            floats; ``device``: every split is a ``TensorImageDataset`` of raw uint8
+            samples carrying a ``BatchPipeline`` that the caller applies on its device
+            (``dataset.augment_batch(x, generator)``; ``train_eval``, ``val`` and ``test``
             carry ToFloat+Normalize only); ``auto``: ``device`` where the dataset supports
             it (``supports_device_augmentation``), else ``loader``.
-        seed: seeds splits, synthetic data and the long-tail subset (not augmentation).
+        seed: seeds the train/val split, synthetic train/val data and the long-tail subset
+            (not augmentation, never the test split).
         cache_dir: local cache for ``s3://`` roots (default ``~/.cache/ncsweep/datasets``).
         **options: dataset-specific; ``dataset_options(name)`` lists them.
 

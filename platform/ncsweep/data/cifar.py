@@ -10,6 +10,9 @@ samples go through PIL like torchvision's, so its transforms apply unchanged. Th
 may come from a shared ``s3://`` root, so they are read with ``load_plain_pickle``, which
 builds dicts, lists, strings, numbers and numeric arrays only and never calls anything else.
 
+Splits: ``val`` is ``val_fraction`` (10 % by default) of each class of the training batches,
+drawn with the run's seed (``splits.stratified_split``); ``train`` is the rest; ``test`` is
+the official test split (``test_batch`` / ``test``), which the search never sees.
 The arrays are loaded once and shared by ``train`` and ``train_eval`` (different transforms).
 With ``on_device`` they become uint8 N×3×32×32 tensors in ``TensorImageDataset``s whose
 ``BatchPipeline`` is built from the same torchvision transforms (``data.augment``): the
@@ -31,6 +34,7 @@ from ncsweep.data._safe_pickle import load_plain_pickle
 from ncsweep.data.augment import BatchPipeline
 from ncsweep.data.in_memory import device_bundle
 from ncsweep.data.remote import default_cache_dir
+from ncsweep.data.splits import check_fraction, stratified_split
 from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transforms
 
 __all__ = ["ImageArrayDataset", "build_cifar10", "build_cifar100", "load_cifar"]
@@ -131,9 +135,23 @@ def _batch(path: Path) -> tuple[np.ndarray, list[int]]:
 
 
 def _build(
-    name: str, stats, *, root: str | None, views: int, augment: bool, on_device: bool
+    name: str,
+    stats,
+    *,
+    root: str | None,
+    views: int,
+    augment: bool,
+    on_device: bool,
+    seed: int,
+    val_fraction: float,
 ) -> DataBundle:
-    (train_x, train_y), (val_x, val_y) = load_cifar(name, root or default_cache_dir())
+    check_fraction("val_fraction", val_fraction)
+    (all_x, all_y), (test_x, test_y) = load_cifar(name, root or default_cache_dir())
+    keep, held = stratified_split(all_y, val_fraction, seed)
+    labels = np.asarray(all_y)
+    train_x, train_y = all_x[keep], labels[keep].tolist()
+    val_x, val_y = all_x[held], labels[held].tolist()
+    del all_x
     num_classes = _LAYOUTS[name][3]
     train_tf, eval_tf = cifar_transforms(stats, views=views, augment=augment)
     if on_device:
@@ -149,6 +167,7 @@ def _build(
             pipeline,
             num_classes=num_classes,
             name=name,
+            test=raw(test_x, test_y),
         )
     return DataBundle(
         train=ImageArrayDataset(train_x, train_y, train_tf),
@@ -158,24 +177,51 @@ def _build(
         input_shape=(3, 32, 32),
         class_counts=np.bincount(np.asarray(train_y), minlength=num_classes).tolist(),
         name=name,
+        test=ImageArrayDataset(test_x, test_y, eval_tf),
     )
 
 
 @register_dataset("cifar10", remote_paths=("cifar-10-batches-py",))
 def build_cifar10(
-    *, root: str | None, views: int, augment: bool, seed: int, on_device: bool = False
+    *,
+    root: str | None,
+    views: int,
+    augment: bool,
+    seed: int,
+    on_device: bool = False,
+    val_fraction: float = 0.1,
 ) -> DataBundle:
-    """CIFAR-10: 50,000 train / 10,000 test (used as val) 3×32×32 images, 10 classes."""
+    """CIFAR-10: 50,000 train (10 % of it val) / 10,000 test 3×32×32 images, 10 classes."""
     return _build(
-        "cifar10", CIFAR10_STATS, root=root, views=views, augment=augment, on_device=on_device
+        "cifar10",
+        CIFAR10_STATS,
+        root=root,
+        views=views,
+        augment=augment,
+        on_device=on_device,
+        seed=seed,
+        val_fraction=val_fraction,
     )
 
 
 @register_dataset("cifar100", remote_paths=("cifar-100-python",))
 def build_cifar100(
-    *, root: str | None, views: int, augment: bool, seed: int, on_device: bool = False
+    *,
+    root: str | None,
+    views: int,
+    augment: bool,
+    seed: int,
+    on_device: bool = False,
+    val_fraction: float = 0.1,
 ) -> DataBundle:
-    """CIFAR-100: 50,000 train / 10,000 test (used as val) 3×32×32 images, 100 classes."""
+    """CIFAR-100: 50,000 train (10 % of it val) / 10,000 test 3×32×32 images, 100 classes."""
     return _build(
-        "cifar100", CIFAR100_STATS, root=root, views=views, augment=augment, on_device=on_device
+        "cifar100",
+        CIFAR100_STATS,
+        root=root,
+        views=views,
+        augment=augment,
+        on_device=on_device,
+        seed=seed,
+        val_fraction=val_fraction,
     )

@@ -49,25 +49,16 @@ class CleanSource:
 
 
 def _digits(root, seed, options, split) -> CleanSource:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    from ncsweep.data.digits import digits_splits
 
-    data = load_digits()
-    images = data.images.astype(np.float32) / 16.0
-    train_x, val_x, train_y, val_y = train_test_split(
-        images,
-        data.target,
-        test_size=options.get("val_fraction", 0.25),
-        stratify=data.target,
-        random_state=seed,
-    )
-    mean, std = float(train_x.mean()), max(float(train_x.std(ddof=1)), 1e-8)
+    train, _, test = digits_splits(seed, options.get("val_fraction", 0.2))
+    mean, std = float(train[0].mean()), max(float(train[0].std(ddof=1)), 1e-8)
 
     def to_input(batch: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(batch.astype(np.float32) / 255.0).permute(0, 3, 1, 2)
         return (x - mean) / std
 
-    x, y = (train_x, train_y) if split == "train" else (val_x, val_y)
+    x, y = train if split == "train" else test
     return CleanSource(np.round(x * 255).astype(np.uint8)[..., None], y, to_input)
 
 
@@ -103,8 +94,9 @@ CLEAN_SOURCES: dict[str, Callable[..., CleanSource]] = {
 def clean_source(
     name: str, *, root: str | None, seed: int, options: dict | None = None, split: str = "test"
 ) -> CleanSource:
-    """The clean ``test`` (validation) or ``train`` split of dataset ``name`` (see
-    :data:`CLEAN_SOURCES`)."""
+    """The clean ``test`` or ``train`` split of dataset ``name`` (see :data:`CLEAN_SOURCES`):
+    the dataset's test split (digits: its fixed held-out part, CIFAR: the official test
+    batch), or its training split (digits: without the val part; CIFAR: every train batch)."""
     if name not in CLEAN_SOURCES:
         raise DatasetNotFoundError(
             f"corruption: no generator for dataset {name!r} (generated sets exist for "

@@ -2,7 +2,8 @@
 
 The source side of the offline transfer target "digits 0–4 → 5–9": train on five digits,
 then probe the frozen encoder on the other five (``evaluate.transfer``). Same split, seed and
-normalisation as ``digits``, so the two halves never share an image.
+normalisation as ``digits`` (its fixed test split included), so the two halves never share an
+image.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def build_digits_subset(
     seed: int,
     on_device: bool = False,
     classes: tuple[int, ...] = (0, 1, 2, 3, 4),
-    val_fraction: float = 0.25,
+    val_fraction: float = 0.2,
 ) -> DataBundle:
     """Digits with only ``classes`` (distinct digits 0–9, at least two), relabelled."""
     classes = list(classes)
@@ -65,6 +66,7 @@ def build_digits_subset(
         train=train,
         train_eval=train.without_augmentation(),
         val=select_classes(full.val, classes),
+        test=select_classes(full.test, classes),
         num_classes=len(classes),
         class_counts=torch.bincount(train.targets, minlength=len(classes)).tolist(),
         name="digits_subset",

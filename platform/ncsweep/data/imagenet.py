@@ -4,8 +4,13 @@ Layout: ``root/train/<class>/<image>`` and ``root/val/<class>/<image>`` (val sor
 class folders, as torchvision's ``ImageFolder`` expects). Classes are the sorted folder names
 of ``train``; ``num_classes=N`` keeps the first N of them, ``class_list=FILE`` keeps the
 classes named in FILE (one per line, ``#`` comments; a relative path is taken from root),
-e.g. the standard ImageNet-100 list. The directory is scanned once per split; ``train`` and
-``train_eval`` share the scan.
+e.g. the standard ImageNet-100 list. The directory is scanned once per split; ``train``,
+``train_eval`` and ``val`` share the scan of ``train``.
+
+Splits: ``val`` is ``val_fraction`` of each class of ``root/train`` (4 % by default: about
+51,000 images of ImageNet-1K and 5,000 of ImageNet-100, the size of the official val split it
+replaces), drawn with the run's seed; ``train`` is the rest; ``test`` is the official
+``root/val`` folder, which the search never sees.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from torchvision.datasets.vision import StandardTransform
 
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
 from ncsweep.data.remote import default_cache_dir
+from ncsweep.data.splits import check_fraction, stratified_split
 from ncsweep.data.transforms import imagenet_transforms
 
 __all__ = ["build_imagenet", "select_classes"]
@@ -73,6 +79,18 @@ def select_classes(root: Path, num_classes: int | None, class_list: str | None) 
     return available[:num_classes]
 
 
+def _restricted(folder: ImageFolder, indices, transform) -> ImageFolder:
+    """A shallow copy of ``folder`` holding only the samples at ``indices``, with
+    ``transform`` (``classes`` and ``class_to_idx`` unchanged)."""
+    out = copy.copy(folder)
+    out.samples = [folder.samples[int(i)] for i in indices]
+    out.imgs = out.samples
+    out.targets = [target for _, target in out.samples]
+    out.transform = transform
+    out.transforms = StandardTransform(transform, None)
+    return out
+
+
 def _folder(root: Path, split: str, classes: list[str], transform) -> ImageFolder:
     try:
         return _SubsetFolder(root / split, classes, transform)
@@ -94,9 +112,12 @@ def build_imagenet(
     class_list: str | None = None,
     image_size: int = 224,
     resize_size: int = 256,
+    val_fraction: float = 0.04,
 ) -> DataBundle:
     """ImageNet-1K (or a class subset): train with RandomResizedCrop(image_size) + flip,
-    val/train_eval with Resize(resize_size) + CenterCrop(image_size)."""
+    val (part of train)/test (official val)/train_eval with Resize(resize_size) +
+    CenterCrop(image_size)."""
+    check_fraction("val_fraction", val_fraction)
     base = Path(root).expanduser() if root else default_cache_dir() / "imagenet"
     missing = [split for split in ("train", "val") if not (base / split).is_dir()]
     if missing:
@@ -108,16 +129,15 @@ def build_imagenet(
     train_tf, eval_tf = imagenet_transforms(
         views=views, augment=augment, size=image_size, resize=resize_size
     )
-    train = _folder(base, "train", classes, train_tf)
-    train_eval = copy.copy(train)
-    train_eval.transform = eval_tf
-    train_eval.transforms = StandardTransform(eval_tf, None)
-    val = _folder(base, "val", classes, eval_tf)
+    scanned = _folder(base, "train", classes, train_tf)
+    keep, held = stratified_split(scanned.targets, val_fraction, seed)
+    train = _restricted(scanned, keep, train_tf)
     k = len(classes)
     return DataBundle(
         train=train,
-        train_eval=train_eval,
-        val=val,
+        train_eval=_restricted(scanned, keep, eval_tf),
+        val=_restricted(scanned, held, eval_tf),
+        test=_folder(base, "val", classes, eval_tf),
         num_classes=k,
         input_shape=(3, image_size, image_size),
         class_counts=torch.bincount(torch.as_tensor(train.targets), minlength=k).tolist(),

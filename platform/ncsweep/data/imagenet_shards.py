@@ -4,6 +4,12 @@ The root is the folder or ``s3://`` prefix that ``ncsweep data shard`` wrote: th
 ``train-*.tar`` and ``val-*.tar`` shards with their indexes. Nothing is copied to the node:
 each rank streams its share of the shards per epoch. Classes and their counts come from the
 train index. ``train_eval`` streams the train shards in their written order, un-augmented.
+
+Splits: unlike every other dataset, ``val`` is NOT carved from the training data: it streams
+the official ``val-*.tar`` shards (``DataBundle.val_from_train`` is False), and there is no
+test split (``test`` is None; asking for a test metric, ``eval.test``, is an error that says
+so). Use ``imagenet`` (the ImageFolder layout) where val must come from train and test
+numbers are wanted.
 """
 
 from __future__ import annotations
@@ -12,7 +18,13 @@ from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_da
 from ncsweep.data.shards import HOW, ShardedImageDataset, read_index, resolve_decode
 from ncsweep.data.transforms import imagenet_transforms
 
-__all__ = ["build_imagenet_shards"]
+__all__ = ["NO_TEST", "build_imagenet_shards"]
+
+NO_TEST = (
+    "imagenet_shards streams the official val shards as its val split (what the search "
+    "reads), so it has no held-out test split; use the imagenet dataset (ImageFolder layout, "
+    "val carved from train, the official val as test) for test numbers"
+)
 
 
 @register_dataset("imagenet_shards", streams=True)
@@ -69,4 +81,6 @@ def build_imagenet_shards(
         input_shape=(3, image_size, image_size),
         class_counts=list(train_index["class_counts"]),
         name="imagenet_shards",
+        no_test_reason=NO_TEST,
+        val_from_train=False,
     )

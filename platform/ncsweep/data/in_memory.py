@@ -177,11 +177,13 @@ def in_memory_bundle(
     augment: bool,
     shift: int,
     name: str,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> DataBundle:
     """Normalise with the train split's statistics and wrap tensors as a ``DataBundle``.
 
-    Shapes: ``train_x`` N×C×H×W, ``train_y`` N, ``val_x`` M×C×H×W, ``val_y`` M.
-    Augmentation shifts by up to ``shift`` pixels, filling with the normalised zero.
+    Shapes: ``train_x`` N×C×H×W, ``train_y`` N, ``val_x`` M×C×H×W, ``val_y`` M, ``test``
+    (T×C×H×W images, T labels) or None. Augmentation shifts by up to ``shift`` pixels,
+    filling with the normalised zero.
     """
     mean, std = train_x.mean(), train_x.std().clamp_min(1e-8)
     train_x = (train_x - mean) / std
@@ -197,6 +199,7 @@ def in_memory_bundle(
         input_shape=tuple(train_x.shape[1:]),
         class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),
         name=name,
+        test=None if test is None else TensorImageDataset((test[0] - mean) / std, test[1]),
     )
 
 
@@ -207,21 +210,24 @@ def device_bundle(
     *,
     num_classes: int,
     name: str,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> DataBundle:
     """Raw uint8 ``(images N×C×H×W, labels N)`` splits for augmentation on the device.
 
-    ``train`` carries ``pipeline`` (its views included); ``train_eval`` and ``val`` carry its
-    fixed steps only (ToFloat, Normalize): every split yields uint8 samples, and whoever
-    feeds a model calls ``augment_batch`` after moving them.
+    ``train`` carries ``pipeline`` (its views included); ``train_eval``, ``val`` and ``test``
+    (when given) carry its fixed steps only (ToFloat, Normalize): every split yields uint8
+    samples, and whoever feeds a model calls ``augment_batch`` after moving them.
     """
     (train_x, train_y), (val_x, val_y) = train, val
     dataset = TensorImageDataset(train_x, train_y, pipeline=pipeline)
+    fixed = pipeline.without_augmentation()
     return DataBundle(
         train=dataset,
         train_eval=dataset.without_augmentation(),
-        val=TensorImageDataset(val_x, val_y, pipeline=pipeline.without_augmentation()),
+        val=TensorImageDataset(val_x, val_y, pipeline=fixed),
         num_classes=num_classes,
         input_shape=tuple(train_x.shape[1:]),
         class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),
         name=name,
+        test=None if test is None else TensorImageDataset(*test, pipeline=fixed),
     )

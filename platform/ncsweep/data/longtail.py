@@ -8,7 +8,8 @@ for CIFAR; the smallest class for digits, so every class can deliver) and K clas
 
 Each count is at least 1. Class c keeps a seeded random subset of ``n_c`` of its samples, in
 their original order. Only ``train`` and ``train_eval`` change (the same indices); ``val``
-stays balanced, as in the paper's evaluation.
+(carved from the training data before the imbalance) and ``test`` stay balanced, as in the
+paper's evaluation.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def long_tail_indices(targets: torch.Tensor, counts: list[int], seed: int) -> to
 def apply_imbalance(
     bundle: DataBundle, *, ratio: float, profile: str = "exp", seed: int = 0
 ) -> DataBundle:
-    """A copy of ``bundle`` whose train and train_eval splits follow the long tail."""
+    """A copy of ``bundle`` whose train and train_eval splits follow the long tail (val and
+    test unchanged)."""
     targets = targets_of(bundle.train)
     available = torch.bincount(targets, minlength=bundle.num_classes)
     counts = long_tail_counts(int(available.min()), bundle.num_classes, ratio, profile)

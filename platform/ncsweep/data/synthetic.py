@@ -2,8 +2,10 @@
 
 Class c has a centre ``μ_c`` (C×S×S): Gaussian noise at half resolution, bilinearly upsampled
 so it is spatially smooth (a one-pixel shift keeps it recognisable), scaled to unit RMS. A
-sample is ``μ_c + noise · ε`` with ``ε ~ N(0, I)``. Train and val draw from the same centres
-with different noise. Augmentation: a random shift of ±1 pixel, like digits.
+sample is ``μ_c + noise · ε`` with ``ε ~ N(0, I)``. Train, val and test draw from the same
+centres with different noise. The centres and the test samples come from a fixed generator
+(``splits.TEST_SEED``): every seed is scored on the same test images; the run's seed draws
+train and val. Augmentation: a random shift of ±1 pixel, like digits.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import torch.nn.functional as F
 
 from ncsweep.data._registry import DataBundle, register_dataset
 from ncsweep.data.in_memory import in_memory_bundle
+from ncsweep.data.splits import TEST_SEED
 
 __all__ = ["build_synthetic", "gaussian_mixture"]
 
@@ -44,13 +47,15 @@ def build_synthetic(
     num_classes: int = 10,
     samples_per_class: int = 100,
     val_samples_per_class: int | None = None,
+    test_samples_per_class: int | None = None,
     image_size: int = 8,
     channels: int = 1,
     noise: float = 1.0,
 ) -> DataBundle:
     """Gaussian mixture with K = ``num_classes`` classes of C×S×S images.
 
-    ``val_samples_per_class`` defaults to ``samples_per_class``.
+    ``val_samples_per_class`` and ``test_samples_per_class`` default to
+    ``samples_per_class``.
     """
     for key, value, low in (
         ("num_classes", num_classes, 2),
@@ -63,13 +68,16 @@ def build_synthetic(
     if noise < 0:
         raise ValueError(f"synthetic option noise must be >= 0, got {noise!r}")
     n_val = samples_per_class if val_samples_per_class is None else val_samples_per_class
-    generator = torch.Generator().manual_seed(seed)
+    n_test = samples_per_class if test_samples_per_class is None else test_samples_per_class
+    fixed = torch.Generator().manual_seed(TEST_SEED)
     low_res = max(1, image_size // 2)
-    centres = torch.randn((num_classes, channels, low_res, low_res), generator=generator)
+    centres = torch.randn((num_classes, channels, low_res, low_res), generator=fixed)
     centres = F.interpolate(
         centres, size=(image_size, image_size), mode="bilinear", align_corners=False
     )
     centres = centres / centres.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-8)
+    test = gaussian_mixture(num_classes, n_test, centres=centres, noise=noise, generator=fixed)
+    generator = torch.Generator().manual_seed(seed)
     train_x, train_y = gaussian_mixture(
         num_classes, samples_per_class, centres=centres, noise=noise, generator=generator
     )
@@ -86,4 +94,5 @@ def build_synthetic(
         augment=augment,
         shift=1,
         name="synthetic",
+        test=test,
     )

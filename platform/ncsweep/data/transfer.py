@@ -2,7 +2,9 @@
 
 Each name below is a registered dataset (``create_dataset("dtd", root=...)``), read from a
 local or ``s3://`` root in the layout torchvision's class of the same dataset reads (nothing
-is downloaded). ``train`` is the split the probe is fitted on, ``val`` the one it is scored on:
+is downloaded). The official fit split below is cut into ``train`` and ``val`` (``val_fraction``
+of each class, 10 % by default, drawn with the run's seed); ``test`` is the split a probe is
+scored on (a probe fits on ``train_eval`` and ``val`` together, the whole fit split):
 
 ===============  ===================================================  =========================
 name             layout under root (torchvision class)                 splits (fit / score)
@@ -13,13 +15,14 @@ oxford_pets      ``oxford-iiit-pet/{images, annotations}``             trainval 
 stanford_cars    ``stanford_cars/{devkit, cars_train, cars_test}``     train / test
 fgvc_aircraft    ``fgvc-aircraft-2013b/data`` (variant level)          trainval / test
 food101          ``food-101/{images, meta}``                           train / test
-caltech101       ``caltech101/101_ObjectCategories``                   seeded 30 per class / rest
-sun397           ``SUN397/{ClassName.txt, a/abbey/...}``               seeded 50 / 50 per class
+caltech101       ``caltech101/101_ObjectCategories``                   fixed 30 per class / rest
+sun397           ``SUN397/{ClassName.txt, a/abbey/...}``               fixed 50 / 50 per class
 ===============  ===================================================  =========================
 
 ``flowers102`` is read here from the same files because torchvision's class insists on the
 official MD5 sums of the ``.mat`` files. Caltech101 and SUN397 have no official split in
-torchvision: ours is seeded by ``seed`` (Kornblith et al.'s protocol sizes).
+torchvision: ours is drawn with a fixed seed (``splits.TEST_SEED``, Kornblith et al.'s
+protocol sizes), so every run is scored on the same images whatever its seed.
 :data:`MEAN_PER_CLASS` names the datasets whose protocol reports mean per-class accuracy.
 
 Options: ``image_size`` (square side the encoder expects; resize of the short side, centre
@@ -43,6 +46,7 @@ from torchvision import transforms as T
 
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
 from ncsweep.data.remote import default_cache_dir
+from ncsweep.data.splits import TEST_SEED, check_fraction, stratified_split
 from ncsweep.data.transforms import IMAGENET_STATS, MultiView
 
 __all__ = ["MEAN_PER_CLASS", "TRANSFER_DATASETS", "LabelledImages"]
@@ -144,16 +148,25 @@ def _bundle(
     channels: int,
     views: int,
     augment: bool,
+    seed: int,
+    val_fraction: float,
 ) -> DataBundle:
+    """``fit`` and ``test``: (files, labels); val is ``val_fraction`` of each class of fit."""
+    check_fraction("val_fraction", val_fraction)
+    keep, held = stratified_split(fit[1], val_fraction, seed)
+    (train_files, train_labels), (val_files, val_labels) = (
+        ([fit[0][i] for i in idx], [fit[1][i] for i in idx]) for idx in (keep, held)
+    )
     plain = _transform(image_size, channels)
     train_tf = _transform(image_size, channels, augment) if augment else plain
     if views > 1:
         train_tf = MultiView(train_tf, views)
-    train = LabelledImages(fit[0], fit[1], train_tf)
+    train = LabelledImages(train_files, train_labels, train_tf)
     return DataBundle(
         train=train,
-        train_eval=LabelledImages(fit[0], fit[1], plain),
-        val=LabelledImages(test[0], test[1], plain),
+        train_eval=LabelledImages(train_files, train_labels, plain),
+        val=LabelledImages(val_files, val_labels, plain),
+        test=LabelledImages(test[0], test[1], plain),
         num_classes=num_classes,
         input_shape=(channels, image_size, image_size),
         class_counts=torch.bincount(train.targets, minlength=num_classes).tolist(),
@@ -182,6 +195,7 @@ def _torchvision_target(name, folder, required, cls, fit_splits, test_split, **f
         seed: int,
         image_size: int = 224,
         channels: int = 3,
+        val_fraction: float = 0.1,
     ) -> DataBundle:
         _check_options(image_size, channels)
         base = _base(root)
@@ -190,7 +204,7 @@ def _torchvision_target(name, folder, required, cls, fit_splits, test_split, **f
             lambda split: cls(str(base), split=split, download=False, **fixed),
             (fit_splits, test_split),
         )
-        return _bundle(name, fit, test, k, image_size, channels, views, augment)
+        return _bundle(name, fit, test, k, image_size, channels, views, augment, seed, val_fraction)
 
     build.__doc__ = f"{name}: torchvision's {cls.__name__} layout under root/{folder}."
     return build
@@ -234,6 +248,7 @@ def build_flowers102(
     seed: int,
     image_size: int = 224,
     channels: int = 3,
+    val_fraction: float = 0.1,
 ) -> DataBundle:
     """Oxford Flowers-102: train+val (2,040) to fit, test (6,149) to score, 102 classes."""
     from scipy.io import loadmat
@@ -261,6 +276,8 @@ def build_flowers102(
         channels,
         views,
         augment,
+        seed,
+        val_fraction,
     )
 
 
@@ -278,15 +295,27 @@ def build_caltech101(
     image_size: int = 224,
     channels: int = 3,
     fit_per_class: int = 30,
+    val_fraction: float = 0.1,
 ) -> DataBundle:
-    """Caltech-101 (101 categories, BACKGROUND_Google left out): seeded 30 per class to fit."""
+    """Caltech-101 (101 categories, BACKGROUND_Google left out): a fixed 30 per class to fit."""
     _check_options(image_size, channels)
     base = _base(root)
     _require(base, "caltech101", ["caltech101/101_ObjectCategories"])
     classes = _class_folders(base / "caltech101" / "101_ObjectCategories", ("BACKGROUND_Google",))
     files = [sorted(c.glob("*.jpg")) for c in classes]
-    fit, test = _seeded_split(files, fit_per_class, seed)
-    return _bundle("caltech101", fit, test, len(classes), image_size, channels, views, augment)
+    fit, test = _seeded_split(files, fit_per_class, TEST_SEED)
+    return _bundle(
+        "caltech101",
+        fit,
+        test,
+        len(classes),
+        image_size,
+        channels,
+        views,
+        augment,
+        seed,
+        val_fraction,
+    )
 
 
 @register_dataset("sun397", remote_paths=("SUN397",))
@@ -299,8 +328,9 @@ def build_sun397(
     image_size: int = 224,
     channels: int = 3,
     fit_per_class: int = 50,
+    val_fraction: float = 0.1,
 ) -> DataBundle:
-    """SUN397 (``ClassName.txt`` lists ``/a/abbey`` ...): seeded 50 per class to fit, 50 to score."""
+    """SUN397 (``ClassName.txt`` lists ``/a/abbey`` ...): a fixed 50 per class to fit, 50 to score."""
     _check_options(image_size, channels)
     base = _base(root)
     _require(base, "sun397", ["SUN397/ClassName.txt"])
@@ -309,8 +339,10 @@ def build_sun397(
     files = [
         sorted((base / "SUN397" / n.lstrip("/")).glob("*.jpg"))[: 2 * fit_per_class] for n in names
     ]
-    fit, test = _seeded_split(files, fit_per_class, seed)
-    return _bundle("sun397", fit, test, len(names), image_size, channels, views, augment)
+    fit, test = _seeded_split(files, fit_per_class, TEST_SEED)
+    return _bundle(
+        "sun397", fit, test, len(names), image_size, channels, views, augment, seed, val_fraction
+    )
 
 
 TRANSFER_DATASETS = (

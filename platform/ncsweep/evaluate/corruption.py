@@ -187,7 +187,10 @@ def run_corruption(
                 for s in severities
             }
     else:
-        z, y = subject.encode(subject.bundle.val, "val")
+        # the published sets corrupt the official test split (imagenet_shards: its val)
+        bundle = subject.bundle
+        clean_split = bundle.test if bundle.test is not None else bundle.val
+        z, y = subject.encode(clean_split, "test" if bundle.test is not None else "val")
         clean_error = float((subject.predict(z) != y).float().mean())
         for c in corruptions:
             errors[c] = {}
@@ -196,7 +199,7 @@ def run_corruption(
                     images, labels = source.cifar_c(c, s)
                     to_input = _normalizer(spec.data.name)
                 else:
-                    classes = list(getattr(subject.bundle.val, "classes", []))
+                    classes = list(getattr(clean_split, "classes", []))
                     images, labels = _imagenet_c(
                         source.imagenet_c_folder(c, s), classes, subject.input_shape[1]
                     )

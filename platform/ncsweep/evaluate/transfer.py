@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from ..data import DatasetNotFoundError, create_dataset
 from ..data.corrupted_sets import clean_source, generated_set
@@ -54,9 +55,12 @@ def _need_shape(subject: Subject, shape: tuple[int, int, int], target: str) -> N
 
 
 def _encode_bundle(subject: Subject, bundle):
-    tz, ty = subject.encode(bundle.train_eval)
-    vz, vy = subject.encode(bundle.val)
-    return tz.numpy(), ty.numpy(), vz.numpy(), vy.numpy()
+    """Fit on the whole fit split (``train_eval`` and ``val``: the probe holds out its own
+    part to choose C), score on the target's ``test`` split."""
+    fit = [subject.encode(split) for split in (bundle.train_eval, bundle.val)]
+    sz, sy = subject.encode(bundle.require_test())
+    fz, fy = (torch.cat(parts).numpy() for parts in zip(*fit, strict=True))
+    return fz, fy, sz.numpy(), sy.numpy()
 
 
 def _digits_5to9(subject: Subject, root, seed):

@@ -44,7 +44,7 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
     root = spec.data.root
     if root is None or "://" not in root:
         try:
-            create_dataset(
+            bundle = create_dataset(
                 spec.data.name,
                 root=root,
                 views=1,
@@ -56,3 +56,8 @@ def check_spec(spec: ExperimentSpec, source: str = "spec") -> None:
             )
         except ValueError as err:  # DatasetNotFoundError included: says where it looked
             raise SpecError(f"{source}: data: {err}") from None
+        if spec.eval.test:
+            try:
+                bundle.require_test()
+            except ValueError as err:
+                raise SpecError(f"{source}: eval.test: {err}") from None

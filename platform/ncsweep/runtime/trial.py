@@ -373,5 +373,6 @@ def run_trial(
     data["run"].update(
         name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
     )
+    data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
     spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
     train_trial(spec, trial_id, context, {**context.run_tags(trial_id), TAG_FAMILY: spec.loss.name})

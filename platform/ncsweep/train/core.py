@@ -2,7 +2,8 @@
 
 ``TrainingCore`` builds what a run needs from an ``ExperimentSpec`` (data, model, loss,
 optimiser, schedule, evaluation loaders), takes optimizer steps, evaluates (streaming NC on
-the training subset, validation accuracy/loss and NC) and saves/loads its whole state.
+the training subset, validation accuracy/loss and NC; with ``eval.test``, the test split's
+accuracy/loss and NC once, at the last step) and saves/loads its whole state.
 ``fit`` runs the loop and tells ``RunHooks`` what happened; the hooks are where a run meets
 the outside world (Ray Train reports and checkpoints, Tune reports, MLflow, the log line)
 and what a caller measures at the end of a run (probes, evaluation suites: the caller's
@@ -51,7 +52,14 @@ from ._malloc import retain_freed_memory
 from .acceleration import augmentation_generator, maybe_compile, memory_format_for
 from .checkpoint import load_state
 from .distributed import all_reduce_, unwrap
-from .evaluation import FeatureView, autocast_for, evaluate, make_eval_loaders, split_nc
+from .evaluation import (
+    FeatureView,
+    autocast_for,
+    evaluate,
+    evaluate_test,
+    make_eval_loaders,
+    split_nc,
+)
 from .optimization import build_optimizer, build_scheduler
 from .sampling import ResumableDistributedSampler
 from .streaming import epoch_batches, is_stream, stream_loader, stream_steps_per_epoch, train_size
@@ -294,6 +302,7 @@ class TrainingCore:
             data.loader_workers,
             rank=self.rank,
             world_size=self.world,
+            test=spec.eval.test,
         )
         self.progress = NCProgress(threshold=spec.eval.nc_threshold)
         self.history: list[tuple[int, dict[str, float]]] = []
@@ -425,9 +434,10 @@ class TrainingCore:
     def evaluate(self, final: bool = False) -> dict[str, Any]:
         """Every evaluation metric at the current step, keyed as MLflow logs them, plus NC
         progress (``nc_iters/*``), ``eval_time_s`` and the step meta; exact class-mean
-        prototypes when ``final`` (what else the end of a run measures, probes and suites,
-        comes from the hooks' ``final_metrics``). Appends to the NC history (what
-        ``nc_iters`` is computed from)."""
+        prototypes when ``final``, and then, with ``eval.test``, the test split's
+        ``test/*`` (and ``test_nc*/*`` with ``eval.val_nc``): the only evaluation that reads
+        it (what else the end of a run measures, probes and suites, comes from the hooks'
+        ``final_metrics``). Appends to the NC history (what ``nc_iters`` is computed from)."""
         start = time.perf_counter()
         metrics = evaluate(
             self.model,
@@ -441,6 +451,19 @@ class TrainingCore:
             val_nc=self.spec.eval.val_nc,
             exact_prototypes=final,
         )
+        if final and self.eval_loaders.test is not None:
+            metrics.update(
+                evaluate_test(
+                    self.model,
+                    self.view,
+                    self.eval_loaders.test,
+                    self.eval_loss,
+                    self.bundle.num_classes,
+                    self.device,
+                    self.autocast,
+                    nc=self.spec.eval.val_nc,
+                )
+            )
         if self.initial is None:  # step 0: the run's own initial geometry is the reference
             self.initial = split_nc(metrics)
             scores = nc_scores(self.initial, self.bundle.num_classes, initial=self.initial)

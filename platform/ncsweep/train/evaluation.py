@@ -41,7 +41,14 @@ from .distributed import world_size as dist_world_size
 from .sampling import eval_shard
 from .streaming import StreamedEvalSplit, is_stream
 
-__all__ = ["FeatureView", "EvalLoaders", "make_eval_loaders", "evaluate", "split_nc"]
+__all__ = [
+    "FeatureView",
+    "EvalLoaders",
+    "make_eval_loaders",
+    "evaluate",
+    "evaluate_test",
+    "split_nc",
+]
 
 
 # An in-memory shard whose inputs fit this many bytes is read as ONE batch (digits: 1,347
@@ -98,6 +105,7 @@ class EvalLoaders:
     train: EvalSplit  # fixed seeded subset of the un-augmented training set (NC, prototypes)
     val: EvalSplit
     train_full: EvalSplit  # the whole un-augmented training set (exact SCL prototypes, probes)
+    test: EvalSplit | None = None  # the held-out test split; only when a run asks for it
 
 
 def make_eval_loaders(
@@ -108,8 +116,11 @@ def make_eval_loaders(
     loader_workers: int = 0,
     rank: int | None = None,
     world_size: int | None = None,
+    test: bool = False,
 ) -> EvalLoaders:
-    """This rank's shards (default: the initialised process group's rank and size)."""
+    """This rank's shards (default: the initialised process group's rank and size);
+    ``test``: also the bundle's test split (``DataBundle.require_test``: an error that says
+    why where the dataset has none)."""
     r = dist_rank() if rank is None else rank
     w = dist_world_size() if world_size is None else world_size
 
@@ -124,6 +135,7 @@ def make_eval_loaders(
         train=split(bundle.train_eval, nc_samples),
         val=split(bundle.val),
         train_full=split(bundle.train_eval),
+        test=split(bundle.require_test()) if test else None,
     )
 
 
@@ -276,7 +288,7 @@ def evaluate(
             raw, scores = _nc(train, view, train_stats, initial)
             metrics = keys.prefixed(keys.NC, raw)
             metrics.update(keys.prefixed(keys.NC_SCORE, scores))
-            metrics.update(_val_accuracy(val, view, eval_loss, device))
+            metrics.update(_accuracy(val, view, eval_loss, device, _VAL_KEYS))
             if val_nc:
                 val_stats = _class_stats(val, num_classes, device)
                 vraw, vscores = _nc(val, view, val_stats, None)
@@ -287,7 +299,45 @@ def evaluate(
         model.train(was_training)
 
 
-def _val_accuracy(features: _Features, view, eval_loss, device) -> dict[str, float]:
+@torch.no_grad()
+def evaluate_test(
+    model: nn.Module,
+    view: FeatureView,
+    split: EvalSplit,
+    eval_loss: nn.Module,
+    num_classes: int,
+    device,
+    autocast=nullcontext,
+    nc: bool = True,
+) -> dict[str, float]:
+    """``test/loss``, ``test/acc1``, ``test/acc5`` on the test split and, with ``nc``,
+    ``test_nc/<name>`` and ``test_nc_score/<name>`` (scored like ``val_nc``, no initial
+    reference), against the model as it is now. Call it after :func:`evaluate` at the same
+    step: SCL predicts with the class means that evaluation set on ``view``."""
+    was_training = model.training
+    model.eval()
+    try:
+        with single_threaded_blas():
+            test = _Features(split, view, device, autocast)
+            metrics = _accuracy(test, view, eval_loss, device, _TEST_KEYS)
+            if nc:
+                raw, scores = _nc(test, view, _class_stats(test, num_classes, device), None)
+                metrics.update(keys.prefixed(keys.TEST_NC, raw))
+                metrics.update(keys.prefixed(keys.TEST_NC_SCORE, scores))
+            return metrics
+    finally:
+        model.train(was_training)
+
+
+_VAL_KEYS = (keys.VAL_LOSS, keys.VAL_ACC1, keys.VAL_ACC5)
+_TEST_KEYS = (keys.TEST_LOSS, keys.TEST_ACC1, keys.TEST_ACC5)
+
+
+def _accuracy(
+    features: _Features, view, eval_loss, device, names: tuple[str, str, str]
+) -> dict[str, float]:
+    """Mean loss, top-1 and top-5 accuracy over the split, keyed by ``names`` (loss, acc1,
+    acc5)."""
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # n, loss sum, top1, top5
     for feats, y in features:
         logits = view.logits(feats)
@@ -300,11 +350,7 @@ def _val_accuracy(features: _Features, view, eval_loss, device) -> dict[str, flo
         totals[3] += hits.any(dim=1).sum()
     all_reduce_(totals)
     n = max(totals[0].item(), 1.0)
-    return {
-        keys.VAL_LOSS: totals[1].item() / n,
-        keys.VAL_ACC1: totals[2].item() / n,
-        keys.VAL_ACC5: totals[3].item() / n,
-    }
+    return {name: totals[i + 1].item() / n for i, name in enumerate(names)}
 
 
 def _loss_value(eval_loss, view, feats, y) -> torch.Tensor:
