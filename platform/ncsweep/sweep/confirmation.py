@@ -81,7 +81,6 @@ __all__ = [
     "TAG_SAMPLER",
     "TAG_SEED",
     "TAG_STAGE",
-    "TEST_ACC1",
     "Comparison",
     "ConfirmedConfig",
     "ConfirmedResults",
@@ -107,8 +106,6 @@ STAGE_SEARCH = "search"
 STAGE_CONFIRM = "confirm"
 #: A tag or param ``random`` here says the trials were sampled at random (all of them iid).
 TAG_SAMPLER = "ncsweep.sampler"
-#: Logged once at the end of a confirmation run, on the held-out test split.
-TEST_ACC1 = "test/acc1"
 #: The family every other is compared with first.
 REFERENCE = "ce"
 
@@ -419,7 +416,7 @@ def _compare(
 
 
 #: What the comparisons cover: ``(key, verdict unit, higher is better)``.
-COMPARED = ((TEST_ACC1, "pts", True), (NC_STEPS, "steps", False))
+COMPARED = ((keys.TEST_ACC1, "pts", True), (NC_STEPS, "steps", False))
 
 
 def _comparisons(families: dict[str, FamilyResult], reference: str) -> list[Comparison]:
@@ -568,7 +565,7 @@ def confirmed_results(
             search_best_run_id=top.run_id if top else None,
             search_best_value=goal.value(top.metrics) if top else None,
             winners_curse=same.curse if same else None,
-            test_acc1=_estimate(winner.values(TEST_ACC1)),
+            test_acc1=_estimate(winner.values(keys.TEST_ACC1)),
             nc_steps=_estimate(winner.values(NC_STEPS)),
             nc_scores={
                 name: estimate
@@ -624,7 +621,7 @@ def confirmed_leaderboard(results: ConfirmedResults, title: str | None = None) -
         title=title or f"Confirmed leaderboard: {results.sweep}",
         caption=(
             f"winner per family: best {results.metric} mean over seeds ({results.mode}, "
-            f"validation); ranked by {TEST_ACC1} mean; [95 % bootstrap interval]; winner's "
+            f"validation); ranked by {keys.TEST_ACC1} mean; [95 % bootstrap interval]; winner's "
             f"curse = search-best {results.metric} - its confirmed mean"
         ),
     )
@@ -633,7 +630,7 @@ def confirmed_leaderboard(results: ConfirmedResults, title: str | None = None) -
         ("confirmed winner", "left"),
         ("seeds", "right"),
         (f"{results.metric} mean", "right"),
-        (f"{TEST_ACC1} mean [95 %]", "right"),
+        (f"{keys.TEST_ACC1} mean [95 %]", "right"),
         ("NC steps mean [95 %]", "right"),
         ("search-best", "left"),
         (f"search {results.metric}", "right"),

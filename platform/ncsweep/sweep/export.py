@@ -25,7 +25,7 @@ from ..config import read_yaml
 from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, pareto_front
 from ..redact import redact
 from ..tracking import git_commit, open_store, package_versions
-from .confirmation import TEST_ACC1, ConfirmedResults, FamilyResult, confirmed_results
+from .confirmation import ConfirmedResults, FamilyResult, confirmed_results
 from .leaderboard import TrialRow, best_per_family, row_from_run
 
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
@@ -94,7 +94,7 @@ def _confirmation(result: FamilyResult, confirmed: ConfirmedResults) -> dict[str
         "run_ids": [r.run_id for r in winner.runs],
         "failed_runs": winner.failed,
         confirmed.metric: _interval(winner.selection),
-        TEST_ACC1: _interval(result.test_acc1),
+        keys.TEST_ACC1: _interval(result.test_acc1),
         NC_STEPS: _interval(result.nc_steps),
         "winners_curse": {
             "search_best_trial": result.search_best_trial,
