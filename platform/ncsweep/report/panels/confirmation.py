@@ -13,8 +13,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ...metric_keys import TEST_ACC1
 from ...sweep.confirmation import (
-    TEST_ACC1,
     ConfirmedResults,
     confirmed_results,
     ranked_families,
