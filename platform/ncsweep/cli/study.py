@@ -21,6 +21,7 @@ app.add_typer(study_app, name="study")
     epilog=examples(
         "ncsweep study paper --preset digits --seeds 3",
         "ncsweep study paper --preset cifar10 --families ce,nonl --variants balanced,lt0.01",
+        "ncsweep study paper --from-sweep digits-20261206 --seeds 5",
     ),
 )
 def paper(
@@ -57,6 +58,13 @@ def paper(
     spaces: Annotated[
         Path | None, typer.Option(help="Search-space folder (default: the shipped one).")
     ] = None,
+    from_sweep: Annotated[
+        str | None,
+        typer.Option(
+            help="Study the families at the confirmed winners of this sweep (its confirmation "
+            "stage), not at the search spaces' defaults; families default to the confirmed ones."
+        ),
+    ] = None,
     force: ForceOption = False,
 ) -> None:
     """Train each family for each seed at the preset's budget, evaluate, write the table.
@@ -69,13 +77,18 @@ def paper(
     from ..plan.spaces import list_families
     from ..study import default_study_name, plan_cells, run_study, variants_for
     from ..sweep import load_preset
+    from ..tracking import resolve_tracking_uri
 
     if seeds < 1:
         raise SpecError(f"--seeds must be >= 1, got {seeds}")
     available_families = list_families(spaces)  # every family with a search space
-    chosen = (
-        [f.strip() for f in families.split(",") if f.strip()] if families else available_families
-    )
+    bases = None
+    if from_sweep:
+        from ..study.from_sweep import confirmed_bases
+
+        bases = confirmed_bases(resolve_tracking_uri(tracking_uri), from_sweep)
+    default_families = sorted(bases) if bases else available_families
+    chosen = [f.strip() for f in families.split(",") if f.strip()] if families else default_families
     unknown = [f for f in chosen if f not in available_families]
     if unknown or not chosen:
         raise SpecError(
@@ -98,6 +111,7 @@ def paper(
         "families": ",".join(chosen),
         "variants": ",".join(picked),
         "overrides": " ".join(overrides or []),
+        **({"from_sweep": from_sweep} if from_sweep else {}),
     }
     study = name or default_study_name(loaded.name, settings)
     store = default_storage(storage)
@@ -109,6 +123,7 @@ def paper(
         study=study,
         storage=f"{store.rstrip('/')}/{study}/train",
         variants=picked,
+        bases=bases,
     )
     outcome = run_study(
         study,

@@ -10,7 +10,8 @@ Variants (:func:`variants_for`):
 
 Each family's spec is the preset spec, then the family's search-space base (``sweep``'s
 ``Preset.space_for(...).spec_dict``), then ``--set`` overrides, then the variant; no
-hyper-parameter is sampled: a study measures each family at its defaults.
+hyper-parameter is sampled: a study measures each family at its defaults, or, with
+``--from-sweep NAME``, at the spec of the family's confirmed winner in that sweep.
 """
 
 from __future__ import annotations
@@ -74,13 +75,20 @@ def plan_cells(
     study: str,
     storage: str,
     variants: list[str] | None = None,
+    bases: dict[str, dict[str, Any]] | None = None,
 ) -> list[Cell]:
-    """Every cell's validated spec (SpecError names the family and variant)."""
+    """Every cell's validated spec (SpecError names the family and variant).
+
+    ``bases``: a family's base spec to use instead of its search space's defaults (a
+    sweep's confirmed winner: ``from_sweep.confirmed_bases``)."""
     available = variants_for(preset.spec)
     chosen = variants or list(available)
     cells = []
     for family in families:
-        base = preset.space_for(family).spec_dict(preset.spec, {})
+        if bases and family in bases:
+            base = bases[family]
+        else:
+            base = preset.space_for(family).spec_dict(preset.spec, {})
         base = apply_overrides(base, parse_overrides(overrides))
         for variant in chosen:
             for seed in seeds:
