@@ -21,13 +21,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
-from .presets import load_preset
 from .settings import SweepSettings
-from .spaces import list_families
 
-__all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
+__all__ = ["SAVED", "SweepConfig", "SweepSettings", "sweep_config"]
+
+SAVED = "saved"
+"""Validation context key: ``{SAVED: True}`` validates a saved sweep's settings (its
+families were checked against the loss registry when it started)."""
 
 
 class SweepConfig(SweepSettings):
@@ -60,13 +62,19 @@ class SweepConfig(SweepSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _resolve(cls, data: Any) -> Any:
+    def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         given = {k: v for k, v in data.items() if v is not None}
         given["preset"] = str(given.get("preset", "digits"))
         root = given.get("spaces_root")
-        if any(k not in given for k in SweepSettings.model_fields) or not given.get("families"):
+        # a saved sweep stores every setting, unset ones as null: its preset is read (which
+        # imports the loss registry, torch) only for a setting its file lacks
+        stored = data if info.context and info.context.get(SAVED) else given
+        if any(k not in stored for k in SweepSettings.model_fields) or not given.get("families"):
+            from .presets import load_preset  # imports the loss registry (torch)
+            from .spaces import list_families
+
             preset = load_preset(given["preset"], root)
             given = {**preset.sweep.model_dump(exclude_unset=True), **given}
             given["families"] = given.get("families") or list_families(root)
@@ -84,7 +92,14 @@ class SweepConfig(SweepSettings):
         return given
 
     @model_validator(mode="after")
-    def _known_families(self) -> SweepConfig:
+    def _known_families(self, info: ValidationInfo) -> SweepConfig:
+        if info.context and info.context.get(SAVED):
+            # checked when the sweep started; reading its state back (status, export,
+            # report) must not import the loss registry (torch): a family gone since then
+            # fails when its space is loaded (spaces.load_space), by name
+            return self
+        from .spaces import list_families  # imports the loss registry (torch)
+
         available = list_families(self.spaces_root)
         unknown = [f for f in self.families if f not in available]
         if unknown or not self.families:
@@ -105,6 +120,7 @@ def sweep_config(**given: Any) -> SweepConfig:
     from pydantic import ValidationError
 
     from ..config import SpecError
+    from .presets import load_preset
 
     load_preset(given.get("preset") or "digits", given.get("spaces_root"))  # its own errors
     source = f"sweep settings (preset {given.get('preset') or 'digits'} + arguments)"
