@@ -4,24 +4,30 @@ Two passes: :class:`ClassStats` (sums, scatters) then, for NC4, :class:`NCCAgree
 (needs the final class means). Metrics are functions of that state
 (:func:`collapse_metrics`), scores map them to % of collapse (:func:`nc_scores`); each
 metric is described once in ``descriptors.py`` (:data:`METRICS`).
-Plain PyTorch: no Ray, no MLflow. ``descriptors`` is plain Python and imported here at once
-(a read command needs the metric facts without torch); the rest is imported when first
-asked for (PEP 562).
+Plain PyTorch: no Ray, no MLflow. ``descriptors`` (the metric facts) and ``progress`` are
+plain Python; the descriptors are imported here at once, the rest when first asked for
+(PEP 562), so that a read command (a report's curves) needs no torch.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .descriptors import METRICS, MetricInfo, metric_info, paper_five, score_table
+from .descriptors import (
+    METRIC_DIRECTIONS,
+    METRIC_NAMES,
+    METRICS,
+    PROTOTYPE_METRICS,
+    MetricInfo,
+    metric_info,
+    paper_five,
+    score_table,
+)
 
 if TYPE_CHECKING:
     from ._host import single_threaded_blas, times_transposed
     from .agreement import NCCAgreement
     from .metrics import (
-        METRIC_DIRECTIONS,
-        METRIC_NAMES,
-        PROTOTYPE_METRICS,
         MetricsInfo,
         NCMetrics,
         collapse_metrics,
@@ -68,9 +74,6 @@ _LAZY = {
     "single_threaded_blas": "_host",
     "times_transposed": "_host",
     "NCCAgreement": "agreement",
-    "METRIC_DIRECTIONS": "metrics",
-    "METRIC_NAMES": "metrics",
-    "PROTOTYPE_METRICS": "metrics",
     "MetricsInfo": "metrics",
     "NCMetrics": "metrics",
     "collapse_metrics": "metrics",
