@@ -1,6 +1,8 @@
 """`ncsweep doctor`: is this installation, and the cluster it will use, ready for a sweep?
 
-Local facts (versions, CUDA, registries) always; with ``--address`` (or ``RAY_ADDRESS``),
+Local facts always: package versions (``importlib.metadata``, nothing imported) and the
+shipped search spaces; with ``--devices`` also CUDA and the model and dataset registries,
+which import torch (seconds, so not by default). With ``--address`` (or ``RAY_ADDRESS``),
 ``--storage`` and ``--tracking-uri`` it also checks what a sweep job relies on: Ray is
 reachable, every node runs the driver's Python, Ray, torch and ncsweep, the GPUs each node
 offers, the storage takes a write and every node reads it back, and the MLflow server
@@ -33,6 +35,7 @@ class Check:
 @app.command(
     epilog=examples(
         "ncsweep doctor",
+        "ncsweep doctor --devices",
         "ncsweep doctor --address HEAD:6379 --storage s3://bucket/sweeps "
         "--tracking-uri http://mlflow:5000",
     )
@@ -47,11 +50,19 @@ def doctor(
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow tracking URI to probe (default: not checked).")
     ] = None,
+    devices: Annotated[
+        bool,
+        typer.Option(
+            "--devices",
+            help="Also check CUDA devices and list the registered models and datasets "
+            "(imports torch: seconds).",
+        ),
+    ] = False,
 ) -> None:
     """Check the installation and, given them, the Ray cluster, storage and MLflow server."""
     import os
 
-    checks = _local_checks()
+    checks = _local_checks(devices)
     address = address or os.environ.get("RAY_ADDRESS")
     checks += _cluster_checks(address, storage, shared_storage)
     if tracking_uri:
@@ -69,15 +80,26 @@ def doctor(
     console.print("[green]all checks passed[/]")
 
 
-def _local_checks() -> list[Check]:
+def _local_checks(devices: bool) -> list[Check]:
+    from ..plan.spaces import search_spaces_dir
+    from ..tracking.provenance import package_versions
+
+    checks = [Check(pkg, "driver", "INFO", v) for pkg, v in package_versions().items()]
+    root = search_spaces_dir()
+    # the files, not the loss registry: listing the registry imports torch
+    spaces = sorted(p.stem for p in root.glob("*.yaml"))
+    checks.append(Check("search spaces", str(root), "INFO", ", ".join(spaces) or "none"))
+    if not devices:
+        checks.append(
+            Check("CUDA", "driver", "SKIP", "pass --devices to check devices and registries")
+        )
+        return checks
     import torch
 
     from ..data import list_datasets
     from ..losses import list_losses
     from ..models import list_models
-    from ..tracking import package_versions
 
-    checks = [Check(pkg, "driver", "INFO", v) for pkg, v in package_versions().items()]
     checks.append(
         Check(
             "CUDA",

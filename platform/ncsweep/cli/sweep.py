@@ -88,14 +88,15 @@ def sweep(
 
     Settings: the preset's ``sweep:`` section, then these flags (``plan/sweep_config.py``).
     """
-    from ..plan.sweep_config import sweep_config
-    from ..sweep import run_sweep
-
     join_cluster(address)
     name, storage, tracking_uri = (settings[k] for k in ("name", "storage", "tracking_uri"))
     if status:
         _print_status(status, storage, tracking_uri)
         return
+    # after --status: the leaderboard needs neither the loss registry (torch) nor Ray
+    from ..plan.sweep_config import sweep_config
+    from ..sweep import run_sweep
+
     if resume:
         if not name:
             raise SpecError("--resume needs --name NAME (or use: ncsweep resume NAME)")
@@ -212,8 +213,8 @@ def _resume(
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
     from ..defaults import default_storage
-    from ..sweep import collect_rows, leaderboard_table, load_state
-    from ..sweep.leaderboard import nc_steps_table, sweep_objective
+    from ..plan.state import load_state
+    from ..sweep.leaderboard import collect_rows, leaderboard_table, nc_steps_table, sweep_objective
 
     try:
         state = load_state(default_storage(storage), name)

@@ -29,6 +29,9 @@ from typing import Literal
 __all__ = [
     "INITIAL_BOUND_FRACTION",
     "METRICS",
+    "METRIC_DIRECTIONS",
+    "METRIC_NAMES",
+    "PROTOTYPE_METRICS",
     "OBJECTIVE_NC_METRICS",
     "MetricInfo",
     "metric_info",
@@ -291,6 +294,13 @@ METRICS: tuple[MetricInfo, ...] = (
 )
 
 _BY_NAME = {m.name: m for m in METRICS}
+
+METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
+
+PROTOTYPE_METRICS: frozenset[str] = frozenset(m.name for m in METRICS if m.needs_prototypes)
+
+#: "max" where a larger raw value is closer to collapse, "min" otherwise.
+METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in METRICS}
 
 #: Choices of the Pareto objective's NC metric: ``mean`` over all, or one metric.
 OBJECTIVE_NC_METRICS: tuple[str, ...] = ("mean", *_BY_NAME)

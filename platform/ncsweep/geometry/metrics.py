@@ -69,7 +69,13 @@ from torch import Tensor
 
 from ._host import map_with_blas_per_thread, single_threaded_blas, to_host
 from .agreement import NCCAgreement
-from .descriptors import METRICS, mir_at_collapse  # noqa: F401  (re-exported)
+from .descriptors import (  # noqa: F401  (re-exported)
+    METRIC_DIRECTIONS,
+    METRIC_NAMES,
+    METRICS,
+    PROTOTYPE_METRICS,
+    mir_at_collapse,
+)
 from .stats import ClassStats
 
 __all__ = [
@@ -84,13 +90,6 @@ __all__ = [
     "matrix_entropy",
     "mir_at_collapse",
 ]
-
-METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)
-
-PROTOTYPE_METRICS: frozenset[str] = frozenset(m.name for m in METRICS if m.needs_prototypes)
-
-#: "max" where a larger raw value is closer to collapse, "min" otherwise (descriptors).
-METRIC_DIRECTIONS: dict[str, str] = {m.name: m.direction for m in METRICS}
 
 _EPS = torch.finfo(torch.float64).eps
 _TINY = torch.finfo(torch.float64).tiny

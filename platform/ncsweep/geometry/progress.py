@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from .metrics import METRIC_DIRECTIONS
+from .descriptors import METRIC_DIRECTIONS
 
 __all__ = ["NCProgress", "iterations_to_match"]
 

@@ -43,7 +43,6 @@ from typing import Any
 
 from ncsweep._shipped import shipped_dir
 from ncsweep.config import SpecError, apply_overrides, deep_merge, read_yaml, spec_from_dict
-from ncsweep.losses import LOSSES, list_losses, loss_info
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -391,6 +390,8 @@ def list_families(root: str | Path | None = None) -> list[str]:
     A family is a registered loss (``ncsweep.losses.list_losses``); a file whose
     ``base.loss.module`` registers one is imported first.
     """
+    from ncsweep.losses import list_losses  # the loss registry imports torch
+
     root = Path(root) if root is not None else search_spaces_dir()
     paths = sorted(root.glob("*.yaml"))
     for path in paths:
@@ -400,6 +401,8 @@ def list_families(root: str | Path | None = None) -> list[str]:
 
 
 def _family_path(family: str, root: Path) -> Path:
+    from ncsweep.losses import list_losses  # the loss registry imports torch
+
     path = root / f"{family}.yaml"
     if path.is_file() and family not in list_losses():
         _family_module(read_yaml(path), str(path))
@@ -434,6 +437,8 @@ def load_space(
     Raises:
         SpecError: naming the file, the key and what is allowed.
     """
+    from ncsweep.losses import LOSSES  # the loss registry imports torch
+
     root = Path(root) if root is not None else search_spaces_dir()
     path = _family_path(family, root)
     source = str(path)
@@ -472,6 +477,8 @@ def load_space(
 
 
 def _check_loss_options(params: Iterable[Param], family: str, source: str) -> None:
+    from ncsweep.losses import loss_info  # the loss registry imports torch
+
     # The spec only rejects a foreign loss option when it differs from the default, so check
     # the names here too: a sweep over an option the family ignores wastes every trial.
     allowed = loss_info(family).option_names

@@ -14,7 +14,7 @@ import yaml
 
 from ..config import SpecError
 from ..redact import redact
-from .sweep_config import SweepConfig
+from .sweep_config import SAVED, SweepConfig
 
 __all__ = ["SweepConfig", "sweep_dir", "save_state", "load_state", "save_yaml", "load_yaml"]
 
@@ -58,4 +58,4 @@ def load_state(storage: str, name: str) -> SweepConfig:
     # its Tune state names the trainable that way (runner._tuner)
     data.setdefault("parallel_families", False)
     # the state lives where it was found: the stored storage URI may have been redacted
-    return SweepConfig.model_validate({**data, "storage": storage})
+    return SweepConfig.model_validate({**data, "storage": storage}, context={SAVED: True})

@@ -21,12 +21,16 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
 from .settings import Flag, SweepSettings
 
-__all__ = ["SweepConfig", "SweepSettings", "sweep_config"]
+__all__ = ["SAVED", "SweepConfig", "SweepSettings", "sweep_config"]
+
+SAVED = "saved"
+"""Validation context key: ``{SAVED: True}`` validates a saved sweep's settings (its
+families were checked against the loss registry when it started)."""
 
 
 class SweepConfig(SweepSettings):
@@ -79,7 +83,7 @@ class SweepConfig(SweepSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _resolve(cls, data: Any) -> Any:
+    def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
         # imported here: the CLI builds its options from these fields without torch
@@ -89,7 +93,13 @@ class SweepConfig(SweepSettings):
         given = {k: v for k, v in data.items() if v is not None}
         given["preset"] = str(given.get("preset", "digits"))
         root = given.get("spaces_root")
-        if any(k not in given for k in SweepSettings.model_fields) or not given.get("families"):
+        # a saved sweep stores every setting, unset ones as null: its preset is read (which
+        # imports the loss registry, torch) only for a setting its file lacks
+        stored = data if info.context and info.context.get(SAVED) else given
+        if any(k not in stored for k in SweepSettings.model_fields) or not given.get("families"):
+            from .presets import load_preset  # imports the loss registry (torch)
+            from .spaces import list_families
+
             preset = load_preset(given["preset"], root)
             given = {**preset.sweep.model_dump(exclude_unset=True), **given}
             given["families"] = given.get("families") or list_families(root)
@@ -107,8 +117,13 @@ class SweepConfig(SweepSettings):
         return given
 
     @model_validator(mode="after")
-    def _known_families(self) -> SweepConfig:
-        from .spaces import list_families
+    def _known_families(self, info: ValidationInfo) -> SweepConfig:
+        if info.context and info.context.get(SAVED):
+            # checked when the sweep started; reading its state back (status, export,
+            # report) must not import the loss registry (torch): a family gone since then
+            # fails when its space is loaded (spaces.load_space), by name
+            return self
+        from .spaces import list_families  # imports the loss registry (torch)
 
         available = list_families(self.spaces_root)
         unknown = [f for f in self.families if f not in available]

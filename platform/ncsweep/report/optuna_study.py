@@ -10,6 +10,8 @@ failed ones FAIL, running ones left out.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import optuna
 from optuna.distributions import (
     BaseDistribution,
@@ -21,10 +23,12 @@ from optuna.trial import TrialState
 
 from ..config import SpecError
 from ..plan.objectives import ACCURACY
-from ..plan.spaces import Param
 from ..runtime.journal import load_study
 from ..status import TrialOutcome
 from .data import SweepData, Trial, _param_value
+
+if TYPE_CHECKING:
+    from ..plan.spaces import Param  # plan.spaces imports the loss registry (torch)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

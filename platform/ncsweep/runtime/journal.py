@@ -17,24 +17,18 @@ last one waits out an outage of up to ``STORAGE_OUTAGE_S`` (``train/checkpoint.p
 from __future__ import annotations
 
 import hashlib
-import logging
 import tempfile
-from functools import partial
 from pathlib import Path
 
 import fsspec
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from ray import tune
 
 from ..config import SpecError
 from ..plan.state import sweep_dir
-from ..train.checkpoint import retry_storage
 
-_log = logging.getLogger("ncsweep.sweep")
-
-__all__ = ["StudySync", "journal_url", "load_study", "open_study_storage", "save_study"]
+__all__ = ["journal_url", "load_study", "open_study_storage", "save_study"]
 
 
 def journal_url(storage: str, name: str, family: str) -> str:
@@ -92,28 +86,3 @@ def load_study(storage: str, name: str, family: str) -> optuna.Study:
             from_study_name=family, from_storage=source, to_storage=target, to_study_name=family
         )
     return optuna.load_study(study_name=family, storage=target)
-
-
-class StudySync(tune.Callback):
-    """Saves the family's journal to storage together with Tune's experiment state."""
-
-    def __init__(self, storage: str, name: str, family: str):
-        self.storage, self.name, self.family = storage, name, family
-
-    def get_state(self) -> None:
-        try:
-            save_study(self.storage, self.name, self.family)
-        except Exception as err:  # noqa: BLE001 - Tune would end the sweep; fsspec raises any type
-            _log.warning(
-                "Optuna study of family %s not saved to storage (the next save tries again): %s",
-                self.family,
-                err,
-            )
-        return None
-
-    def on_experiment_end(self, trials, **info) -> None:
-        retry_storage(
-            partial(save_study, self.storage, self.name, self.family),
-            f"saving the Optuna study of family {self.family}",
-            errors=(Exception,),
-        )

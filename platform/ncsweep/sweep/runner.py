@@ -46,7 +46,8 @@ from ..plan.plan import FamilyPlan, SweepPlan
 from ..plan.state import SweepConfig, save_state, sweep_dir
 from ..redact import redact, redact_text
 from ..runtime.cluster import require_shared_storage
-from ..runtime.journal import StudySync, open_study_storage
+from ..runtime.journal import open_study_storage
+from ..runtime.journal_sync import StudySync
 from ..runtime.lease import Lease, console_notes
 from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from ..runtime.schedulers import build_scheduler

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import socket
 
-import ray
-
 __all__ = ["TAG_NODE", "TAG_NODE_ID", "TAG_HOSTNAME", "TAG_GPUS", "TAG_RESOURCES", "node_tags"]
 
 TAG_NODE = "ncsweep.node"
@@ -23,6 +21,8 @@ TAG_RESOURCES = "ncsweep.resources"
 
 def node_tags(rank: int) -> dict[str, str]:
     """Tags naming the node this process runs on (inside a Ray worker)."""
+    import ray  # here: the tags' names are read by commands that must not import Ray
+
     context = ray.get_runtime_context()
     ip = ray.util.get_node_ip_address()
     host = socket.gethostname()
