@@ -86,10 +86,6 @@ class SweepConfig(SweepSettings):
     def _resolve(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        # imported here: the CLI builds its options from these fields without torch
-        from .presets import load_preset
-        from .spaces import list_families
-
         given = {k: v for k, v in data.items() if v is not None}
         given["preset"] = str(given.get("preset", "digits"))
         root = given.get("spaces_root")
