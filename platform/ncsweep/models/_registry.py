@@ -135,6 +135,5 @@ def create_model(
         num_classes=num_classes,
     )
     if sync_bn:
-        # torch leaves convert_sync_batchnorm unannotated; it returns the module it was given
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return model
