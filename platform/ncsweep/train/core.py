@@ -99,9 +99,11 @@ class RunHooks:
     between evaluations, and ``on_end`` with the result.
     """
 
-    #: True for a hook that needs a checkpoint with every evaluation (a Tune trial: its
-    #: restored state and Tune's experiment state follow its results): no time floor then.
-    checkpoint_each_evaluation: bool = False
+    @property
+    def checkpoint_each_evaluation(self) -> bool:
+        """True for a hook that needs a checkpoint with every evaluation (a Tune trial: its
+        restored state and Tune's experiment state follow its results): no time floor then."""
+        return False
 
     def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
 
