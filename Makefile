@@ -28,6 +28,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check platform tests
 	$(BIN)/ruff format --check platform tests
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	@set -e; for script in tests/bench/bench_*.py; do \
@@ -38,4 +39,4 @@ sweep: $(STAMP)
 	$(BIN)/ncsweep sweep $(SWEEP_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -251,7 +251,11 @@ def _allowed_here(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, li
     """Walk ``loc`` through nested specs; return the dotted key and the allowed sub-keys."""
     current: Any = model
     for part in loc[:-1]:
-        field = current.model_fields.get(str(part)) if isinstance(current, type) else None
+        field = (
+            current.model_fields.get(str(part))
+            if isinstance(current, type) and issubclass(current, BaseModel)
+            else None
+        )
         if field is None:
             break
         inner = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type)]
@@ -259,7 +263,11 @@ def _allowed_here(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[str, li
         if not nested:
             break
         current = nested[0]
-    allowed = list(current.model_fields) if isinstance(current, type) else []
+    allowed = (
+        list(current.model_fields)
+        if isinstance(current, type) and issubclass(current, BaseModel)
+        else []
+    )
     return ".".join(str(p) for p in loc), allowed
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from typer.core import TyperCommand
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 __all__ = ["examples", "families_help", "names_help", "registry_help"]
 
@@ -31,7 +31,8 @@ def registry_help(**helps: Callable[[], str]) -> type[TyperCommand]:
     class Command(TyperCommand):
         def format_help(self, ctx, formatter) -> None:
             for param in self.params:
-                if param.name in helps:
+                # click's Parameter has no help; typer's options and arguments do
+                if param.name in helps and isinstance(param, TyperOption | TyperArgument):
                     param.help = helps[param.name]()
             super().format_help(ctx, formatter)
 

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from ..config import SpecError
 from ._app import app, console
@@ -48,6 +55,10 @@ def shard(
     with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
         for split in wanted:
             task = bar.add_task(split, total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
             try:
                 index = write_shards(
                     root,
@@ -55,9 +66,7 @@ def shard(
                     split,
                     shard_size,
                     seed,
-                    progress=lambda done, total, task=task: bar.update(
-                        task, completed=done, total=total
-                    ),
+                    progress=advance,
                 )
             except (DatasetNotFoundError, ValueError) as err:
                 raise SpecError(str(err)) from None

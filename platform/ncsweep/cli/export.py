@@ -42,7 +42,7 @@ def export(
     except SpecError:
         if not tracking_uri:
             raise
-    uri = tracking_uri or state.tracking_uri
+    uri = tracking_uri or (state.tracking_uri if state else "")  # no state: a URI was given
     nc_metric = state.nc_metric if state else "mean"
     objective = state.objective if state else sweep_objective(uri, name)
     rows = collect_rows(uri, name, nc_metric, objective)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -184,7 +185,7 @@ def _resume(
     verbose: bool = False,
     shared: bool = False,
     force: bool = False,
-    budgets: dict[str, object] | None = None,
+    budgets: Mapping[str, object] | None = None,
 ) -> None:
     """Continue sweep ``name``; ``budgets``: ``time_budget``/``gpu_hours`` given for this
     run of the command (replacing those the sweep was started with)."""
@@ -222,7 +223,7 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
         if not tracking_uri:
             raise
         state = None
-    uri = tracking_uri or state.tracking_uri
+    uri = tracking_uri or (state.tracking_uri if state else "")  # no state: a URI was given
     objective = state.objective if state else sweep_objective(uri, name)
     rows = collect_rows(uri, name, state.nc_metric if state else "mean", objective)
     console.print(leaderboard_table(rows, f"Leaderboard: {name}", objective))

@@ -138,16 +138,22 @@ class CorruptedSets:
     kind: str
     root: Path | None = None
 
+    def _published(self) -> Path:
+        """``root``: set for ``cifar-c`` and ``imagenet-c``, the published sets."""
+        if self.root is None:
+            raise ValueError(f"{self.kind} corrupted images have no root directory")
+        return self.root
+
     def cifar_c(self, name: str, severity: int) -> tuple[np.ndarray, np.ndarray]:
         """(uint8 N×32×32×3, labels N) of one corruption and severity of CIFAR-10/100-C."""
-        data = np.load(self.root / f"{name}.npy", mmap_mode="r")
-        labels = np.load(self.root / "labels.npy")
+        data = np.load(self._published() / f"{name}.npy", mmap_mode="r")
+        labels = np.load(self._published() / "labels.npy")
         n = len(data) // len(SEVERITIES)
         rows = slice((severity - 1) * n, severity * n)
         return np.ascontiguousarray(data[rows]), np.asarray(labels[rows])
 
     def imagenet_c_folder(self, name: str, severity: int) -> Path:
-        return self.root / name / str(severity)
+        return self._published() / name / str(severity)
 
 
 def _local(root: str, paths: list[str]) -> Path:

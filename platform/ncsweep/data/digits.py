@@ -18,7 +18,7 @@ from sklearn.datasets import load_digits
 
 from ncsweep.data._registry import DataBundle, register_dataset
 from ncsweep.data.augment import BatchPipeline
-from ncsweep.data.augment.ops import Normalize, RandomCrop
+from ncsweep.data.augment.ops import BatchOp, Normalize, RandomCrop
 from ncsweep.data.in_memory import device_bundle, in_memory_bundle
 from ncsweep.data.splits import TEST_SEED, check_fraction, stratified_split
 
@@ -85,7 +85,7 @@ def _device_digits(
     train split's statistics, rescaled from [0, 1] to the 0…255 units ``Normalize`` reads."""
     mean, std = float(train_x.mean()), max(float(train_x.std(ddof=1)), 1e-8)
     scale = 16.0 / 255.0
-    ops = [RandomCrop((8, 8), (1, 1, 1, 1), fill=0)] if augment else []
+    ops: list[BatchOp] = [RandomCrop((8, 8), (1, 1, 1, 1), fill=0)] if augment else []
     ops.append(Normalize([mean * scale], [std * scale]))
 
     def raw(x: np.ndarray) -> torch.Tensor:

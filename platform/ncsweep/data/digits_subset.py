@@ -45,13 +45,13 @@ def build_digits_subset(
     val_fraction: float = 0.2,
 ) -> DataBundle:
     """Digits with only ``classes`` (distinct digits 0–9, at least two), relabelled."""
-    classes = list(classes)
+    chosen = list(classes)
     if (
-        len(classes) < 2
-        or len(set(classes)) != len(classes)
-        or not all(isinstance(c, int) and 0 <= c <= 9 for c in classes)
+        len(chosen) < 2
+        or len(set(chosen)) != len(chosen)
+        or not all(isinstance(c, int) and 0 <= c <= 9 for c in chosen)
     ):
-        raise ValueError(f"classes must be two or more distinct digits 0-9, got {classes!r}")
+        raise ValueError(f"classes must be two or more distinct digits 0-9, got {chosen!r}")
     full = build_digits(
         root=root,
         views=views,
@@ -60,14 +60,14 @@ def build_digits_subset(
         on_device=on_device,
         val_fraction=val_fraction,
     )
-    train = select_classes(full.train, classes)
+    train = select_classes(full.train, chosen)
     return dataclasses.replace(
         full,
         train=train,
         train_eval=train.without_augmentation(),
-        val=select_classes(full.val, classes),
-        test=select_classes(full.test, classes),
-        num_classes=len(classes),
-        class_counts=torch.bincount(train.targets, minlength=len(classes)).tolist(),
+        val=select_classes(full.val, chosen),
+        test=select_classes(full.test, chosen),
+        num_classes=len(chosen),
+        class_counts=torch.bincount(train.targets, minlength=len(chosen)).tolist(),
         name="digits_subset",
     )

@@ -196,11 +196,17 @@ def in_memory_bundle(
         train_eval=train.without_augmentation(),
         val=TensorImageDataset(val_x, val_y),
         num_classes=num_classes,
-        input_shape=tuple(train_x.shape[1:]),
+        input_shape=_chw(train_x),
         class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),
         name=name,
         test=None if test is None else TensorImageDataset((test[0] - mean) / std, test[1]),
     )
+
+
+def _chw(images: torch.Tensor) -> tuple[int, int, int]:
+    """``(C, H, W)`` of N×C×H×W ``images``."""
+    _, c, h, w = images.shape
+    return c, h, w
 
 
 def device_bundle(
@@ -226,7 +232,7 @@ def device_bundle(
         train_eval=dataset.without_augmentation(),
         val=TensorImageDataset(val_x, val_y, pipeline=fixed),
         num_classes=num_classes,
-        input_shape=tuple(train_x.shape[1:]),
+        input_shape=_chw(train_x),
         class_counts=torch.bincount(train_y, minlength=num_classes).tolist(),
         name=name,
         test=None if test is None else TensorImageDataset(*test, pipeline=fixed),

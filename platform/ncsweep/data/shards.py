@@ -195,10 +195,12 @@ def decode_image(data: bytes, ext: str, device: str):
 
 def _tar_samples(stream) -> Iterator[dict[str, bytes]]:
     """Group consecutive tar members by key (webdataset: the name up to the first dot)."""
-    key, sample = None, {}
+    key: tuple[str, str] | None = None
+    sample: dict[str, bytes] = {}
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
-            if not member.isfile():
+            data = tar.extractfile(member) if member.isfile() else None
+            if data is None:
                 continue
             folder, _, base = member.name.rpartition("/")
             stem, _, ext = base.partition(".")
@@ -206,7 +208,7 @@ def _tar_samples(stream) -> Iterator[dict[str, bytes]]:
                 yield sample
                 sample = {}
             key = (folder, stem)
-            sample[ext] = tar.extractfile(member).read()
+            sample[ext] = data.read()
     if sample:
         yield sample
 

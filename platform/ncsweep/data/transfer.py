@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -115,7 +116,7 @@ def _labels_of(tv_dataset) -> list[int]:
     return [int(v) for v in labels]
 
 
-def _from_torchvision(make: Callable[[str], object], splits: tuple[Sequence[str], str]):
+def _from_torchvision(make: Callable[[str], Any], splits: tuple[Sequence[str], str]):
     fit_files, fit_labels = [], []
     for split in splits[0]:
         ds = make(split)
@@ -128,7 +129,8 @@ def _from_torchvision(make: Callable[[str], object], splits: tuple[Sequence[str]
 def _seeded_split(files_per_class: list[list[Path]], n_fit: int | None, seed: int):
     """Per class: a seeded ``n_fit`` files to fit (half when ``None``), the rest to score."""
     rng = np.random.default_rng(seed)
-    fit, test = ([], []), ([], [])
+    fit: tuple[list[Path], list[int]] = ([], [])
+    test: tuple[list[Path], list[int]] = ([], [])
     for label, files in enumerate(files_per_class):
         order = rng.permutation(len(files))
         k = len(files) // 2 if n_fit is None or n_fit >= len(files) else n_fit

@@ -15,7 +15,7 @@ from here (``plan/objectives.py``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from ..registry import Registry, options_from_signature
 
 __all__ = [
     "SUITES",
+    "Compare",
     "SuiteKey",
     "SuiteResult",
     "Suite",
@@ -32,6 +33,12 @@ __all__ = [
     "get_suite",
     "parse_suites",
     "check_options",
+]
+
+
+#: ``compare(result_metrics, baseline_metrics) -> comparison metrics`` (module docstring).
+Compare = Callable[
+    [Mapping[str, float | None], Mapping[str, float | None]], dict[str, float | None]
 ]
 
 
@@ -69,7 +76,7 @@ class SuiteKey:
     key: str
     direction: Literal["max", "min"] | None
     meaning: str
-    values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     baseline: bool = False
 
     def matches(self, key: str) -> bool:
@@ -95,7 +102,7 @@ class SuiteKey:
 class Suite:
     name: str
     run: Callable[..., SuiteResult]
-    compare: Callable[[dict, dict], dict[str, float | None]] | None
+    compare: Compare | None
     description: str
     keys: tuple[SuiteKey, ...] = ()
 
@@ -113,8 +120,8 @@ SUITES: Registry[Suite] = Registry("suite", error=SpecError, sort=False)
 
 
 def register_suite(
-    name: str, *, keys: tuple[SuiteKey, ...], compare: Callable | None = None
-) -> Callable:
+    name: str, *, keys: tuple[SuiteKey, ...], compare: Compare | None = None
+) -> Callable[[Callable[..., SuiteResult]], Callable[..., SuiteResult]]:
     """Register ``run(subject, *, **options) -> SuiteResult`` as suite ``name``, reporting
     ``keys`` (its measurements and, with ``compare``, its comparisons: ``baseline=True``)."""
 

@@ -17,6 +17,7 @@ so the baseline's own mCE is exactly 100.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,13 @@ from .subject import Subject
 
 __all__ = ["compare_corruption", "mean_corruption_error"]
 
+#: uint8 N×H×W×C images -> the model's N×C×H×W input
+ToInput = Callable[[np.ndarray], torch.Tensor]
+
 _STATS = {"cifar10": CIFAR10_STATS, "cifar100": CIFAR100_STATS, "imagenet": IMAGENET_STATS}
 
 
-def _normalizer(dataset: str):
+def _normalizer(dataset: str) -> ToInput:
     if dataset not in _STATS:
         raise ValueError(
             f"corruption: a published set needs a run trained on {', '.join(_STATS)}; this "
@@ -51,7 +55,7 @@ def _normalizer(dataset: str):
     return to_input
 
 
-def _error(subject: Subject, images: np.ndarray, labels: np.ndarray, to_input) -> float:
+def _error(subject: Subject, images: np.ndarray, labels: np.ndarray, to_input: ToInput) -> float:
     expected = subject.input_shape
     if images.shape[1:3] != expected[1:] or images.shape[3] != expected[0]:
         raise ValueError(
@@ -66,8 +70,8 @@ def _imagenet_c(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray
     images, labels = [], []
     for label, wnid in enumerate(classes):
         for path in sorted((folder / wnid).glob("*")):
-            with Image.open(path) as img:
-                img = img.convert("RGB")
+            with Image.open(path) as opened:
+                img = opened.convert("RGB")
                 scale = size / min(img.size)
                 img = img.resize(
                     (max(size, round(img.width * scale)), max(size, round(img.height * scale)))
@@ -80,7 +84,9 @@ def _imagenet_c(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray
     return np.stack(images), np.asarray(labels)
 
 
-def _subset(images, labels, limit, seed):
+def _subset(
+    images: np.ndarray, labels: np.ndarray, limit: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     if limit is None or limit >= len(labels):
         return images, labels
     idx = np.sort(np.random.default_rng(seed).permutation(len(labels))[:limit])
@@ -92,7 +98,7 @@ def mean_corruption_error(errors: dict[str, dict[int, float]]) -> float:
     return float(np.mean([np.mean(list(by_s.values())) for by_s in errors.values()]))
 
 
-def _per_severity(metrics: dict) -> dict[str, dict[int, float]]:
+def _per_severity(metrics: Mapping[str, float | None]) -> dict[str, dict[int, float]]:
     out: dict[str, dict[int, float]] = {}
     for key, value in metrics.items():
         parts = key.split("/")
@@ -101,7 +107,9 @@ def _per_severity(metrics: dict) -> dict[str, dict[int, float]]:
     return out
 
 
-def compare_corruption(result: dict, baseline: dict) -> dict[str, float | None]:
+def compare_corruption(
+    result: Mapping[str, float | None], baseline: Mapping[str, float | None]
+) -> dict[str, float | None]:
     """``ce/<c>``, ``mce`` (baseline = 100), ``relative_ce/<c>``, ``relative_mce``."""
     run, base = _per_severity(result), _per_severity(baseline)
     clean, base_clean = result.get("clean_error"), baseline.get("clean_error")

@@ -20,7 +20,6 @@ from typing import Any
 from ..config import ExperimentSpec
 from ..losses import loss_info
 from ..train.core import RunHooks, TrainingCore
-from ..train.distributed import unwrap
 from ..train.probes import ProbesHook
 from .report import flat_metrics
 from .subject import live_subject
@@ -36,7 +35,7 @@ class EvaluationSuitesHook(RunHooks):
     def final_metrics(self, core: TrainingCore, metrics: dict[str, Any]) -> dict[str, Any]:
         if core.rank != 0:
             return {}
-        spec, model = core.spec, unwrap(core.model)
+        spec, model = core.spec, core.nc_model
         was_training = model.training
         try:
             subject = live_subject(model, spec, core.bundle, core.device)

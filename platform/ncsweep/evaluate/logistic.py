@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,7 +26,7 @@ def mean_per_class_accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean([(pred[labels == c] == c).mean() for c in classes]))
 
 
-def _score(pred, labels, mean_per_class: bool) -> float:
+def _score(pred: np.ndarray, labels: np.ndarray, mean_per_class: bool) -> float:
     pred, labels = np.asarray(pred), np.asarray(labels)
     return (
         mean_per_class_accuracy(pred, labels) if mean_per_class else float((pred == labels).mean())
@@ -68,7 +69,8 @@ def linear_probe(
     train_x, test_x = np.asarray(train_x, dtype=np.float64), np.asarray(test_x, dtype=np.float64)
     train_y, test_y = np.asarray(train_y), np.asarray(test_y)
 
-    def fit(x, y, c):
+    # scikit-learn is untyped: its fitted pipeline is Any
+    def fit(x: np.ndarray, y: np.ndarray, c: float) -> Any:
         model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence warnings at tiny C are expected

@@ -11,7 +11,7 @@ Compared with a baseline run: the difference in points and relative (%), per gro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -53,7 +53,9 @@ def group_accuracy(
     return out
 
 
-def compare_longtail(result: dict, baseline: dict) -> dict[str, float | None]:
+def compare_longtail(
+    result: Mapping[str, float | None], baseline: Mapping[str, float | None]
+) -> dict[str, float | None]:
     """Per group: ``gain_points/<g>`` = 100·(a − b), ``gain_relative/<g>`` = 100·(a − b)/b."""
     out: dict[str, float | None] = {}
     for group in ("overall", *GROUPS):

@@ -68,7 +68,7 @@ def run_probes(subject: Subject) -> SuiteResult:
         data_parallel=False,  # all the features are in this process
     )
     probe, norm = scores["probe"], scores["normprobe"]
-    metrics = {
+    metrics: dict[str, float | None] = {
         "acc/prototypes": proto,
         "acc/probe": probe.accuracy,
         "acc/normprobe": norm.accuracy,

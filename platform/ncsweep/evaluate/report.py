@@ -11,6 +11,7 @@ tag ``ncsweep.eval.baseline`` with the baseline's run id, and artifacts
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from rich.table import Table
@@ -27,7 +28,9 @@ __all__ = [
 ]
 
 
-def compare(suite: str, metrics: dict, baseline: dict | None) -> dict[str, float | None]:
+def compare(
+    suite: str, metrics: Mapping[str, float | None], baseline: Mapping[str, float | None] | None
+) -> dict[str, float | None]:
     entry = get_suite(suite)
     if entry.compare is None or baseline is None:
         return {}
@@ -77,7 +80,9 @@ def _columns(rows: list[dict[str, Any]]) -> list[str]:
     return columns
 
 
-def rich_table(suite: str, result: SuiteResult, comparison: dict | None, title: str = "") -> Table:
+def rich_table(
+    suite: str, result: SuiteResult, comparison: dict[str, float | None] | None, title: str = ""
+) -> Table:
     table = Table(title=title or f"eval/{suite}")
     columns = _columns(result.rows)
     for column in columns:

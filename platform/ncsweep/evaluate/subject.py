@@ -9,14 +9,13 @@ head output N×P for SCL and z itself otherwise; ``logits(z)`` N×K.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ..config import ExperimentSpec
@@ -73,7 +72,7 @@ class Subject:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     batch_size: int = 512
     _class_means: torch.Tensor | None = None
-    _cache: dict = field(default_factory=dict)
+    _cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     @property
     def family(self) -> str:
@@ -86,10 +85,13 @@ class Subject:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(self.bundle.input_shape)
+        c, h, w = self.bundle.input_shape
+        return c, h, w
 
     @torch.no_grad()
-    def encode_tensors(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]):
+    def encode_tensors(
+        self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """z (N×D float32 CPU) and labels (N long) of ``(x, y)`` batches."""
         self.model.eval()
         feats, labels = [], []
@@ -100,7 +102,9 @@ class Subject:
             return torch.zeros(0, self.model.feature_dim), torch.zeros(0, dtype=torch.long)
         return torch.cat(feats), torch.cat(labels)
 
-    def encode(self, dataset: Dataset, key: str | None = None):
+    def encode(
+        self, dataset: Dataset[Any], key: str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """z and labels of a dataset (cached under ``key``: train/val are encoded once).
         A dataset of raw samples (``data.augment_on=device``: uint8) goes through its
         ``augment_batch`` (ToFloat, Normalize) first."""
@@ -114,10 +118,15 @@ class Subject:
             self._cache[key] = out
         return out
 
-    def encode_arrays(self, images: np.ndarray, labels: np.ndarray, to_input):
+    def encode_arrays(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        to_input: Callable[[np.ndarray], torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """z and labels of uint8 N×H×W×C images through ``to_input`` (the model's input)."""
 
-        def batches():
+        def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
             for i in range(0, len(images), self.batch_size):
                 yield (
                     to_input(images[i : i + self.batch_size]),
@@ -131,11 +140,11 @@ class Subject:
         """What the family's loss saw: the SCL projection of z, else z."""
         if self.head != "projection":
             return z
-        head = self.model.head.to(self.device)
+        self.model.head.to(self.device)
         return (
             torch.cat(
                 [
-                    head.embed(z[i : i + self.batch_size].to(self.device)).float().cpu()
+                    self.model.embed(z[i : i + self.batch_size].to(self.device)).float().cpu()
                     for i in range(0, len(z), self.batch_size)
                 ]
             )
@@ -155,7 +164,10 @@ class Subject:
         """Scores of the classifier the family is evaluated with (docs/paper.md)."""
         if self.head == "projection":
             return F.normalize(self.embed(z), dim=1) @ self.class_means().T
-        weight = self.model.prototypes.detach().float().cpu()
+        prototypes = self.model.prototypes
+        if prototypes is None:
+            raise ValueError(f"head {self.head!r} has no prototypes")
+        weight = prototypes.detach().float().cpu()
         if self.head == "linear":
             bias = self.model.bias
             return F.linear(z, weight, None if bias is None else bias.detach().float().cpu())
@@ -183,6 +195,8 @@ def subject_from_state(
     return Subject(model, spec, bundle, torch.device(device))
 
 
-def live_subject(model: nn.Module, spec: ExperimentSpec, bundle: DataBundle, device) -> Subject:
+def live_subject(
+    model: NCModel, spec: ExperimentSpec, bundle: DataBundle, device: torch.device | str
+) -> Subject:
     """A :class:`Subject` around a model still in memory (the end of a training run)."""
     return Subject(model, spec, bundle, torch.device(device))

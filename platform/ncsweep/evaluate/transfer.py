@@ -18,13 +18,13 @@ improvement per target, ``100·(a − b)/b``, and its mean over targets (the pap
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..data import DatasetNotFoundError, create_dataset
+from ..data import DataBundle, DatasetNotFoundError, create_dataset
 from ..data.corrupted_sets import clean_source, generated_set
 from ..data.corruption_ops import CORRUPTIONS
 from ..data.transfer import MEAN_PER_CLASS, TRANSFER_DATASETS
@@ -36,12 +36,15 @@ __all__ = ["TARGETS", "OFFLINE_TARGETS", "compare_transfer"]
 
 DIGITS_SHAPE = (1, 8, 8)
 
+#: train z, train y, test z, test y (numpy)
+Features = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
 
 @dataclass(frozen=True)
 class Target:
     """``features(subject, root, seed) -> (train z, train y, test z, test y)`` (numpy)."""
 
-    features: Callable
+    features: Callable[[Subject, str | None, int], Features]
     mean_per_class: bool
     offline: bool
 
@@ -54,7 +57,7 @@ def _need_shape(subject: Subject, shape: tuple[int, int, int], target: str) -> N
         )
 
 
-def _encode_bundle(subject: Subject, bundle):
+def _encode_bundle(subject: Subject, bundle: DataBundle) -> Features:
     """Fit on the whole fit split (``train_eval`` and ``val``: the probe holds out its own
     part to choose C), score on the target's ``test`` split."""
     fit = [subject.encode(split) for split in (bundle.train_eval, bundle.val)]
@@ -63,7 +66,7 @@ def _encode_bundle(subject: Subject, bundle):
     return fz, fy, sz.numpy(), sy.numpy()
 
 
-def _digits_5to9(subject: Subject, root, seed):
+def _digits_5to9(subject: Subject, root: str | None, seed: int) -> Features:
     _need_shape(subject, DIGITS_SHAPE, "digits_5to9")
     bundle = create_dataset(
         "digits_subset", augment=False, seed=subject.spec.run.seed, classes=(5, 6, 7, 8, 9)
@@ -71,9 +74,9 @@ def _digits_5to9(subject: Subject, root, seed):
     return _encode_bundle(subject, bundle)
 
 
-def _digits_corrupted(subject: Subject, root, seed):
+def _digits_corrupted(subject: Subject, root: str | None, seed: int) -> Features:
     _need_shape(subject, DIGITS_SHAPE, "digits_corrupted")
-    out = []
+    out: list[tuple[np.ndarray, np.ndarray]] = []
     for split in ("train", "test"):
         source = clean_source("digits", root=None, seed=subject.spec.run.seed, split=split)
         pick = np.random.default_rng([seed, len(split)]).integers(
@@ -85,12 +88,13 @@ def _digits_corrupted(subject: Subject, root, seed):
             if rows.any():
                 images[rows] = generated_set(source, name, 3, seed)[rows]
         z, y = subject.encode_arrays(images, source.labels, source.to_input)
-        out += [z.numpy(), y.numpy()]
-    return tuple(out)
+        out.append((z.numpy(), y.numpy()))
+    (train_z, train_y), (test_z, test_y) = out
+    return train_z, train_y, test_z, test_y
 
 
-def _registry_target(name: str):
-    def features(subject: Subject, root, seed):
+def _registry_target(name: str) -> Callable[[Subject, str | None, int], Features]:
+    def features(subject: Subject, root: str | None, seed: int) -> Features:
         if root is None:
             raise DatasetNotFoundError(
                 f"transfer target {name} needs a root: --option transfer.root=DIR or s3://..."
@@ -130,7 +134,9 @@ def _default_targets(subject: Subject, root: str | None) -> list[str]:
     )
 
 
-def compare_transfer(result: dict, baseline: dict) -> dict[str, float | None]:
+def compare_transfer(
+    result: Mapping[str, float | None], baseline: Mapping[str, float | None]
+) -> dict[str, float | None]:
     """``gain_points/<t>``, ``gain_relative/<t>`` = 100·(a − b)/b, ``gain_relative/mean``."""
     out: dict[str, float | None] = {}
     gains = []
@@ -138,9 +144,9 @@ def compare_transfer(result: dict, baseline: dict) -> dict[str, float | None]:
         parts = key.split("/")
         if len(parts) != 2 or parts[0] != "acc" or parts[1] == "mean":
             continue
-        if a is None or baseline.get(key) is None:
+        b = baseline.get(key)
+        if a is None or b is None:
             continue
-        b = baseline[key]
         out[f"gain_points/{parts[1]}"] = 100 * (a - b)
         out[f"gain_relative/{parts[1]}"] = 100 * (a - b) / b if b else None
         if b:

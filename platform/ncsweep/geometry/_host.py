@@ -11,9 +11,10 @@ MKL bundled with torch (digits, N = 1,347, D = 256, k = 10, float64, one thread:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,12 +27,13 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["map_with_blas_per_thread", "single_threaded_blas", "times_transposed", "to_host"]
 
-_blas: list = []  # the ThreadpoolController, found once: its scan of the loaded libraries
+_blas: list[Any] = []  # the ThreadpoolController, found once: its scan of the loaded libraries
 # costs ~10 ms, more than the eigvalsh of a 256×256 matrix
 _blas_limited = threading.local()
 
 
-def _blas_controller():
+def _blas_controller() -> Any:
+    """threadpoolctl's controller (untyped), or None without threadpoolctl."""
     if not _blas and ThreadpoolController is not None:
         _blas.append(ThreadpoolController())
     return _blas[0] if _blas else None
@@ -53,7 +55,9 @@ def single_threaded_blas() -> Iterator[None]:
             _blas_limited.on = False
 
 
-def map_with_blas_per_thread(fn: Callable[[np.ndarray], np.ndarray], arrays) -> list:
+def map_with_blas_per_thread(
+    fn: Callable[[np.ndarray], np.ndarray], arrays: Collection[np.ndarray]
+) -> list[np.ndarray]:
     """``[fn(a) for a in arrays]`` with single-threaded BLAS, spread over
     ``torch.get_num_threads()`` Python threads (LAPACK releases the GIL).
 

@@ -49,7 +49,9 @@ def _clip(x: float) -> float:
     return 0.0 if math.isnan(x) else 100.0 * min(1.0, max(0.0, x))
 
 
-def _towards_zero(default_bound: Callable[[int], float]) -> Score:
+def _towards_zero(
+    default_bound: Callable[[int], float],
+) -> Callable[[float, int, float | None], float]:
     """``100·(1 − v/B)``, B = v₀ if v₀ ≥ 10 % of the default bound, else the default."""
 
     def score(v: float, k: int, v0: float | None) -> float:
@@ -143,7 +145,14 @@ class MetricInfo:
     default_bound: Callable[[int], float] | None = None
 
 
-def _lower(name, paper, meaning, bound_fn, bound_text, **kw) -> MetricInfo:
+def _lower(
+    name: str,
+    paper: str,
+    meaning: str,
+    bound_fn: Callable[[int], float],
+    bound_text: str,
+    **kw: bool,
+) -> MetricInfo:
     return MetricInfo(
         name,
         paper,

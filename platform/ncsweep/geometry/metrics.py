@@ -62,6 +62,8 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -124,7 +126,7 @@ class MetricsInfo:
     classifier_accuracy: float | None = None
 
 
-class NCMetrics(dict):
+class NCMetrics(dict[str, float]):
     """A flat ``dict[str, float]`` of metric values with an ``info`` attribute (:class:`MetricsInfo`)."""
 
     def __init__(self, values: dict[str, float], info: MetricsInfo) -> None:
@@ -136,18 +138,25 @@ def _eigvalsh(matrix: Tensor) -> Tensor:
     """Eigenvalues of symmetric ``[..., n, n]``; on CPU through numpy's LAPACK, one matrix
     per thread (:func:`~._host.map_with_blas_per_thread`), elsewhere torch."""
     if matrix.device.type != "cpu":
-        return torch.linalg.eigvalsh(matrix)
+        eigenvalues: Tensor = torch.linalg.eigvalsh(matrix)
+        return eigenvalues
     arr = np.ascontiguousarray(matrix.detach().numpy())
     flat = arr.reshape(-1, *arr.shape[-2:])
     lam = np.stack(map_with_blas_per_thread(np.linalg.eigvalsh, flat))
     return torch.from_numpy(lam.reshape(arr.shape[:-1]))
 
 
-def _centred_gram(points):
+_Points = TypeVar("_Points", Tensor, np.ndarray)
+
+
+def _centred_gram(points: _Points) -> _Points:
     """The smaller of the n×n Gram and the D×D scatter of the rows of ``points`` [n, D]
     about their mean (same non-zero spectrum); a numpy array or a tensor, as given."""
     centred = points - points.mean(0)
-    return centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
+    gram: _Points = (
+        centred @ centred.T if centred.shape[0] <= centred.shape[1] else centred.T @ centred
+    )
+    return gram
 
 
 def _centred_spectra(points: Tensor, labels: Tensor, classes: list[int]) -> np.ndarray:
@@ -203,9 +212,7 @@ def effective_rank_from_spectrum(eigenvalues: Tensor, tol: Tensor | float | None
     one per spectrum). Returns ``[...]`` float64 on the spectra's device; 0 for an all-zero
     spectrum.
     """
-    if isinstance(tol, Tensor):
-        tol = to_host(tol)
-    erank = _erank(to_host(eigenvalues), tol)
+    erank = _erank(to_host(eigenvalues), to_host(tol) if isinstance(tol, Tensor) else tol)
     return torch.from_numpy(np.asarray(erank)).to(eigenvalues.device)
 
 
@@ -259,13 +266,18 @@ def _within_class_spread(
     total = counts.sum()
     rows = stats.kept_rows()
     if rows is None:
-        v = torch.from_numpy(directions).to(stats.device)
-        along = to_host(((v @ stats.within_scatter()) * v).sum(1)) / total
+        dirs = torch.from_numpy(directions).to(stats.device)
+        along = to_host(((dirs @ stats.within_scatter()) * dirs).sum(1)) / total
         mu = class_means[present]
         sigma2 = to_host(stats.sqnorm_h)[present] / counts - (mu**2).sum(1)
         return np.maximum(along, 0), np.maximum(sigma2, 0)
     # numpy on the CPU (module _host: no torch dispatch, numpy's BLAS), torch elsewhere;
-    # both take the same expressions
+    # both take the same expressions, so the operands are typed as either
+    xp: ModuleType
+    h: Any
+    y: Any
+    means: Any
+    v: Any
     if rows.h.device.type == "cpu":
         xp, h, y, means, v = np, rows.h.numpy(), rows.y.numpy(), class_means, directions
     else:
@@ -280,7 +292,7 @@ def _within_class_spread(
     return _on_host(along) / total, _on_host(per_class)[present] / counts
 
 
-def _on_host(values) -> np.ndarray:
+def _on_host(values: np.ndarray | Tensor) -> np.ndarray:
     return values if isinstance(values, np.ndarray) else to_host(values)
 
 
@@ -296,12 +308,12 @@ def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
         return np.empty(0)
     rows = stats.kept_rows()
     if rows is not None:
-        tol = D * _EPS * to_host(stats.sqnorm_u)[classes]
-        return _erank(_centred_spectra(rows.u, rows.y, classes), tol)
+        host_tol = D * _EPS * to_host(stats.sqnorm_u)[classes]
+        return _erank(_centred_spectra(rows.u, rows.y, classes), host_tol)
     tol = D * _EPS * stats.sqnorm_u[torch.tensor(classes, device=device)]
-    classes = torch.tensor(classes)
+    class_ids = torch.tensor(classes)
     slot = {c: i for i, c in enumerate(stats.scatter_classes)}
-    positions = torch.tensor([slot[c] for c in classes.tolist()])
+    positions = torch.tensor([slot[c] for c in class_ids.tolist()])
     counts_cpu = stats.counts.cpu()
     chunk = max(1, _CHUNK_BYTES // (D * D * 8))
     eranks = []
@@ -314,7 +326,7 @@ def _intra_class_eranks(stats: ClassStats, classes: list[int]) -> np.ndarray:
         local = positions[sel] - lo
         if local.numel() != hi - lo:  # an index copies K·D² floats: only when needed
             scatter = scatter[local.to(device)]
-        rank = min(int(counts_cpu[classes[sel]].max()) - 1, D)
+        rank = min(int(counts_cpu[class_ids[sel]].max()) - 1, D)
         eranks.append(
             effective_rank_from_spectrum(_scatter_spectrum(scatter, rank), tol[sel.to(device)])
         )
@@ -338,7 +350,8 @@ def _small_spectra(matrices: list[np.ndarray]) -> list[np.ndarray]:
 def _trace_normalised(gram: np.ndarray) -> np.ndarray:
     """(G + Gᵀ)/2 / tr(G): the matrix whose spectrum :func:`_entropy` reads."""
     sym = 0.5 * (gram + gram.T)
-    return sym / np.trace(sym)
+    normalised: np.ndarray = sym / np.trace(sym)
+    return normalised
 
 
 def _entropy(eigenvalues: np.ndarray) -> float:
@@ -391,7 +404,8 @@ def _pairs(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _normalize(x: np.ndarray) -> np.ndarray:
     """Rows of ``x`` over max(‖row‖, 1e-12) (``F.normalize``'s definition)."""
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    unit_rows: np.ndarray = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    return unit_rows
 
 
 def _collapse_metrics(

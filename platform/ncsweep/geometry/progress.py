@@ -9,6 +9,7 @@ that step by the reference run's last step.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .descriptors import METRIC_DIRECTIONS
 
@@ -44,10 +45,10 @@ class NCProgress:
         """``{name: first step at threshold}``; names that never reached it are absent."""
         return dict(self._iters)
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict[str, Any]:
         return {"threshold": self.threshold, "iters": dict(self._iters)}
 
-    def load_state_dict(self, state: Mapping) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.threshold = float(state["threshold"])
         self._iters = {str(k): int(v) for k, v in state["iters"].items()}
 

@@ -106,6 +106,15 @@ class ClassStats:
             they fit in this many bytes (performance only; see module docstring).
     """
 
+    # views into the one flat float64 buffer, bound by _bind (layout: _shapes)
+    _counts: Tensor
+    _sum_h: Tensor
+    _sum_u: Tensor
+    _sqnorm_h: Tensor
+    _sqnorm_u: Tensor
+    _moment_h: Tensor
+    _moment_u: Tensor
+
     def __init__(
         self,
         num_classes: int,
@@ -252,7 +261,7 @@ class ClassStats:
         h = features.detach()
         y = labels.detach()
         if self._rows is not None:
-            self._keep(h, y)
+            self._keep(self._rows, h, y)
             return self
         rows, done = h.shape[0], 0
         cap = self._chunk_rows
@@ -275,12 +284,13 @@ class ClassStats:
                 self._fold(stage_h, stage_y)
         return self
 
-    def _keep(self, h: Tensor, y: Tensor) -> None:
-        """Row mode: fold the sums, keep the float64 rows; over budget, fold the moments."""
+    def _keep(self, rows: list[KeptRows], h: Tensor, y: Tensor) -> None:
+        """Row mode: fold the sums, keep the float64 rows in ``rows`` (``self._rows``);
+        over budget, fold the moments."""
         h = h.to(device=self.device, dtype=torch.float64, copy=True)
         y = y.to(device=self.device, dtype=torch.long)
         u = self._fold_sums(h, y)
-        self._rows.append(KeptRows(h, u, y))
+        rows.append(KeptRows(h, u, y))
         self._rows_cat = None
         self._rows_bytes += 2 * h.numel() * 8
         if self._rows_bytes > self.keep_rows_bytes:
@@ -312,7 +322,7 @@ class ClassStats:
 
     def _stage(self) -> tuple[Tensor, Tensor]:
         """The preallocated staging rows (raw features, labels), created on first use."""
-        if self._stage_h is None:
+        if self._stage_h is None or self._stage_y is None:
             rows, dev = self._chunk_rows, self.device
             self._stage_h = torch.empty(rows, self.dim, dtype=torch.float64, device=dev)
             self._stage_y = torch.empty(rows, dtype=torch.long, device=dev)
@@ -342,7 +352,7 @@ class ClassStats:
 
         Row norms come from ``vector_norm`` (no [n, D] temporary: on CPU a fresh
         multi-megabyte tensor costs page faults, more than the arithmetic)."""
-        norm = torch.linalg.vector_norm(h, dim=1)
+        norm: Tensor = torch.linalg.vector_norm(h, dim=1)
         scale = norm.clamp_min(1e-12)  # F.normalize's definition
         u = h / scale.unsqueeze(1)
         self._counts += torch.bincount(y, minlength=self.num_classes)
@@ -388,7 +398,8 @@ class ClassStats:
         """Fold everything staged (the chunk stage and the per-class stages) into the state."""
         if self._fill:
             n, self._fill = self._fill, 0
-            self._fold(self._stage_h[:n], self._stage_y[:n])
+            stage_h, stage_y = self._stage()
+            self._fold(stage_h[:n], stage_y[:n])
         if self._ubuf is not None:
             for s, n in enumerate(self._ufill):
                 if n:
@@ -447,7 +458,8 @@ class ClassStats:
     # ------------------------------------------------------------------ read access
     def _field(self, name: str) -> Tensor:
         self._flush()
-        return getattr(self, "_" + name)
+        field: Tensor = getattr(self, "_" + name)
+        return field
 
     @property
     def counts(self) -> Tensor:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -82,7 +83,7 @@ def check_inputs(
 
 
 @contextlib.contextmanager
-def full_precision(*tensors: torch.Tensor):
+def full_precision(*tensors: torch.Tensor) -> Iterator[torch.dtype]:
     """Disable autocast and yield the compute dtype: float64 if any input is, else float32.
 
     Cosines divided by a small τ reach 100; their exponentials and sums lose the class
@@ -101,15 +102,15 @@ class _ScaledUnit(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, scale: float) -> torch.Tensor:
-        r = scale / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-12)
+    def forward(ctx: Any, x: torch.Tensor, scale: float) -> torch.Tensor:
+        r: torch.Tensor = scale / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-12)
         y = x * r
         ctx.save_for_backward(y, r)
         ctx.scale = scale
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         y, r = ctx.saved_tensors
         along = (y * grad).sum(dim=-1, keepdim=True) * (r / ctx.scale**2)
         return grad * r - y * along, None
@@ -121,7 +122,8 @@ def unit(x: torch.Tensor, dtype: torch.dtype, scale: float = 1.0) -> torch.Tenso
     ``scale = 1/τ`` on the smaller operand of a similarity matrix folds the temperature in
     without another pass over the logits.
     """
-    return _ScaledUnit.apply(x.to(dtype), float(scale))
+    y: torch.Tensor = _ScaledUnit.apply(x.to(dtype), float(scale))
+    return y
 
 
 def masked_logsumexp(

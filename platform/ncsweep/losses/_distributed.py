@@ -11,6 +11,8 @@ Without an initialised process group, or with world size 1, everything is a no-o
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 
@@ -33,13 +35,13 @@ def rank() -> int:
 
 class _GatherWithGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(ctx: Any, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
         dist.all_gather(parts, x.contiguous())
         return tuple(parts)
 
     @staticmethod
-    def backward(ctx, *grads: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, *grads: torch.Tensor) -> torch.Tensor:
         stacked = torch.stack(grads)
         dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
         return stacked[dist.get_rank()]

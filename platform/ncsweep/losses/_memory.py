@@ -6,6 +6,8 @@ they are saved in ``state_dict`` and a resumed run contrasts against the same en
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -36,6 +38,11 @@ class CrossBatchMemory(nn.Module):
         >>> mem.get()[1].tolist()
         [2, 0, 1, 2]
     """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    ptr: torch.Tensor
+    filled: torch.Tensor
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -83,7 +90,9 @@ class CrossBatchMemory(nn.Module):
         labels = torch.cat([self.labels[self._ptr :], self.labels[: self._ptr]])
         return order, labels
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
         for name in ("features", "labels"):
             saved = state_dict.get(prefix + name)
             current = getattr(self, name)

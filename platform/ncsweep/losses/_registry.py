@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field, create_model
 from torch import nn
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 _UNSET: Any = object()
+
+_LossClass = TypeVar("_LossClass", bound=type[nn.Module])
 
 #: τ of the normalised probe (``evaluate.probes``) of a family that has no ``temperature``
 #: option and declares no ``probe_temperature`` (NormFace's own default).
@@ -115,10 +118,10 @@ class Option:
                 if math.isnan(value):
                     raise wrong
             limits = (
-                (self.gt, lambda v, b: v > b),
-                (self.ge, lambda v, b: v >= b),
-                (self.lt, lambda v, b: v < b),
-                (self.le, lambda v, b: v <= b),
+                (self.gt, operator.gt),
+                (self.ge, operator.ge),
+                (self.lt, operator.lt),
+                (self.le, operator.le),
             )
             if not all(bound is None or ok(value, bound) for bound, ok in limits):
                 raise wrong
@@ -207,7 +210,7 @@ def _options_model(name: str, options: tuple[Option, ...]) -> type[Options]:
     return create_model(f"{name}_options", __base__=Options, **fields)
 
 
-def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type[nn.Module]]:
+def register_loss(name: str, info: LossInfo) -> Callable[[_LossClass], _LossClass]:
     """Class decorator that registers a loss under ``name`` with its descriptor.
 
     Sets ``cls.name``, ``cls.info`` and the class attributes the training loop reads
@@ -224,10 +227,11 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
         ... class MyLoss(nn.Module): ...
     """
 
-    def decorator(cls: type[nn.Module]) -> type[nn.Module]:
+    def decorator(cls: _LossClass) -> _LossClass:
         taken = LOSSES.get(name) if name in LOSSES else None
         if (
             taken is not None
+            and taken.cls is not None
             and taken.cls is not cls
             and taken.cls.__qualname__ != cls.__qualname__
         ):
@@ -247,12 +251,15 @@ def register_loss(name: str, info: LossInfo) -> Callable[[type[nn.Module]], type
             )
         options = tuple(replace(o, default=params[o.name]) for o in info.options)
         full = replace(info, name=name, cls=cls, options=options)
-        cls.name, cls.info = name, full
-        cls.views, cls.normalized, cls.uses_prototypes = (
-            info.views,
-            info.normalized,
-            info.uses_prototypes,
-        )
+        # any nn.Module class can be registered, so these attributes are not declared on it
+        for attribute, value in (
+            ("name", name),
+            ("info", full),
+            ("views", info.views),
+            ("normalized", info.normalized),
+            ("uses_prototypes", info.uses_prototypes),
+        ):
+            setattr(cls, attribute, value)
         LOSSES.register(
             name,
             full,
@@ -286,7 +293,7 @@ def loss_info(name: str) -> LossInfo:
     return LOSSES.get(name)
 
 
-def create_loss(name: str, **kwargs) -> nn.Module:
+def create_loss(name: str, **kwargs: Any) -> nn.Module:
     """Build the loss registered as ``name`` with constructor options ``kwargs``.
 
     Raises:
@@ -297,6 +304,7 @@ def create_loss(name: str, **kwargs) -> nn.Module:
         >>> loss = create_loss("ntce", temperature=0.1, memory=4096)  # doctest: +SKIP
     """
     info = loss_info(name)
+    assert info.cls is not None, "register_loss sets cls"
     return info.cls(**LOSSES.validate_options(name, kwargs).given())
 
 

@@ -56,6 +56,7 @@ class CELoss(nn.Module):
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_inputs("ce", features, labels, prototypes, bias)
+        assert prototypes is not None, "check_inputs raised otherwise"
         self.negative_set_size = prototypes.shape[0]
         with full_precision(features, prototypes) as dtype:
             b = None if bias is None else bias.to(dtype)

@@ -102,6 +102,7 @@ class NONLLoss(nn.Module):
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_inputs("nonl", features, labels, prototypes, bias)
+        assert prototypes is not None, "check_inputs raised otherwise"
         with full_precision(features, prototypes) as dtype:
             u, w = unit(features, dtype), unit(prototypes, dtype, 1 / self.temperature)
             local = torch.arange(labels.shape[0], device=labels.device)
@@ -118,7 +119,7 @@ class NONLLoss(nn.Module):
                 nonempty_parts.append(nonempty[row_of])
                 size += cols.features.shape[0]
             if self.anchor != "prototype":
-                if rows is w:
+                if rows is w and sims is not None and cols is not None:
                     # the prototype rows already hold every ŵ_c·u_i for the local batch
                     logits = sims[:, cols.offset + local].T
                 else:

@@ -52,6 +52,7 @@ class NormFaceLoss(nn.Module):
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_inputs("normface", features, labels, prototypes, bias)
+        assert prototypes is not None, "check_inputs raised otherwise"
         self.negative_set_size = prototypes.shape[0]
         with full_precision(features, prototypes) as dtype:
             logits = unit(features, dtype) @ unit(prototypes, dtype, 1 / self.temperature).T

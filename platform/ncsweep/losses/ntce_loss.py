@@ -71,6 +71,7 @@ class NTCELoss(nn.Module):
         bias: torch.Tensor | None = None,
     ) -> torch.Tensor:
         check_inputs("ntce", features, labels, prototypes, bias)
+        assert prototypes is not None, "check_inputs raised otherwise"
         with full_precision(features, prototypes) as dtype:
             cols = self.negatives.columns(unit(features, dtype), labels)
             rows, _, row_of = prototype_rows(unit(prototypes, dtype, 1 / self.temperature), labels)

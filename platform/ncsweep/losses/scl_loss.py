@@ -65,6 +65,8 @@ class SCLLoss(nn.Module):
         >>> loss = SCLLoss(0.1)(torch.randn(8, 2, 128), torch.randint(10, (8,)))
     """
 
+    views: int  # set by register_loss from LossInfo.views
+
     def __init__(
         self,
         temperature: float = 0.1,

@@ -10,9 +10,9 @@ contract test feeds it, so a newly registered model is tested without writing a 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from torch import nn
 
@@ -38,8 +38,12 @@ class _Entry:
 
 MODELS: Registry[_Entry] = Registry("model")
 
+_Builder = TypeVar("_Builder", bound=Callable[..., tuple[nn.Module, int]])
 
-def register_model(name: str, *, example_input_shape: tuple[int, int, int]) -> Callable:
+
+def register_model(
+    name: str, *, example_input_shape: tuple[int, int, int]
+) -> Callable[[_Builder], _Builder]:
     """Register a backbone builder under ``name``.
 
     Args:
@@ -47,12 +51,13 @@ def register_model(name: str, *, example_input_shape: tuple[int, int, int]) -> C
         example_input_shape: a small C×H×W the model handles (used by the contract test).
     """
 
-    def decorator(build: Callable[..., tuple[nn.Module, int]]):
+    def decorator(build: _Builder) -> _Builder:
         if "input_shape" not in inspect.signature(build).parameters:
             raise TypeError(f"model builder {build.__name__} lacks parameter input_shape")
+        channels, height, width = example_input_shape
         MODELS.register(
             name,
-            _Entry(build, tuple(example_input_shape)),
+            _Entry(build, (channels, height, width)),
             options=options_from_signature(build, name, skip=("input_shape",)),
             description=(build.__doc__ or "").strip().split("\n")[0],
         )
@@ -86,7 +91,7 @@ def create_model(
     name: str,
     *,
     num_classes: int,
-    input_shape: tuple[int, int, int],
+    input_shape: Sequence[int],
     head: str,
     sync_bn: bool = False,
     proj_dim: int = 128,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +23,7 @@ from ..registry import Registry
 
 __all__ = [
     "HEAD_REGISTRY",
+    "Head",
     "LinearHead",
     "ProjectionHead",
     "PrototypeHead",
@@ -32,13 +34,34 @@ __all__ = [
 
 HEAD_REGISTRY: Registry[Callable[..., nn.Module]] = Registry("head")
 
+_HeadClass = TypeVar("_HeadClass", bound=type[nn.Module])
 
-def register_head(name: str) -> Callable:
+
+class Head(Protocol):
+    """What ``NCModel`` reads of its head, besides it being an ``nn.Module``."""
+
+    def embed(self, z: torch.Tensor) -> torch.Tensor:
+        """What the loss gets as features: B×P for ``projection``, else z (B×D)."""
+        ...
+
+    @property
+    def prototypes(self) -> torch.Tensor | None:
+        """K×D classifier weight, or None."""
+        ...
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        """K bias, or None."""
+        ...
+
+
+def register_head(name: str) -> Callable[[_HeadClass], _HeadClass]:
     """Register a head class built as ``cls(feature_dim, num_classes, proj_dim)``."""
 
-    def decorator(cls):
+    def decorator(cls: _HeadClass) -> _HeadClass:
         doc = (cls.__doc__ or "").strip().split("\n")[0]
-        return HEAD_REGISTRY.register(name, cls, description=doc)
+        HEAD_REGISTRY.register(name, cls, description=doc)
+        return cls
 
     return decorator
 
@@ -112,7 +135,8 @@ class ProjectionHead(nn.Sequential):
         )
 
     def embed(self, z: torch.Tensor) -> torch.Tensor:
-        return self(z)
+        projected: torch.Tensor = self(z)
+        return projected
 
     @property
     def prototypes(self) -> None:

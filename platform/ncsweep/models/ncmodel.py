@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
+
+from .heads import Head
 
 __all__ = ["NCModel", "NCOutput"]
 
@@ -75,11 +77,17 @@ class NCModel(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate features z = backbone(x), B×D (for NC statistics and probes)."""
-        return self.backbone(x)
+        z: torch.Tensor = self.backbone(x)
+        return z
+
+    @property
+    def _head(self) -> Head:
+        # nn.Module types a submodule as Module; every registered head is also a Head
+        return cast(Head, self.head)
 
     def embed(self, z: torch.Tensor) -> torch.Tensor:
         """What the loss sees as features: the projection of z (B×P) or z itself (B×D)."""
-        return self.head.embed(z)
+        return self._head.embed(z)
 
     def forward(self, x: torch.Tensor) -> NCOutput:
         features = self.embed(self.backbone(x))
@@ -93,9 +101,9 @@ class NCModel(nn.Module):
     @property
     def prototypes(self) -> torch.Tensor | None:
         """K×D classifier weight (the parameter itself), or None for ``projection``."""
-        return self.head.prototypes
+        return self._head.prototypes
 
     @property
     def bias(self) -> torch.Tensor | None:
         """K bias of the ``linear`` head, else None."""
-        return self.head.bias
+        return self._head.bias

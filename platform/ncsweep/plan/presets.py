@@ -204,7 +204,8 @@ def load_preset(name: str | Path, root: str | Path | None = None) -> Preset:
 
 
 def _with_resources(spec: dict[str, Any], sweep: SweepSettings, source: str) -> dict[str, Any]:
-    run = spec.get("run") if isinstance(spec.get("run"), dict) else {}
+    raw_run = spec.get("run")
+    run = raw_run if isinstance(raw_run, dict) else {}
     implied = sweep.run_resources()
     for key, value in implied.items():
         if key in run and run[key] != value:

@@ -116,6 +116,12 @@ class Param:
             for name, allowed in self.when.items()
         )
 
+    def bounds(self) -> tuple[float, float]:
+        """``(low, high)`` of a ``uniform``, ``loguniform`` or ``int`` parameter."""
+        if self.low is None or self.high is None:  # DISTRIBUTIONS requires both
+            raise ValueError(f"{self.key}: a {self.type} parameter needs low and high")
+        return self.low, self.high
+
     def extremes(self) -> list[Any]:
         """The values validation builds a spec from: both ends, every choice, the value."""
         if self.type == "categorical":
@@ -140,16 +146,18 @@ class Param:
 
     def draw(self, rng: random.Random) -> Any:
         """The same distribution sampled with ``rng`` (no Optuna)."""
+        if self.type in ("uniform", "loguniform", "int"):
+            low, high = self.bounds()
         if self.type == "uniform":
-            return rng.uniform(self.low, self.high)
+            return rng.uniform(low, high)
         if self.type == "loguniform":
-            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+            return math.exp(rng.uniform(math.log(low), math.log(high)))
         if self.type == "int":
             step = self.step or 1
             if self.log:
-                raw = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
-                return min(int(raw), int(self.high))
-            return rng.randrange(int(self.low), int(self.high) + 1, step)
+                raw = math.exp(rng.uniform(math.log(low), math.log(high + 1)))
+                return min(int(raw), int(high))
+            return rng.randrange(int(low), int(high) + 1, step)
         if self.type == "categorical":
             return rng.choice(self.choices or ())
         return self.value
@@ -371,8 +379,10 @@ def read_checked(path: Path, allowed: tuple[str, ...]) -> dict[str, Any]:
 
 def _family_module(data: dict[str, Any], source: str) -> None:
     """Import ``base.loss.module`` (a family defined outside ``ncsweep.losses``)."""
-    base = data.get("base") if isinstance(data.get("base"), dict) else {}
-    loss = base.get("loss") if isinstance(base.get("loss"), dict) else {}
+    raw_base = data.get("base")
+    base = raw_base if isinstance(raw_base, dict) else {}
+    raw_loss = base.get("loss")
+    loss = raw_loss if isinstance(raw_loss, dict) else {}
     module = loss.get("module")
     if module is None:
         return
@@ -443,14 +453,15 @@ def load_space(
     path = _family_path(family, root)
     source = str(path)
     data = read_checked(path, _FILE_KEYS)
-    declared = data.get("family")
+    declared: Any = data.get("family")  # YAML: checked by the registry
     LOSSES.get(declared, source=f"{source}: family", error=SpecError)
     if declared != family:
         raise SpecError(f"{source}: family '{declared}' does not match the file name '{family}'")
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise SpecError(f"{source}: base must be a nested mapping of spec sections, got {base!r}")
-    loss = base.get("loss") if isinstance(base.get("loss"), dict) else {}
+    raw_loss = base.get("loss")
+    loss = raw_loss if isinstance(raw_loss, dict) else {}
     if loss.get("name") != family:
         raise SpecError(
             f"{source}: base.loss.name must be the family '{family}', got {loss.get('name')!r}"

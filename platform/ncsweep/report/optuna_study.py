@@ -34,7 +34,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 __all__ = ["family_study", "rebuild_study", "saved_study"]
 
-_STATES = {
+_STATES: dict[str, TrialState] = {
     TrialOutcome.FINISHED: TrialState.COMPLETE,
     TrialOutcome.STOPPED_EARLY: TrialState.PRUNED,
     TrialOutcome.FAILED: TrialState.FAIL,
@@ -42,12 +42,12 @@ _STATES = {
 
 
 def _distribution(param: Param) -> BaseDistribution | None:
-    if param.type == "uniform":
-        return FloatDistribution(float(param.low), float(param.high))
-    if param.type == "loguniform":
-        return FloatDistribution(float(param.low), float(param.high), log=True)
+    if param.type in ("uniform", "loguniform"):
+        low, high = param.bounds()
+        return FloatDistribution(float(low), float(high), log=param.type == "loguniform")
     if param.type == "int":
-        return IntDistribution(int(param.low), int(param.high), log=param.log, step=param.step or 1)
+        low, high = param.bounds()
+        return IntDistribution(int(low), int(high), log=param.log, step=param.step or 1)
     if param.type == "categorical":
         return CategoricalDistribution(list(param.choices or ()))
     return None

@@ -67,9 +67,9 @@ class PageContext:
 
 
 def table(
-    header: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", raw: bool = False
+    header: Sequence[str], rows: Iterable[Sequence[object]], cls: str = "", raw: bool = False
 ) -> tuple[str, int]:
-    """An HTML table (cells escaped unless ``raw``) and its number of body rows."""
+    """An HTML table (cells as ``str``, escaped unless ``raw``) and its number of body rows."""
     body = []
     for row in rows:
         cells = "".join(f"<td>{c if raw else esc(c)}</td>" for c in row)

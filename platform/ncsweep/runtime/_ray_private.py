@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Any
 
 __all__ = ["CHECKED_RAY", "single_node_mode_after_import"]
 
@@ -25,7 +26,7 @@ def single_node_mode_after_import() -> None:
 
     Nothing to do when Ray is not imported yet: it then reads the environment itself.
     """
-    constants = sys.modules.get("ray._private.ray_constants")
+    constants: Any = sys.modules.get("ray._private.ray_constants")  # a module, set below
     if constants is None:
         return
     import ray

@@ -133,7 +133,8 @@ def probe_nodes(
     nodes = []
     for info, ref in pending:
         try:
-            info.update(ray.get(ref, timeout=timeout_s))
+            report: dict[str, Any] = ray.get(ref, timeout=timeout_s)
+            info.update(report)
         except Exception as err:  # a node that cannot run the task is a finding
             info["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:300]}"
         nodes.append(info)

@@ -4,6 +4,7 @@ comparison with a baseline, and the results logged back to MLflow."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +28,11 @@ class Evaluation:
 
 def _baseline_results(
     uri: str, baseline: RunRef, suites: list[str], options, device
-) -> dict[str, dict]:
+) -> dict[str, Mapping[str, float | None] | None]:
     """The baseline's measurements: read back from MLflow, or evaluated now (and logged)."""
-    found = {s: stored_results(baseline.metrics, s) for s in suites}
+    found: dict[str, Mapping[str, float | None] | None] = {
+        s: stored_results(baseline.metrics, s) for s in suites
+    }
     missing = [s for s, v in found.items() if v is None]
     if missing:
         subject = subject_from_state(baseline.spec, read_state(baseline.checkpoint), device)
@@ -64,6 +67,7 @@ def evaluate_run(
     comparisons: dict[str, dict[str, float | None]] = {}
     comparable = [s for s in suites if get_suite(s).compare is not None]
     if base is not None and comparable:
+        stored: dict[str, Mapping[str, float | None] | None]
         if base.run_id == run.run_id:
             stored = {s: results[s].metrics for s in comparable}
         else:

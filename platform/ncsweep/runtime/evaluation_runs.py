@@ -46,7 +46,7 @@ class RunRef:
     run_id: str
     experiment_id: str
     spec: ExperimentSpec
-    checkpoint: str | None
+    checkpoint: str  # resolve_run refuses a run without one
     tags: dict[str, str]
     metrics: dict[str, float]
     status: str

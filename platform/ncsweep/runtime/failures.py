@@ -46,7 +46,7 @@ class InfrastructureFailure(RuntimeError):
 def causes(err: BaseException) -> Iterator[BaseException]:
     """``err`` and every error nested in it, each once."""
     seen: set[int] = set()
-    stack = [err]
+    stack: list[BaseException | None] = [err]
     while stack:
         current = stack.pop()
         if current is None or id(current) in seen:

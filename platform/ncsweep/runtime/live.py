@@ -323,7 +323,8 @@ def _pinned(console: Console):
         yield current
     finally:
         if follows:
-            console.file = None
+            # None: follow sys.stdout/stderr again (rich's setter is annotated IO[str] only)
+            console.file = None  # type: ignore[assignment]
 
 
 @contextlib.contextmanager

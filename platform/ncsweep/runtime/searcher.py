@@ -82,12 +82,15 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
         }
         replay = optuna.trial.FixedTrial(config)
         try:
-            self._space(replay)
+            # Ray types its private _space as any space it accepts (ours is always a
+            # define-by-run function, which takes a FixedTrial as well as a Trial)
+            self._space(replay)  # type: ignore[operator, misc, arg-type]
         except ValueError:  # FixedTrial: a parameter the results do not name
             return
         number = self._unheld_running(replay.params)
         if number is None:
-            self._ot_study.add_trial(
+            # Ray's private _ot_study is typed None, its value before Tune sets the search up
+            self._ot_study.add_trial(  # type: ignore[attr-defined]
                 optuna.trial.create_trial(
                     state=TrialState.RUNNING,
                     params=replay.params,
@@ -99,7 +102,10 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
 
     def _unheld_running(self, params: dict[str, Any]) -> int | None:
         held = {t if isinstance(t, int) else t.number for t in self._ot_trials.values()}
-        running = self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # Ray's private _ot_study is typed None, as in _adopt
+        running = self._ot_study.get_trials(  # type: ignore[attr-defined]
+            deepcopy=False, states=(TrialState.RUNNING,)
+        )
         for frozen in running:
             if frozen.number not in held and frozen.params == params:
                 return frozen.number
@@ -126,7 +132,7 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
         finished = status == STATUS_DONE
         if finished and not error:
             wanted = [self.metric] if isinstance(self.metric, str) else list(self.metric)
-            if not all(_measured(result.get(m)) for m in wanted):
+            if not all(_measured((result or {}).get(m)) for m in wanted):
                 self._tell(trial_id, None, error=True)
                 return
         self._tell(trial_id, result if finished or error else None, error)

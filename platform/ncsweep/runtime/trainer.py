@@ -141,7 +141,9 @@ def build_trainer(
             use_gpu=r.gpus_per_worker > 0,
             resources_per_worker=worker_resources(spec, resources),
         ),
-        run_config=ray.train.RunConfig(
+        # ray.train is Train V2's RunConfig at run time (RAY_TRAIN_V2_ENABLED); mypy reads the
+        # V1 class it imports first, which has no logging_config
+        run_config=ray.train.RunConfig(  # type: ignore[call-arg]
             name=run_name,
             storage_path=storage_path,
             failure_config=ray.train.FailureConfig(max_failures=r.max_failures),

@@ -107,7 +107,7 @@ class TrialContext:
     key_param: str | None = None
 
     def key(self, trial_id: str, config: dict[str, Any] | None) -> str:
-        return str(config[self.key_param]) if self.key_param else trial_id
+        return str((config or {})[self.key_param]) if self.key_param else trial_id
 
     def run_tags(self, key: str) -> dict[str, str]:
         """The tags that find (and re-attach) the trial's MLflow run."""
@@ -211,6 +211,8 @@ class TuneReporter(RunHooks):
         if core.step == 0:
             return
         result = tune_result(metrics, self.nc_metric, self.objectives)
+        if result is None:  # not an evaluation, as in SweepReportCallback.after_report
+            return
         if not checkpoint:
             tune.report(result)
             return

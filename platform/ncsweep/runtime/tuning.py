@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import fsspec
@@ -155,7 +156,7 @@ class GracefulStop:
         self.requested = False
         self.in_fit = False
         self.fits_in_threads = False
-        self._previous = None
+        self._previous: Callable[[int, FrameType | None], Any] | int | None = None
 
     def __enter__(self) -> GracefulStop:
         global _active_stop
@@ -292,7 +293,7 @@ def run_in_parallel(jobs: list[Callable[[], Any]], stop: GracefulStop) -> list[A
                 wait(futures)
     finally:
         stop.fits_in_threads = False
-    errors = [f.exception() for f in futures if f.exception() is not None]
+    errors = [err for err in (f.exception() for f in futures) if err is not None]
     errors.sort(key=lambda err: isinstance(err, SweepInterrupted))
     if errors:
         raise errors[0]

@@ -102,7 +102,9 @@ def study_trial(config: dict[str, Any], context: TrialContext, cells: dict[str, 
         TAG_VARIANT: cell["variant"],
     }
     # in-process cells also save their final state where ``ncsweep evaluate`` finds it
-    train_trial(spec, key, context, tags, f"{spec.run.storage_path.rstrip('/')}/{key}/final")
+    storage = spec.run.storage_path
+    assert storage is not None, "study/plan.py sets run.storage_path on every cell"
+    train_trial(spec, key, context, tags, f"{storage.rstrip('/')}/{key}/final")
 
 
 def _concurrency(cells: list[Cell]) -> int:

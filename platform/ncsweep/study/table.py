@@ -147,7 +147,7 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
         }
         for f in families
     }
-    nc = {}
+    nc: dict[str, dict[str, dict[str, float | None]]] = {}
     for f in families:
         nc[f] = {}
         for m in METRIC_NAMES:

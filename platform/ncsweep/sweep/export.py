@@ -45,7 +45,7 @@ def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
 def _provenance(
     uri: str, sweep: str, row: TrialRow, seed: int, objective: Objective
 ) -> dict[str, Any]:
-    metrics = {k: row.metrics[k] for k in _REPORTED if k in row.metrics}
+    metrics: dict[str, float | None] = {k: row.metrics[k] for k in _REPORTED if k in row.metrics}
     if objective.suite is not None:
         metrics.update({k: v for k, v in sorted(row.metrics.items()) if k.startswith("eval/")})
     if row.nc_steps is not None:
@@ -108,12 +108,12 @@ def _confirmation(result: FamilyResult, confirmed: ConfirmedResults) -> dict[str
 
 def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
     candidates = [
-        r
+        (r, r.acc1, r.nc_steps)
         for r in rows
         if r.family == family and r.complete and r.acc1 is not None and r.nc_steps is not None
     ]
-    front = pareto_front([(r.acc1, r.nc_steps) for r in candidates])
-    return sorted((candidates[i] for i in front), key=lambda r: -r.acc1)
+    front = pareto_front([(acc1, steps) for _, acc1, steps in candidates])
+    return [r for r, _, _ in sorted((candidates[i] for i in front), key=lambda c: -c[1])]
 
 
 def export_best(

@@ -15,6 +15,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, field
 
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from .. import metric_keys as keys
@@ -86,7 +87,7 @@ def find_parent(uri: str, sweep: str) -> tuple[str, str]:
         if experiment
         else None
     )
-    if parent is None:
+    if experiment is None or parent is None:
         raise SpecError(f"no MLflow sweep run named {sweep!r} at {uri}")
     return experiment.experiment_id, parent
 
@@ -176,14 +177,15 @@ def leaderboard_table(
     table.add_column("family", justify="left")
     if extra:
         table.add_column(f"{goal.metric} ({goal.mode})", justify="right")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         (keys.VAL_ACC1, "right"),
         ("mean NC %", "right"),
         ("NC steps", "right"),
         ("trials ok/stop/fail", "right"),
         ("trial", "left"),
         ("run id", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for family in sorted({r.family for r in rows}):
         mine = [r for r in rows if r.family == family]
@@ -223,14 +225,15 @@ def nc_steps_table(
 def pareto_table(fronts: dict[str, list[TrialRow]]) -> Table:
     """The non-dominated trials of each family: accuracy up, steps to the NC threshold down."""
     table = Table(title="Pareto front per family (val/acc1 up, NC steps down)")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("family", "left"),
         (keys.VAL_ACC1, "right"),
         ("NC steps", "right"),
         ("mean NC %", "right"),
         ("trial", "left"),
         ("run id", "left"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for family, front in sorted(fronts.items()):
         for row in front:

@@ -71,7 +71,8 @@ def _inside(param: Param, value: Any) -> bool:
     if param.type == "categorical":
         return value in (param.choices or ())
     if param.type in ("uniform", "loguniform", "int"):
-        return isinstance(value, int | float) and param.low <= value <= param.high
+        low, high = param.bounds()
+        return isinstance(value, int | float) and low <= value <= high
     return True
 
 

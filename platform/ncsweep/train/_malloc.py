@@ -25,7 +25,9 @@ _M_MMAP_THRESHOLD = -3
 _ENV = {_M_MMAP_THRESHOLD: "MALLOC_MMAP_THRESHOLD_", _M_TRIM_THRESHOLD: "MALLOC_TRIM_THRESHOLD_"}
 
 
-def retain_freed_memory(mmap_bytes: int = 64 * 2**20, trim_bytes: int = 128 * 2**20) -> dict:
+def retain_freed_memory(
+    mmap_bytes: int = 64 * 2**20, trim_bytes: int = 128 * 2**20
+) -> dict[str, bool]:
     """Set glibc's mmap and trim thresholds for this process; returns ``{env name: applied}``
     (empty off Linux or without glibc; ``False`` for a threshold the environment set)."""
     if not sys.platform.startswith("linux"):
@@ -35,7 +37,7 @@ def retain_freed_memory(mmap_bytes: int = 64 * 2**20, trim_bytes: int = 128 * 2*
         mallopt = libc.mallopt
     except (OSError, AttributeError):  # musl or another libc
         return {}
-    applied = {}
+    applied: dict[str, bool] = {}
     for param, value in ((_M_MMAP_THRESHOLD, mmap_bytes), (_M_TRIM_THRESHOLD, trim_bytes)):
         name = _ENV[param]
         applied[name] = name not in os.environ and bool(mallopt(param, int(value)))

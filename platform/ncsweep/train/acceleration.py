@@ -29,7 +29,9 @@ def memory_format_for(model: nn.Module, device: torch.device, setting: str) -> t
 
 def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
     """``torch.compile(model)`` when ``enabled`` (``distributed.unwrap`` sees through it)."""
-    return torch.compile(model) if enabled else model
+    # torch.compile's annotation says Callable; given an nn.Module it returns an
+    # OptimizedModule, an nn.Module
+    return torch.compile(model) if enabled else model  # type: ignore[return-value]
 
 
 def augmentation_generator(device: torch.device, seed: int, rank: int) -> torch.Generator:

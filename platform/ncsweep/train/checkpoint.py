@@ -53,7 +53,10 @@ def save_state(directory: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_state(directory: str | Path) -> dict[str, Any]:
-    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+    state: dict[str, Any] = torch.load(
+        Path(directory) / STATE_FILE, map_location="cpu", weights_only=True
+    )
+    return state
 
 
 def save_verdict(directory: str | Path, metrics: dict[str, Any]) -> Path:
@@ -114,7 +117,7 @@ def ensure_uploaded(local_dir: str | Path, fs: pafs.FileSystem, remote_dir: str)
 
 def _landed(path: Path, fs: pafs.FileSystem, remote: str) -> bool:
     info = fs.get_file_info(remote)
-    return info.type == pafs.FileType.File and info.size == path.stat().st_size
+    return bool(info.type == pafs.FileType.File and info.size == path.stat().st_size)
 
 
 def _upload(path: Path, fs: pafs.FileSystem, remote: str) -> None:

@@ -31,10 +31,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -46,7 +46,7 @@ from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss, evaluation_loss, loss_info
 from ..metric_keys import EVALUATION, STATUS, mean_nc_score
-from ..models import create_model
+from ..models import NCModel, create_model
 from ..status import LoopStatus
 from ._malloc import retain_freed_memory
 from .acceleration import augmentation_generator, maybe_compile, memory_format_for
@@ -107,9 +107,11 @@ class RunHooks:
     between evaluations, and ``on_end`` with the result.
     """
 
-    #: True for a hook that needs a checkpoint with every evaluation (a Tune trial: its
-    #: restored state and Tune's experiment state follow its results): no time floor then.
-    checkpoint_each_evaluation: bool = False
+    @property
+    def checkpoint_each_evaluation(self) -> bool:
+        """True for a hook that needs a checkpoint with every evaluation (a Tune trial: its
+        restored state and Tune's experiment state follow its results): no time floor then."""
+        return False
 
     def on_start(self, core: TrainingCore, resumed: bool) -> None: ...
 
@@ -178,7 +180,7 @@ def planned_evaluations(spec: ExperimentSpec, train_size: int) -> int:
     return math.ceil(total / every)
 
 
-def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[int]) -> nn.Module:
+def build_model(spec: ExperimentSpec, num_classes: int, input_shape: Sequence[int]) -> NCModel:
     """The spec's backbone with the head its loss family trains (an ``NCModel``)."""
     return create_model(
         spec.model.name,
@@ -224,11 +226,13 @@ class TrainingCore:
         torch.manual_seed(spec.run.seed)
 
         self.loss = create_loss(spec.loss.name, **spec.loss.kwargs()).to(self.device)
+        family = loss_info(spec.loss.name)  # what register_loss also set on the loss class
+        self.views = family.views
         data = spec.data
         self.bundle = create_dataset(
             data.name,
             root=data.root,
-            views=self.loss.views,
+            views=self.views,
             augment=data.augment,
             augment_on=data.augment_on,
             imbalance=data.imbalance.model_dump() if data.imbalance else None,
@@ -289,9 +293,9 @@ class TrainingCore:
             self.optimizer, spec.schedule, self.total_steps, self.steps_per_epoch
         )
         self.view = FeatureView(
-            unwrap(self.model),
-            normalized=self.loss.normalized,
-            projection=loss_info(spec.loss.name).head == "projection",
+            self.nc_model,
+            normalized=family.normalized,
+            projection=family.head == "projection",
         )
         self.eval_loss = eval_loss_for(spec)
         self.eval_loaders = make_eval_loaders(
@@ -344,6 +348,16 @@ class TrainingCore:
     # -- state -------------------------------------------------------------------------
 
     @property
+    def nc_model(self) -> NCModel:
+        """The ``NCModel`` inside :attr:`model`'s DDP and ``torch.compile`` wrappers."""
+        model = unwrap(self.model)
+        if not isinstance(model, NCModel):
+            raise TypeError(
+                f"prepare_model must wrap the NCModel (as DDP does), got {type(model).__name__}"
+            )
+        return model
+
+    @property
     def finished(self) -> bool:
         return self.step >= self.total_steps
 
@@ -383,7 +397,7 @@ class TrainingCore:
 
     # -- steps and evaluations ---------------------------------------------------------
 
-    def batches(self):
+    def batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The remaining training batches of the run, from ``self.step`` on (mid-epoch
         restarts continue with the batches not seen yet, in the uninterrupted order)."""
         while self.step < self.total_steps:
@@ -396,7 +410,7 @@ class TrainingCore:
                         f"{self.steps_per_epoch} steps of epoch {epoch} its index promises"
                     )
                 continue
-            self.sampler.start_at(epoch, offset * self.train_loader.batch_size)
+            self.sampler.start_at(epoch, offset * (self.spec.run.batch_size // self.world))
             yield from self.train_loader
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -406,7 +420,7 @@ class TrainingCore:
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         if self.augment is not None:
             x = self.augment(x, self.generator)
-        views = self.loss.views
+        views = self.views
         if views > 1:  # one forward over B·V images
             b = x.shape[0]
             x = x.flatten(0, 1)
@@ -415,7 +429,7 @@ class TrainingCore:
             feats, prototypes, bias = self.model(x)
             if views > 1:
                 feats = feats.view(b, views, -1)
-            loss = self.loss(feats.float(), y, prototypes, bias)
+            loss: torch.Tensor = self.loss(feats.float(), y, prototypes, bias)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -520,7 +534,8 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
                 )
             train_metrics = {
                 keys.TRAIN_LOSS: mean_loss,
-                keys.TRAIN_NEGATIVE_SET_SIZE: float(core.loss.negative_set_size),
+                # every registered family's forward sets it; nn.Module does not declare it
+                keys.TRAIN_NEGATIVE_SET_SIZE: float(cast(int, core.loss.negative_set_size)),
                 **core.meta(),
             }
             for hook in hooks:
@@ -563,9 +578,9 @@ def progress_line(m: dict[str, Any]) -> str:
 class LogLineHooks(RunHooks):
     """Logs ``progress_line`` at each evaluation (``ncsweep.train`` logger)."""
 
-    def on_evaluation(self, core, metrics, checkpoint):
+    def on_evaluation(self, core: TrainingCore, metrics: dict[str, Any], checkpoint: bool) -> None:
         _log.info("%s", progress_line(metrics))
 
-    def on_start(self, core, resumed):
+    def on_start(self, core: TrainingCore, resumed: bool) -> None:
         if resumed:
             _log.warning("restored from checkpoint at step %d", core.step)

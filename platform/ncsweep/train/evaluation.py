@@ -16,9 +16,10 @@ Which features and prototypes the geometry sees depends on the family:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from .. import metric_keys as keys
+from ..data import DataBundle
 from ..geometry import (
     ClassMeanClassifier,
     ClassStats,
@@ -35,6 +37,7 @@ from ..geometry import (
     single_threaded_blas,
     times_transposed,
 )
+from ..models import NCModel
 from .distributed import all_reduce_
 from .distributed import rank as dist_rank
 from .distributed import world_size as dist_world_size
@@ -56,6 +59,9 @@ __all__ = [
 # per split. Larger inputs keep the given batch size, which bounds activation memory.
 WHOLE_SHARD_BYTES = 4 * 2**20
 
+#: What ``with autocast():`` enters around a forward (:func:`autocast_for`).
+Autocast = Callable[[], AbstractContextManager[Any]]
+
 
 class EvalSplit:
     """This rank's fixed shard of one split, iterated as ``(x, y)`` batches in order.
@@ -66,10 +72,12 @@ class EvalSplit:
     the device turns a batch into the model's input: the dataset's ``augment_batch``
     (raw uint8 samples -> ToFloat, Normalize) when it has one, else ``x``."""
 
-    def __init__(self, dataset, indices: list[int], batch_size: int, loader_workers: int = 0):
+    def __init__(
+        self, dataset: Any, indices: list[int], batch_size: int, loader_workers: int = 0
+    ) -> None:
         self.dataset, self.indices, self.batch_size = dataset, indices, batch_size
         self.prepare = getattr(dataset, "augment_batch", lambda x: x)
-        self._loader = None
+        self._loader: DataLoader[Any] | None = None
         if callable(getattr(dataset, "batch", None)):
             if indices:
                 x, _ = dataset.batch(indices[:1])
@@ -102,14 +110,17 @@ class EvalSplit:
 class EvalLoaders:
     """Each an ``EvalSplit``, or a ``streaming.StreamedEvalSplit`` for a streamed dataset."""
 
-    train: EvalSplit  # fixed seeded subset of the un-augmented training set (NC, prototypes)
-    val: EvalSplit
-    train_full: EvalSplit  # the whole un-augmented training set (exact SCL prototypes, probes)
+    train: EvalSplit | StreamedEvalSplit  # fixed seeded subset of the un-augmented training
+    # set (NC, prototypes)
+    val: EvalSplit | StreamedEvalSplit
+    train_full: (
+        EvalSplit | StreamedEvalSplit
+    )  # the whole un-augmented training set (exact SCL prototypes, probes)
     test: EvalSplit | None = None  # the held-out test split; only when a run asks for it
 
 
 def make_eval_loaders(
-    bundle,
+    bundle: DataBundle,
     batch_size: int,
     nc_samples: int,
     seed: int,
@@ -124,7 +135,7 @@ def make_eval_loaders(
     r = dist_rank() if rank is None else rank
     w = dist_world_size() if world_size is None else world_size
 
-    def split(dataset, limit=None):
+    def split(dataset: Any, limit: int | None = None) -> EvalSplit | StreamedEvalSplit:
         if is_stream(dataset):  # each rank its share, in the written order
             share = None if limit is None else math.ceil(limit / w)
             return StreamedEvalSplit(dataset.for_rank(r, w), share, batch_size, loader_workers)
@@ -148,7 +159,7 @@ class FeatureView:
         projection: use the projection head output and class-mean prototypes (SCL).
     """
 
-    def __init__(self, model: nn.Module, normalized: bool, projection: bool):
+    def __init__(self, model: NCModel, normalized: bool, projection: bool) -> None:
         self.model = model
         self.normalized = normalized
         self.projection = projection
@@ -161,14 +172,21 @@ class FeatureView:
     def prototypes(self) -> torch.Tensor | None:
         if self.projection:
             return None if self.class_means is None else self.class_means.prototypes
-        return self.model.prototypes.detach()
+        return self._weight().detach()
+
+    def _weight(self) -> torch.Tensor:
+        """K×D classifier rows of a head with prototypes (every head but ``projection``)."""
+        weight = self.model.prototypes
+        if weight is None:
+            raise ValueError(f"head {self.model.head_name!r} has no prototypes: use projection")
+        return weight
 
     def logits(self, feats: torch.Tensor) -> torch.Tensor | None:
         """B×K scores of the classifier the family is evaluated with (None before SCL
         means); no gradient (evaluation only)."""
         if self.projection:
             return None if self.class_means is None else self.class_means.logits(feats)
-        weight = self.model.prototypes.float()
+        weight = self._weight().float()
         if self.normalized:
             return times_transposed(F.normalize(feats.float(), dim=1), F.normalize(weight, dim=1))
         scores = times_transposed(feats.float(), weight)
@@ -186,7 +204,13 @@ FEATURE_CACHE_BYTES = 256 * 2**20
 class _Features:
     """One split's features for one evaluation: encoded once if they fit the budget."""
 
-    def __init__(self, split: EvalSplit, view: FeatureView, device, autocast):
+    def __init__(
+        self,
+        split: EvalSplit | StreamedEvalSplit,
+        view: FeatureView,
+        device: torch.device | str,
+        autocast: Autocast,
+    ) -> None:
         self.split, self.view, self.device, self.autocast = split, view, device, autocast
         self.cached: tuple[torch.Tensor, torch.Tensor] | None = None
         self._over_budget = False
@@ -209,7 +233,8 @@ class _Features:
         if self._over_budget:
             yield from stream
             return
-        keep, size = [], 0
+        keep: list[tuple[torch.Tensor, torch.Tensor]] = []
+        size = 0
         for feats, y in stream:
             keep.append((feats, y))
             size += feats.numel() * feats.element_size()
@@ -220,7 +245,11 @@ class _Features:
                 return
         if keep:
             one = len(keep) == 1  # a whole shard in one batch: no copy
-            self.cached = keep[0] if one else tuple(map(torch.cat, zip(*keep, strict=True)))
+            self.cached = (
+                keep[0]
+                if one
+                else (torch.cat([f for f, _ in keep]), torch.cat([y for _, y in keep]))
+            )
             yield self.cached
 
     def dim(self) -> int:
@@ -230,7 +259,7 @@ class _Features:
         return self.view.features(x).shape[1]
 
 
-def _class_stats(features: _Features, num_classes: int, device) -> ClassStats:
+def _class_stats(features: _Features, num_classes: int, device: torch.device | str) -> ClassStats:
     stats = None
     for feats, y in features:
         if stats is None:
@@ -241,7 +270,9 @@ def _class_stats(features: _Features, num_classes: int, device) -> ClassStats:
     return stats.all_reduce()
 
 
-def _nc(features: _Features, view, stats, initial) -> tuple[dict, dict]:
+def _nc(
+    features: _Features, view: FeatureView, stats: ClassStats, initial: dict[str, float] | None
+) -> tuple[dict[str, float], dict[str, float]]:
     """Second pass (NC4 agreement) and the metrics; returns (raw, scores)."""
     agreement = NCCAgreement(stats)
     for feats, y in features:
@@ -258,9 +289,9 @@ def evaluate(
     loaders: EvalLoaders,
     eval_loss: nn.Module,
     num_classes: int,
-    device,
-    autocast=nullcontext,
-    initial: dict | None = None,
+    device: torch.device | str,
+    autocast: Autocast = nullcontext,
+    initial: dict[str, float] | None = None,
     val_nc: bool = True,
     exact_prototypes: bool = False,
 ) -> dict[str, float]:
@@ -334,13 +365,19 @@ _TEST_KEYS = (keys.TEST_LOSS, keys.TEST_ACC1, keys.TEST_ACC5)
 
 
 def _accuracy(
-    features: _Features, view, eval_loss, device, names: tuple[str, str, str]
+    features: _Features,
+    view: FeatureView,
+    eval_loss: nn.Module,
+    device: torch.device | str,
+    names: tuple[str, str, str],
 ) -> dict[str, float]:
     """Mean loss, top-1 and top-5 accuracy over the split, keyed by ``names`` (loss, acc1,
     acc5)."""
     totals = torch.zeros(4, dtype=torch.float64, device=device)  # n, loss sum, top1, top5
     for feats, y in features:
         logits = view.logits(feats)
+        if logits is None:
+            raise RuntimeError("the class-mean prototypes are set before validation")
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices
         hits = top.eq(y[:, None])
@@ -353,10 +390,15 @@ def _accuracy(
     return {name: totals[i + 1].item() / n for i, name in enumerate(names)}
 
 
-def _loss_value(eval_loss, view, feats, y) -> torch.Tensor:
+def _loss_value(
+    eval_loss: nn.Module, view: FeatureView, feats: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor:
+    value: torch.Tensor
     if view.projection:  # SCL on single val views: NormFace against the class-mean prototypes
-        return eval_loss(feats, y, view.prototypes())
-    return eval_loss(feats, y, view.model.prototypes, view.model.bias)
+        value = eval_loss(feats, y, view.prototypes())
+    else:
+        value = eval_loss(feats, y, view.model.prototypes, view.model.bias)
+    return value
 
 
 def split_nc(metrics: dict[str, float], prefix: str = keys.NC) -> dict[str, float]:
@@ -364,7 +406,7 @@ def split_nc(metrics: dict[str, float], prefix: str = keys.NC) -> dict[str, floa
     return keys.per_metric(prefix, metrics)
 
 
-def autocast_for(device: torch.device, amp: str) -> type[AbstractContextManager] | object:
+def autocast_for(device: torch.device, amp: str) -> Autocast:
     """bf16 autocast on GPU for ``auto``/``bf16``; on CPU only when asked for ``bf16``."""
     use = amp == "bf16" or (amp == "auto" and device.type == "cuda")
     if not use:

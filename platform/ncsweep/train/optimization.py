@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 
 import torch
 
@@ -10,7 +11,7 @@ from ..config import OptimSpec, ScheduleSpec
 
 __all__ = ["build_optimizer", "build_scheduler", "lr_factor"]
 
-_OPTIMIZERS = {
+_OPTIMIZERS: dict[str, Callable[[list[torch.Tensor], float, OptimSpec], torch.optim.Optimizer]] = {
     "sgd": lambda params, lr, s: torch.optim.SGD(
         params,
         lr=lr,
@@ -22,7 +23,9 @@ _OPTIMIZERS = {
 }
 
 
-def build_optimizer(parameters, spec: OptimSpec, global_batch: int) -> torch.optim.Optimizer:
+def build_optimizer(
+    parameters: Iterable[torch.Tensor], spec: OptimSpec, global_batch: int
+) -> torch.optim.Optimizer:
     """Optimiser at ``spec.lr * global_batch / 256`` (linear scaling rule)."""
     return _OPTIMIZERS[spec.name](list(parameters), spec.scaled_lr(global_batch), spec)
 

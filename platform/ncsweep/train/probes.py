@@ -19,6 +19,7 @@ caller holding all the features in one process (a suite) passes ``data_parallel=
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,16 +29,19 @@ from torch import nn
 from .. import metric_keys as keys
 from ..config import ExperimentSpec
 from ..losses import create_loss, loss_info
+from ..models import NCModel
 from .core import RunHooks, TrainingCore
-from .distributed import all_reduce_, unwrap
+from .distributed import all_reduce_
 from .distributed import world_size as group_size
+from .evaluation import Autocast, EvalSplit
+from .streaming import StreamedEvalSplit
 
 __all__ = ["PROBES", "ProbeScore", "ProbesHook", "fit_probes", "probe_temperature"]
 
-# probe name -> loss factory given the probe temperature
-PROBES = {
-    "probe": lambda tau: create_loss("ce"),
-    "normprobe": lambda tau: create_loss("normface", temperature=tau),
+# probe name -> (loss family, its options) given the probe temperature
+PROBES: dict[str, Callable[[float], tuple[str, dict[str, Any]]]] = {
+    "probe": lambda tau: ("ce", {}),
+    "normprobe": lambda tau: ("normface", {"temperature": tau}),
 }
 
 
@@ -54,11 +58,22 @@ def probe_temperature(spec: ExperimentSpec) -> float:
     return loss_info(spec.loss.name).normprobe_temperature(spec.loss.kwargs())
 
 
-def _fit(loss: nn.Module, feats, labels, num_classes, epochs, lr, batch, seed, world) -> nn.Linear:
+def _fit(
+    loss: nn.Module,
+    normalized: bool,
+    feats: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int,
+    epochs: int,
+    lr: float,
+    batch: int,
+    seed: int,
+    world: int,
+) -> nn.Linear:
     device = feats.device
     with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
         torch.manual_seed(seed)
-        head = nn.Linear(feats.shape[1], num_classes, bias=not loss.normalized).to(device)
+        head = nn.Linear(feats.shape[1], num_classes, bias=not normalized).to(device)
     optimizer = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     local_batch = max(1, batch // world)
@@ -74,13 +89,16 @@ def _fit(loss: nn.Module, feats, labels, num_classes, epochs, lr, batch, seed, w
             loss(feats[idx], labels[idx], head.weight, head.bias).backward()
             if world > 1:
                 for p in head.parameters():
+                    assert p.grad is not None, "the loss uses every parameter of the head"
                     all_reduce_(p.grad).div_(world)
             optimizer.step()
         schedule.step()
     return head
 
 
-def _accuracy(head: nn.Linear, normalized: bool, feats, labels, world: int) -> float:
+def _accuracy(
+    head: nn.Linear, normalized: bool, feats: torch.Tensor, labels: torch.Tensor, world: int
+) -> float:
     with torch.no_grad():
         if normalized:
             logits = (
@@ -111,11 +129,13 @@ def fit_probes(
     world = group_size() if data_parallel else 1
     e, tau = spec.eval, probe_temperature(spec)
     scores = {}
-    for name, make_loss in PROBES.items():
+    for name, probe_loss in PROBES.items():
         start = time.perf_counter()
-        loss = make_loss(tau)
+        family, options = probe_loss(tau)
+        normalized = loss_info(family).normalized
         head = _fit(
-            loss,
+            create_loss(family, **options),
+            normalized,
             *train,
             num_classes,
             e.probe_epochs,
@@ -124,13 +144,15 @@ def fit_probes(
             spec.run.seed,
             world,
         )
-        accuracy = _accuracy(head, loss.normalized, *val, world)
+        accuracy = _accuracy(head, normalized, *val, world)
         scores[name] = ProbeScore(accuracy, time.perf_counter() - start)
     return scores
 
 
 @torch.no_grad()
-def _encode(model: nn.Module, loader, device, autocast) -> tuple[torch.Tensor, torch.Tensor]:
+def _encode(
+    model: NCModel, loader: EvalSplit | StreamedEvalSplit, device: torch.device, autocast: Autocast
+) -> tuple[torch.Tensor, torch.Tensor]:
     feats, labels = [], []
     for x, y in loader:  # an EvalSplit: prepare() turns raw uint8 samples into inputs
         x = loader.prepare(x.to(device))
@@ -146,7 +168,7 @@ class ProbesHook(RunHooks):
     ``val/acc1_probe``, ``val/acc1_normprobe`` and ``probe_time_s/<probe>``."""
 
     def final_metrics(self, core: TrainingCore, metrics: dict[str, Any]) -> dict[str, Any]:
-        model = unwrap(core.model)
+        model = core.nc_model
         was_training = model.training
         model.eval()
         try:

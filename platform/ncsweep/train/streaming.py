@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, TypeGuard, cast
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 __all__ = [
+    "Stream",
     "StreamedEvalSplit",
     "epoch_batches",
     "is_stream",
@@ -36,7 +37,20 @@ __all__ = [
 ]
 
 
-def is_stream(dataset: Any) -> bool:
+class Stream(Protocol):
+    """What training reads of a streamed split (``data.shards.ShardedImageDataset``)."""
+
+    @property
+    def num_samples(self) -> int: ...
+
+    def set_epoch(self, epoch: int) -> None: ...
+
+    def reader_samples(self, epoch: int, readers: int) -> list[int]: ...
+
+    def for_rank(self, rank: int, world_size: int) -> Stream: ...
+
+
+def is_stream(dataset: Any) -> TypeGuard[Stream]:
     return isinstance(dataset, IterableDataset)
 
 
@@ -52,7 +66,7 @@ def _readers(dataset: Any, workers: int) -> int:
 
 def stream_loader(
     dataset: Any, batch_size: int, workers: int, *, drop_last: bool, pin_memory: bool = False
-) -> DataLoader:
+) -> DataLoader[Any]:
     """A DataLoader over a rank's stream (GPU decoding stays in this process)."""
     return DataLoader(
         dataset,
@@ -83,9 +97,12 @@ def stream_steps_per_epoch(
     )
 
 
-def epoch_batches(loader: DataLoader, epoch: int, offset: int, steps: int) -> Iterator:
-    """Batches ``offset`` to ``steps`` of ``epoch`` (the first ``offset`` read and skipped)."""
-    loader.dataset.set_epoch(epoch)
+def epoch_batches(
+    loader: DataLoader[Any], epoch: int, offset: int, steps: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches ``offset`` to ``steps`` of ``epoch`` (the first ``offset`` read and skipped)
+    of a loader over a stream (:func:`stream_loader`)."""
+    cast(Stream, loader.dataset).set_epoch(epoch)
     return itertools.islice(loader, offset, steps)
 
 

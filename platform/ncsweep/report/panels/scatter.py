@@ -10,7 +10,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from ...plan.objectives import pareto_front
-from ..data import SweepData
+from ..data import SweepData, Trial
 from ..kinds import Fragment, register_kind
 from ..page import PageContext, colour
 from ._common import note, params_text
@@ -67,11 +67,13 @@ def render_pareto(panel, data: SweepData, page: PageContext) -> Fragment:
                     hovertemplate=_HOVER,
                 )
             )
-        full = [t for t in points if t.status == "finished"]
-        front = sorted(
-            (full[i] for i in pareto_front([(t.value(up), t.value(down)) for t in full])),
-            key=lambda t: t.value(down),
-        )
+        full: list[tuple[Trial, float, float]] = []  # (trial, up, down), both measured
+        for t in points:
+            y, x = t.value(up), t.value(down)
+            if t.status == "finished" and y is not None and x is not None:
+                full.append((t, y, x))
+        on_front = pareto_front([(y, x) for _, y, x in full])
+        front = [t for t, _, _ in sorted((full[i] for i in on_front), key=lambda c: c[2])]
         if len(front) > 1:
             fig.add_trace(
                 go.Scatter(

@@ -49,7 +49,7 @@ def render_evaluations(panel, data: SweepData, page: PageContext) -> Fragment:
     return Fragment(html, rows=rows)
 
 
-_STATUS_CLASS = {
+_STATUS_CLASS: dict[str, str] = {
     TrialOutcome.FAILED: "status-failed",
     TrialOutcome.STOPPED_EARLY: "status-stopped",
     TrialOutcome.RUNNING: "status-running",
