@@ -2,7 +2,8 @@
 
 Every import of every module of ``platform/ncsweep`` counts, module-level and inside
 functions (a deferred import hides a cycle, it does not remove it), relative imports
-resolved; only ``if TYPE_CHECKING:`` blocks (never run) are left out. A module belongs to the
+resolved, and the modules a package's ``_LAZY`` table names (its PEP 562 ``__getattr__``
+imports them); only ``if TYPE_CHECKING:`` blocks (never run) are left out. A module belongs to the
 layer of its folder (``LAYERS``: folders, never single modules inside one); an import may stay
 in its layer or go down, never up; no set of modules, and no set of folders, may import each
 other in a cycle; the plain-PyTorch layers import neither Ray nor MLflow. There are no
@@ -80,6 +81,28 @@ def _without_type_checking(tree: ast.Module) -> ast.Module:
     return tree
 
 
+def _lazy_imports(node: ast.AST) -> list[ast.ImportFrom]:
+    """A package's ``_LAZY`` table (public name -> module relative to the package, imported by
+    its PEP 562 ``__getattr__``), as the imports it performs: ``"metrics"`` and ``".metrics"``
+    are ``from . import metrics``, ``"..plan.plan"`` is ``from ..plan import plan``."""
+    target = node.target if isinstance(node, ast.AnnAssign) else None
+    if isinstance(node, ast.Assign) and len(node.targets) == 1:
+        target = node.targets[0]
+    value = getattr(node, "value", None)
+    if not (isinstance(target, ast.Name) and target.id == "_LAZY" and isinstance(value, ast.Dict)):
+        return []
+    found = []
+    for item in value.values:
+        if isinstance(item, ast.Constant) and isinstance(item.value, str):
+            dotted = item.value.lstrip(".")
+            level = max(1, len(item.value) - len(dotted))
+            parent, _, module = dotted.rpartition(".")
+            found.append(
+                ast.ImportFrom(module=parent or None, names=[ast.alias(module)], level=level)
+            )
+    return found
+
+
 def imports(name: str, path: Path, known: set[str]) -> set[str]:
     """The package modules ``name`` imports anywhere in its file (``from a import b``
     counts as ``a.b`` when ``b`` is a module)."""
@@ -87,13 +110,13 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
     for node in ast.walk(_without_type_checking(ast.parse(path.read_text(), str(path)))):
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = _resolve(name, path.name == "__init__.py", node)
-            targets = [
-                f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names
-            ]
         else:
-            continue
+            targets = []
+            for imp in [node] if isinstance(node, ast.ImportFrom) else _lazy_imports(node):
+                base = _resolve(name, path.name == "__init__.py", imp)
+                targets += [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in imp.names
+                ]
         for target in targets:
             while target and target not in known:  # `import ncsweep.x.y` as far as it exists
                 target = target.rpartition(".")[0]

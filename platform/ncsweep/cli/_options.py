@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from ..plan.settings import SweepSettings, flag_of
+from ..plan.settings import Flag, SweepSettings, flag_of
 from ..plan.sweep_config import SweepConfig
 
 __all__ = [
@@ -90,12 +90,20 @@ def _plain(annotation: Any) -> Any:
     return annotation
 
 
+def _flag(name: str) -> Flag:
+    """The :class:`Flag` setting ``name`` declares; a ``ValueError`` where it has none."""
+    flag = flag_of(SweepConfig.model_fields[name])
+    if flag is None:
+        raise ValueError(f"setting {name!r} declares no Flag: not a command-line option")
+    return flag
+
+
 def _default_shown(name: str, default: Any) -> str | bool:
     """A ``SweepSettings`` field's ``[default: ...]``: the preset's, else the field's."""
     if default is None:
         return False
     if isinstance(default, bool):
-        flag = flag_of(SweepConfig.model_fields[name])
+        flag = _flag(name)
         default = flag.flag(name) if default else flag.off
     return f"the preset's, else {default}"
 
@@ -105,9 +113,7 @@ def setting_option(name: str, *, panel: bool = True) -> tuple[Any, Any]:
     ``Annotated[type, typer.Option(...)]`` and what it is when not given; ``panel``: put it
     under its ``--help`` panel (False for a verb without panels)."""
     field = SweepConfig.model_fields[name]
-    flag = flag_of(field)
-    if flag is None:
-        raise ValueError(f"setting {name!r} declares no Flag: not a command-line option")
+    flag = _flag(name)
     reads = READS.get(name, (_plain(field.annotation), None))[0]
     declarations = [f"{flag.flag(name)}/{flag.off}" if flag.off else flag.flag(name)]
     declarations += [flag.short] if flag.short else []
@@ -139,7 +145,7 @@ def with_settings(*names: str, panels: bool = True) -> Callable[[Callable], Call
     order = list(PANELS)
 
     def panel_of(name: str) -> int:
-        return order.index(flag_of(SweepConfig.model_fields[name]).panel)
+        return order.index(_flag(name).panel)
 
     def decorate(command: Callable) -> Callable:
         signature = inspect.signature(command, eval_str=True)
@@ -154,7 +160,9 @@ def with_settings(*names: str, panels: bool = True) -> Callable[[Callable], Call
             )
         own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
         parameters = settings + own
-        command.__signature__ = signature.replace(parameters=parameters)
+        # inspect.signature reads __signature__ off any function; typeshed's function type
+        # does not declare the attribute
+        command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
         command.__annotations__ = {
             **{p.name: p.annotation for p in parameters},
             "return": signature.return_annotation,

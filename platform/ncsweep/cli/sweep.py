@@ -29,7 +29,10 @@ def _described(name: str) -> str:
     """The declared help of sweep setting ``name`` (``plan/sweep_config.py``)."""
     from ..plan.sweep_config import SweepConfig
 
-    return SweepConfig.model_fields[name].description
+    description = SweepConfig.model_fields[name].description
+    if description is None:  # every sweep setting declares one: it is its --help text
+        raise ValueError(f"sweep setting {name!r} declares no description")
+    return description
 
 
 def _presets() -> list[str]:

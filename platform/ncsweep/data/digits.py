@@ -42,7 +42,7 @@ def digits_splits(seed: int, val_fraction: float = 0.2) -> tuple[Split, Split, S
     rest, test = stratified_split(labels, TEST_FRACTION, TEST_SEED)
     train, val = stratified_split(labels[rest], val_fraction, seed)
     train, val = rest[train], rest[val]
-    return tuple((images[i], labels[i]) for i in (train, val, test))
+    return (images[train], labels[train]), (images[val], labels[val]), (images[test], labels[test])
 
 
 @register_dataset("digits")

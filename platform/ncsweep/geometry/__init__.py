@@ -11,7 +11,7 @@ plain Python; the descriptors are imported here at once, the rest when first ask
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .descriptors import (
     METRIC_DIRECTIONS,
@@ -90,7 +90,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib

@@ -110,7 +110,8 @@ def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     found = store.search_runs(
         experiment_id, {TAG_STUDY: study, TAG_KIND: "train"}, max_results=5000
     )
-    runs = [
+    # one row per run; its columns hold different types (str, int, a list, the metrics)
+    runs: list[dict[str, Any]] = [
         {
             "run_id": r.run_id,
             "status": r.status,

@@ -7,7 +7,8 @@ Ray, while ``run_sweep`` (``runner``) imports both.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..plan.plan import FamilyPlan, SweepPlan
@@ -43,26 +44,33 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    # one branch per module, so that tests/test_layers.py sees every edge
-    if name in ("FamilyPlan", "SweepPlan"):
-        from ..plan import plan as module
-    elif name in ("Preset", "list_presets", "load_preset"):
-        from ..plan import presets as module
-    elif name in ("SearchSpace", "list_families", "load_space"):
-        from ..plan import spaces as module
-    elif name in ("SweepConfig", "load_state", "save_state"):
-        from ..plan import state as module
-    elif name == "SweepSettings":
-        from ..plan import sweep_config as module
-    elif name == "export_best":
-        from . import export as module
-    elif name in ("best_per_family", "collect_rows", "leaderboard_table"):
-        from . import leaderboard as module
-    elif name == "resolve_plan":
-        from . import resolve as module
-    elif name in ("SweepOutcome", "run_sweep"):
-        from . import runner as module
-    else:
+#: Public name -> the module that defines it, relative to this package (what
+#: ``importlib.import_module`` resolves against ``__name__``; tests/test_layers.py reads this
+#: table as this package's imports).
+_LAZY: dict[str, str] = {
+    "FamilyPlan": "..plan.plan",
+    "SweepPlan": "..plan.plan",
+    "Preset": "..plan.presets",
+    "list_presets": "..plan.presets",
+    "load_preset": "..plan.presets",
+    "SearchSpace": "..plan.spaces",
+    "list_families": "..plan.spaces",
+    "load_space": "..plan.spaces",
+    "SweepConfig": "..plan.state",
+    "load_state": "..plan.state",
+    "save_state": "..plan.state",
+    "SweepSettings": "..plan.sweep_config",
+    "export_best": ".export",
+    "best_per_family": ".leaderboard",
+    "collect_rows": ".leaderboard",
+    "leaderboard_table": ".leaderboard",
+    "resolve_plan": ".resolve",
+    "SweepOutcome": ".runner",
+    "run_sweep": ".runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(module, name)
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

@@ -45,7 +45,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from .. import metric_keys as keys
@@ -288,7 +288,7 @@ def _sweep_runs(store: TrackingStore, sweep: str) -> tuple[RunRecord, list[RunRe
         if experiment
         else []
     )
-    if not parents:
+    if experiment is None or not parents:
         raise SpecError(f"no MLflow sweep run named {sweep!r} at {store.uri}")
     parent = parents[0]
     return parent, store.search_runs(experiment.experiment_id, {PARENT_TAG: parent.run_id})
@@ -349,7 +349,9 @@ def _configs(
     out: dict[str, list[ConfirmedConfig]] = {}
     for search_id, runs in sorted(groups.items()):
         source = search_by_id.get(search_id)
-        family = runs[0].tags.get(TAG_FAMILY) or (source.tags.get(TAG_FAMILY) if source else "?")
+        family = (
+            runs[0].tags.get(TAG_FAMILY) or (source.tags.get(TAG_FAMILY) if source else None) or "?"
+        )
         finished = sorted(
             (
                 SeedRun(
@@ -501,9 +503,12 @@ def _tuning(parent: RunRecord, search: list[RunRecord], goal: Objective) -> dict
             continue
         if len(usable) < len(chosen):
             basis += f"; {len(chosen) - len(usable)} without a value (failed, running) left out"
-        scores = [goal.value(r.metrics) for r in usable]
+        # every usable run has a value: the filter only narrows the type
+        scores = [v for v in (goal.value(r.metrics) for r in usable) if v is not None]
         hours = [
-            max(0.0, (r.end_ms - r.start_ms) / 3.6e6) * (gpus if gpus > 0 else 1.0) for r in usable
+            max(0.0, (r.end_ms - r.start_ms) / 3.6e6) * (gpus if gpus > 0 else 1.0)
+            for r in usable
+            if r.end_ms is not None  # every usable run has ended: this only narrows the type
         ]
         curve = tuning_curve(scores, costs=hours, higher_is_better=goal.mode == "max")
         out[family] = TuningResult(
@@ -625,7 +630,7 @@ def confirmed_leaderboard(results: ConfirmedResults, title: str | None = None) -
             f"curse = search-best {results.metric} - its confirmed mean"
         ),
     )
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("family", "left"),
         ("confirmed winner", "left"),
         ("seeds", "right"),
@@ -635,7 +640,8 @@ def confirmed_leaderboard(results: ConfirmedResults, title: str | None = None) -
         ("search-best", "left"),
         (f"search {results.metric}", "right"),
         ("winner's curse", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
     for f in ranked_families(results):
         table.add_row(

@@ -122,7 +122,8 @@ class MlflowStore(TrackingStore):
         max_results: int | None = None,
     ) -> list[RunRecord]:
         query, order = _filter(tags, status), _order(descending_by)
-        runs, token = [], None
+        runs: list[RunRecord] = []
+        token = None
         while True:
             page = self.client.search_runs(
                 [experiment_id],

@@ -116,7 +116,8 @@ class EvalLoaders:
     train_full: (
         EvalSplit | StreamedEvalSplit
     )  # the whole un-augmented training set (exact SCL prototypes, probes)
-    test: EvalSplit | None = None  # the held-out test split; only when a run asks for it
+    # the held-out test split; only when a run asks for it
+    test: EvalSplit | StreamedEvalSplit | None = None
 
 
 def make_eval_loaders(
@@ -334,11 +335,11 @@ def evaluate(
 def evaluate_test(
     model: nn.Module,
     view: FeatureView,
-    split: EvalSplit,
+    split: EvalSplit | StreamedEvalSplit,
     eval_loss: nn.Module,
     num_classes: int,
-    device,
-    autocast=nullcontext,
+    device: torch.device | str,
+    autocast: Autocast = nullcontext,
     nc: bool = True,
 ) -> dict[str, float]:
     """``test/loss``, ``test/acc1``, ``test/acc5`` on the test split and, with ``nc``,

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 __all__ = [
@@ -39,6 +40,9 @@ __all__ = [
     "probability_of_improvement",
     "verdict",
 ]
+
+#: What ``numpy.random.default_rng`` takes: a seed, a generator, or None (fresh entropy).
+Seed = int | np.random.Generator | None
 
 #: How ``verdict`` shows a metric: ``unit -> (factor, label, decimals)``. ``"pts"``: the
 #: values are fractions in [0, 1] (accuracies as logged) shown as percentage points (x100).
@@ -82,7 +86,7 @@ class Estimate:
     degenerate: bool = False
 
 
-def _finite(values, name: str) -> np.ndarray:
+def _finite(values: ArrayLike, name: str) -> np.ndarray:
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1 or array.size == 0:
         raise ValueError(
@@ -137,7 +141,7 @@ def _bootstrap(
     point: float,
     confidence: float,
     n_resamples: int,
-    seed: int | np.random.Generator | None,
+    seed: Seed,
 ) -> tuple[float, float, str, bool]:
     """``(low, high, method, degenerate)`` of ``statistic`` over ``data``.
 
@@ -176,7 +180,9 @@ def _bootstrap(
     return float(low), float(high), f"bootstrap BCa, {expanded}", False
 
 
-def mean_interval(values, confidence: float = 0.95, n_resamples: int = 9999, seed=0) -> Estimate:
+def mean_interval(
+    values: ArrayLike, confidence: float = 0.95, n_resamples: int = 9999, seed: Seed = 0
+) -> Estimate:
     """Mean of one metric over runs, with a bootstrap interval.
 
     Args:
@@ -193,7 +199,7 @@ def mean_interval(values, confidence: float = 0.95, n_resamples: int = 9999, see
     point = float(np.mean(x))
     low, high, method, degenerate = _bootstrap(
         (x,),
-        lambda s, axis: np.mean(s, axis=axis),
+        _mean,
         point=point,
         confidence=confidence,
         n_resamples=n_resamples,
@@ -202,7 +208,7 @@ def mean_interval(values, confidence: float = 0.95, n_resamples: int = 9999, see
     return Estimate(point, _std(x), low, high, x.size, method, "mean", confidence, degenerate)
 
 
-def _pair_arrays(a, b, paired: bool) -> tuple[np.ndarray, np.ndarray]:
+def _pair_arrays(a: ArrayLike, b: ArrayLike, paired: bool) -> tuple[np.ndarray, np.ndarray]:
     x, y = _finite(a, "a"), _finite(b, "b")
     if paired and x.size != y.size:
         raise ValueError(
@@ -212,7 +218,12 @@ def _pair_arrays(a, b, paired: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def difference(
-    a, b, paired: bool, confidence: float = 0.95, n_resamples: int = 9999, seed=0
+    a: ArrayLike,
+    b: ArrayLike,
+    paired: bool,
+    confidence: float = 0.95,
+    n_resamples: int = 9999,
+    seed: Seed = 0,
 ) -> Estimate:
     """Difference of means ``mean(a) - mean(b)`` with a bootstrap interval.
 
@@ -231,18 +242,13 @@ def difference(
     """
     x, y = _pair_arrays(a, b, paired)
     point = float(np.mean(x) - np.mean(y))
+    data: tuple[np.ndarray, ...]
+    statistic: Callable[..., np.ndarray]
     if paired:
-        data, spread, n = (x - y,), _std(x - y), x.size
-
-        def statistic(d, axis):
-            return np.mean(d, axis=axis)
-
+        data, spread, n, statistic = (x - y,), _std(x - y), x.size, _mean
     else:
         data, spread, n = (x, y), math.hypot(_std(x), _std(y)), x.size + y.size
-
-        def statistic(s, t, axis):
-            return np.mean(s, axis=axis) - np.mean(t, axis=axis)
-
+        statistic = _mean_difference
     low, high, method, degenerate = _bootstrap(
         data,
         statistic,
@@ -257,19 +263,36 @@ def difference(
     )
 
 
+def _mean(s: np.ndarray, axis: int) -> np.ndarray:
+    """``mean(s)`` along ``axis`` (a vectorised bootstrap statistic)."""
+    return np.asarray(np.mean(s, axis=axis))
+
+
+def _mean_difference(s: np.ndarray, t: np.ndarray, axis: int) -> np.ndarray:
+    """``mean(s) - mean(t)`` along ``axis`` (unpaired difference of means)."""
+    return np.asarray(np.mean(s, axis=axis) - np.mean(t, axis=axis))
+
+
 def _wins(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``1[x > y] + 0.5 * 1[x == y]``, elementwise (broadcasts)."""
-    return (x > y) + 0.5 * (x == y)
+    return np.asarray((x > y) + 0.5 * (x == y))
+
+
+def _mean_wins(s: np.ndarray, t: np.ndarray, axis: int) -> np.ndarray:
+    """``mean_{i,j} _wins(s[..., i], t[..., j])``: the unpaired probability of improvement of
+    resamples ``s`` (..., n_a) and ``t`` (..., n_b); ``axis`` is the last one, as scipy's
+    vectorised bootstrap passes it."""
+    return np.asarray(np.mean(_wins(s[..., :, None], t[..., None, :]), axis=(-2, -1)))
 
 
 def probability_of_improvement(
-    a,
-    b,
+    a: ArrayLike,
+    b: ArrayLike,
     paired: bool = True,
     higher_is_better: bool = True,
     confidence: float = 0.95,
     n_resamples: int = 9999,
-    seed=0,
+    seed: Seed = 0,
 ) -> Estimate:
     """Probability that a run of A beats a run of B, with a bootstrap interval.
 
@@ -296,20 +319,14 @@ def probability_of_improvement(
     x, y = _pair_arrays(a, b, paired)
     if not higher_is_better:
         x, y = -x, -y
+    data: tuple[np.ndarray, ...]
+    statistic: Callable[..., np.ndarray]
     if paired:
         pair_scores = _wins(x, y)
-        data, n = (pair_scores,), x.size
-
-        def statistic(s, axis):
-            return np.mean(s, axis=axis)
-
+        data, n, statistic = (pair_scores,), x.size, _mean
     else:
         pair_scores = _wins(x[:, None], y[None, :]).ravel()
-        data, n = (x, y), x.size + y.size
-
-        def statistic(s, t, axis):
-            return np.mean(_wins(s[..., :, None], t[..., None, :]), axis=(-2, -1))
-
+        data, n, statistic = (x, y), x.size + y.size, _mean_wins
     point = float(np.mean(pair_scores))
     low, high, method, degenerate = _bootstrap(
         data,

@@ -30,8 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .intervals import _finite
+from .intervals import Seed, _finite
 
 __all__ = ["TuningCurve", "expected_max", "tuning_curve"]
 
@@ -43,14 +44,16 @@ def _weights(ns: np.ndarray, size: int) -> np.ndarray:
     return np.diff(powers, axis=1)
 
 
-def _ns(ns, size: int) -> np.ndarray:
-    ns = np.arange(1, size + 1) if ns is None else np.asarray(ns, dtype=np.float64).ravel()
-    if ns.size == 0 or np.any(ns < 1):
-        raise ValueError(f"ns must be trial counts >= 1, got {ns!r}")
-    return ns.astype(np.float64)
+def _ns(ns: ArrayLike | None, size: int) -> np.ndarray:
+    counts = np.arange(1, size + 1) if ns is None else np.asarray(ns, dtype=np.float64).ravel()
+    if counts.size == 0 or np.any(counts < 1):
+        raise ValueError(f"ns must be trial counts >= 1, got {counts!r}")
+    return counts.astype(np.float64)
 
 
-def expected_max(scores, ns=None, higher_is_better: bool = True) -> np.ndarray:
+def expected_max(
+    scores: ArrayLike, ns: ArrayLike | None = None, higher_is_better: bool = True
+) -> np.ndarray:
     """Expected best score after n iid trials (Dodge et al. 2019, closed form above).
 
     Args:
@@ -105,13 +108,13 @@ class TuningCurve:
 
 
 def tuning_curve(
-    scores,
-    costs=None,
-    ns=None,
+    scores: ArrayLike,
+    costs: ArrayLike | None = None,
+    ns: ArrayLike | None = None,
     higher_is_better: bool = True,
     confidence: float = 0.95,
     n_resamples: int = 999,
-    seed=0,
+    seed: Seed = 0,
 ) -> TuningCurve:
     """Expected best score after n trials, with a percentile bootstrap band over the scores.
 
