@@ -5,6 +5,12 @@
 - ``s3_server`` (function): the same server, emptied before and after the test.
 - ``ray_session`` (session): a local Ray instance with 2 CPUs (dashboard on 127.0.0.1).
 - ``mlflow_server`` (session): ``mlflow server`` with a SQLite store and proxied artifacts.
+
+Test tiers: a test that uses a fixture of :data:`STARTS` (itself or through other fixtures,
+these and the sub-conftests') gets that fixture's markers at collection, so ``-m "not ray"``
+deselects it before anything starts. A test that starts such a thing itself (a ``ncsweep``
+subprocess that starts a local Ray, a server started in its body) carries the marker in its
+module's ``pytestmark``. ``make test-fast`` runs the tests with none of them.
 """
 
 from __future__ import annotations
@@ -23,6 +29,25 @@ from ncsweep._environment import QUIET_ENV
 from services import free_port, start_mlflow_server, stop
 
 os.environ.update(QUIET_ENV)
+
+# fixture -> the markers of what it starts (pyproject.toml declares each marker)
+STARTS = {
+    "s3_endpoint": ("s3",),
+    "ray_session": ("ray",),
+    "mlflow_server": ("mlflow",),
+    "chromium": ("browser",),
+    "pg_uri": ("cluster",),
+    "mlflow_pg": ("cluster", "mlflow"),
+    "two_node_cluster": ("cluster", "ray"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items):
+    # fixturenames is the closure: fixtures used through other fixtures are in it
+    for item in items:
+        for name in sorted({m for f in item.fixturenames for m in STARTS.get(f, ())}):
+            item.add_marker(name)
 
 
 def _reset_moto(endpoint: str) -> None:

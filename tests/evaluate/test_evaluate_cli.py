@@ -18,8 +18,6 @@ from ncsweep.train.checkpoint import STATE_FILE
 from ncsweep.train.mlflow_hooks import MlflowHooks
 from ncsweep.train.trainer import close_run, open_run, outcome_from_metrics
 
-pytestmark = pytest.mark.slow
-
 
 def ncsweep(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

@@ -15,7 +15,6 @@ from ncsweep.geometry import iterations_to_match
 from ncsweep.report import build_report, history
 from ncsweep.report.data import load_sweep
 
-pytestmark = pytest.mark.slow
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 

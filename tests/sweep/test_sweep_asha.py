@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import time
 
-import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -17,8 +16,6 @@ from ncsweep.sweep.export import pareto_rows
 from ncsweep.sweep.leaderboard import find_parent
 from ncsweep.sweep.spaces import search_spaces_dir
 from ncsweep.sweep.study import load_study
-
-pytestmark = pytest.mark.slow
 
 # digits: 1,347 training images; batch 64 or 128 (the preset's space) -> 21 or 10 steps an
 # epoch; two epochs evaluated every 4 steps -> 11 or 5 evaluations, not the 2 epochs.

@@ -15,8 +15,6 @@ from ncsweep.sweep.leaderboard import find_parent
 from ncsweep.sweep.study import load_study
 from ncsweep.sweep.tuning import SweepInterrupted
 
-pytestmark = pytest.mark.slow
-
 WARM = {"optim.lr": 0.123, "optim.weight_decay": 0.000321, "run.batch_size": 64}
 
 

@@ -9,8 +9,6 @@ from mlflow.tracking import MlflowClient
 from ncsweep.config import load_spec
 from ncsweep.train.trainer import run_training
 
-pytestmark = pytest.mark.slow
-
 # Bars held on digits (450 val images, chance 10 %) after 8 epochs of 10 steps.
 FAMILIES = [("ce", 0.90), ("normface", 0.90), ("ntce", 0.90), ("nonl", 0.90), ("scl", 0.85)]
 
