@@ -50,6 +50,47 @@ def pytest_collection_modifyitems(items):
             item.add_marker(name)
 
 
+class _UnmarkedStartGuard:
+    """A fixture of STARTS requested at run time (``request.getfixturevalue``) is invisible at
+    collection, so ``-m`` cannot deselect its test: the test that sets it up without the
+    markers fails, naming them. In ``make test-fast`` no marked test runs, so every such start
+    fails. It fails once the fixture is set up (pytest caches a fixture's value or error in
+    its own setup hook; failing before it would leave the fixture half set up).
+
+    A plugin, not conftest hooks: setting up a session-scoped fixture calls the hooks of the
+    session's folder, the repository root, which do not include this conftest's."""
+
+    def __init__(self):
+        self.running: pytest.Item | None = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item):
+        self.running = item
+        try:
+            return (yield)
+        finally:
+            self.running = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef):
+        value = yield
+        item = self.running
+        if item is not None and fixturedef.argname in STARTS:
+            missing = set(STARTS[fixturedef.argname]) - {m.name for m in item.iter_markers()}
+            if missing:
+                pytest.fail(
+                    f"{item.nodeid} starts {fixturedef.argname} without the marker "
+                    f"{', '.join(sorted(missing))}: add it to the module's pytestmark "
+                    "(or to a pytest.param's marks)",
+                    pytrace=False,
+                )
+        return value
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_UnmarkedStartGuard(), "ncsweep-unmarked-start-guard")
+
+
 def _reset_moto(endpoint: str) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
