@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -89,6 +90,24 @@ class _UnmarkedStartGuard:
 
 def pytest_configure(config):
     config.pluginmanager.register(_UnmarkedStartGuard(), "ncsweep-unmarked-start-guard")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_single_threaded():
+    """torch at one intra-op thread in this process: on a shared 2-core machine its OpenMP
+    threads spin against other processes and make small forward/backward passes several times
+    slower (tests/train/test_core.py at a load of ~10: 27 s CPU and 73 s wall with 2 threads,
+    8 s and 16 s with one). Subprocesses and Ray workers keep their own settings."""
+    torch = sys.modules.get("torch")  # collection imported it if any test module uses it
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _reset_moto(endpoint: str) -> None:
