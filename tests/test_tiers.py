@@ -14,6 +14,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 # node id -> (in the fast tier, the tier markers it carries), and how it gets them
@@ -88,6 +90,7 @@ def test_the_fast_tier_deselects_every_declared_marker():
     assert set(re.findall(r"\w+", fast_tier_expression())) - {"not", "or"} == tier_markers()
 
 
+@pytest.mark.slow  # the collection imports torch, Ray and MLflow in a fresh interpreter
 def test_known_tests_land_in_their_tier_with_their_markers(tmp_path):
     out = tmp_path / "tiers.json"
     done = subprocess.run(
