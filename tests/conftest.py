@@ -10,7 +10,9 @@ Test tiers: a test that uses a fixture of :data:`STARTS` (itself or through othe
 these and the sub-conftests') gets that fixture's markers at collection, so ``-m "not ray"``
 deselects it before anything starts. A test that starts such a thing itself (a ``ncsweep``
 subprocess that starts a local Ray, a server started in its body) carries the marker in its
-module's ``pytestmark``. ``make test-fast`` runs the tests with none of them.
+module's ``pytestmark``; a test that asks for such a fixture at run time without its marker
+fails. ``slow`` (set in the test files) marks tests that start none of these but spend
+seconds of CPU in fresh interpreters. ``make test-fast`` runs the tests with none of them.
 """
 
 from __future__ import annotations
