@@ -1,5 +1,7 @@
 # Two commands do everything on a fresh machine: `make sweep` and `make test`.
 # The virtualenv is created on first use and reinstalled only when pyproject.toml changes.
+# `make test-fast` is the inner loop: the tests that start no Ray, server, browser or cluster
+# (markers in pyproject.toml, applied by tests/conftest.py); `make test` runs them all (CI).
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +13,9 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export AWS_EC2_METADATA_DISABLED := true
 export DO_NOT_TRACK := 1
 
-.PHONY: venv test lint bench sweep clean
+.PHONY: venv test test-fast lint bench sweep clean
+
+FAST_TIER := not (ray or mlflow or s3 or browser or cluster or slow)
 
 venv: $(STAMP)
 
@@ -23,7 +27,10 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	sh tests/system_deps.sh
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --durations=25 $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "$(FAST_TIER)" --durations=25 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check platform tests

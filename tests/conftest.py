@@ -5,6 +5,14 @@
 - ``s3_server`` (function): the same server, emptied before and after the test.
 - ``ray_session`` (session): a local Ray instance with 2 CPUs (dashboard on 127.0.0.1).
 - ``mlflow_server`` (session): ``mlflow server`` with a SQLite store and proxied artifacts.
+
+Test tiers: a test that uses a fixture of :data:`STARTS` (itself or through other fixtures,
+these and the sub-conftests') gets that fixture's markers at collection, so ``-m "not ray"``
+deselects it before anything starts. A test that starts such a thing itself (a ``ncsweep``
+subprocess that starts a local Ray, a server started in its body) carries the marker in its
+module's ``pytestmark``; a test that asks for such a fixture at run time without its marker
+fails. ``slow`` (set in the test files) marks tests that start none of these but spend
+seconds of CPU in fresh interpreters. ``make test-fast`` runs the tests with none of them.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -23,6 +32,84 @@ from ncsweep._environment import QUIET_ENV
 from services import free_port, start_mlflow_server, stop
 
 os.environ.update(QUIET_ENV)
+
+# fixture -> the markers of what it starts (pyproject.toml declares each marker)
+STARTS = {
+    "s3_endpoint": ("s3",),
+    "ray_session": ("ray",),
+    "mlflow_server": ("mlflow",),
+    "chromium": ("browser",),
+    "pg_uri": ("cluster",),
+    "mlflow_pg": ("cluster", "mlflow"),
+    "two_node_cluster": ("cluster", "ray"),
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items):
+    # fixturenames is the closure: fixtures used through other fixtures are in it
+    for item in items:
+        for name in sorted({m for f in item.fixturenames for m in STARTS.get(f, ())}):
+            item.add_marker(name)
+
+
+class _UnmarkedStartGuard:
+    """A fixture of STARTS requested at run time (``request.getfixturevalue``) is invisible at
+    collection, so ``-m`` cannot deselect its test: the test that sets it up without the
+    markers fails, naming them. In ``make test-fast`` no marked test runs, so every such start
+    fails. It fails once the fixture is set up (pytest caches a fixture's value or error in
+    its own setup hook; failing before it would leave the fixture half set up).
+
+    A plugin, not conftest hooks: setting up a session-scoped fixture calls the hooks of the
+    session's folder, the repository root, which do not include this conftest's."""
+
+    def __init__(self):
+        self.running: pytest.Item | None = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item):
+        self.running = item
+        try:
+            return (yield)
+        finally:
+            self.running = None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_fixture_setup(self, fixturedef):
+        value = yield
+        item = self.running
+        if item is not None and fixturedef.argname in STARTS:
+            missing = set(STARTS[fixturedef.argname]) - {m.name for m in item.iter_markers()}
+            if missing:
+                pytest.fail(
+                    f"{item.nodeid} starts {fixturedef.argname} without the marker "
+                    f"{', '.join(sorted(missing))}: add it to the module's pytestmark "
+                    "(or to a pytest.param's marks)",
+                    pytrace=False,
+                )
+        return value
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_UnmarkedStartGuard(), "ncsweep-unmarked-start-guard")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _torch_single_threaded():
+    """torch at one intra-op thread in this process: on a shared 2-core machine its OpenMP
+    threads spin against other processes and make small forward/backward passes several times
+    slower (tests/train/test_core.py at a load of ~10: 27 s CPU and 73 s wall with 2 threads,
+    8 s and 16 s with one). Subprocesses and Ray workers keep their own settings."""
+    torch = sys.modules.get("torch")  # collection imported it if any test module uses it
+    if torch is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _reset_moto(endpoint: str) -> None:

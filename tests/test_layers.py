@@ -270,6 +270,7 @@ def test_graph_sees_deferred_and_relative_imports():
     assert "ncsweep.runtime.trainer" in edges["ncsweep.cli.train"]
 
 
+@pytest.mark.slow  # a fresh interpreter per module, each importing torch
 @pytest.mark.parametrize(
     "module",
     [

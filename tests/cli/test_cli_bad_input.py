@@ -137,7 +137,8 @@ def test_bad_input_exits_2_with_one_message_and_starts_nothing(argv, expected, w
     "argv",
     [
         ["train", "--config", "binary.yaml"],
-        ["sweep", "--max-concurrent", "0"],
+        # `sweep` imports torch, Ray and MLflow before it checks its input
+        pytest.param(["sweep", "--max-concurrent", "0"], marks=pytest.mark.slow),
     ],
     ids=" ".join,
 )

@@ -11,6 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+# most tests run ``python -m ncsweep sweep|train``, which imports torch (sweep: Ray and
+# MLflow too) before it checks its input: seconds of CPU per process
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ray  # the `ncsweep sweep` subprocess starts a local Ray
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ray
 
 HERE = Path(__file__).parent
 

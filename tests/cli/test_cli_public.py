@@ -9,7 +9,12 @@ import socket
 import subprocess
 import sys
 
+import pytest
 import yaml
+
+# most tests run ``python -m ncsweep sweep|train``, which imports torch (sweep: Ray and
+# MLflow too) before it checks its input: seconds of CPU per process
+pytestmark = pytest.mark.slow
 
 LONG = "a-folder-name-long-enough-that-one-line-of-it-is-wider-than-eighty-columns-" * 2
 

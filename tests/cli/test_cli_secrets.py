@@ -22,7 +22,7 @@ import psutil
 import pytest
 from mlflow.tracking import MlflowClient
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ray  # the `ncsweep sweep` subprocess starts a local Ray
 
 PASSWORD = "pw-Zq81x-do-not-print"
 AWS_SECRET = "aws-Kd72m-do-not-print"

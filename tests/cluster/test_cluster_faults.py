@@ -20,7 +20,6 @@ from ncsweep.runtime.lease import read_lease
 from ncsweep.sweep.leaderboard import collect_rows, find_parent
 from ncsweep.tracking import TAG_NODE_ID, TAG_RETRIES
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -34,6 +34,7 @@ def test_bad_resources_are_refused_with_a_message(value, expected):
     assert parse_resources('{"worker_node": 0.01}') == {"worker_node": 0.01}
 
 
+@pytest.mark.slow  # ``python -m ncsweep.cli sweep`` imports torch, Ray and MLflow
 def test_bad_resources_exit_2_before_anything_starts(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "ncsweep.cli", "sweep", "--resources-per-worker", "{oops"]

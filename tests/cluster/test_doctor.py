@@ -5,10 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from mlflow.tracking import MlflowClient
-
-pytestmark = pytest.mark.slow
 
 
 def _doctor(cluster, *args: str) -> subprocess.CompletedProcess:

@@ -9,14 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep.leaderboard import find_parent
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 WORKER_RESOURCE = "worker_node"  # the custom resource the second node declares (conftest)
 

@@ -8,8 +8,6 @@ import torch
 from ncsweep.data import DatasetNotFoundError, create_dataset
 from ncsweep.data.remote import materialize
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture
 def bucket_with_cifar(s3_server, cifar10_root):

@@ -110,7 +110,6 @@ def bucket(s3_server):
     return fs
 
 
-@pytest.mark.slow
 def test_s3_shards_stream_back_as_a_dataset(image_folder, bucket):
     url = "s3://datasets/imagenet-shards"
     for split in ("train", "val"):
@@ -132,7 +131,6 @@ def _files_under(*folders: Path) -> list[str]:
     return [str(p) for folder in folders for p in folder.rglob("*") if p.is_file()]
 
 
-@pytest.mark.slow
 def test_streaming_from_s3_writes_nothing_to_local_disk(
     image_folder, bucket, tmp_path, monkeypatch
 ):

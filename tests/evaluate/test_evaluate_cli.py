@@ -18,8 +18,6 @@ from ncsweep.runtime.trainer import close_run, open_run, outcome_from_metrics
 from ncsweep.train import TrainingCore, fit
 from ncsweep.train.checkpoint import STATE_FILE
 
-pytestmark = pytest.mark.slow
-
 
 def ncsweep(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(

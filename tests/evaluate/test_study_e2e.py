@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from ncsweep.cli import app
-
-pytestmark = pytest.mark.slow
 
 
 def test_tiny_study_writes_the_table_and_tracks_parent_and_child_runs(

@@ -17,8 +17,6 @@ from mlflow.tracking import MlflowClient
 
 from ncsweep.cli import main
 
-pytestmark = pytest.mark.slow
-
 PARENT = "tags.`ncsweep.kind` = 'study'"
 
 

@@ -39,6 +39,7 @@ def _worker(rank, port, out_path):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two spawned ranks, each a fresh interpreter importing torch
 def test_two_process_gloo_all_reduce_equals_one_process(tmp_path):
     out = tmp_path / "metrics.pt"
     mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)

@@ -18,6 +18,8 @@ import torch.multiprocessing as mp
 
 from ncsweep.losses import create_loss
 
+pytestmark = pytest.mark.slow  # two spawned ranks, each a fresh interpreter importing torch
+
 WORLD, LOCAL_B, D, K, STEPS = 2, 5, 4, 3, 2
 CONFIGS = [
     ("ntce", {}),

@@ -107,7 +107,6 @@ def test_links_go_to_the_runs_table_without_credentials():
     assert "pw" not in ui_command("http://user:pw@mlflow:5000")
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_sweep_terminal_shows_the_view_not_ray(tiny_sweep):
     output = tiny_sweep.output
@@ -125,7 +124,6 @@ def test_sweep_terminal_shows_the_view_not_ray(tiny_sweep):
     assert f"Ray's output: {log}" in output
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(1800)
 def test_the_report_a_sweep_writes_at_its_end_says_it_finished(tiny_sweep):
     html = tiny_sweep.report.read_text()

@@ -16,7 +16,7 @@ from report_browser import chromium_page
 from services import free_port
 
 # the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.mlflow, pytest.mark.timeout(1800)]  # `ncsweep ui` is an MLflow server
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import yaml
 
 from services import free_port
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.ray  # a Ray head (and Prometheus)
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "dashboards" / "grafana" / "prometheus.yml"

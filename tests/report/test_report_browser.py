@@ -15,7 +15,7 @@ from ncsweep.cli import main
 from ncsweep.report import load_dashboards
 
 # the first test to use the session's tiny sweep runs it (minutes on a busy 2-core machine)
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+pytestmark = pytest.mark.timeout(1800)
 
 SCREENSHOT_DIR = Path(tempfile.gettempdir()) / "ncsweep-test-artifacts"
 

@@ -16,7 +16,6 @@ from ncsweep.report import build_report
 from ncsweep.report.data import load_sweep
 from ncsweep.tracking import mlflow_history as history
 
-pytestmark = pytest.mark.slow
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 

@@ -16,7 +16,7 @@ import s3fs
 from ncsweep.runtime.lease import Lease, LeaseHeld, read_lease
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def storage(request, tmp_path):
     if request.param == "local":
         return str(tmp_path / "ray")

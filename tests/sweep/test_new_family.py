@@ -55,7 +55,6 @@ def test_a_new_family_is_known_everywhere_from_its_module_and_yaml(toy_spaces):
     assert "cosface" in config.families and len(config.families) == 6
 
 
-@pytest.mark.slow
 def test_a_sixth_family_sweeps_end_to_end(ray_session, mlflow_server, toy_spaces, tmp_path):
     root, _ = toy_spaces
     config = SweepConfig(

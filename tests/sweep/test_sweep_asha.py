@@ -6,7 +6,6 @@ from __future__ import annotations
 import shutil
 import time
 
-import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
@@ -17,8 +16,6 @@ from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.export import pareto_rows
 from ncsweep.sweep.leaderboard import find_parent
-
-pytestmark = pytest.mark.slow
 
 # digits: 1,151 training images; batch 64 or 128 (the preset's space) -> 17 or 8 steps an
 # epoch; two epochs evaluated every 4 steps -> 9 or 4 evaluations, not the 2 epochs.

@@ -15,8 +15,6 @@ from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
 
-pytestmark = pytest.mark.slow
-
 WARM = {"optim.lr": 0.123, "optim.weight_decay": 0.000321, "run.batch_size": 64}
 
 

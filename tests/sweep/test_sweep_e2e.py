@@ -12,8 +12,6 @@ from ncsweep.runtime.trainer import run_training
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
 
-pytestmark = pytest.mark.slow
-
 
 def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
     config = SweepConfig(

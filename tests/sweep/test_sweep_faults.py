@@ -21,7 +21,6 @@ from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
 from ncsweep.tracking import TAG_RETRIES
 
-pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 

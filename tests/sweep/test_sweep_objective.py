@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import tempfile
 
-import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from optuna.study import StudyDirection
@@ -19,8 +18,6 @@ from ncsweep.config import read_yaml
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-
-pytestmark = pytest.mark.slow
 
 OBJECTIVE = "eval/probes/acc/normprobe"
 

@@ -29,7 +29,7 @@ from mlflow.tracking import MlflowClient
 from ncsweep.train.checkpoint import STATE_FILE
 from services import free_port, start_mlflow_server, start_moto_server, stop
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.mlflow, pytest.mark.s3]  # their own servers, to stop and restart
 
 OUTAGE_S = 60
 EPOCHS = 100  # long enough that the first trial is caught between two evaluations

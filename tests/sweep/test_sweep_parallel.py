@@ -4,15 +4,12 @@ sweep and its resume: ``test_sweep_budget.py``.)"""
 
 from __future__ import annotations
 
-import pytest
 from rich.console import Console
 
 from ncsweep.runtime.journal import load_study
 from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.leaderboard import child_runs, find_parent
-
-pytestmark = pytest.mark.slow
 
 FAMILIES = ["ce", "ntce"]
 

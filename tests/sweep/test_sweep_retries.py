@@ -10,14 +10,11 @@ import sys
 import time
 
 import psutil
-import pytest
 from mlflow.tracking import MlflowClient
 
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep.leaderboard import collect_rows, find_parent
 from ncsweep.tracking import TAG_RETRIES
-
-pytestmark = pytest.mark.slow
 
 
 def _trial_actors(gcs_address: str) -> list[psutil.Process]:

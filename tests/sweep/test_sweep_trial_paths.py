@@ -3,15 +3,12 @@ on Ray Train (DDP) behind the same trainable; both record the same things in MLf
 
 from __future__ import annotations
 
-import pytest
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from ncsweep.config import load_spec
 from ncsweep.runtime.trial import runs_in_trial, trial_resources
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
-
-pytestmark = pytest.mark.slow
 
 
 def test_trial_path_follows_workers_and_gpus():

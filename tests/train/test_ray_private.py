@@ -7,6 +7,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # a fresh interpreter imports Ray and torch
+
 _PROBE = """
 import json, ray
 from ray._private import ray_constants, services

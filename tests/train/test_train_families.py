@@ -9,8 +9,6 @@ from mlflow.tracking import MlflowClient
 from ncsweep.config import load_spec
 from ncsweep.runtime.trainer import run_training
 
-pytestmark = pytest.mark.slow
-
 # Bars held on digits (287 val images, chance 10 %) after 8 epochs of 9 steps (1,151 train
 # images, 576 per worker, 64 a batch).
 FAMILIES = [("ce", 0.90), ("normface", 0.90), ("ntce", 0.90), ("nonl", 0.90), ("scl", 0.85)]

@@ -19,8 +19,6 @@ from ncsweep.config import load_spec
 from ncsweep.data import long_tail_counts
 from ncsweep.runtime.trainer import run_training
 
-pytestmark = pytest.mark.slow
-
 
 def _losses(uri: str, run_id: str) -> dict[int, float]:
     return {m.step: m.value for m in MlflowClient(uri).get_metric_history(run_id, "train/loss")}
