@@ -178,6 +178,7 @@ class EvalSpec(_Spec):
     suite_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="{suite: {option: value}} for eval.suites"
     )
+    test: bool = Field(False, description="log test/* once at the end from the held-out test split")
 
 
 class RunSpec(_Spec):

@@ -64,6 +64,20 @@ class SweepSettings(BaseModel):
         "failure (node, worker or actor lost, OOM-kill); deterministic failures are never "
         "retried, and preemptions do not count",
     )
+    confirm_top: int = Field(
+        3,
+        ge=0,
+        description="after the search, re-run each family's top this many complete trials "
+        "by the objective (pareto: the front first, then by accuracy) over confirm_seeds "
+        "seeds; 0: no confirmation stage",
+    )
+    confirm_seeds: int = Field(
+        5,
+        ge=0,
+        description="seeds each confirmed config runs with: seed+1 .. seed+confirm_seeds "
+        "(1..confirm_seeds by default; the search trains every trial with seed); 0: no "
+        "confirmation stage",
+    )
     time_budget: float | None = Field(
         None,
         gt=0,
@@ -117,6 +131,18 @@ class SweepSettings(BaseModel):
         if value not in OBJECTIVE_NC_METRICS:
             raise ValueError(f"must be one of {', '.join(OBJECTIVE_NC_METRICS)}")
         return value
+
+    @property
+    def confirms(self) -> bool:
+        """Whether the sweep has a confirmation stage (``sweep/confirm_stage.py``)."""
+        return self.confirm_top > 0 and self.confirm_seeds > 0
+
+    @property
+    def confirm_seed_list(self) -> list[int]:
+        """The confirmation stage's seeds: the ``confirm_seeds`` after the search's own
+        ``seed``, so a confirmation run never repeats a search trial's initialisation, data
+        order, augmentation or train/val split (1..S with the default seed 0)."""
+        return list(range(self.seed + 1, self.seed + 1 + self.confirm_seeds))
 
     @property
     def gpus_per_worker(self) -> float:

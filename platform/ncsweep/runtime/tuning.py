@@ -36,7 +36,9 @@ from ..config import flatten
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
+    STAGE_SEARCH,
     TAG_KIND,
+    TAG_STAGE,
     TAG_TRIAL,
     clear_failure,
     ensure_experiment,
@@ -349,7 +351,9 @@ def drop_orphans(
     it). One-worker trials start within a second of the previous one (reused actors), which
     makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
     driver's live trials would look orphaned too. Only this Tune run's trials are
-    considered: their folders are in ``folder``, their runs carry the tags ``scope``.
+    considered: their folders are in ``folder``, their runs carry the tags ``scope`` and
+    are of its stage (``ncsweep.stage``; a run or a scope without it is of the search: a
+    family's confirmation runs are not orphans of its search).
     """
     uri = context.tracking_uri
     store = open_store(uri)
@@ -365,8 +369,11 @@ def drop_orphans(
                 orphans.add(name.removeprefix(TRIAL_PREFIX))
                 fs.rm(entry["name"], recursive=True)
     tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
+    stage = scope.get(TAG_STAGE, STAGE_SEARCH)
     for run in store.search_runs(context.experiment_id, tags, max_results=10_000):
         key = run.tags.get(TAG_TRIAL)
+        if run.tags.get(TAG_STAGE, STAGE_SEARCH) != stage:
+            continue
         if key and key not in known_keys:
             orphans.add(key)
             store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")

@@ -26,10 +26,12 @@ rank by dominance on (accuracy, NC steps) (``schedulers.ParetoASHA``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import importlib
+import importlib.util
 import math
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +65,10 @@ from ..runtime.tuning import (
 )
 from ..status import RunState
 from ..tracking import (
+    STAGE_CONFIRM,
     TAG_FAMILY,
     TAG_RETRIES,
+    TAG_STAGE,
     TAG_SWEEP,
     MetricLogger,
     finish_run,
@@ -76,19 +80,35 @@ from ..tracking import (
 )
 from ..train.core import planned_evaluations
 from ..train.streaming import train_size
+from .confirm_stage import (
+    choose_configs,
+    confirm_folder,
+    confirmation_runs,
+    confirmation_tuner,
+    confirmed_table,
+)
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
     collect_rows,
+    find_parent,
     leaderboard_table,
     nc_steps_table,
     pareto_table,
+    row_from_run,
     rows_to_csv,
     rows_to_json,
 )
 from .warm_start import best_specs, warm_point
 
-__all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
+__all__ = [
+    "SweepOutcome",
+    "confirm_command",
+    "default_concurrency",
+    "resume_command",
+    "run_confirm",
+    "run_sweep",
+]
 
 
 @dataclass
@@ -405,6 +425,12 @@ def _run_families(
         f"at once{' per family, families in parallel' if _in_parallel(cfg) else ''}; "
         f"MLflow {redact_text(uri)} run {parent}"
     )
+    if cfg.confirms:
+        console.print(
+            f"then confirmation: each family's top {cfg.confirm_top} trained again with seeds "
+            f"{', '.join(map(str, cfg.confirm_seed_list))} (--confirm-top 0: none)",
+            highlight=False,
+        )
     if objective.suite is not None:
         console.print(
             f"objective {objective.metric} ({objective.mode}: {objective.meaning}), measured "
@@ -419,57 +445,51 @@ def _run_families(
     # Ray's output goes to the file until the command ends: trial actors that Tune shuts
     # down can still print (a SIGTERM traceback) while the leaderboard is written
     with route_ray_output(sweep_log_path(cfg.storage, cfg.name), console, verbose) as log_path:
-        live = contextlib.ExitStack()
         console.print(
             f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)")
         )
-        view = live.enter_context(
-            SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent)
-        )
-        if resume:
-            view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
         hint = f"continue with: {resume_command(cfg)}"
-        stop = live.enter_context(GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console))
-        context = TrialContext(
-            name=cfg.name,
-            group_tag=TAG_SWEEP,
-            tracking_uri=uri,
-            experiment_id=experiment_id,
-            parent_run_id=parent,
-            nc_metric=cfg.nc_metric,
-            objectives=tuple(objective.metrics),
-            resources=dict(cfg.resources_per_worker),
-        )
+        context = _context(cfg, uri, experiment_id, parent)
         budget = cfg.budget_s(max_concurrent)
         if budget:
             console.print(f"budget: this run stops as resumable after {budget:.0f} s")
-        with live, stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"):
-            runs = (
-                _family_run(
-                    cfg,
-                    index,
-                    family,
-                    families[family],
-                    context,
-                    stop,
-                    console,
-                    (max_concurrent, warm.get(family)),
+        restarts = 0
+        with (
+            GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console) as stop,
+            stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
+        ):
+            started = time.monotonic()
+            with SweepView(console, cfg.name, list(families), cfg.trials, max_concurrent) as view:
+                if resume:
+                    view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
+                runs = (
+                    _family_run(
+                        cfg,
+                        index,
+                        family,
+                        families[family],
+                        context,
+                        stop,
+                        console,
+                        (max_concurrent, warm.get(family)),
+                    )
+                    for index, family in enumerate(families)
                 )
-                for index, family in enumerate(families)
-            )
-            if _in_parallel(cfg):
-                # every Tuner built here in the main thread, then fitted at once
-                run_in_parallel(list(runs), stop)
-            else:
-                for run in runs:  # built when the family before it has ended
-                    run()
+                if _in_parallel(cfg):
+                    # every Tuner built here in the main thread, then fitted at once
+                    run_in_parallel(list(runs), stop)
+                else:
+                    for run in runs:  # built when the family before it has ended
+                        run()
+            restarts += view.restarts()
+            console.print(f"search: {time.monotonic() - started:.0f} s", highlight=False)
+            restarts += _confirm(cfg, uri, context, stop, console, max_concurrent)
 
         rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
         console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
         console.print(nc_steps_table(rows, objective=objective))
         if objective.pareto:
             console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
-        restarts = view.restarts()
         if restarts:
             console.print(
                 f"{restarts} trial restart(s) after a lost node, worker or actor: each went on "
@@ -484,5 +504,148 @@ def _run_families(
         open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+        if cfg.confirms:
+            _print_confirmed(console, uri, cfg.name)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
+
+
+def _context(cfg: SweepConfig, uri: str, experiment_id: str, parent: str) -> TrialContext:
+    """What every trial of the sweep (search and confirmation) is given."""
+    return TrialContext(
+        name=cfg.name,
+        group_tag=TAG_SWEEP,
+        tracking_uri=uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        nc_metric=cfg.nc_metric,
+        objectives=tuple(cfg.resolved_objective.metrics),
+        resources=dict(cfg.resources_per_worker),
+    )
+
+
+def _confirm(
+    cfg: SweepConfig,
+    uri: str,
+    context: TrialContext,
+    stop: GracefulStop,
+    console: Console,
+    max_concurrent: int,
+) -> int:
+    """The confirmation stage (``confirm_stage.py``) after a complete search, families at
+    once when the search ran them so, in its own live view; the trial restarts it saw.
+    Nothing when ``cfg.confirms`` is off."""
+    if not cfg.confirms:
+        return 0
+    stop.check()  # a budget spent at the search's end: the stage starts on resume
+    started = time.monotonic()
+    rows = collect_rows(uri, cfg.name, cfg.nc_metric, cfg.resolved_objective)
+    choices = {f: choose_configs(uri, cfg, rows, f) for f in cfg.families}
+    for family, choice in choices.items():
+        trials = ", ".join(c["trial_id"] for c in choice["configs"]) or "none (no complete trial)"
+        console.print(f"confirm {family}: {trials}", highlight=False)
+    choices = {f: c for f, c in choices.items() if c["configs"]}
+    if not choices:
+        return 0
+    seeds = cfg.confirm_seed_list
+    with SweepView(
+        console, cfg.name, list(choices), len(seeds), max_concurrent, stage="confirm"
+    ) as view:
+        for family, choice in choices.items():
+            view.families[family].budget = len(choice["configs"]) * len(seeds)
+        view.seed_rows(row_from_run(run, cfg.nc_metric) for run in confirmation_runs(uri, cfg.name))
+        jobs = [
+            functools.partial(
+                run_trials,
+                _confirmation_tuner(cfg, choice, context, max_concurrent),
+                context,
+                stop,
+                trials=len(choice["configs"]) * len(seeds),
+                folder=confirm_folder(cfg.storage, cfg.name, family),
+                stopped_by="none",
+                train_storage=_train_storage(cfg),
+                scope={TAG_FAMILY: family, TAG_STAGE: STAGE_CONFIRM},
+            )
+            for family, choice in choices.items()
+        ]
+        if cfg.parallel_families and len(jobs) > 1:
+            run_in_parallel(jobs, stop)
+        else:
+            for job in jobs:
+                job()
+    console.print(f"confirmation: {time.monotonic() - started:.0f} s", highlight=False)
+    return view.restarts()
+
+
+def _confirmation_tuner(
+    cfg: SweepConfig, choice: dict[str, Any], context: TrialContext, max_concurrent: int
+) -> tune.Tuner:
+    """The family's confirmation Tune run; its trials take the resources the search's did."""
+    sample = spec_from_dict(choice["configs"][0]["spec"])
+    return confirmation_tuner(
+        cfg,
+        choice,
+        context,
+        _trial_resources(sample, cfg),
+        max_concurrent=max_concurrent,
+        reuse_actors=runs_in_trial(sample),
+        keep=sample.run.keep_checkpoints,
+        train_storage=_train_storage(cfg),
+    )
+
+
+def _print_confirmed(console: Console, uri: str, name: str) -> None:
+    """The confirmation runs: the statistics' table (``confirmation.print_confirmed``) where
+    that module exists, else one line per run."""
+    statistics = f"{__package__}.confirmation"
+    if importlib.util.find_spec(statistics) is not None:
+        importlib.import_module(statistics).print_confirmed(console, uri, name)
+        return
+    console.print(confirmed_table(uri, name))
+
+
+def run_confirm(
+    cfg: SweepConfig, console: Console, verbose: bool = False, force: bool = False
+) -> None:
+    """Run (or continue) the confirmation stage of sweep ``cfg.name``, whose search has
+    ended, while holding its lease (``ncsweep confirm``); ``cfg``'s ``confirm_top`` and
+    ``confirm_seeds`` are saved as the sweep's.
+
+    Raises:
+        SpecError: the sweep has no MLflow parent run, a stage of 0 configs or seeds was
+            asked for, or another driver runs the sweep (``LeaseHeld``).
+        tuning.SweepInterrupted: stopped before every confirmation run ended (run it again).
+    """
+    from ..config import SpecError
+
+    if not cfg.confirms:
+        raise SpecError(
+            f"sweep {cfg.name}: confirm_top {cfg.confirm_top} and confirm_seeds "
+            f"{cfg.confirm_seeds}: nothing to confirm; pass --confirm-top K --confirm-seeds S"
+        )
+    uri = resolve_tracking_uri(cfg.tracking_uri)
+    require_reachable(uri)
+    experiment_id, _ = find_parent(uri, cfg.name)
+    ensure_ray()
+    require_shared_storage(cfg.storage, cfg.shared_storage)
+    with Lease(cfg.storage, cfg.name, "confirm", force=force, say=console_notes(console)):
+        save_state(cfg)
+        _, parent = open_parent(uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"))
+        context = _context(cfg, uri, experiment_id, parent)
+        max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
+        log = sweep_log_path(cfg.storage, cfg.name)
+        hint = f"continue with: {confirm_command(cfg)}"
+        budget = cfg.budget_s(max_concurrent)
+        with (
+            route_ray_output(log, console, verbose),
+            GracefulStop(f"sweep {cfg.name} confirmation", uri, parent, hint, console) as stop,
+            stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
+        ):
+            _confirm(cfg, uri, context, stop, console, max_concurrent)
+        _print_confirmed(console, uri, cfg.name)
+        finish_run(uri, parent, RunState.FINISHED)
+
+
+def confirm_command(cfg: SweepConfig) -> str:
+    """The command that continues ``cfg``'s confirmation stage."""
+    return resume_command(cfg).replace("ncsweep resume", "ncsweep confirm", 1)
