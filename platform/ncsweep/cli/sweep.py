@@ -53,6 +53,26 @@ GpuHoursOption = Annotated[
     ),
 ]
 
+ConfirmTopOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="After the search, train each family's top K complete trials again over "
+        "--confirm-seeds seeds (pareto: the front first); 0: no confirmation stage "
+        "(default: the preset's, else 3).",
+        rich_help_panel=SEARCH,
+    ),
+]
+ConfirmSeedsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Seeds of each confirmed config: seed+1 .. seed+S, never the search's own "
+        "(default: the preset's, else 5); 0: no confirmation stage.",
+        rich_help_panel=SEARCH,
+    ),
+]
+
 VerboseOption = Annotated[
     bool,
     typer.Option(
@@ -174,6 +194,8 @@ def sweep(
     ] = None,
     time_budget: TimeBudgetOption = None,
     gpu_hours: GpuHoursOption = None,
+    confirm_top: ConfirmTopOption = None,
+    confirm_seeds: ConfirmSeedsOption = None,
     warm_start: Annotated[
         str | None,
         typer.Option(
@@ -259,6 +281,8 @@ def sweep(
         parallel_families=parallel_families,
         time_budget=time_budget,
         gpu_hours=gpu_hours,
+        confirm_top=confirm_top,
+        confirm_seeds=confirm_seeds,
         warm_start=warm_start,
         spaces_root=str(spaces.resolve()) if spaces else None,
         overrides=list(overrides or []) or None,
@@ -359,11 +383,30 @@ def _resume(
 ) -> None:
     """Continue sweep ``name``; ``budgets``: ``time_budget``/``gpu_hours`` given for this
     run of the command (replacing those the sweep was started with)."""
+    from ..sweep import run_sweep
+
+    config = saved_config(name, storage, tracking_uri, shared, budgets)
+    _done(
+        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
+        config,
+        out,
+    )
+
+
+def saved_config(
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    shared: bool = False,
+    given: dict[str, object] | None = None,
+):
+    """Sweep ``name``'s saved settings, with the settings ``given`` for this run of a
+    command (those not None) and the storage and tracking URI passed."""
     from ..defaults import default_storage
-    from ..sweep import SweepConfig, load_state, run_sweep
+    from ..sweep import SweepConfig, load_state
 
     config = load_state(default_storage(storage), name)
-    given = {k: v for k, v in (budgets or {}).items() if v is not None}
+    given = {k: v for k, v in (given or {}).items() if v is not None}
     if given:
         config = SweepConfig.model_validate({**config.model_dump(mode="json"), **given})
     if shared:
@@ -375,11 +418,7 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _done(
-        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
-        config,
-        out,
-    )
+    return config
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:

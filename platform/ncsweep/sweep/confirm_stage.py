@@ -49,6 +49,8 @@ __all__ = [
     "confirmation_tuner",
     "confirmed_table",
     "confirm_folder",
+    "has_choice",
+    "saved_choice",
 ]
 
 CHOICE_FOLDER = "confirm"
@@ -82,6 +84,31 @@ def _choice_file(family: str) -> str:
     return f"{CHOICE_FOLDER}/{family}.yaml"
 
 
+def saved_choice(cfg: SweepConfig, family: str) -> dict[str, Any] | None:
+    """The family's saved choice of configs (:func:`choose_configs`), None before it is made.
+
+    Raises:
+        SpecError: it was made with another ``confirm_top`` or other seeds than ``cfg``'s.
+    """
+    seeds = cfg.confirm_seed_list
+    saved = load_yaml(cfg.storage, cfg.name, _choice_file(family))
+    if saved is not None and (saved["top"] != cfg.confirm_top or saved["seeds"] != seeds):
+        raise SpecError(
+            f"sweep {cfg.name}, family {family}: its confirmation stage was chosen with "
+            f"confirm_top {saved['top']} and seeds {saved['seeds']} "
+            f"({sweep_dir(cfg.storage, cfg.name)}/{_choice_file(family)}), not "
+            f"confirm_top {cfg.confirm_top} and seeds {seeds}; run it with those, or "
+            f"delete that file and {confirm_folder(cfg.storage, cfg.name, family)} "
+            "to choose again"
+        )
+    return saved
+
+
+def has_choice(storage: str, name: str, family: str) -> bool:
+    """Whether the family's configs to confirm were chosen (the search had ended)."""
+    return load_yaml(storage, name, _choice_file(family)) is not None
+
+
 def choose_configs(uri: str, cfg: SweepConfig, rows: list[TrialRow], family: str) -> dict[str, Any]:
     """The family's configs to confirm, chosen once: the saved choice when there is one,
     else the top ``cfg.confirm_top`` of :func:`confirmation_order`, saved now with each
@@ -94,25 +121,15 @@ def choose_configs(uri: str, cfg: SweepConfig, rows: list[TrialRow], family: str
     Raises:
         SpecError: a saved choice was made with another ``confirm_top`` or other seeds.
     """
-    seeds = cfg.confirm_seed_list
-    saved = load_yaml(cfg.storage, cfg.name, _choice_file(family))
+    saved = saved_choice(cfg, family)
     if saved is not None:
-        if saved["top"] != cfg.confirm_top or saved["seeds"] != seeds:
-            raise SpecError(
-                f"sweep {cfg.name}, family {family}: its confirmation stage was chosen with "
-                f"confirm_top {saved['top']} and seeds {saved['seeds']} "
-                f"({sweep_dir(cfg.storage, cfg.name)}/{_choice_file(family)}), not "
-                f"confirm_top {cfg.confirm_top} and seeds {seeds}; run it with those, or "
-                f"delete that file and {confirm_folder(cfg.storage, cfg.name, family)} "
-                "to choose again"
-            )
         return saved
     goal = cfg.resolved_objective
     top = confirmation_order(rows, family, goal)[: cfg.confirm_top]
     choice = {
         "family": family,
         "top": cfg.confirm_top,
-        "seeds": seeds,
+        "seeds": cfg.confirm_seed_list,
         "objective": goal.name,
         "configs": [
             {

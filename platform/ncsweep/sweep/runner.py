@@ -41,10 +41,16 @@ import ray
 from ray import tune
 from rich.console import Console
 
-from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
+from ..config import (
+    ExperimentSpec,
+    SpecError,
+    apply_overrides,
+    parse_overrides,
+    spec_from_dict,
+)
 from ..plan.preflight import check_spec
 from ..plan.presets import Preset, load_preset
-from ..plan.state import SweepConfig, save_state, sweep_dir
+from ..plan.state import SweepConfig, load_state, save_state, sweep_dir
 from ..redact import redact, redact_text
 from ..runtime.cluster import require_shared_storage
 from ..runtime.journal import StudySync, open_study_storage
@@ -86,6 +92,7 @@ from .confirm_stage import (
     confirmation_runs,
     confirmation_tuner,
     confirmed_table,
+    saved_choice,
 )
 from .export import export_best, pareto_rows
 from .leaderboard import (
@@ -616,8 +623,6 @@ def run_confirm(
             asked for, or another driver runs the sweep (``LeaseHeld``).
         tuning.SweepInterrupted: stopped before every confirmation run ended (run it again).
     """
-    from ..config import SpecError
-
     if not cfg.confirms:
         raise SpecError(
             f"sweep {cfg.name}: confirm_top {cfg.confirm_top} and confirm_seeds "
@@ -625,11 +630,20 @@ def run_confirm(
         )
     uri = resolve_tracking_uri(cfg.tracking_uri)
     require_reachable(uri)
-    experiment_id, _ = find_parent(uri, cfg.name)
+    experiment_id, parent = find_parent(uri, cfg.name)
+    chosen = any(saved_choice(cfg, f) is not None for f in cfg.families)  # same K and S
+    if "ncsweep.trials" not in open_store(uri).get_run(parent).tags and not chosen:
+        # the tag marks a sweep run to its end; a choice, a search that ended before it
+        raise SpecError(
+            f"sweep {cfg.name}: its search has not ended; finish it with "
+            f"{resume_command(cfg)} (which confirms too unless confirm_top is 0)"
+        )
     ensure_ray()
     require_shared_storage(cfg.storage, cfg.shared_storage)
     with Lease(cfg.storage, cfg.name, "confirm", force=force, say=console_notes(console)):
-        save_state(cfg)
+        # this K and S become the sweep's: a later `ncsweep resume` continues the same stage
+        stage = {"confirm_top": cfg.confirm_top, "confirm_seeds": cfg.confirm_seeds}
+        save_state(load_state(cfg.storage, cfg.name).model_copy(update=stage))
         _, parent = open_parent(uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"))
         context = _context(cfg, uri, experiment_id, parent)
         max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
