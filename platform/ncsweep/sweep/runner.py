@@ -22,6 +22,12 @@ direction and the best trial per family (leaderboard, exported configs, the pare
 asking to optimise a metric implies measuring it; ASHA, when on, still stops trials by
 ``val/acc1`` at its rungs, the only signal before a trial's end. Under ``pareto`` the rungs
 rank by dominance on (accuracy, NC steps) (``schedulers.ParetoASHA``).
+
+When every family's search has ended, the confirmation stage (``confirm_stage.py``) trains
+each family's top ``confirm_top`` trials again over ``confirm_seeds`` seeds, in the same
+driver, lease, budget and MLflow parent run, families at once when the search ran them so;
+then the leaderboard, exports and best metrics (the search's trials) and the confirmation
+runs are printed. ``run_confirm`` runs (or continues) the stage alone (``ncsweep confirm``).
 """
 
 from __future__ import annotations
