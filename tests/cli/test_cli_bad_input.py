@@ -93,7 +93,7 @@ CASES = [
     # resume, confirm, export, ui
     (["resume", "nosuch"], ["no sweep named 'nosuch'", "--storage"]),
     (["confirm", "nosuch"], ["no sweep named 'nosuch'", "--storage"]),
-    (["sweep", "--confirm-top", "-1"], ["--confirm-top", "-1"]),
+    (["sweep", "--confirm-top", "-1"], ["--confirm-top", "greater than or equal to"]),
     (["export", "nosuch"], ["no sweep named 'nosuch'"]),
     (["ui", "--port", "0"], ["--port", "greater than or equal to 1"]),
     (["ui", "--port", "-1"], ["--port", "greater than or equal to 1"]),
