@@ -90,8 +90,10 @@ CASES = [
     # report: a --dashboards folder without dashboards (checked before MLflow is opened)
     (["report", "nosweep", "--dashboards", "emptyspaces"], ["emptyspaces", "no dashboard files"]),
     (["report", "nosweep", "--dashboards", "nowhere"], ["nowhere", "does not exist"]),
-    # resume, export, ui
+    # resume, confirm, export, ui
     (["resume", "nosuch"], ["no sweep named 'nosuch'", "--storage"]),
+    (["confirm", "nosuch"], ["no sweep named 'nosuch'", "--storage"]),
+    (["sweep", "--confirm-top", "-1"], ["--confirm-top", "greater than or equal to"]),
     (["export", "nosuch"], ["no sweep named 'nosuch'"]),
     (["ui", "--port", "0"], ["--port", "greater than or equal to 1"]),
     (["ui", "--port", "-1"], ["--port", "greater than or equal to 1"]),

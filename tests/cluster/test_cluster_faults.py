@@ -58,7 +58,7 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
     command += ["--max-concurrent", "2", "--cpus-per-worker", "2", "--scheduler", "none"]
     command += ["--name", "nodeloss", "--storage", storage, "--tracking-uri", mlflow_pg]
     command += ["--out", str(tmp_path / "best"), "--set", "run.epochs=60"]
-    command += ["--set", "eval.val_nc=false"]
+    command += ["--set", "eval.val_nc=false", "--confirm-top", "0"]
     started = time.monotonic()
     driver = subprocess.Popen(
         command,

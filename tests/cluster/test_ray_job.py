@@ -46,7 +46,7 @@ def _submit(cluster, submission_id: str, args: list[str], wait: bool = True):
 def job_sweep(name: str, storage: str, uri: str, trials: int, epochs: int) -> list[str]:
     """``ncsweep sweep`` of ce trials, one at a time, pinned to node 2, no NC on validation."""
     args = ["sweep", "--preset", "digits", "--families", "ce", "--trials", str(trials)]
-    args += ["--max-concurrent", "1", "--scheduler", "none", "--name", name]
+    args += ["--max-concurrent", "1", "--scheduler", "none", "--name", name, "--confirm-top", "0"]
     args += ["--storage", storage, "--tracking-uri", uri, "--resources-per-worker", PIN]
     return args + ["--set", f"run.epochs={epochs}", "--set", "eval.val_nc=false"]
 
@@ -98,7 +98,7 @@ def test_sweep_job_on_two_nodes_with_s3_and_postgres(
         two_node_cluster,
         "sweep-two-node",
         ["sweep", "--preset", "digits", "--families", "ce,normface", "--trials", "2"]
-        + ["--max-concurrent", "2", "--scheduler", "none", "--name", "job2n"]
+        + ["--max-concurrent", "2", "--scheduler", "none", "--name", "job2n", "--confirm-top", "0"]
         + ["--storage", storage, "--tracking-uri", mlflow_pg]
         + ["--resources-per-worker", PIN, *TINY],
     )

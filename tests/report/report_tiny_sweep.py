@@ -43,6 +43,7 @@ def run_tiny_sweep(root: Path) -> TinySweep:
         tracking_uri=uri,
         objective="pareto",
         scheduler="none",
+        confirm_top=0,  # the report's trials are the search's
         overrides=["run.epochs=1", "eval.val_nc=false"],
     )
     buffer = io.StringIO()

@@ -63,6 +63,7 @@ def test_a_sixth_family_sweeps_end_to_end(ray_session, mlflow_server, toy_spaces
         families=["cosface"],
         trials=1,
         scheduler="none",
+        confirm_top=0,  # the search's trial only
         spaces_root=str(root),
         storage=str(tmp_path / "ray"),
         tracking_uri=mlflow_server,

@@ -51,6 +51,7 @@ def test_asha_stops_weak_trials_counted_in_evaluations(
         scheduler="asha",
         grace_period=1,
         reduction_factor=2,
+        confirm_top=0,  # the search's trials only
         spaces_root=str(_spaces_with_a_dead_learning_rate(tmp_path)),
         overrides=[f"run.epochs={EPOCHS}", f"eval.eval_every={EVAL_EVERY}", "eval.val_nc=false"],
     )

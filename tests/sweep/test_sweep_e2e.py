@@ -25,6 +25,7 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
         tracking_uri=mlflow_server.replace("http://", "http://e2e:e2e-hunter2-secret@"),
         objective="pareto",
         scheduler="none",
+        confirm_top=0,  # no confirmation stage (test_sweep_confirm.py runs one)
         overrides=["run.epochs=3", "eval.val_nc=false"],
     )
     console = Console(record=True, width=140)
@@ -44,7 +45,10 @@ def test_two_families_three_trials_pareto(ray_session, mlflow_server, tmp_path):
 
     rows = collect_rows(mlflow_server, "e2e")
     assert len(rows) == 6 and all(r.complete for r in rows)
+    assert {r.data.tags["ncsweep.stage"] for r in children} == {"search"}
+    assert not list((tmp_path / "ray" / "e2e").glob("*-confirm"))
     text = console.export_text()
+    assert "confirmation" not in text.lower()
     assert "Leaderboard: e2e" in text and "nonl" in text
     assert "Pareto front per family" in text
     parent_artifacts = {a.path for a in client.list_artifacts(parent)}

@@ -118,6 +118,8 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
             "run.epochs=4",
             "--set",
             "eval.val_nc=false",
+            "--confirm-top",
+            "0",  # the search's resume (test_sweep_confirm.py resumes a confirmation)
             *common,
         ],
         env=env,

@@ -38,6 +38,7 @@ def test_a_sweep_optimises_a_probe_accuracy(ray_session, mlflow_server, tmp_path
         # and stops nothing, so both trials measure it
         scheduler="asha",
         grace_period=2,
+        confirm_top=0,  # the search's trials only
         # two evaluations a trial: the first reaches Tune before the suite has run
         overrides=["run.epochs=2", "eval.val_nc=false", "eval.probe_epochs=5"],
     )

@@ -53,6 +53,8 @@ def _sweep(name: str, storage: str, tracking_uri: str, root: Path, env: dict, ep
         "1",
         "--scheduler",
         "none",
+        "--confirm-top",
+        "0",
         "--set",
         f"run.epochs={epochs}",
         "--set",

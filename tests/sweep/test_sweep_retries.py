@@ -40,7 +40,7 @@ def test_a_killed_trial_process_is_retried_from_its_checkpoint_in_the_same_run(
     command = [sys.executable, "-m", "ncsweep.cli", "sweep", "--families", "ce", "--trials", "1"]
     command += ["--scheduler", "none", "--name", "retried", "--storage", str(tmp_path / "ray")]
     command += ["--tracking-uri", mlflow_server, "--out", str(tmp_path / "best")]
-    command += ["--set", "run.epochs=120", "--set", "eval.val_nc=false"]
+    command += ["--set", "run.epochs=120", "--set", "eval.val_nc=false", "--confirm-top", "0"]
     started = time.monotonic()
     driver = subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

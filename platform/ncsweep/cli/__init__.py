@@ -12,6 +12,7 @@ from .._environment import configure_environment
 from .._shipped import MissingShippedFiles
 from ..config import SpecError
 from . import (  # noqa: F401  (registers the verbs)
+    confirm,
     data,
     doctor,
     evaluate,

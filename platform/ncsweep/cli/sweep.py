@@ -192,11 +192,30 @@ def _resume(
 ) -> None:
     """Continue sweep ``name``; ``budgets``: ``time_budget``/``gpu_hours`` given for this
     run of the command (replacing those the sweep was started with)."""
+    from ..sweep import run_sweep
+
+    config = saved_config(name, storage, tracking_uri, shared, budgets)
+    _done(
+        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
+        config,
+        out,
+    )
+
+
+def saved_config(
+    name: str,
+    storage: str | None,
+    tracking_uri: str | None,
+    shared: bool = False,
+    given: Mapping[str, object] | None = None,
+):
+    """Sweep ``name``'s saved settings, with the settings ``given`` for this run of a
+    command (those not None) and the storage and tracking URI passed."""
     from ..defaults import default_storage
-    from ..sweep import SweepConfig, load_state, run_sweep
+    from ..sweep import SweepConfig, load_state
 
     config = load_state(default_storage(storage), name)
-    given = {k: v for k, v in (budgets or {}).items() if v is not None}
+    given = {k: v for k, v in (given or {}).items() if v is not None}
     if given:
         config = SweepConfig.model_validate({**config.model_dump(mode="json"), **given})
     if shared:
@@ -208,11 +227,7 @@ def _resume(
             f"sweep {name}: its tracking URI held credentials and was stored "
             f"without them; pass --tracking-uri"
         )
-    _done(
-        run_sweep(config, console, out_dir=out, resume=True, verbose=verbose, force=force),
-        config,
-        out,
-    )
+    return config
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:

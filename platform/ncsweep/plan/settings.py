@@ -112,6 +112,19 @@ class SweepSettings(BaseModel):
         "failure (node or worker lost, OOM-kill). A deterministic failure (non-finite loss, "
         "bad spec) is never retried, and preemptions do not count.",
     )
+    confirm_top: Annotated[int, Flag("search")] = Field(
+        3,
+        ge=0,
+        description="After the search, re-run each family's top this many complete trials by "
+        "the objective (pareto: the front first, then by accuracy) over --confirm-seeds seeds; "
+        "0: no confirmation stage.",
+    )
+    confirm_seeds: Annotated[int, Flag("search")] = Field(
+        5,
+        ge=0,
+        description="Seeds each confirmed config runs with: seed+1 .. seed+N (1..N by default; "
+        "the search trains every trial with --seed); 0: no confirmation stage.",
+    )
     parallel_families: Annotated[bool, Flag("run", off="--one-family-at-a-time")] = Field(
         True,
         description="Run the families' Tune runs at once in one driver, sharing the cluster "
@@ -173,6 +186,18 @@ class SweepSettings(BaseModel):
         if value not in OBJECTIVE_NC_METRICS:
             raise ValueError(f"must be one of {', '.join(OBJECTIVE_NC_METRICS)}")
         return value
+
+    @property
+    def confirms(self) -> bool:
+        """Whether the sweep has a confirmation stage (``sweep/confirm_stage.py``)."""
+        return self.confirm_top > 0 and self.confirm_seeds > 0
+
+    @property
+    def confirm_seed_list(self) -> list[int]:
+        """The confirmation stage's seeds: the ``confirm_seeds`` after the search's own
+        ``seed``, so a confirmation run never repeats a search trial's initialisation, data
+        order, augmentation or train/val split (1..S with the default seed 0)."""
+        return list(range(self.seed + 1, self.seed + 1 + self.confirm_seeds))
 
     @property
     def gpus_per_worker(self) -> float:

@@ -57,5 +57,8 @@ def load_state(storage: str, name: str) -> SweepConfig:
     # a sweep saved before parallel_families existed ran its families one after another, and
     # its Tune state names the trainable that way (runner._tuner)
     data.setdefault("parallel_families", False)
+    # nor had one saved before the confirmation stage existed a stage to resume
+    # (`ncsweep confirm NAME --confirm-top K` adds one)
+    data.setdefault("confirm_top", 0)
     # the state lives where it was found: the stored storage URI may have been redacted
     return SweepConfig.model_validate({**data, "storage": storage}, context={SAVED: True})

@@ -85,9 +85,13 @@ class SweepView:
         trials: int,
         concurrency: int = 1,
         live: bool | None = None,
+        stage: str | None = None,
     ):
+        """``trials``: each family's budget; ``stage``: a label shown in the title and in
+        each plain line (the confirmation stage's view is ``confirm``)."""
         self.console = console
         self.name = name
+        self.stage = stage
         self.concurrency = max(1, concurrency)
         self.families = {f: FamilyProgress(trials) for f in families}
         self.live = console.is_terminal if live is None else live
@@ -172,7 +176,7 @@ class SweepView:
     def table(self) -> Table:
         elapsed = time.monotonic() - self.start
         table = Table(
-            title=f"sweep {self.name}",
+            title=f"sweep {self.name}" + (f": {self.stage}" if self.stage else ""),
             caption=f"elapsed {_fmt_time(elapsed)}, about {_fmt_time(self.remaining_s())} to go",
         )
         for column in ("family", "finished", "running", "pending", "stopped", "failed", "retried"):
@@ -199,7 +203,9 @@ class SweepView:
             for n, f in self.families.items()
         ]
         return (
-            f"[{_fmt_time(time.monotonic() - self.start)}] finished/running/pending/stopped/"
+            f"[{_fmt_time(time.monotonic() - self.start)}] "
+            + (f"{self.stage}: " if self.stage else "")
+            + "finished/running/pending/stopped/"
             f"failed: {', '.join(parts)}; ~{_fmt_time(self.remaining_s())} to go"
         )
 

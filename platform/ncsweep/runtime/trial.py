@@ -23,6 +23,7 @@ returns, so Tune never runs it again (``conclude``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import tempfile
 import threading
@@ -43,7 +44,16 @@ from ..evaluate.hook import default_hooks
 from ..metric_keys import STATUS
 from ..plan.objectives import ACCURACY, NC_STEPS, nc_steps
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_TRIAL, node_tags
+from ..tracking import (
+    STAGE_CONFIRM,
+    STAGE_SEARCH,
+    TAG_CONFIRMS,
+    TAG_FAMILY,
+    TAG_SEED,
+    TAG_STAGE,
+    TAG_TRIAL,
+    node_tags,
+)
 from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .failures import InfrastructureFailure, is_infrastructure
@@ -68,6 +78,7 @@ __all__ = [
     "failed_verdict",
     "failure_outcome",
     "restore_from_tune",
+    "run_confirmation",
     "run_trial",
     "runs_in_trial",
     "train_trial",
@@ -377,4 +388,36 @@ def run_trial(
     )
     data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
     spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
-    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), TAG_FAMILY: spec.loss.name})
+    tags = {TAG_FAMILY: spec.loss.name, TAG_STAGE: STAGE_SEARCH}
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})
+
+
+def run_confirmation(
+    config: dict[str, Any],
+    context: TrialContext,
+    specs: dict[str, dict[str, Any]],
+    train_storage: str,
+) -> None:
+    """Tune trainable of a sweep's confirmation stage: one (config, seed) pair.
+
+    ``config``: ``{"confirms": <the search trial's MLflow run id>, "seed": <int>}``;
+    ``specs``: the spec each confirmed search trial trained, by its run id. The run trains
+    that spec again with ``run.seed`` = the seed (initialisation, data order, augmentation
+    and train/val split change; the test split does not) and ``eval.test`` on, tagged
+    ``ncsweep.stage=confirm``, ``ncsweep.confirms`` and ``ncsweep.seed``.
+    """
+    trial_id = tune.get_context().get_trial_id()
+    confirms, seed = str(config["confirms"]), int(config["seed"])
+    data = copy.deepcopy(specs[confirms])
+    data.setdefault("run", {}).update(
+        name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
+    )
+    data.setdefault("eval", {})["test"] = True
+    spec = spec_from_dict(data, f"sweep {context.name} confirmation {trial_id}")
+    tags = {
+        TAG_FAMILY: spec.loss.name,
+        TAG_STAGE: STAGE_CONFIRM,
+        TAG_CONFIRMS: confirms,
+        TAG_SEED: str(seed),
+    }
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})

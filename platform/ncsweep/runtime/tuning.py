@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from types import FrameType
@@ -37,7 +37,9 @@ from ..config import flatten
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
+    STAGE_SEARCH,
     TAG_KIND,
+    TAG_STAGE,
     TAG_TRIAL,
     clear_failure,
     ensure_experiment,
@@ -273,7 +275,7 @@ def run_trials(
     return grid
 
 
-def run_in_parallel(jobs: list[Callable[[], Any]], stop: GracefulStop) -> list[Any]:
+def run_in_parallel(jobs: Sequence[Callable[[], Any]], stop: GracefulStop) -> list[Any]:
     """Run each of ``jobs`` (a :func:`run_trials` call) in its own thread; their results.
 
     The main thread waits and keeps handling signals (SIGTERM or Ctrl-C asks every run to
@@ -350,7 +352,9 @@ def drop_orphans(
     it). One-worker trials start within a second of the previous one (reused actors), which
     makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
     driver's live trials would look orphaned too. Only this Tune run's trials are
-    considered: their folders are in ``folder``, their runs carry the tags ``scope``.
+    considered: their folders are in ``folder``, their runs carry the tags ``scope`` and
+    are of its stage (``ncsweep.stage``; a run or a scope without it is of the search: a
+    family's confirmation runs are not orphans of its search).
     """
     uri = context.tracking_uri
     store = open_store(uri)
@@ -366,8 +370,11 @@ def drop_orphans(
                 orphans.add(name.removeprefix(TRIAL_PREFIX))
                 fs.rm(entry["name"], recursive=True)
     tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
+    stage = scope.get(TAG_STAGE, STAGE_SEARCH)
     for run in store.search_runs(context.experiment_id, tags, max_results=10_000):
         key = run.tags.get(TAG_TRIAL)
+        if run.tags.get(TAG_STAGE, STAGE_SEARCH) != stage:
+            continue
         if key and key not in known_keys:
             orphans.add(key)
             store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")

@@ -54,8 +54,13 @@ from ..plan.objectives import NC_STEPS, Objective, as_objective
 from ..status import RunState
 from ..tracking import (
     PARENT_TAG,
+    STAGE_CONFIRM,
+    STAGE_SEARCH,
+    TAG_CONFIRMS,
     TAG_FAMILY,
     TAG_KIND,
+    TAG_SEED,
+    TAG_STAGE,
     TAG_SWEEP,
     TAG_TRIAL,
     RunRecord,
@@ -98,12 +103,6 @@ __all__ = [
     "split_stages",
 ]
 
-# The confirmation stage's tags (the runtime writes them; the same strings as its constants).
-TAG_STAGE = "ncsweep.stage"
-TAG_CONFIRMS = "ncsweep.confirms"
-TAG_SEED = "ncsweep.seed"
-STAGE_SEARCH = "search"
-STAGE_CONFIRM = "confirm"
 #: A tag or param ``random`` here says the trials were sampled at random (all of them iid).
 TAG_SAMPLER = "ncsweep.sampler"
 #: The family every other is compared with first.

@@ -1,7 +1,8 @@
 """The leaderboard of a sweep, read from MLflow (so it works while the sweep runs, after it,
 and from any machine that reaches the tracking server).
 
-One row per trial (its MLflow child run); the best trial of a family is the finished,
+One row per search trial (its MLflow child run; a confirmation run is not a trial of the
+search: ``child_runs``); the best trial of a family is the finished,
 full-budget trial with the best value of the sweep's objective (``objectives.Objective``:
 ``val/acc1`` for ``accuracy`` and ``pareto``, else the ``eval/<suite>/<key>`` in its
 direction); ties: higher ``val/acc1``, then fewer steps to the NC threshold. A trial
@@ -25,8 +26,10 @@ from ..plan.objectives import ACCURACY, Objective, as_objective, nc_steps
 from ..status import RunState
 from ..tracking import (
     PARENT_TAG,
+    STAGE_SEARCH,
     TAG_FAMILY,
     TAG_KIND,
+    TAG_STAGE,
     TAG_SWEEP,
     TAG_TRIAL,
     RunRecord,
@@ -39,6 +42,7 @@ __all__ = [
     "collect_rows",
     "child_runs",
     "row_from_run",
+    "rank_key",
     "find_parent",
     "sweep_objective",
     "best_per_family",
@@ -117,12 +121,19 @@ def row_from_run(run: RunRecord, nc_metric: str = "mean") -> TrialRow:
     )
 
 
-def child_runs(uri: str, experiment_id: str, parent: str) -> list[RunRecord]:
-    """Every child run of sweep run ``parent``, in one search (pages of 50,000)."""
-    return open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent})
+def child_runs(
+    uri: str, experiment_id: str, parent: str, stage: str | None = STAGE_SEARCH
+) -> list[RunRecord]:
+    """The child runs of sweep run ``parent`` of ``stage`` (``ncsweep.stage``: the search's
+    trials by default, where a run without the tag counts; ``confirm``: the confirmation
+    runs; None: all), in one search (pages of 50,000)."""
+    runs = open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent})
+    if stage is None:
+        return runs
+    return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
 
 
-def _rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:
+def rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:
     """Larger is better: the objective, then accuracy, then fewer NC steps."""
     return (
         objective.score(row.metrics),
@@ -138,7 +149,7 @@ def collect_rows(
     experiment_id, parent = find_parent(uri, sweep)
     rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
     goal = as_objective(objective)
-    return sorted(rows, key=lambda r: (r.family, tuple(-v for v in _rank_key(r, goal)), r.trial_id))
+    return sorted(rows, key=lambda r: (r.family, tuple(-v for v in rank_key(r, goal)), r.trial_id))
 
 
 def best_per_family(
@@ -150,7 +161,7 @@ def best_per_family(
     for row in rows:
         if not row.complete or goal.value(row.metrics) is None:
             continue
-        if row.family not in best or _rank_key(row, goal) > _rank_key(best[row.family], goal):
+        if row.family not in best or rank_key(row, goal) > rank_key(best[row.family], goal):
             best[row.family] = row
     return best
 

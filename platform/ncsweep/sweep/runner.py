@@ -26,13 +26,19 @@ direction and the best trial per family (leaderboard, exported configs, the pare
 asking to optimise a metric implies measuring it; ASHA, when on, still stops trials by
 ``val/acc1`` at its rungs, the only signal before a trial's end. Under ``pareto`` the rungs
 rank by dominance on (accuracy, NC steps) (``schedulers.ParetoASHA``).
+
+When every family's search has ended, the confirmation stage (``confirm_stage.py``) trains
+each family's top ``confirm_top`` trials again over ``confirm_seeds`` seeds, in the same
+driver, lease, budget and MLflow parent run, families at once when the search ran them so;
+then the leaderboard, exports and best metrics (the search's trials) and the confirmation
+runs are printed. ``run_confirm`` runs (or continues) the stage alone (``ncsweep confirm``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +48,9 @@ import ray
 from ray import tune
 from rich.console import Console
 
+from ..config import SpecError
 from ..plan.plan import FamilyPlan, SweepPlan
-from ..plan.state import SweepConfig, save_state, sweep_dir
+from ..plan.state import SweepConfig, load_state, save_state, sweep_dir
 from ..redact import redact, redact_text
 from ..runtime.cluster import require_shared_storage
 from ..runtime.journal import open_study_storage
@@ -65,8 +72,10 @@ from ..runtime.tuning import (
 )
 from ..status import RunState
 from ..tracking import (
+    STAGE_CONFIRM,
     TAG_FAMILY,
     TAG_RETRIES,
+    TAG_STAGE,
     TAG_SWEEP,
     MetricLogger,
     finish_run,
@@ -75,19 +84,36 @@ from ..tracking import (
     require_reachable,
     set_tags,
 )
+from .confirm_stage import (
+    choose_configs,
+    confirm_folder,
+    confirmation_runs,
+    confirmation_tuner,
+    saved_choice,
+)
+from .confirmation import confirmed_results, print_confirmed, results_to_json
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
     collect_rows,
+    find_parent,
     leaderboard_table,
     nc_steps_table,
     pareto_table,
+    row_from_run,
     rows_to_csv,
     rows_to_json,
 )
 from .resolve import resolve_plan
 
-__all__ = ["SweepOutcome", "default_concurrency", "resume_command", "run_sweep"]
+__all__ = [
+    "SweepOutcome",
+    "confirm_command",
+    "default_concurrency",
+    "resume_command",
+    "run_confirm",
+    "run_sweep",
+]
 
 
 @dataclass
@@ -297,6 +323,12 @@ def _run_families(
         f"at once{' per family, families in parallel' if _in_parallel(cfg) else ''}; "
         f"MLflow {redact_text(uri)} run {parent}"
     )
+    if cfg.confirms:
+        console.print(
+            f"then confirmation: each family's top {cfg.confirm_top} trained again with seeds "
+            f"{', '.join(map(str, cfg.confirm_seed_list))} (--confirm-top 0: none)",
+            highlight=False,
+        )
     if objective.suite is not None:
         console.print(
             f"objective {objective.metric} ({objective.mode}: {objective.meaning}), measured "
@@ -311,61 +343,216 @@ def _run_families(
     # Ray's output goes to the file until the command ends: trial actors that Tune shuts
     # down can still print (a SIGTERM traceback) while the leaderboard is written
     with route_ray_output(sweep_log_path(cfg.storage, cfg.name), console, verbose) as log_path:
-        live = contextlib.ExitStack()
         console.print(
             f"Ray's output: {log_path}" + ("" if verbose else " (--verbose shows it here)")
         )
-        view = live.enter_context(
-            SweepView(console, cfg.name, list(plan.families), cfg.trials, max_concurrent)
-        )
-        if resume:
-            view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
         hint = f"continue with: {resume_command(cfg)}"
-        stop = live.enter_context(GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console))
-        context = TrialContext(
-            name=cfg.name,
-            group_tag=TAG_SWEEP,
-            tracking_uri=uri,
-            experiment_id=experiment_id,
-            parent_run_id=parent,
-            nc_metric=cfg.nc_metric,
-            objectives=tuple(objective.metrics),
-            resources=dict(cfg.resources_per_worker),
-        )
+        context = _context(cfg, uri, experiment_id, parent)
         budget = cfg.budget_s(max_concurrent)
         if budget:
             console.print(f"budget: this run stops as resumable after {budget:.0f} s")
-        with live, stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"):
-            runs = (
-                _family_run(plan, index, family, context, stop, max_concurrent)
-                for index, family in enumerate(plan.families.values())
-            )
-            if _in_parallel(cfg):
-                # every Tuner built here in the main thread, then fitted at once
-                run_in_parallel(list(runs), stop)
-            else:
-                for run in runs:  # built when the family before it has ended
-                    run()
+        restarts = 0
+        with (
+            GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console) as stop,
+            stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
+        ):
+            started = time.monotonic()
+            with SweepView(
+                console, cfg.name, list(plan.families), cfg.trials, max_concurrent
+            ) as view:
+                if resume:
+                    view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
+                runs = (
+                    _family_run(plan, index, family, context, stop, max_concurrent)
+                    for index, family in enumerate(plan.families.values())
+                )
+                if _in_parallel(cfg):
+                    # every Tuner built here in the main thread, then fitted at once
+                    run_in_parallel(list(runs), stop)
+                else:
+                    for run in runs:  # built when the family before it has ended
+                        run()
+            restarts += view.restarts()
+            console.print(f"search: {time.monotonic() - started:.0f} s", highlight=False)
+            restarts += _confirm(plan, uri, context, stop, console, max_concurrent)
 
         rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
         console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
         console.print(nc_steps_table(rows, objective=objective))
         if objective.pareto:
             console.print(pareto_table({f: pareto_rows(rows, f) for f in cfg.families}))
-        restarts = view.restarts()
         if restarts:
             console.print(
                 f"{restarts} trial restart(s) after a lost node, worker or actor: each went on "
                 f"from its last checkpoint in its own MLflow run (tag {TAG_RETRIES})",
                 highlight=False,
             )
+        confirmed = confirmed_results(uri, cfg.name, objective)
         exported = export_best(
-            uri, cfg.name, rows, out_dir, cfg.seed, pareto=objective.pareto, objective=objective
+            uri,
+            cfg.name,
+            rows,
+            out_dir,
+            cfg.seed,
+            pareto=objective.pareto,
+            objective=objective,
+            confirmed=confirmed,
         )
         log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
         log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
+        if confirmed.confirmed:
+            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
         open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
+        if confirmed.confirmed:
+            print_confirmed(console, confirmed)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
+
+
+def _context(cfg: SweepConfig, uri: str, experiment_id: str, parent: str) -> TrialContext:
+    """What every trial of the sweep (search and confirmation) is given."""
+    return TrialContext(
+        name=cfg.name,
+        group_tag=TAG_SWEEP,
+        tracking_uri=uri,
+        experiment_id=experiment_id,
+        parent_run_id=parent,
+        nc_metric=cfg.nc_metric,
+        objectives=tuple(cfg.resolved_objective.metrics),
+        resources=dict(cfg.resources_per_worker),
+    )
+
+
+def _confirm(
+    plan: SweepPlan,
+    uri: str,
+    context: TrialContext,
+    stop: GracefulStop,
+    console: Console,
+    max_concurrent: int,
+) -> int:
+    """The confirmation stage (``confirm_stage.py``) after a complete search, families at
+    once when the search ran them so, in its own live view; the trial restarts it saw.
+    Nothing when the sweep's ``confirms`` is off."""
+    cfg = plan.config
+    if not cfg.confirms:
+        return 0
+    stop.check()  # a budget spent at the search's end: the stage starts on resume
+    started = time.monotonic()
+    rows = collect_rows(uri, cfg.name, cfg.nc_metric, plan.objective)
+    choices = {f: choose_configs(uri, cfg, rows, f) for f in cfg.families}
+    for family, choice in choices.items():
+        trials = ", ".join(c["trial_id"] for c in choice["configs"]) or "none (no complete trial)"
+        console.print(f"confirm {family}: {trials}", highlight=False)
+    choices = {f: c for f, c in choices.items() if c["configs"]}
+    if not choices:
+        return 0
+    seeds = cfg.confirm_seed_list
+    with SweepView(
+        console, cfg.name, list(choices), len(seeds), max_concurrent, stage="confirm"
+    ) as view:
+        for family, choice in choices.items():
+            view.families[family].budget = len(choice["configs"]) * len(seeds)
+        view.seed_rows(row_from_run(run, cfg.nc_metric) for run in confirmation_runs(uri, cfg.name))
+        jobs = [
+            functools.partial(
+                run_trials,
+                _confirmation_tuner(plan, family, choice, context, max_concurrent),
+                context,
+                stop,
+                trials=len(choice["configs"]) * len(seeds),
+                folder=confirm_folder(cfg.storage, cfg.name, family),
+                stopped_by="none",
+                train_storage=_train_storage(cfg),
+                scope={TAG_FAMILY: family, TAG_STAGE: STAGE_CONFIRM},
+            )
+            for family, choice in choices.items()
+        ]
+        if cfg.parallel_families and len(jobs) > 1:
+            run_in_parallel(jobs, stop)
+        else:
+            for job in jobs:
+                job()
+    console.print(f"confirmation: {time.monotonic() - started:.0f} s", highlight=False)
+    return view.restarts()
+
+
+def _confirmation_tuner(
+    plan: SweepPlan,
+    family: str,
+    choice: dict[str, Any],
+    context: TrialContext,
+    max_concurrent: int,
+) -> tune.Tuner:
+    """The family's confirmation Tune run; its trials take the resources the search's did."""
+    planned = plan.families[family]
+    return confirmation_tuner(
+        plan.config,
+        choice,
+        context,
+        dict(planned.resources),
+        max_concurrent=max_concurrent,
+        reuse_actors=planned.in_trial,
+        keep=planned.keep_checkpoints,
+        train_storage=_train_storage(plan.config),
+    )
+
+
+def run_confirm(
+    cfg: SweepConfig, console: Console, verbose: bool = False, force: bool = False
+) -> None:
+    """Run (or continue) the confirmation stage of sweep ``cfg.name``, whose search has
+    ended, while holding its lease (``ncsweep confirm``); ``cfg``'s ``confirm_top`` and
+    ``confirm_seeds`` are saved as the sweep's.
+
+    Raises:
+        SpecError: the sweep has no MLflow parent run, a stage of 0 configs or seeds was
+            asked for, or another driver runs the sweep (``LeaseHeld``).
+        tuning.SweepInterrupted: stopped before every confirmation run ended (run it again).
+    """
+    if not cfg.confirms:
+        raise SpecError(
+            f"sweep {cfg.name}: confirm_top {cfg.confirm_top} and confirm_seeds "
+            f"{cfg.confirm_seeds}: nothing to confirm; pass --confirm-top K --confirm-seeds S"
+        )
+    plan = resolve_plan(cfg, resume=True)
+    uri = plan.tracking_uri
+    require_reachable(uri)
+    experiment_id, parent = find_parent(uri, cfg.name)
+    chosen = any(saved_choice(cfg, f) is not None for f in cfg.families)  # same K and S
+    if "ncsweep.trials" not in open_store(uri).get_run(parent).tags and not chosen:
+        # the tag marks a sweep run to its end; a choice, a search that ended before it
+        raise SpecError(
+            f"sweep {cfg.name}: its search has not ended; finish it with "
+            f"{resume_command(cfg)} (which confirms too unless confirm_top is 0)"
+        )
+    ensure_ray()
+    require_shared_storage(cfg.storage, cfg.shared_storage)
+    with Lease(cfg.storage, cfg.name, "confirm", force=force, say=console_notes(console)):
+        # this K and S become the sweep's: a later `ncsweep resume` continues the same stage
+        stage = {"confirm_top": cfg.confirm_top, "confirm_seeds": cfg.confirm_seeds}
+        save_state(load_state(cfg.storage, cfg.name).model_copy(update=stage))
+        _, parent = open_parent(uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"))
+        context = _context(cfg, uri, experiment_id, parent)
+        max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
+        log = sweep_log_path(cfg.storage, cfg.name)
+        hint = f"continue with: {confirm_command(cfg)}"
+        budget = cfg.budget_s(max_concurrent)
+        with (
+            route_ray_output(log, console, verbose),
+            GracefulStop(f"sweep {cfg.name} confirmation", uri, parent, hint, console) as stop,
+            stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
+        ):
+            _confirm(plan, uri, context, stop, console, max_concurrent)
+        confirmed = confirmed_results(uri, cfg.name, plan.objective)
+        if confirmed.confirmed:
+            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+            print_confirmed(console, confirmed)
+        finish_run(uri, parent, RunState.FINISHED)
+
+
+def confirm_command(cfg: SweepConfig) -> str:
+    """The command that continues ``cfg``'s confirmation stage."""
+    return resume_command(cfg).replace("ncsweep resume", "ncsweep confirm", 1)

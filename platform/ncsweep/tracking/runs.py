@@ -45,6 +45,11 @@ __all__ = [
     "TAG_FAILURE",
     "TAG_INFRA_FAILURE",
     "TAG_RETRIES",
+    "TAG_STAGE",
+    "TAG_CONFIRMS",
+    "TAG_SEED",
+    "STAGE_SEARCH",
+    "STAGE_CONFIRM",
     "PARENT_TAG",
     "resolve_tracking_uri",
     "ensure_experiment",
@@ -67,6 +72,13 @@ TAG_FAILURE = "ncsweep.failure_reason"
 # a trial that lost its node or actor: the last such reason, and how often Tune restarted it
 TAG_INFRA_FAILURE = "ncsweep.infrastructure_failure"
 TAG_RETRIES = "ncsweep.retries"
+# a sweep trial's stage: the search, or a confirmation run (a top config re-run with another
+# seed, tagged with the search trial's run id and its seed); a run without it is a search trial
+TAG_STAGE = "ncsweep.stage"
+TAG_CONFIRMS = "ncsweep.confirms"
+TAG_SEED = "ncsweep.seed"
+STAGE_SEARCH = "search"
+STAGE_CONFIRM = "confirm"
 PARENT_TAG = "mlflow.parentRunId"
 
 _MAX_PARAM_BATCH = 100
