@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationInfo, model_validator
 
 from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
-from .settings import Flag, SweepSettings
+from .settings import Flag, SweepSettings, flag_of
 
 __all__ = ["SAVED", "SweepConfig", "SweepSettings", "sweep_config"]
 
@@ -151,6 +151,10 @@ def sweep_config(**given: Any) -> SweepConfig:
         lines = [f"{source}: invalid"]
         for item in err.errors():
             key = ".".join(str(p) for p in item["loc"])
+            field = SweepConfig.model_fields.get(key)
+            flag = flag_of(field) if field is not None else None
+            if flag is not None:  # the user typed the flag: name it too
+                key = f"{key} ({flag.flag(key)})"
             msg = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 msg = f"unknown setting; allowed: {', '.join(SweepConfig.model_fields)}"
