@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from rich.console import Console
 
@@ -24,6 +25,7 @@ from ncsweep.plan.state import load_state, save_state
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.confirm_stage import confirmation_order, confirmation_runs
+from ncsweep.sweep.confirmation import confirmed_results
 from ncsweep.sweep.leaderboard import find_parent
 from ncsweep.sweep.runner import run_confirm
 from ncsweep.tracking import (
@@ -112,7 +114,6 @@ def _confirm_sweep(name, tmp_path, uri, families, trials, **settings) -> SweepCo
     )
 
 
-@pytest.mark.slow
 def test_top_configs_run_again_over_seeds_as_children_the_searcher_never_sees(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
@@ -149,8 +150,21 @@ def test_top_configs_run_again_over_seeds_as_children_the_searcher_never_sees(
         assert {k: v for k, v in params.items() if k not in differ} == {
             k: v for k, v in searched.data.params.items() if k not in differ
         }
+        # the held-out test split is measured by confirmation runs only, once, at the end
+        assert "test/acc1" in run.data.metrics
+        assert len(client.get_metric_history(run.info.run_id, "test/acc1")) == 1
         pairs[(tags[TAG_FAMILY], tags[TAG_CONFIRMS], tags[TAG_SEED])] += 1
     assert set(pairs.values()) == {1}
+    for run in children:
+        if run.data.tags[TAG_STAGE] == "search":  # what the searcher learns from
+            assert not [k for k in run.data.metrics if k.startswith("test")], run.data.metrics
+    # the export and the confirmed statistics name the same winner per family
+    confirmed = confirmed_results(mlflow_server, "confirm")
+    for family, result in confirmed.families.items():
+        exported = yaml.safe_load((tmp_path / "best" / f"{family}.yaml").read_text())
+        provenance = exported["provenance"]
+        assert provenance["mlflow_run_id"] == result.winner.search_run_id, family
+        assert provenance["confirmation"]["seeds"] == [1, 2], family
     for family in ("ce", "nonl"):
         top = [r.run_id for r in confirmation_order(rows, family, "accuracy")[:2]]
         assert {(c, s) for f, c, s in pairs if f == family} == {
@@ -159,7 +173,7 @@ def test_top_configs_run_again_over_seeds_as_children_the_searcher_never_sees(
         # the searcher learnt from its own trials only
         assert len(load_study(config.storage, "confirm", family).trials) == 3
     text = console.export_text()
-    assert "Confirmation runs: confirm" in text and "confirmation:" in text
+    assert "Confirmed leaderboard: confirm" in text and "confirmation:" in text
 
     # run again: the stage is complete (Tune restores it, nothing runs twice)
     run_confirm(config, Console(width=160))
@@ -177,7 +191,6 @@ def _active_confirmations(uri: str, name: str):
         return []
 
 
-@pytest.mark.slow
 def test_a_driver_killed_during_confirmation_resumes_each_pair_once(
     ray_session, mlflow_server, tmp_path
 ):

@@ -43,7 +43,7 @@ def sqlite_uri(tmp_path_factory):
     return f"sqlite:///{tmp_path_factory.mktemp('store')}/mlflow.db"
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("server", marks=pytest.mark.slow)])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("server", marks=pytest.mark.mlflow)])
 def uri(request, sqlite_uri):
     if request.param == "memory":
         name = f"memory://contract-{uuid.uuid4().hex[:8]}"
