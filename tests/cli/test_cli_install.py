@@ -97,7 +97,17 @@ def test_non_editable_install_runs_the_digits_preset_from_another_directory(tmp_
         done = subprocess.run(
             [
                 ncsweep,
-                *("sweep", "--preset", "digits", "--families", "ce", "--trials", "1"),
+                *(
+                    "sweep",
+                    "--preset",
+                    "digits",
+                    "--families",
+                    "ce",
+                    "--trials",
+                    "1",
+                    "--confirm-top",
+                    "0",
+                ),
                 *("--scheduler", "none", "--name", "installed"),
                 *("--set", "run.epochs=1", "--set", "eval.val_nc=false"),
             ],

@@ -96,6 +96,8 @@ def test_one_trial_sweep_never_writes_the_password_or_the_aws_secret(
         "ce",
         "--trials",
         "1",
+        "--confirm-top",
+        "0",
         "--scheduler",
         "none",
         "--name",

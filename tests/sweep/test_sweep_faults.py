@@ -52,6 +52,7 @@ def test_failing_trials_are_recorded_and_the_sweep_completes(ray_session, tmp_pa
         scheduler="none",
         spaces_root=str(spaces),
         overrides=["run.epochs=2", "run.max_failures=0", "eval.val_nc=false"],
+        confirm_top=0,
     )
     outcome = run_sweep(config, Console(width=140), out_dir=tmp_path / "best")
 

@@ -39,6 +39,7 @@ def test_families_run_at_once_with_their_own_budgets_and_studies(
         tracking_uri=mlflow_server,
         scheduler="none",
         overrides=["run.epochs=3", "eval.val_nc=false"],
+        confirm_top=0,
     )
     outcome = run_sweep(config, Console(width=200), out_dir=tmp_path / "best")
     rows = collect_rows(mlflow_server, "together")

@@ -9,6 +9,7 @@ from rich.console import Console
 from ncsweep.config import load_spec
 from ncsweep.runtime.trial import runs_in_trial, trial_resources
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
+from ncsweep.sweep.confirm_stage import confirmation_runs
 
 
 def test_trial_path_follows_workers_and_gpus():
@@ -30,10 +31,15 @@ def test_two_worker_trials_train_on_ray_train_and_reach_tune(ray_session, tmp_pa
         tracking_uri=uri,
         scheduler="none",
         overrides=["run.epochs=2", "eval.val_nc=false"],
+        confirm_top=1,
+        confirm_seeds=1,
     )
     run_sweep(config, Console(width=140), out_dir=tmp_path / "best")
     (row,) = collect_rows(uri, "ddp")
     assert row.status == "FINISHED" and row.complete
+    # the confirmation run trains on Ray Train's two workers too, and measures the test split
+    (confirmed,) = confirmation_runs(uri, "ddp")
+    assert confirmed.status == "FINISHED" and "test/acc1" in confirmed.metrics
     run = MlflowClient(uri).get_run(row.run_id)
     assert run.data.params["run.workers"] == "2"
     assert "ncsweep.checkpoint" in run.data.tags  # a Ray Train checkpoint under train/
