@@ -53,9 +53,8 @@ def save_state(directory: str | Path, state: dict[str, Any]) -> Path:
 
 
 def load_state(directory: str | Path) -> dict[str, Any]:
-    state: dict[str, Any] = torch.load(
-        Path(directory) / STATE_FILE, map_location="cpu", weights_only=True
-    )
+    path = Path(directory) / STATE_FILE
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     return state
 
 
