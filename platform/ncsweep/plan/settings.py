@@ -33,6 +33,12 @@ def parse_duration(text: str) -> float:
         ) from None
 
 
+def startup_trials(trials: int) -> int:
+    """Trials TPE samples at random before it models (``n_startup_trials``) in a family of
+    ``trials``: the searcher sets it, and the tuning curves take those trials as iid."""
+    return max(2, trials // 3)
+
+
 @dataclass(frozen=True)
 class Flag:
     """How a setting appears on the command line; its help is the field's ``description``.

@@ -20,7 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ..metric_keys import STATUS
 from ..plan.objectives import Objective
-from ..plan.settings import SweepSettings
+from ..plan.settings import SweepSettings, startup_trials
 from ..train.core import STATUS_DONE, STATUS_FAILED
 
 __all__ = ["AdoptingConcurrencyLimiter", "CompletedOnlyOptunaSearch", "build_searcher"]
@@ -171,7 +171,7 @@ def build_searcher(
     sweep's, as its plan resolved it (default: resolved from ``settings.objective``)."""
     objective = objective or settings.resolved_objective
     sampler = optuna.samplers.TPESampler(
-        seed=settings.seed + index, n_startup_trials=max(2, settings.trials // 3)
+        seed=settings.seed + index, n_startup_trials=startup_trials(settings.trials)
     )
     searcher = CompletedOnlyOptunaSearch(
         space=space,

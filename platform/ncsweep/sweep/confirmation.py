@@ -51,6 +51,7 @@ from rich.table import Table
 from .. import metric_keys as keys
 from ..config import SpecError
 from ..plan.objectives import NC_STEPS, Objective, as_objective
+from ..plan.settings import startup_trials as n_startup_trials
 from ..status import RunState
 from ..tracking import (
     PARENT_TAG,
@@ -432,12 +433,6 @@ def _comparisons(families: dict[str, FamilyResult], reference: str) -> list[Comp
             if x and y:
                 out.append(_compare(a, b, x, y, metric, unit, higher))
     return out
-
-
-def n_startup_trials(trials: int) -> int:
-    """The TPE sampler's random start-up trials per family for a sweep of ``trials`` per
-    family: ``max(2, trials // 3)``, as ``runtime/searcher.build_searcher`` sets it."""
-    return max(2, trials // 3)
 
 
 def _param(parent: RunRecord, key: str) -> str | None:
