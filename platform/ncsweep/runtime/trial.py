@@ -89,6 +89,9 @@ __all__ = [
 
 
 TRIAL_PREFIX = "trial_"
+# A confirmation run's key: Tune's grid trial ids (``<5 hex>_00000``) repeat across Tune
+# runs started in the same instant (families in parallel), the confirmed run id does not.
+CONFIRMATION_KEY = "{confirms}-seed{seed}"
 
 
 def trial_folder_name(trial: Any) -> str:
@@ -103,8 +106,9 @@ class TrialContext:
     """The fixed settings of every trial of one run (``tune.with_parameters``).
 
     A trial's MLflow run is the child of ``parent_run_id`` tagged ``{group_tag: name,
-    ncsweep.trial_id: key}``; the key is the Tune trial id, or, with ``key_param``, the
-    value of that parameter (a study names its cells).
+    ncsweep.trial_id: key}``; the key is the Tune trial id, or, with ``key_format``, that
+    template filled from the trial's config (a study names its cells ``"{cell}"``, the
+    confirmation stage its runs ``CONFIRMATION_KEY``).
     """
 
     name: str  # the sweep's or study's name (its MLflow experiment)
@@ -115,10 +119,10 @@ class TrialContext:
     nc_metric: str = "mean"
     objectives: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
-    key_param: str | None = None
+    key_format: str | None = None
 
     def key(self, trial_id: str, config: dict[str, Any] | None) -> str:
-        return str((config or {})[self.key_param]) if self.key_param else trial_id
+        return self.key_format.format(**(config or {})) if self.key_format else trial_id
 
     def run_tags(self, key: str) -> dict[str, str]:
         """The tags that find (and re-attach) the trial's MLflow run."""
@@ -406,7 +410,7 @@ def run_confirmation(
     and train/val split change; the test split does not) and ``eval.test`` on, tagged
     ``ncsweep.stage=confirm``, ``ncsweep.confirms`` and ``ncsweep.seed``.
     """
-    trial_id = tune.get_context().get_trial_id()
+    trial_id = context.key(tune.get_context().get_trial_id(), config)
     confirms, seed = str(config["confirms"]), int(config["seed"])
     data = copy.deepcopy(specs[confirms])
     data.setdefault("run", {}).update(

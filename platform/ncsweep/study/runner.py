@@ -252,7 +252,7 @@ def run_study(
             tracking_uri=uri,
             experiment_id=experiment_id,
             parent_run_id=parent,
-            key_param="cell",
+            key_format="{cell}",
         )
         specs = {
             c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec}

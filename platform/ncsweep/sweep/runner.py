@@ -36,6 +36,7 @@ runs are printed. ``run_confirm`` runs (or continues) the stage alone (``ncsweep
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -60,7 +61,7 @@ from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from ..runtime.schedulers import build_scheduler
 from ..runtime.searcher import build_searcher
 from ..runtime.trainer import ensure_ray
-from ..runtime.trial import TrialContext, run_trial
+from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
 from ..runtime.tuning import (
     GracefulStop,
     open_parent,
@@ -439,6 +440,7 @@ def _confirm(
     cfg = plan.config
     if not cfg.confirms:
         return 0
+    context = dataclasses.replace(context, key_format=CONFIRMATION_KEY)
     stop.check()  # a budget spent at the search's end: the stage starts on resume
     started = time.monotonic()
     rows = collect_rows(uri, cfg.name, cfg.nc_metric, plan.objective)
