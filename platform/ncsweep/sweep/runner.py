@@ -92,7 +92,13 @@ from .confirm_stage import (
     confirmation_tuner,
     saved_choice,
 )
-from .confirmation import confirmed_results, print_confirmed, results_to_json
+from .confirmation import (
+    ConfirmedResults,
+    confirmed_results,
+    print_confirmed,
+    results_to_json,
+    summary_metrics,
+)
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -253,6 +259,20 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
 
 
+def _record_confirmed(uri: str, parent: str, confirmed: ConfirmedResults) -> None:
+    """On the parent run: ``confirmation.json``, the winners' ``confirmed/...`` metrics and
+    tag ``ncsweep.confirmed.<family>`` (the winning search trial's run id)."""
+    log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+    values = summary_metrics(confirmed)
+    if values:
+        MetricLogger(uri, parent).log(values, step=0)
+    set_tags(
+        uri,
+        parent,
+        {f"ncsweep.confirmed.{f}": r.winner.search_run_id for f, r in confirmed.families.items()},
+    )
+
+
 def resume_command(cfg: SweepConfig) -> str:
     """The command that continues ``cfg`` (what a stopped job prints)."""
     command = f"ncsweep resume {cfg.name}"
@@ -402,7 +422,7 @@ def _run_families(
         log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
         log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
         if confirmed.confirmed:
-            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+            _record_confirmed(uri, parent, confirmed)
         open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
@@ -550,7 +570,7 @@ def run_confirm(
             _confirm(plan, uri, context, stop, console, max_concurrent)
         confirmed = confirmed_results(uri, cfg.name, plan.objective)
         if confirmed.confirmed:
-            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+            _record_confirmed(uri, parent, confirmed)
             print_confirmed(console, confirmed)
         finish_run(uri, parent, RunState.FINISHED)
 
