@@ -106,6 +106,7 @@ from .leaderboard import (
     rows_to_json,
 )
 from .resolve import resolve_plan
+from .ui_view import save_leaderboard_view
 
 __all__ = [
     "SweepOutcome",
@@ -408,6 +409,7 @@ def _run_families(
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
 
@@ -552,6 +554,7 @@ def run_confirm(
         if confirmed.confirmed:
             log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
             print_confirmed(console, confirmed)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
 
 
