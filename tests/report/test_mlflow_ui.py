@@ -137,7 +137,7 @@ def test_printed_link_opens_leaderboard_view_with_family_accuracy_and_durations(
     assert parent.info.run_name == f"sweep {tiny_sweep.name}"
 
     screenshot = tmp_path / "mlflow-leaderboard-view.png"
-    with chromium_page() as page:
+    with chromium_page(width=3000) as page:  # every column in view (the grid virtualises)
         page.goto(mlflow_ui, wait_until="load")
         page.get_by_text("ncsweep leaderboard").first.wait_for(timeout=90_000)
         for name in names:  # the view lists the trials themselves, not the parent folded
@@ -163,20 +163,25 @@ def test_printed_link_opens_leaderboard_view_with_family_accuracy_and_durations(
     assert all(d and not d.startswith("-") for d in durations), durations
 
 
-# every column header's label, and every row's cells by column label (the UI's ag-grid)
-_HEADERS = """() => Array.from(document.querySelectorAll('[role=columnheader]'))
-    .map(e => e.innerText.trim()).filter(t => t)"""
+# the grid's column labels left to right, and its rows as {label: text} (ag-grid renders a row
+# once in the pinned and once in the scrolled part: joined by row-index)
+_HEADERS = """() => Array.from(document.querySelectorAll('[role=columnheader][col-id]'))
+    .filter(e => e.innerText.trim())
+    .sort((a, b) => a.getBoundingClientRect().left - b.getBoundingClientRect().left)
+    .map(e => e.innerText.trim())"""
 _CELLS = """() => {
   const labels = {};
-  document.querySelectorAll('[role=columnheader]').forEach(
+  document.querySelectorAll('[role=columnheader][col-id]').forEach(
       e => { labels[e.getAttribute('col-id')] = e.innerText.trim(); });
-  return Array.from(document.querySelectorAll('[role=row]')).map(r => {
-    const row = {};
+  const rows = {};
+  document.querySelectorAll('[role=row][row-index]').forEach(r => {
+    const row = rows[r.getAttribute('row-index')] ||= {};
     r.querySelectorAll('[role=gridcell]').forEach(c => {
-      row[labels[c.getAttribute('col-id')] || c.getAttribute('col-id') || ''] = c.innerText.trim();
+      const id = c.getAttribute('col-id');
+      row[labels[id] || id || ''] = c.innerText.trim();
     });
-    return row;
   });
+  return Object.values(rows);
 }"""
 
 

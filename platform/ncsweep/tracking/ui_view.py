@@ -146,7 +146,8 @@ def view_state(view: RunsView) -> dict:
         "datasetsFilter": [],
         "modelVersionFilter": "All Runs",
         "selectedColumns": list(view.columns),
-        "columnOrder": [],
+        # the order in the grid (otherwise by group: attributes, metrics, params, tags)
+        "columnOrder": ["attributes.`Run Name`", *view.columns],
         "columnWidths": {},
         "runsHiddenMode": "SHOW_ALL",  # the UI's default charts the first 10 runs only
         "compareRunCharts": charts or None,
