@@ -112,6 +112,7 @@ from .leaderboard import (
     rows_to_json,
 )
 from .resolve import resolve_plan
+from .ui_view import save_leaderboard_view
 
 __all__ = [
     "SweepOutcome",
@@ -428,6 +429,7 @@ def _run_families(
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
 
@@ -572,6 +574,7 @@ def run_confirm(
         if confirmed.confirmed:
             _record_confirmed(uri, parent, confirmed)
             print_confirmed(console, confirmed)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
 
 
