@@ -3,7 +3,18 @@
 - **Infrastructure** (:data:`INFRASTRUCTURE`): a node died, a worker or actor was lost, the
   OOM killer or a preemption ended a process. The same trial would succeed elsewhere, so
   a sweep retries it from its last checkpoint on another node, in the same MLflow run, up
-  to its ``max_failures`` budget (Tune's trial restarts).
+  to its ``max_failures`` budget (Tune's trial restarts). Also:
+
+  - ``torch.OutOfMemoryError`` (CUDA memory): on a GPU shared with other processes the
+    memory another job holds comes and goes, so the same step fits on a retry or on
+    another GPU. A model that can never fit costs ``max_failures`` retries and then fails
+    as before: a bounded price, against losing a good trial to a neighbour's peak.
+  - ``torch.distributed.DistBackendError`` (NCCL/Gloo lost a peer or a connection): a
+    network flap between workers, not the run's arithmetic. Other ``DistError`` kinds (a
+    mismatched collective, a bad argument) stay deterministic.
+  - :class:`~ncsweep.train.checkpoint.IncompleteCheckpoint`: storage lost a checkpoint's
+    file; a restore skips to the checkpoint before it, and should that fail too the
+    storage, not the run, is at fault.
 - **Deterministic**: everything else (a non-finite loss, a spec the dataset cannot serve,
   a bug). Running it again gives the same failure, so it is recorded and never retried.
 
@@ -16,8 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
+import torch.distributed
 from ray import exceptions as ray_errors
 from ray.train import PreemptionError
+
+from ..train.checkpoint import IncompleteCheckpoint
 
 __all__ = ["INFRASTRUCTURE", "InfrastructureFailure", "causes", "is_infrastructure"]
 
@@ -31,6 +46,9 @@ INFRASTRUCTURE: tuple[type[BaseException], ...] = (
     ray_errors.ActorPlacementGroupRemoved,
     ray_errors.TaskPlacementGroupRemoved,
     PreemptionError,
+    torch.OutOfMemoryError,  # CUDA memory on a shared GPU (module docstring)
+    torch.distributed.DistBackendError,  # a collective lost its peer: a network flap
+    IncompleteCheckpoint,  # storage lost a checkpoint's file
 )
 
 # Attributes under which Ray keeps the error it wraps (RayTaskError.cause, Train's

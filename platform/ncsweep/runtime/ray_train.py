@@ -10,7 +10,12 @@ every evaluation regardless: Train V2 takes one report per controller poll
 (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``), so each report can block the worker up to a poll
 interval. The latest checkpoint's report is the run's outcome (``status``,
 ``failure_reason``; a failure travels as a verdict checkpoint): the driver reads it from
-``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``)."""
+``Result.metrics``. Rank 0 also logs to MLflow (``MlflowHooks``).
+
+Every rank that writes a checkpoint uploads it itself (``checkpoint_upload_fn``, the one
+helper ``train/checkpoint.upload_checkpoint``: retried, each file checked at its size), so
+Ray registers a checkpoint only after its files are in storage. A restore reads the state
+from storage (``restore_state``) and skips an incomplete checkpoint for the one before."""
 
 from __future__ import annotations
 
@@ -18,16 +23,41 @@ import logging
 import tempfile
 from typing import Any
 
+import pyarrow.fs as pafs
 import ray.train
 import ray.train.torch
 
 from ..config import ExperimentSpec
 from ..evaluate.hook import default_hooks
-from ..train.checkpoint import load_state, load_verdict, save_state, save_verdict
+from ..train.checkpoint import (
+    load_verdict,
+    restore_state,
+    save_state,
+    save_verdict,
+    upload_checkpoint,
+)
 from ..train.core import STATUS_DONE, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .mlflow_hooks import MlflowHooks
 
 __all__ = ["train_loop_per_worker", "RayTrainReporter"]
+
+
+def upload_verified(checkpoint: ray.train.Checkpoint, name: str) -> ray.train.Checkpoint:
+    """Ray Train's ``checkpoint_upload_fn``: ``checkpoint`` (a local folder) uploaded into
+    the run's folder as ``name``, every file there at its size before Ray registers it."""
+    # get_storage is a DeveloperAPI: the StorageContext Ray itself uploads with
+    storage = ray.train.get_context().get_storage()
+    destination = storage.build_checkpoint_path_from_name(name)
+    upload_checkpoint(checkpoint.path, storage.storage_filesystem, destination)
+    return ray.train.Checkpoint(destination, filesystem=storage.storage_filesystem)
+
+
+def restore(checkpoint: ray.train.Checkpoint) -> dict[str, Any] | None:
+    """The training state of Ray's latest checkpoint, or of the newest complete one before
+    it when its files are incomplete; None when none is (the run starts afresh)."""
+    fs = checkpoint.filesystem or pafs.LocalFileSystem()
+    state, _ = restore_state(fs, checkpoint.path)
+    return state
 
 
 class RayTrainReporter(RunHooks):
@@ -48,7 +78,7 @@ class RayTrainReporter(RunHooks):
             if core.rank == 0:
                 save(tmp)
                 ckpt = ray.train.Checkpoint.from_directory(tmp)
-            ray.train.report(metrics, checkpoint=ckpt)
+            ray.train.report(metrics, checkpoint=ckpt, checkpoint_upload_fn=upload_verified)
 
     def _state(self, core: TrainingCore):
         return lambda directory: save_state(directory, core.state_dict())
@@ -96,9 +126,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         device=ray.train.torch.get_device(),
         prepare_model=ray.train.torch.prepare_model,
     )
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            core.load_state_dict(load_state(directory))
+    state = restore(checkpoint) if checkpoint is not None else None
+    if state is not None:
+        core.load_state_dict(state)
     hooks: list[RunHooks] = default_hooks(spec)  # probes and eval.suites at the end
     tracking = config.get("tracking")
     if core.rank == 0:
@@ -106,4 +136,4 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         if tracking:
             hooks.append(MlflowHooks(tracking))
     hooks.append(RayTrainReporter(bool(config.get("report_evaluations"))))
-    fit(core, hooks, resumed=checkpoint is not None)
+    fit(core, hooks, resumed=state is not None)

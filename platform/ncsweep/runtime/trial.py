@@ -55,7 +55,13 @@ from ..tracking import (
     TAG_TRIAL,
     node_tags,
 )
-from ..train.checkpoint import STATE_FILE, ensure_uploaded, load_state, retry_storage, save_state
+from ..train.checkpoint import (
+    STATE_FILE,
+    ensure_uploaded,
+    restore_state,
+    retry_storage,
+    save_state,
+)
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .failures import InfrastructureFailure, is_infrastructure
 from .mlflow_hooks import MlflowHooks
@@ -244,6 +250,9 @@ class TuneReporter(RunHooks):
                 lambda: tune.report(dict(result), checkpoint=Checkpoint.from_directory(tmp)),
                 f"checkpoint upload at step {core.step}",
             )
+            # Tune's function API uploads and registers in one call, so the check (the
+            # helper Ray Train's upload_verified uses) comes right after it; a restore
+            # that meets the checkpoint incomplete in between takes the one before.
             persisted = tune.get_checkpoint()  # the reported one, in the sweep's storage
             ensure_uploaded(tmp, persisted.filesystem, persisted.path)
 
@@ -291,12 +300,15 @@ def failure_outcome(tracking: dict[str, str], err: Exception) -> TrainOutcome:
 
 def restore_from_tune(core: TrainingCore) -> bool:
     """Load the trial's latest Tune checkpoint into ``core`` (a restarted or resumed trial
-    that trains in-process); False when the trial has none (it starts from step 0)."""
+    that trains in-process), or the newest complete one before it when it is incomplete;
+    False when the trial has none (it starts from step 0)."""
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         return False
-    with checkpoint.as_directory() as directory:
-        core.load_state_dict(load_state(directory))
+    state, _ = restore_state(checkpoint.filesystem, checkpoint.path)
+    if state is None:  # no complete checkpoint: a fresh start (train/checkpoint.py)
+        return False
+    core.load_state_dict(state)
     return True
 
 

@@ -22,8 +22,10 @@ variables for the driver and the Ray job's processes (MLflow allows at most 10 r
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from .factory import open_store
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 from .store import MetricPoint
 
+_log = logging.getLogger("ncsweep.tracking")
+
 __all__ = [
     "TAG_FAMILY",
     "TAG_TRIAL",
@@ -49,6 +53,7 @@ __all__ = [
     "TAG_CONFIRMS",
     "TAG_SEED",
     "TAG_STATUS",
+    "TAG_CREATE_KEY",
     "STAGE_SEARCH",
     "STAGE_CONFIRM",
     "PARENT_TAG",
@@ -80,6 +85,9 @@ TAG_CONFIRMS = "ncsweep.confirms"
 TAG_SEED = "ncsweep.seed"
 # a run's verdict as a column the MLflow UI can show (its table has no status column)
 TAG_STATUS = "ncsweep.status"
+# One value per start_run call: MLflow's client retries a POST answered 504 (or dropped
+# after the server acted), so one call can create several runs; they share this key.
+TAG_CREATE_KEY = "ncsweep.create_key"
 STAGE_SEARCH = "search"
 STAGE_CONFIRM = "confirm"
 PARENT_TAG = "mlflow.parentRunId"
@@ -170,7 +178,12 @@ def start_run(
     parent_run_id: str | None = None,
     reattach: dict[str, str] | None = None,
 ) -> str:
-    """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING)."""
+    """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING).
+
+    Creating is idempotent: the run carries a fresh ``ncsweep.create_key``, and the runs a
+    retried request created besides the one returned (same key, nothing logged) are ended
+    and deleted, so none stays RUNNING forever; a create whose answer was lost but whose
+    run exists returns that run."""
     store = open_store(uri)
     if reattach:
         run_id = find_run(uri, experiment_id, reattach)
@@ -178,10 +191,32 @@ def start_run(
             store.set_status(run_id, RunState.RUNNING)
             store.set_tag(run_id, TAG_STATUS, RunState.RUNNING)
             return run_id
-    all_tags = {**tags, TAG_STATUS: RunState.RUNNING}
+    key = uuid.uuid4().hex
+    all_tags = {**tags, TAG_STATUS: RunState.RUNNING, TAG_CREATE_KEY: key}
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
-    return store.create_run(experiment_id, run_name, all_tags).run_id
+    created: str | None = None
+    error: Exception | None = None
+    try:
+        created = store.create_run(experiment_id, run_name, all_tags).run_id
+    except Exception as err:  # noqa: BLE001 - the server may have created it before failing
+        error = err
+    copies = store.search_runs(experiment_id, {TAG_CREATE_KEY: key}, descending_by="start_time")
+    if created is None:
+        if not copies and error is not None:
+            raise error
+        created = copies[0].run_id
+        _log.warning(
+            "creating run %r failed (%s), but the server made it: %s", run_name, error, created
+        )
+    for copy in copies:
+        if copy.run_id != created:  # a retried POST's twin: nothing was logged to it
+            _log.warning(
+                "run %s is a duplicate of %s (a retried create); deleting it", copy.run_id, created
+            )
+            store.end_run(copy.run_id, RunState.KILLED)
+            store.delete_run(copy.run_id)
+    return created
 
 
 def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
