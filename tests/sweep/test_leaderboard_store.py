@@ -12,7 +12,7 @@ import uuid
 import pytest
 import yaml
 
-from ncsweep.sweep.export import export_best
+from ncsweep.sweep.export import export_best, pareto_rows
 from ncsweep.sweep.leaderboard import (
     best_per_family,
     collect_rows,
@@ -46,10 +46,12 @@ def uri():
     drop_memory_store(name)
 
 
-def _sweep(uri: str, name: str = "lb", objective: str = "accuracy") -> tuple[str, str]:
+def _sweep(
+    uri: str, name: str = "lb", objective: str = "accuracy", **params: object
+) -> tuple[str, str]:
     experiment = ensure_experiment(uri, name)
     parent = start_run(uri, experiment, name, {TAG_SWEEP: name, TAG_KIND: "sweep"})
-    log_params(uri, parent, {"objective": objective})
+    log_params(uri, parent, {"objective": objective, **params})
     return experiment, parent
 
 
@@ -160,3 +162,49 @@ def test_deleted_and_other_sweeps_runs_are_not_trials(uri):
     open_store(uri).delete_run(orphan)  # what drop_orphans does to a trial Tune forgot
     start_run(uri, experiment, "stray", {PARENT_TAG: "someone-else"})
     assert [r.run_id for r in collect_rows(uri, "lb")] == [kept]
+
+
+def test_constraints_rank_infeasible_trials_last_and_never_export_them(uri, tmp_path):
+    # as the sweep logs them: the list param (its repr), relative to the best CE trial
+    experiment, parent = _sweep(uri, constraint=["val/acc1>=ce-0.5"], accuracy_delta=0.5)
+    _trial(uri, experiment, parent, "ce", "ce_best", 0.90, nc_iters=90)
+    _trial(uri, experiment, parent, "ce", "ce_near", 0.896, nc_iters=20)
+    kept = _trial(uri, experiment, parent, "scl", "scl_ok", 0.895, nc_iters=60)
+    _trial(uri, experiment, parent, "scl", "scl_fast", 0.894, nc_iters=10)
+    _trial(uri, experiment, parent, "nonl", "nonl_low", 0.80)  # nothing feasible in nonl
+    rows = collect_rows(uri, "lb", objective="pareto")
+
+    feasible = {r.trial_id: r.feasible for r in rows}
+    assert feasible == {
+        "ce_best": True, "ce_near": True, "scl_ok": True, "scl_fast": False, "nonl_low": False
+    }  # fmt: skip
+    assert [r.trial_id for r in rows if r.family == "scl"] == ["scl_ok", "scl_fast"]
+    assert best_per_family(rows, "pareto")["scl"].run_id == kept
+    assert "nonl" not in best_per_family(rows, "pareto")
+    assert [r.trial_id for r in pareto_rows(rows, "scl")] == ["scl_ok"]
+    cells = {c.header: c._cells for c in leaderboard_table(rows, "lb", "pareto").columns}
+    assert cells["trial"][cells["family"].index("nonl")] == "no feasible trial"
+    assert cells["trials ok/stop/fail"][cells["family"].index("scl")] == "2/0/0 (1 infeasible)"
+
+    written = export_best(uri, "lb", rows, tmp_path / "best", seed=0, pareto=True)
+    assert sorted(p.name for p in written) == [
+        "ce.yaml",
+        "ce_pareto.yaml",
+        "scl.yaml",
+        "scl_pareto.yaml",
+    ]
+    scl = yaml.safe_load((tmp_path / "best" / "scl.yaml").read_text())["provenance"]
+    assert scl["trial_id"] == "scl_ok"
+    assert scl["constraints"]["val/acc1>=ce-0.5"] == pytest.approx(0.0)
+    front = yaml.safe_load((tmp_path / "best" / "scl_pareto.yaml").read_text())["front"]
+    assert [m["provenance"]["trial_id"] for m in front] == ["scl_ok"]
+
+
+def test_nc_at_accuracy_picks_the_fastest_trial_within_delta_of_the_family_best(uri):
+    experiment, parent = _sweep(uri, objective="nc-at-accuracy", constraint=[], accuracy_delta=1.0)
+    _trial(uri, experiment, parent, "ce", "accurate", 0.90, nc_iters=80)
+    fast = _trial(uri, experiment, parent, "ce", "close", 0.891, nc_iters=40)
+    _trial(uri, experiment, parent, "ce", "fastest", 0.85, nc_iters=10)  # 5 points below
+    rows = collect_rows(uri, "lb", objective="nc-at-accuracy")
+    assert [r.trial_id for r in rows] == ["close", "accurate", "fastest"]
+    assert best_per_family(rows, "nc-at-accuracy")["ce"].run_id == fast

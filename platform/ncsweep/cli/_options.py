@@ -75,6 +75,7 @@ READS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "time_budget": (str, str),  # a duration (90m, 2h): the field parses it
     "spaces_root": (Path, lambda path: str(path.resolve())),
     "overrides": (list[str], list),
+    "constraint": (list[str], list),
     "storage": (str, _storage),
     "tracking_uri": (str, _tracking),
 }

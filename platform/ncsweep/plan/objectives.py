@@ -4,6 +4,14 @@
 
 - ``accuracy``: maximise ``val/acc1``;
 - ``pareto``: maximise ``val/acc1`` and minimise ``objective/nc_steps`` (multi-objective);
+- ``nc-at-accuracy``: the paper's claim as an objective, the fewest steps to the NC
+  threshold among the trials within ``accuracy_delta`` points (default 0.5, one point =
+  0.01) of the best ``val/acc1`` *of the same family* (each family is its own study, and a
+  family is judged against its own best accuracy; a cross-family floor is a
+  ``--constraint val/acc1>=ce-0.5``). Optuna minimises ``objective/nc_steps`` with the
+  constraint ``val/acc1>=family-<delta>`` (``plan/constraints.py``) whose bound is the
+  family's best accuracy so far; the leaderboard and the export apply it with every
+  trial's final accuracy;
 - ``eval/<suite>/<key>``: a metric an evaluation suite measures at the end of each trial
   (``evaluate/``). Its direction and meaning come from the suite's registry entry
   (``SuiteKey``); keys that compare with a baseline run (mCE, long-tail and transfer gains)
@@ -106,6 +114,13 @@ _FIXED = {
         (ACCURACY, NC_STEPS),
         ("max", "min"),
         meaning="validation top-1 up, steps to the NC threshold down",
+    ),
+    "nc-at-accuracy": Objective(
+        "nc-at-accuracy",
+        (NC_STEPS,),
+        ("min",),
+        meaning="steps to the NC threshold down, within accuracy_delta points of the "
+        "family's best validation top-1",
     ),
 }
 

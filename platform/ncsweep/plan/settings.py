@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
+from .samplers import DEFAULT_SAMPLER, SAMPLERS, multi_objective_samplers
+
 __all__ = ["Flag", "SweepSettings", "flag_of", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -82,13 +84,36 @@ class SweepSettings(BaseModel):
     )
     objective: Annotated[str, Flag("search")] = Field(
         "accuracy",
-        description="accuracy; pareto (accuracy up, steps to NC threshold down); or "
+        description="accuracy; pareto (accuracy up, steps to NC threshold down); "
+        "nc-at-accuracy (fewest steps to the NC threshold within --accuracy-delta points of "
+        "the family's best val/acc1); or "
         "eval/<suite>/<key>, a metric an evaluation suite measures at the end of each trial, "
         "e.g. eval/probes/acc/probe (the suite is turned on for every trial; direction from "
         "the suite registry; ASHA keeps stopping by val/acc1).",
     )
     nc_metric: Annotated[str, Flag("search")] = Field(
         "mean", description="NC metric of the pareto objective: mean or a metric name."
+    )
+    sampler: Annotated[str, Flag("search")] = Field(
+        DEFAULT_SAMPLER,
+        description="Optuna sampler of each family's study: "
+        + ", ".join(SAMPLERS)
+        + " (under --objective pareto: "
+        + ", ".join(multi_objective_samplers())
+        + "). Parameters a sampler cannot model are drawn at random (README: Samplers).",
+    )
+    constraint: Annotated[list[str], Flag("search")] = Field(
+        default_factory=list,
+        description="Repeatable. METRIC>=BOUND or METRIC<=BOUND; BOUND a number "
+        "(val/acc1>=0.95) or a family's best value minus/plus points, 1 point = 0.01 "
+        "(val/acc1>=ce-0.5). Optuna steers away from infeasible trials; the leaderboard "
+        "ranks them last and the export never writes one.",
+    )
+    accuracy_delta: Annotated[float, Flag("search")] = Field(
+        0.5,
+        ge=0,
+        description="nc-at-accuracy: how many points (0.01) below the family's best val/acc1 "
+        "a trial may be and still count.",
     )
     scheduler: Annotated[Literal["asha", "none"], Flag("search")] = Field(
         "asha", description="asha or none."
@@ -182,6 +207,38 @@ class SweepSettings(BaseModel):
         from .objectives import resolve_objective
 
         return resolve_objective(self.objective)
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, value: str) -> str:
+        if value not in SAMPLERS:
+            raise ValueError(f"unknown sampler {value!r}; allowed: {', '.join(SAMPLERS)}")
+        return value
+
+    @field_validator("constraint")
+    @classmethod
+    def _known_constraints(cls, value: list[str]) -> list[str]:
+        from .constraints import parse_constraint
+
+        for text in value:
+            parse_constraint(text)  # ValueError names the allowed form
+        return value
+
+    @model_validator(mode="after")
+    def _sampler_fits_objective(self) -> SweepSettings:
+        if self.objective == "pareto" and not SAMPLERS[self.sampler].multi_objective:
+            raise ValueError(
+                f"sampler: {self.sampler} is single-objective; under objective pareto use one "
+                f"of {', '.join(multi_objective_samplers())}"
+            )
+        return self
+
+    @property
+    def constraints(self):
+        """The parsed constraints (``plan/constraints.py``), the objective's included."""
+        from .constraints import sweep_constraints
+
+        return sweep_constraints(self.constraint, self.objective, self.accuracy_delta)
 
     @field_validator("nc_metric")
     @classmethod

@@ -130,6 +130,19 @@ class SweepConfig(SweepSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _constraints_name_swept_families(self) -> SweepConfig:
+        from .constraints import OWN_FAMILY
+
+        for c in self.constraints:
+            if c.family not in (None, OWN_FAMILY, *self.families):
+                raise ValueError(
+                    f"constraint: {c.text!r} is relative to family {c.family}, which this sweep "
+                    f"does not search; allowed: {', '.join([OWN_FAMILY, *self.families])} "
+                    f"or a number"
+                )
+        return self
+
     def settings(self) -> SweepSettings:
         """The how-it-runs part (what a preset's ``sweep:`` section sets)."""
         return SweepSettings(**{k: getattr(self, k) for k in SweepSettings.model_fields})

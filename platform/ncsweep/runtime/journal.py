@@ -28,7 +28,7 @@ from optuna.storages.journal import JournalFileBackend
 from ..config import SpecError
 from ..plan.state import sweep_dir
 
-__all__ = ["journal_url", "load_study", "open_study_storage", "save_study"]
+__all__ = ["journal_url", "load_study", "open_study_storage", "read_working_study", "save_study"]
 
 
 def journal_url(storage: str, name: str, family: str) -> str:
@@ -56,6 +56,20 @@ def open_study_storage(storage: str, name: str, family: str, restore: bool) -> J
         if fs.exists(path):
             fs.rm(path)
     return JournalStorage(JournalFileBackend(str(local)))
+
+
+def read_working_study(storage: str, name: str, family: str) -> optuna.Study | None:
+    """The study of ``family`` as this driver's working copy holds it now (another family's
+    searcher reads it for relative constraints); None before Optuna wrote anything."""
+    local = _working_path(storage, name, family)
+    if not local.exists():
+        return None
+    try:
+        return optuna.load_study(
+            study_name=family, storage=JournalStorage(JournalFileBackend(str(local)))
+        )
+    except KeyError:  # the journal exists, the study not yet
+        return None
 
 
 def save_study(storage: str, name: str, family: str) -> None:

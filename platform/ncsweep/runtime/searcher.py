@@ -1,4 +1,11 @@
-"""The searcher of one family's Tuner: Optuna's TPE through Ray Tune's ``OptunaSearch``.
+"""The searcher of one family's Tuner: an Optuna sampler through Ray Tune's ``OptunaSearch``.
+
+The sampler is ``--sampler`` (:data:`SAMPLER_FACTORIES`, keyed like
+``plan.samplers.SAMPLERS``), seeded with ``seed + family index``; every one keeps its state
+in the study (trials and their system attributes), so a resumed sweep continues it from the
+journal. Constraints (``plan/constraints.py``) reach Optuna as each finished trial's
+``Trial.set_constraint`` values (Optuna 5 deprecates the samplers' ``constraints_func`` for
+it); TPE, GP and NSGA-II steer by them, random, QMC and CMA-ES ignore them.
 
 Only public APIs: ``OptunaSearch(space, sampler, metric, mode, storage, study_name)`` and
 its ``on_trial_complete``, which tells Optuna PRUNED for a trial that completes without a
@@ -11,6 +18,8 @@ memory and Tune's searcher checkpoint carries it.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -19,11 +28,19 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from ..metric_keys import STATUS
+from ..plan.constraints import Constraint, references, violation
 from ..plan.objectives import Objective
 from ..plan.settings import SweepSettings, startup_trials
 from ..train.core import STATUS_DONE, STATUS_FAILED
 
-__all__ = ["AdoptingConcurrencyLimiter", "CompletedOnlyOptunaSearch", "build_searcher"]
+__all__ = [
+    "SAMPLER_FACTORIES",
+    "AdoptingConcurrencyLimiter",
+    "CompletedOnlyOptunaSearch",
+    "StudyReader",
+    "build_sampler",
+    "build_searcher",
+]
 
 
 def _measured(value: Any) -> bool:
@@ -53,6 +70,12 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
     killed between the two leaves a newer experiment state. Such a trial is adopted
     (:meth:`_adopt`) from the ``config/<param>`` keys of its results.
     """
+
+    #: the sweep's constraints and how to read another family's study (set by
+    #: :func:`build_searcher`; class defaults keep a searcher pickled before they existed)
+    constraints: Sequence[Constraint] = ()
+    family: str = ""
+    read_study: Callable[[str], optuna.Study | None] | None = None
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id not in self._ot_trials:
@@ -111,7 +134,39 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
                 return frozen.number
         return None
 
+    def _reference_trials(self, family: str) -> list[tuple[str, dict[str, Any]]]:
+        """``(family, constrained metrics)`` of ``family``'s complete trials (their user
+        attributes, which :meth:`_constrain` sets)."""
+        study = self._ot_study if family == self.family else None
+        if study is None and self.read_study is not None:
+            study = self.read_study(family)
+        if study is None:
+            return []
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        return [(family, dict(t.user_attrs)) for t in done]
+
+    def _constrain(self, trial_id: str, result: dict) -> None:
+        """Record the finished trial's constrained metrics (user attributes) and each
+        known constraint's violation (``Trial.set_constraint``) before it is told. A trial
+        adopted by number (``_adopt``) has no ``Trial`` object here and is told
+        unconstrained."""
+        trial = self._ot_trials.get(trial_id)
+        if not self.constraints or not isinstance(trial, optuna.Trial):
+            return
+        measured = {c.metric: result.get(c.metric) for c in self.constraints}
+        for metric, value in measured.items():
+            if isinstance(value, int | float) and math.isfinite(value):
+                trial.set_user_attr(metric, float(value))
+        families = sorted({c.reference_family(self.family) or "" for c in self.constraints} - {""})
+        trials = [t for f in families for t in self._reference_trials(f)]
+        trials.append((self.family, measured))
+        best = references(self.constraints, trials)
+        for key, value in violation(self.constraints, self.family, measured, best).items():
+            trial.set_constraint(key, value)
+
     def _tell(self, trial_id: str, result: dict | None, error: bool) -> None:
+        if result is not None and not error:
+            self._constrain(trial_id, result)
         try:
             super().on_trial_complete(trial_id, result, error)
         except ValueError as err:  # optuna: "Cannot tell a COMPLETE trial." (class docstring)
@@ -153,6 +208,77 @@ class AdoptingConcurrencyLimiter(ConcurrencyLimiter):
         super().on_trial_result(trial_id, result)
 
 
+def _quiet(factory: Callable[..., optuna.samplers.BaseSampler]):
+    """``factory`` with Optuna's ExperimentalWarning (multivariate TPE, QMC) silenced: one
+    per family and driver says nothing a user acts on."""
+
+    def build(**options: Any) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return factory(**options)
+
+    return build
+
+
+def _random(seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+#: ``--sampler`` -> ``factory(seed, startup)``: ``startup`` trials are drawn at random
+#: before a model-based sampler models (``settings.startup_trials``; NSGA-II: its
+#: population). Parameters a sampler cannot model come from a seeded ``RandomSampler``
+#: (``plan/samplers.py``). TPE is multivariate and grouped: the shipped spaces' parameters
+#: interact (learning rate and batch size, temperature and weight decay), and ``group``
+#: models each conditional branch (``when``) on its own instead of falling back to
+#: independent draws.
+SAMPLER_FACTORIES: dict[str, Callable[[int, int], optuna.samplers.BaseSampler]] = {
+    "tpe": lambda seed, startup: _quiet(optuna.samplers.TPESampler)(
+        seed=seed, n_startup_trials=startup, multivariate=True, group=True
+    ),
+    "random": lambda seed, startup: _random(seed),
+    "qmc": lambda seed, startup: _quiet(optuna.samplers.QMCSampler)(
+        seed=seed,
+        scramble=True,
+        independent_sampler=_random(seed),
+        warn_independent_sampling=False,
+    ),
+    "gp": lambda seed, startup: _quiet(optuna.samplers.GPSampler)(
+        seed=seed,
+        n_startup_trials=startup,
+        independent_sampler=_random(seed),
+        warn_independent_sampling=False,
+    ),
+    "cmaes": lambda seed, startup: _quiet(optuna.samplers.CmaEsSampler)(
+        seed=seed,
+        n_startup_trials=startup,
+        independent_sampler=_random(seed),
+        warn_independent_sampling=False,
+    ),
+    "nsga2": lambda seed, startup: _quiet(optuna.samplers.NSGAIISampler)(
+        seed=seed, population_size=startup
+    ),
+}
+
+
+def build_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """Sampler ``name`` (:data:`SAMPLER_FACTORIES`) seeded with ``seed`` for a family of
+    ``trials`` trials."""
+    return SAMPLER_FACTORIES[name](seed, startup_trials(trials))
+
+
+class StudyReader:
+    """Reads another family's study from this driver's working journal (picklable: Tune
+    saves the searcher with it)."""
+
+    def __init__(self, storage: str, name: str) -> None:
+        self.storage, self.name = storage, name
+
+    def __call__(self, family: str) -> optuna.Study | None:
+        from .journal import read_working_study
+
+        return read_working_study(self.storage, self.name, family)
+
+
 def build_searcher(
     settings: SweepSettings,
     space: Any,
@@ -162,17 +288,18 @@ def build_searcher(
     study_name: str | None = None,
     first: list[dict[str, Any]] | None = None,
     objective: Objective | None = None,
+    read_study: Callable[[str], optuna.Study | None] | None = None,
 ) -> AdoptingConcurrencyLimiter:
-    """The searcher of family number ``index``: seeded TPE (``settings.seed + index``),
+    """The searcher of family number ``index``: sampler ``settings.sampler`` seeded with
+    ``settings.seed + index``, constrained by ``settings.constraints`` (a relative bound on
+    another family reads its study with ``read_study``, e.g. a :class:`StudyReader`),
     single- or multi-objective by ``settings.objective`` (metric and direction from
     ``objectives.resolve_objective``), at most ``max_concurrent`` trials at once; ``space``
     is the family's define-by-run ``SearchSpace.suggest``; ``first``: points Optuna
     evaluates before it samples (a warm start, ``warm_start.py``); ``objective``: the
     sweep's, as its plan resolved it (default: resolved from ``settings.objective``)."""
     objective = objective or settings.resolved_objective
-    sampler = optuna.samplers.TPESampler(
-        seed=settings.seed + index, n_startup_trials=startup_trials(settings.trials)
-    )
+    sampler = build_sampler(settings.sampler, settings.seed + index, settings.trials)
     searcher = CompletedOnlyOptunaSearch(
         space=space,
         sampler=sampler,
@@ -182,4 +309,7 @@ def build_searcher(
         study_name=study_name,
         points_to_evaluate=first or None,
     )
+    searcher.constraints = tuple(settings.constraints)
+    searcher.family = study_name or "default"
+    searcher.read_study = read_study
     return AdoptingConcurrencyLimiter(searcher, max_concurrent=max_concurrent)

@@ -8,10 +8,15 @@ family's file is its *confirmed winner* instead (best validation mean over seeds
 ``provenance.confirmation`` lists the seeds, the means with their 95 % intervals and the
 winner's-curse gap. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
 trials (accuracy up, steps to the NC threshold down), each with its spec.
+
+Never an infeasible trial (``leaderboard.judge``: the sweep's constraints): a family whose
+complete trials all break a constraint gets no file and a warning naming the constraints;
+a confirmed winner whose search trial is infeasible gives way to the best feasible trial.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import tempfile
 import time
@@ -31,6 +36,7 @@ from .leaderboard import TrialRow, best_per_family, row_from_run
 __all__ = ["export_best", "trial_spec", "pareto_rows"]
 
 _REPORTED = (*keys.VAL_HEADLINE, NC_STEPS)
+_log = logging.getLogger(__name__)
 
 
 def trial_spec(uri: str, run_id: str) -> dict[str, Any]:
@@ -65,6 +71,7 @@ def _provenance(
             "value": objective.value(row.metrics),
         },
         "metrics": metrics,
+        **({"constraints": dict(row.violations)} if row.violations else {}),
         "seed": seed,
         "git_commit": git_commit(),
         "versions": package_versions(),
@@ -110,7 +117,11 @@ def pareto_rows(rows: list[TrialRow], family: str) -> list[TrialRow]:
     candidates = [
         (r, r.acc1, r.nc_steps)
         for r in rows
-        if r.family == family and r.complete and r.acc1 is not None and r.nc_steps is not None
+        if r.family == family
+        and r.complete
+        and r.feasible
+        and r.acc1 is not None
+        and r.nc_steps is not None
     ]
     front = pareto_front([(acc1, steps) for _, acc1, steps in candidates])
     return [r for r, _, _ in sorted((candidates[i] for i in front), key=lambda c: -c[1])]
@@ -138,15 +149,28 @@ def export_best(
     written = []
     chosen = best_per_family(rows, goal)
     by_run = {r.run_id: r for r in rows}
+    winners = set()
     for family, result in confirmed.families.items():
         run_id = result.winner.search_run_id
-        chosen[family] = by_run.get(run_id) or row_from_run(
+        winner = by_run.get(run_id) or row_from_run(
             open_store(uri).get_run(run_id), confirmed.nc_metric
+        )
+        if winner.feasible:
+            chosen[family] = winner
+            winners.add(family)
+    for family in sorted({r.family for r in rows if r.complete} - set(chosen)):
+        broken = sorted(
+            {k for r in rows if r.family == family for k, v in r.violations.items() if v > 0}
+        )
+        _log.warning(
+            "family %s: no feasible trial to export (every complete trial breaks %s)",
+            family,
+            ", ".join(broken) or "a constraint",
         )
     for family, row in sorted(chosen.items()):
         document = trial_spec(uri, row.run_id)
         document["provenance"] = _provenance(uri, sweep, row, seed, goal)
-        if family in confirmed.families:
+        if family in winners:
             document["provenance"]["confirmation"] = _confirmation(
                 confirmed.families[family], confirmed
             )

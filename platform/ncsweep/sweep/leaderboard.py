@@ -7,13 +7,20 @@ full-budget trial with the best value of the sweep's objective (``objectives.Obj
 ``val/acc1`` for ``accuracy`` and ``pareto``, else the ``eval/<suite>/<key>`` in its
 direction); ties: higher ``val/acc1``, then fewer steps to the NC threshold. A trial
 without a value of the objective is never the best.
+
+Constraints (``--constraint``, and the ``nc-at-accuracy`` objective's accuracy floor:
+``plan/constraints.py``) are judged here with every trial's final values, relative bounds
+from the best complete trial of their family: an infeasible trial is marked, ranks after
+every feasible one, and is never a family's best (nor on its Pareto front, nor exported).
 """
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from rich.console import JustifyMethod
@@ -22,7 +29,8 @@ from rich.table import Table
 from .. import metric_keys as keys
 from ..config import SpecError
 from ..geometry.descriptors import paper_five
-from ..plan.objectives import ACCURACY, Objective, as_objective, nc_steps
+from ..plan.constraints import Constraint, references, sweep_constraints, violation
+from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, nc_steps
 from ..status import RunState
 from ..tracking import (
     PARENT_TAG,
@@ -45,6 +53,8 @@ __all__ = [
     "rank_key",
     "find_parent",
     "sweep_objective",
+    "sweep_constraint_list",
+    "judge",
     "best_per_family",
     "leaderboard_table",
     "nc_steps_table",
@@ -71,6 +81,13 @@ class TrialRow:
     total_steps: int | None
     nc_iters: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    #: each constraint's violation (``> 0``: infeasible), by its text (:func:`judge`)
+    violations: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        """Meets every constraint of the sweep (one without constraints: always)."""
+        return all(v <= 0 for v in self.violations.values())
 
     @property
     def complete(self) -> bool:
@@ -103,9 +120,32 @@ def sweep_objective(uri: str, sweep: str) -> str:
     return open_store(uri).get_run(parent).params.get("objective", "accuracy")
 
 
+def sweep_constraint_list(uri: str, sweep: str) -> list[Constraint]:
+    """The constraints sweep ``sweep`` ran with, from its parent run's params (its
+    ``constraint`` list, and the ``nc-at-accuracy`` objective's floor)."""
+    _, parent = find_parent(uri, sweep)
+    params = open_store(uri).get_run(parent).params
+    # MLflow stores the list param as its Python repr
+    texts = ast.literal_eval(params.get("constraint", "[]") or "[]")
+    return sweep_constraints(
+        list(texts), params.get("objective", "accuracy"), float(params.get("accuracy_delta", 0.5))
+    )
+
+
+def judge(rows: list[TrialRow], constraints: list[Constraint]) -> None:
+    """Set each row's ``violations``; relative bounds from the complete rows."""
+    best = references(constraints, ((r.family, r.metrics) for r in rows if r.complete))
+    for row in rows:
+        row.violations = violation(constraints, row.family, row.metrics, best)
+
+
 def row_from_run(run: RunRecord, nc_metric: str = "mean") -> TrialRow:
-    """One trial's leaderboard row from its MLflow child run."""
-    m = run.metrics
+    """One trial's leaderboard row from its MLflow child run (``objective/nc_steps`` added
+    to its metrics, computed with ``nc_metric``, for the objectives that rank by it)."""
+    m = dict(run.metrics)
+    steps = nc_steps(m, nc_metric)
+    if steps is not None and math.isfinite(steps):
+        m.setdefault(NC_STEPS, steps)
     return TrialRow(
         family=run.tags.get(TAG_FAMILY, "?"),
         trial_id=run.tags.get(TAG_TRIAL, run.run_name),
@@ -113,7 +153,7 @@ def row_from_run(run: RunRecord, nc_metric: str = "mean") -> TrialRow:
         status=run.status,
         acc1=m.get(ACCURACY),
         mean_nc_score=keys.mean_nc_score(m),
-        nc_steps=nc_steps(m, nc_metric),
+        nc_steps=steps,
         step=int(m[keys.STEP]) if keys.STEP in m else None,
         total_steps=int(m[keys.TOTAL_STEPS]) if keys.TOTAL_STEPS in m else None,
         nc_iters={k: int(v) for k, v in keys.per_metric(keys.NC_ITERS, m).items()},
@@ -133,9 +173,11 @@ def child_runs(
     return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
 
 
-def rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:
-    """Larger is better: the objective, then accuracy, then fewer NC steps."""
+def rank_key(row: TrialRow, objective: Objective) -> tuple[bool, float, float, float]:
+    """Larger is better: feasible first, then the objective, then accuracy, then fewer NC
+    steps."""
     return (
+        row.feasible,
         objective.score(row.metrics),
         row.acc1 or 0.0,
         -(row.nc_steps if row.nc_steps is not None else float("inf")),
@@ -143,11 +185,17 @@ def rank_key(row: TrialRow, objective: Objective) -> tuple[float, float, float]:
 
 
 def collect_rows(
-    uri: str, sweep: str, nc_metric: str = "mean", objective: str | Objective = "accuracy"
+    uri: str,
+    sweep: str,
+    nc_metric: str = "mean",
+    objective: str | Objective = "accuracy",
+    constraints: list[Constraint] | None = None,
 ) -> list[TrialRow]:
-    """Every trial's row, by family and best first by ``objective``."""
+    """Every trial's row, judged by ``constraints`` (default: the sweep's own, from its
+    parent run), by family and best first by ``objective``."""
     experiment_id, parent = find_parent(uri, sweep)
     rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
+    judge(rows, sweep_constraint_list(uri, sweep) if constraints is None else constraints)
     goal = as_objective(objective)
     return sorted(rows, key=lambda r: (r.family, tuple(-v for v in rank_key(r, goal)), r.trial_id))
 
@@ -155,11 +203,12 @@ def collect_rows(
 def best_per_family(
     rows: list[TrialRow], objective: str | Objective = "accuracy"
 ) -> dict[str, TrialRow]:
-    """Per family, the complete trial with the best ``objective`` value (module docstring)."""
+    """Per family, the complete feasible trial with the best ``objective`` value (module
+    docstring); a family without one is absent."""
     goal = as_objective(objective)
     best: dict[str, TrialRow] = {}
     for row in rows:
-        if not row.complete or goal.value(row.metrics) is None:
+        if not row.complete or not row.feasible or goal.value(row.metrics) is None:
             continue
         if row.family not in best or rank_key(row, goal) > rank_key(best[row.family], goal):
             best[row.family] = row
@@ -173,7 +222,10 @@ def _fmt(value, spec: str = ".4f") -> str:
 def _counts(rows: list[TrialRow]) -> str:
     done = sum(r.complete for r in rows)
     failed = sum(r.status == RunState.FAILED for r in rows)
-    return f"{done}/{len(rows) - done - failed}/{failed}"
+    infeasible = sum(r.complete and not r.feasible for r in rows)
+    return f"{done}/{len(rows) - done - failed}/{failed}" + (
+        f" ({infeasible} infeasible)" if infeasible else ""
+    )
 
 
 def leaderboard_table(
@@ -184,7 +236,11 @@ def leaderboard_table(
     goal = as_objective(objective)
     extra = goal.metric != ACCURACY and not goal.pareto
     best = best_per_family(rows, goal)
-    table = Table(title=title, caption=f"ranked by {goal.metric} ({goal.mode})")
+    judged = sorted({k for r in rows for k in r.violations})
+    caption = f"ranked by {goal.metric} ({goal.mode})" + (
+        f"; feasible only: {', '.join(judged)}" if judged else ""
+    )
+    table = Table(title=title, caption=caption)
     table.add_column("family", justify="left")
     if extra:
         table.add_column(f"{goal.metric} ({goal.mode})", justify="right")
@@ -203,7 +259,8 @@ def leaderboard_table(
         top = best.get(family)
         lead = [_fmt(goal.value(top.metrics) if top else None)] if extra else []
         if top is None:
-            table.add_row(family, *lead, "-", "-", "-", _counts(mine), "-", "-")
+            none = "no feasible trial" if any(r.complete for r in mine) else "-"
+            table.add_row(family, *lead, "-", "-", "-", _counts(mine), none, "-")
             continue
         table.add_row(
             family,
@@ -265,6 +322,7 @@ _CSV_FIELDS = (
     "run_id",
     "status",
     "complete",
+    "feasible",
     "acc1",
     "mean_nc_score",
     "nc_steps",
@@ -291,4 +349,6 @@ def rows_to_csv(rows: list[TrialRow], objective: str | Objective = "accuracy") -
 
 
 def rows_to_json(rows: list[TrialRow]) -> str:
-    return json.dumps([{**asdict(r), "complete": r.complete} for r in rows], indent=2)
+    return json.dumps(
+        [{**asdict(r), "complete": r.complete, "feasible": r.feasible} for r in rows], indent=2
+    )

@@ -59,7 +59,7 @@ from ..runtime.journal_sync import StudySync
 from ..runtime.lease import Lease, console_notes
 from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from ..runtime.schedulers import build_scheduler
-from ..runtime.searcher import build_searcher
+from ..runtime.searcher import StudyReader, build_searcher
 from ..runtime.trainer import ensure_ray
 from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
 from ..runtime.tuning import (
@@ -187,6 +187,7 @@ def _tuner(
             family.family,
             [dict(first)] if first else None,
             objective=plan.objective,
+            read_study=StudyReader(cfg.storage, cfg.name),
         )
         scheduler = build_scheduler(cfg, plan.objective, family.max_evaluations)
         return tune.Tuner(
