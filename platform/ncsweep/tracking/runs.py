@@ -34,6 +34,7 @@ from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from ..status import RunState
 from .factory import open_store
+from .identity import TAG_USER, tracking_user
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 from .store import MetricPoint
 
@@ -48,7 +49,6 @@ __all__ = [
     "TAG_STAGE",
     "TAG_CONFIRMS",
     "TAG_SEED",
-    "TAG_STATUS",
     "STAGE_SEARCH",
     "STAGE_CONFIRM",
     "PARENT_TAG",
@@ -78,8 +78,6 @@ TAG_RETRIES = "ncsweep.retries"
 TAG_STAGE = "ncsweep.stage"
 TAG_CONFIRMS = "ncsweep.confirms"
 TAG_SEED = "ncsweep.seed"
-# a run's verdict as a column the MLflow UI can show (its table has no status column)
-TAG_STATUS = "ncsweep.status"
 STAGE_SEARCH = "search"
 STAGE_CONFIRM = "confirm"
 PARENT_TAG = "mlflow.parentRunId"
@@ -170,15 +168,17 @@ def start_run(
     parent_run_id: str | None = None,
     reattach: dict[str, str] | None = None,
 ) -> str:
-    """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING)."""
+    """Create a run, or re-attach to the one matching ``reattach`` tags (set it RUNNING).
+
+    A new run is tagged with the user who created it (``ncsweep.user``, ``identity.py``);
+    a re-attached run keeps the user who started it."""
     store = open_store(uri)
     if reattach:
         run_id = find_run(uri, experiment_id, reattach)
         if run_id is not None:
             store.set_status(run_id, RunState.RUNNING)
-            store.set_tag(run_id, TAG_STATUS, RunState.RUNNING)
             return run_id
-    all_tags = {**tags, TAG_STATUS: RunState.RUNNING}
+    all_tags = {TAG_USER: tracking_user(uri), **tags}
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
     return store.create_run(experiment_id, run_name, all_tags).run_id
@@ -208,17 +208,12 @@ def finish_run(
     reason: str | None = None,
     end_time_s: float | None = None,
 ) -> None:
-    """Close a run as FINISHED, FAILED or KILLED (also tag ``ncsweep.status``); a failure
-    reason becomes a tag. ``end_time_s``: when it really ended (epoch seconds, to the
-    millisecond) if that was before now; never before the run's start."""
+    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag.
+    ``end_time_s``: when it really ended (epoch seconds) if that was before now."""
     store = open_store(uri)
-    tags = {TAG_STATUS: status}
     if reason:
-        tags[TAG_FAILURE] = redact_text(reason)[:5000]
-    store.log_batch(run_id, tags=tags)
-    end_time = None
-    if end_time_s is not None:
-        end_time = max(round(end_time_s * 1000), store.get_run(run_id).start_ms)
+        store.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
+    end_time = int(end_time_s * 1000) if end_time_s is not None else None
     store.end_run(run_id, status, end_time)
 
 
