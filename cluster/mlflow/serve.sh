@@ -78,6 +78,12 @@ esac
 export MLFLOW_DISABLE_TELEMETRY="${MLFLOW_DISABLE_TELEMETRY:-true}"
 export DO_NOT_TRACK="${DO_NOT_TRACK:-1}"
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION="${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}"
+# Database connections per worker: SQLAlchemy's default (5 + 10 overflow) answered 64 trials
+# starting at once with "QueuePool limit ... reached" as HTTP 400, which clients do not retry
+# (tests/bench/bench_mlflow_load.py lost 14 of 64 trials). 2 workers x 40 stay under
+# PostgreSQL's default max_connections (100).
+export MLFLOW_SQLALCHEMYSTORE_POOL_SIZE="${MLFLOW_SQLALCHEMYSTORE_POOL_SIZE:-20}"
+export MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW="${MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW:-20}"
 
 exec "${MLFLOW:-mlflow}" server \
   "${app[@]}" \

@@ -278,6 +278,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--keys", type=int, default=90)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--modes", default="batched,per-metric")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ncload", dir="/tmp"))
@@ -295,7 +296,7 @@ def main() -> None:
         processes.append(moto)
         server, uri = start_mlflow(root, pg_uri, s3_port)
         processes.append(server)
-        results: dict[str, list[dict]] = {"batched": [], "per-metric": []}
+        results: dict[str, list[dict]] = {m: [] for m in args.modes.split(",")}
         for _ in range(args.repeats):
             for mode in results:
                 results[mode].append(one_round(uri, pg_uri, server.pid, mode, args))
@@ -314,6 +315,8 @@ def main() -> None:
                 f"(rows {[r['rows'] for r in rounds]}; errors {[r['errors'] for r in rounds]})"
             )
         cpu = {m: statistics.median(r["server_cpu_s"] for r in rs) for m, rs in results.items()}
+        if len(cpu) < 2:
+            return
         print(
             f"server CPU per-metric / batched: {cpu['per-metric'] / max(cpu['batched'], 1e-9):.1f}x"
         )
