@@ -5,6 +5,8 @@
 - ``s3_server`` (function): the same server, emptied before and after the test.
 - ``ray_session`` (session): a local Ray instance with 2 CPUs (dashboard on 127.0.0.1).
 - ``mlflow_server`` (session): ``mlflow server`` with a SQLite store and proxied artifacts.
+- ``mlflow_auth_server`` (session): ``cluster/mlflow/serve.sh`` with MLflow's users (basic
+  auth, no access to others' experiments without a grant), SQLite stores, S3 artifacts.
 
 Test tiers: a test that uses a fixture of :data:`STARTS` (itself or through other fixtures,
 these and the sub-conftests') gets that fixture's markers at collection, so ``-m "not ray"``
@@ -19,17 +21,20 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ncsweep._environment import QUIET_ENV
-from services import free_port, start_mlflow_server, stop
+from services import free_port, start_mlflow_server, stop, wait_until_answering
 
 os.environ.update(QUIET_ENV)
 
@@ -38,6 +43,7 @@ STARTS = {
     "s3_endpoint": ("s3",),
     "ray_session": ("ray",),
     "mlflow_server": ("mlflow",),
+    "mlflow_auth_server": ("mlflow",),
     "chromium": ("browser",),
     "pg_uri": ("cluster",),
     "mlflow_pg": ("cluster", "mlflow"),
@@ -199,6 +205,57 @@ def mlflow_server(tmp_path_factory):
     process, uri = start_mlflow_server(tmp_path_factory.mktemp("mlflow"))
     try:
         yield uri
+    finally:
+        stop(process)
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    """A tracking server with users: its URI and the admin's credentials."""
+
+    uri: str
+    admin: str
+    admin_password: str
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(s3_endpoint, tmp_path_factory):
+    """``cluster/mlflow/serve.sh`` with ``MLFLOW_AUTH=basic`` on 127.0.0.1: runs and users in
+    SQLite files under a temp dir, artifacts in a bucket of the session's S3 server, a random
+    admin password given only through the environment; yields an :class:`AuthServer`."""
+    import s3fs
+
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    bucket = f"nc-auth-{secrets.token_hex(4)}"
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True).mkdir(
+        bucket
+    )
+    port, password = free_port(), f"adm-{secrets.token_hex(8)}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
+    env.update(
+        MLFLOW_BACKEND_STORE_URI=f"sqlite:///{root}/mlflow.db",
+        MLFLOW_ARTIFACTS_DESTINATION=f"s3://{bucket}/mlflow",
+        MLFLOW_AUTH_DATABASE_URI=f"sqlite:///{root}/auth.db",
+        MLFLOW_AUTH_ADMIN_USERNAME="admin",
+        MLFLOW_AUTH_ADMIN_PASSWORD=password,
+        MLFLOW_AUTH_CONFIG_DIR=str(root),
+        MLFLOW_AUTH_CACHE_TTL_S="60",  # one password hash per user, not one per request
+        MLFLOW_PORT=str(port),
+        MLFLOW_WORKERS="1",
+        MLFLOW=str(Path(sys.executable).parent / "mlflow"),
+    )
+    log = root / "server.log"
+    process = subprocess.Popen(
+        [Path(__file__).resolve().parents[1] / "cluster" / "mlflow" / "serve.sh"],
+        env=env,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(process, f"{uri}/health", log, 180)
+        yield AuthServer(uri, "admin", password, log)
     finally:
         stop(process)
 

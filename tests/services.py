@@ -10,7 +10,13 @@ import time
 import urllib.request
 from pathlib import Path
 
-__all__ = ["free_port", "start_mlflow_server", "start_moto_server", "stop"]
+__all__ = [
+    "free_port",
+    "start_mlflow_server",
+    "start_moto_server",
+    "stop",
+    "wait_until_answering",
+]
 
 
 def free_port() -> int:
@@ -50,7 +56,7 @@ def start_mlflow_server(
         stderr=subprocess.STDOUT,
     )
     uri = f"http://127.0.0.1:{port}"
-    _wait_until_answering(process, f"{uri}/health", root / "server.log", timeout_s)
+    wait_until_answering(process, f"{uri}/health", root / "server.log", timeout_s)
     return process, uri
 
 
@@ -64,13 +70,13 @@ def start_moto_server(root: Path, timeout_s: float = 60) -> tuple[subprocess.Pop
         stdout=open(root / "moto.log", "w"),
         stderr=subprocess.STDOUT,
     )
-    _wait_until_answering(
+    wait_until_answering(
         process, f"http://127.0.0.1:{port}/moto-api/", root / "moto.log", timeout_s
     )
     return process, port
 
 
-def _wait_until_answering(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
+def wait_until_answering(process: subprocess.Popen, url: str, log: Path, timeout_s: float) -> None:
     """Poll ``url`` until it answers; a server that exits or stays silent is killed and
     the error carries its log."""
     deadline = time.time() + timeout_s

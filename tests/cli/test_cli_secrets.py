@@ -136,6 +136,8 @@ def test_one_trial_sweep_never_writes_the_password_or_the_aws_secret(
     for run in runs:
         values = [*run.data.params.values(), *run.data.tags.values()]
         assert [s for s in SECRETS if any(s in v for v in values)] == []
+        # the user the URI authenticates is recorded by name only (tracking/identity.py)
+        assert run.data.tags["ncsweep.user"] == "alice"
         client.download_artifacts(run.info.run_id, "", str(artifacts / run.info.run_id))
     assert any(artifacts.rglob("spec.yaml"))
     assert _files_with_secrets(artifacts) == {}

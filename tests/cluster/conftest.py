@@ -154,6 +154,7 @@ def mlflow_pg(pg_uri, cluster_bucket, tmp_path_factory):
         MLFLOW_ARTIFACTS_DESTINATION=f"s3://{bucket}/mlflow",
         MLFLOW_PORT=str(port),
         MLFLOW_WORKERS="1",
+        MLFLOW_AUTH="none",  # users are tests/tracking/test_auth_users.py's subject
         MLFLOW=str(BIN / "mlflow"),
     )
     log = root / "server.log"

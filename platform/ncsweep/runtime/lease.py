@@ -38,6 +38,7 @@ import fsspec
 
 from ..config import SpecError
 from ..plan.state import sweep_dir
+from ..tracking import tracking_user
 
 __all__ = [
     "HEARTBEAT_S",
@@ -69,14 +70,16 @@ class LeaseHolder:
     ray_job: str | None
     started: float
     heartbeat: float
+    user: str | None = None  # tracking.tracking_user(); None in leases written before it
 
     def age_s(self, now: float | None = None) -> float:
         return max(0.0, (now if now is not None else time.time()) - self.heartbeat)
 
     def describe(self, now: float | None = None) -> str:
         job = f", Ray job {self.ray_job}" if self.ray_job else ""
+        user = f" by {self.user}" if self.user else ""
         return (
-            f"`ncsweep {self.command}` on host {self.host}, pid {self.pid}{job}, "
+            f"`ncsweep {self.command}`{user} on host {self.host}, pid {self.pid}{job}, "
             f"last heartbeat {self.age_s(now):.0f} s ago"
         )
 
@@ -194,6 +197,7 @@ class Lease:
             ray_job=_ray_job_id(),
             started=self._started,
             heartbeat=time.time(),
+            user=tracking_user(),
         )
 
     def _write(self) -> None:

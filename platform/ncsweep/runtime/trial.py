@@ -27,7 +27,6 @@ import copy
 import logging
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,6 @@ _log = logging.getLogger("ncsweep.sweep")
 
 __all__ = [
     "SweepReportCallback",
-    "REPORT_TIME_MS",
     "TRIAL_PREFIX",
     "TrialContext",
     "TuneReporter",
@@ -100,9 +98,6 @@ TRIAL_PREFIX = "trial_"
 # A confirmation run's key: Tune's grid trial ids (``<5 hex>_00000``) repeat across Tune
 # runs started in the same instant (families in parallel), the confirmed run id does not.
 CONFIRMATION_KEY = "{confirms}-seed{seed}"
-# A report's own wall-clock time (ms): a stopped trial's run ends there to the millisecond
-# (Tune's ``timestamp`` is whole seconds, which can fall before the run's start).
-REPORT_TIME_MS = "report_time_ms"
 
 
 def trial_folder_name(trial: Any) -> str:
@@ -171,7 +166,7 @@ def tune_result(
     ``eval/<suite>/<key>`` before the suites ran at the end; ``plan/objectives.py``)."""
     if ACCURACY not in metrics:
         return None
-    result = {**metrics, REPORT_TIME_MS: int(time.time() * 1000)}
+    result = dict(metrics)
     value = nc_steps(result, nc_metric)
     if value is not None:
         result[NC_STEPS] = value
@@ -318,7 +313,6 @@ def _run_in_trial(
     context: TrialContext,
     tags: dict[str, str],
     final_state: str | None,
-    title: str | None = None,
 ) -> TrainOutcome:
     """One worker on CPU: the core runs in this Tune trial process (no Train controller, no
     worker process, torch imported once per reused actor). MLflow run as ``run_training``;
@@ -332,7 +326,6 @@ def _run_in_trial(
         context.run_tags(key),
         {**tags, **node_tags(0)},  # this process is the run's only worker
         context.resources or None,
-        title=title,
     )
     mlflow_hooks = MlflowHooks(tracking)
     try:
@@ -368,7 +361,6 @@ def train_trial(
     context: TrialContext,
     tags: dict[str, str],
     final_state: str | None = None,
-    title: str | None = None,
 ) -> None:
     """Train ``spec`` as trial ``key`` of ``context``'s run, in this process (one CPU worker)
     or through Ray Train, and end the Tune trial by the outcome (``conclude``).
@@ -376,15 +368,13 @@ def train_trial(
     Args:
         tags: the MLflow run's tags (besides those ``context.run_tags(key)`` finds it by).
         final_state: in-process training also saves its final state there.
-        title: the MLflow run's name (default ``key``; runs are found by tags, not by it).
     """
     if runs_in_trial(spec):
-        outcome = _run_in_trial(spec, key, context, tags, final_state, title)
+        outcome = _run_in_trial(spec, key, context, tags, final_state)
     else:
         outcome = run_training(
             spec,
             run_name=key,
-            title=title,
             tracking_uri=context.tracking_uri,
             parent_run_id=context.parent_run_id,
             reattach=context.run_tags(key),
@@ -415,8 +405,7 @@ def run_trial(
     data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
     spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
     tags = {TAG_FAMILY: spec.loss.name, TAG_STAGE: STAGE_SEARCH}
-    title = f"{spec.loss.name}-{trial_id}"  # what the MLflow UI lists: family and trial
-    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags}, title=title)
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})
 
 
 def run_confirmation(
@@ -436,7 +425,6 @@ def run_confirmation(
     trial_id = context.key(tune.get_context().get_trial_id(), config)
     confirms, seed = str(config["confirms"]), int(config["seed"])
     data = copy.deepcopy(specs[confirms])
-    search_trial = data.get("run", {}).get("name") or confirms[:8]  # the search trial's id
     data.setdefault("run", {}).update(
         name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
     )
@@ -448,5 +436,4 @@ def run_confirmation(
         TAG_CONFIRMS: confirms,
         TAG_SEED: str(seed),
     }
-    title = f"{spec.loss.name}-{search_trial}-seed{seed}"
-    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags}, title=title)
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})

@@ -53,7 +53,7 @@ from ..tracking import (
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
 from .retries import RetryRecorder, recording
-from .trial import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, trial_folder_name
+from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
 
 __all__ = [
     "GracefulStop",
@@ -80,9 +80,7 @@ def open_parent(
     ``params`` logged; returns ``(experiment_id, parent_run_id)``."""
     experiment_id = ensure_experiment(uri, name)
     tags = {group_tag: name, TAG_KIND: kind}
-    parent = start_run(
-        uri, experiment_id, f"{kind} {name}", {**tags, **provenance_tags()}, reattach=tags
-    )
+    parent = start_run(uri, experiment_id, name, {**tags, **provenance_tags()}, reattach=tags)
     log_params(uri, parent, flatten(params))
     return experiment_id, parent
 
@@ -338,10 +336,8 @@ def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
         elif status != RunState.FINISHED:
             clear_failure(uri, run_id)
             store.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
-            # Ended at its last result (the trial's own time in ms), not when the Tuner returned.
-            ended_ms = metrics.get(REPORT_TIME_MS)
-            ended = ended_ms / 1000 if ended_ms is not None else metrics.get("timestamp")
-            finish_run(uri, run_id, RunState.KILLED, end_time_s=ended)
+            # Ended at its last result, not when the Tuner returned.
+            finish_run(uri, run_id, RunState.KILLED, end_time_s=metrics.get("timestamp"))
 
 
 def drop_orphans(

@@ -92,13 +92,7 @@ from .confirm_stage import (
     confirmation_tuner,
     saved_choice,
 )
-from .confirmation import (
-    ConfirmedResults,
-    confirmed_results,
-    print_confirmed,
-    results_to_json,
-    summary_metrics,
-)
+from .confirmation import confirmed_results, print_confirmed, results_to_json
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -112,7 +106,6 @@ from .leaderboard import (
     rows_to_json,
 )
 from .resolve import resolve_plan
-from .ui_view import save_leaderboard_view
 
 __all__ = [
     "SweepOutcome",
@@ -259,20 +252,6 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     if values:
         MetricLogger(uri, parent).log(values, step=0)
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
-
-
-def _record_confirmed(uri: str, parent: str, confirmed: ConfirmedResults) -> None:
-    """On the parent run: ``confirmation.json``, the winners' ``confirmed/...`` metrics and
-    tag ``ncsweep.confirmed.<family>`` (the winning search trial's run id)."""
-    log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
-    values = summary_metrics(confirmed)
-    if values:
-        MetricLogger(uri, parent).log(values, step=0)
-    set_tags(
-        uri,
-        parent,
-        {f"ncsweep.confirmed.{f}": r.winner.search_run_id for f, r in confirmed.families.items()},
-    )
 
 
 def resume_command(cfg: SweepConfig) -> str:
@@ -424,13 +403,12 @@ def _run_families(
         log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
         log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
         if confirmed.confirmed:
-            _record_confirmed(uri, parent, confirmed)
+            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
         open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
-        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
 
@@ -573,9 +551,8 @@ def run_confirm(
             _confirm(plan, uri, context, stop, console, max_concurrent)
         confirmed = confirmed_results(uri, cfg.name, plan.objective)
         if confirmed.confirmed:
-            _record_confirmed(uri, parent, confirmed)
+            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
             print_confirmed(console, confirmed)
-        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
 
 

@@ -6,6 +6,7 @@ and the helpers below.
 """
 
 from .factory import open_store
+from .identity import TAG_USER, tracking_user
 from .links import (
     EXPERIMENT_KIND_TAG,
     EXPERIMENT_KIND_TRAINING,
@@ -29,7 +30,6 @@ from .runs import (
     TAG_RETRIES,
     TAG_SEED,
     TAG_STAGE,
-    TAG_STATUS,
     TAG_SWEEP,
     TAG_TRIAL,
     MetricLogger,
@@ -76,7 +76,6 @@ __all__ = [
     "STAGE_SEARCH",
     "TAG_CONFIRMS",
     "TAG_SEED",
-    "TAG_STATUS",
     "TAG_STAGE",
     "TAG_FAILURE",
     "TAG_INFRA_FAILURE",
@@ -88,6 +87,7 @@ __all__ = [
     "TAG_RESOURCES",
     "TAG_SWEEP",
     "TAG_TRIAL",
+    "TAG_USER",
     "MetricLogger",
     "clear_failure",
     "ensure_experiment",
@@ -104,4 +104,5 @@ __all__ = [
     "resolve_tracking_uri",
     "set_tags",
     "start_run",
+    "tracking_user",
 ]

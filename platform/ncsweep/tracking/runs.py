@@ -36,6 +36,7 @@ from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
 from ..status import RunState
 from .factory import open_store
+from .identity import TAG_USER, tracking_user
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
 from .store import MetricPoint
 
@@ -183,7 +184,10 @@ def start_run(
     Creating is idempotent: the run carries a fresh ``ncsweep.create_key``, and the runs a
     retried request created besides the one returned (same key, nothing logged) are ended
     and deleted, so none stays RUNNING forever; a create whose answer was lost but whose
-    run exists returns that run."""
+    run exists returns that run.
+
+    A new run is tagged with the user who created it (``ncsweep.user``, ``identity.py``);
+    a re-attached run keeps the user who started it."""
     store = open_store(uri)
     if reattach:
         run_id = find_run(uri, experiment_id, reattach)
@@ -192,7 +196,12 @@ def start_run(
             store.set_tag(run_id, TAG_STATUS, RunState.RUNNING)
             return run_id
     key = uuid.uuid4().hex
-    all_tags = {**tags, TAG_STATUS: RunState.RUNNING, TAG_CREATE_KEY: key}
+    all_tags = {
+        TAG_USER: tracking_user(uri),
+        **tags,
+        TAG_STATUS: RunState.RUNNING,
+        TAG_CREATE_KEY: key,
+    }
     if parent_run_id:
         all_tags[PARENT_TAG] = parent_run_id
     created: str | None = None
@@ -243,17 +252,12 @@ def finish_run(
     reason: str | None = None,
     end_time_s: float | None = None,
 ) -> None:
-    """Close a run as FINISHED, FAILED or KILLED (also tag ``ncsweep.status``); a failure
-    reason becomes a tag. ``end_time_s``: when it really ended (epoch seconds, to the
-    millisecond) if that was before now; never before the run's start."""
+    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag.
+    ``end_time_s``: when it really ended (epoch seconds) if that was before now."""
     store = open_store(uri)
-    tags = {TAG_STATUS: status}
     if reason:
-        tags[TAG_FAILURE] = redact_text(reason)[:5000]
-    store.log_batch(run_id, tags=tags)
-    end_time = None
-    if end_time_s is not None:
-        end_time = max(round(end_time_s * 1000), store.get_run(run_id).start_ms)
+        store.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
+    end_time = int(end_time_s * 1000) if end_time_s is not None else None
     store.end_run(run_id, status, end_time)
 
 
