@@ -126,12 +126,12 @@ def prune_checkpoints(
         return outcome
     owner: dict[str, RunRecord] = {}  # run folder -> its MLflow run
     busy: set[str] = set()  # trial keys of runs still RUNNING
-    for run in runs:
-        final = run.tags.get(TAG_CHECKPOINT)
-        if final:
-            owner[_bare(final).rsplit("/", 1)[0]] = run
-        if run.status == RunState.RUNNING:
-            busy.add(run.tags.get(TAG_TRIAL, ""))
+    for record in runs:
+        tagged = record.tags.get(TAG_CHECKPOINT)
+        if tagged:
+            owner[_bare(tagged).rsplit("/", 1)[0]] = record
+        if record.status == RunState.RUNNING:
+            busy.add(record.tags.get(TAG_TRIAL, ""))
     store = open_store(tracking_uri) if tracking_uri else None
     for path, (_, checkpoints) in found.items():
         run = owner.get(path)
