@@ -132,10 +132,12 @@ def test_a_pruned_sweep_still_exports_resumes_and_evaluates_its_best_trial(
     best = rows[0]
     kept = {t.name: sorted(c.name for c in t.glob("checkpoint_*")) for t in trials}
     best_folder = f"trial_{best.trial_id}"
-    assert kept.pop(best_folder) == ["checkpoint_000002"]  # its final one (2 evaluations)
+    final = open_store(uri).get_run(best.run_id).tags["ncsweep.checkpoint"]
+    assert final.startswith(str(family / best_folder))
+    assert kept.pop(best_folder) == [final.rsplit("/", 1)[-1]] == ["checkpoint_000001"]
     assert all(not checkpoints for checkpoints in kept.values()), kept
     sizes = {t.name: sum(f.stat().st_size for f in t.rglob("*") if f.is_file()) for t in trials}
-    state = (family / best_folder / "checkpoint_000002" / "state.pt").stat().st_size
+    state = (family / best_folder / "checkpoint_000001" / "state.pt").stat().st_size
     for name, size in sizes.items():  # what is left besides the kept state: result files
         assert size - (state if name == best_folder else 0) < 50_000, sizes
 
@@ -149,7 +151,7 @@ def test_a_pruned_sweep_still_exports_resumes_and_evaluates_its_best_trial(
     again = run_sweep(config, Console(width=140), out_dir=tmp_path / "best", resume=True)
     assert len(again.rows) == 3
     assert sorted(c.name for c in (family / best_folder).glob("checkpoint_*")) == [
-        "checkpoint_000002"
+        "checkpoint_000001"
     ]
 
     capsys.readouterr()
