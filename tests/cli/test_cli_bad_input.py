@@ -158,3 +158,69 @@ def test_bad_input_in_a_real_process_has_no_traceback(argv, workdir):
     assert "Traceback" not in done.stderr and done.stderr.strip().startswith("error:")
     assert "\n\n" not in done.stderr.strip()  # one paragraph
     assert not (workdir / "mlflow.db").exists() and not (workdir / "ray_results").exists()
+
+
+#: names, URI schemes and warm-start sources (``plan/names.py``): checked as the flags are
+#: parsed, so neither torch nor Ray is imported
+EARLY = [
+    (
+        ["sweep", "--name", "../escape", "--storage", "ray"],
+        ["--name", "'../escape'", "^[A-Za-z0-9]"],
+    ),
+    (["sweep", "--name", ""], ["--name", "''", "is not a valid name"]),
+    (["sweep", "--name", "a/b"], ["--name", "'a/b'", "one folder name"]),
+    (
+        ["sweep", "--tracking-uri", "ftp://host/x"],
+        ["--tracking-uri", "'ftp'", "sqlite://", "http://"],
+    ),
+    (["sweep", "--storage", "gs://bucket/p"], ["--storage", "'gs'", "s3://bucket/prefix"]),
+    (["sweep", "--warm-start", "./nowhere"], ["--warm-start", "nowhere", "no such folder"]),
+    (["sweep", "--warm-start", "emptyspaces"], ["--warm-start", "holds no exported config"]),
+    (
+        ["sweep", "--warm-start", "not a name"],
+        ["--warm-start", "neither a folder nor a sweep name"],
+    ),
+    (["sweep", "--status", "../x"], ["--status", "'../x'"]),
+    (["resume", "../x"], ["NAME", "'../x'", "is not a valid name"]),
+    (["confirm", ".."], ["NAME", "'..'"]),
+    (["export", "a/b"], ["NAME", "'a/b'"]),
+    (["report", "../x"], ["NAME", "'../x'"]),
+    (["report", "ok", "--compare", "../y"], ["--compare", "'../y'"]),
+    (["report", "ok", "--tracking-uri", "ftp://h/x"], ["--tracking-uri", "'ftp'"]),
+    (["study", "paper", "--name", "../s"], ["--name", "'../s'"]),
+    (["study", "table", "a/b"], ["NAME", "'a/b'"]),
+]
+
+
+@pytest.mark.parametrize(("argv", "expected"), EARLY, ids=[" ".join(a) for a, _ in EARLY])
+def test_bad_names_and_uris_exit_2_and_start_nothing(argv, expected, workdir, capsys):
+    test_bad_input_exits_2_with_one_message_and_starts_nothing(argv, expected, workdir, capsys)
+
+
+#: the sweep's cases again as real processes (about 3 s each): torch and Ray never imported
+IN_A_PROCESS = EARLY[:7]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"), IN_A_PROCESS, ids=[" ".join(a) for a, _ in IN_A_PROCESS]
+)
+def test_names_and_uris_exit_2_before_torch_or_ray_is_imported(argv, expected, workdir):
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "ncsweep.cli", *argv],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
+    message = " ".join(line for line in done.stderr.splitlines() if "import time:" not in line)
+    text = " ".join(message.split())
+    assert done.returncode == 2, text
+    assert "Traceback" not in text and text.startswith("error:"), text
+    for fragment in expected:
+        assert fragment in text, (fragment, text)
+    assert not {"ray", "torch", "mlflow"} & imported  # nothing heavy, Ray never started
+    assert "Ray's output" not in done.stdout
+    assert sorted(p.name for p in workdir.iterdir()) == sorted([*FILES, "adir", "emptyspaces"])

@@ -112,6 +112,9 @@ def test_a_bad_warm_start_source_is_a_spec_error_before_ray_starts(tmp_path, whe
     monkeypatch.setattr(ray, "init", refuse)
     empty = tmp_path / "no_configs"
     empty.mkdir()
+    with pytest.raises(ValueError, match="holds no exported config"):  # plan/names.py
+        SweepConfig(name="w", families=["ce"], warm_start=str(empty), **where)
+    (empty / "nonl.yaml").write_text("loss:\n  name: nonl\n")
     with pytest.raises(SpecError, match="no config for any of ce"):
         resolve_plan(SweepConfig(name="w", families=["ce"], warm_start=str(empty), **where))
     # an earlier sweep's name needs the tracking store: an unreachable one is said at once

@@ -55,6 +55,8 @@ def _sweep(name: str, storage: str, tracking_uri: str, root: Path, env: dict, ep
         "none",
         "--confirm-top",
         "0",
+        "--keep-checkpoints",  # every trial's recorded checkpoint is checked below
+        "final",
         "--set",
         f"run.epochs={epochs}",
         "--set",

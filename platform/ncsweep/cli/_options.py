@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from ..plan import names
 from ..plan.settings import Flag, SweepSettings, flag_of
 from ..plan.sweep_config import SweepConfig
 
@@ -32,6 +33,7 @@ __all__ = [
     "READS",
     "RUN",
     "SEARCH",
+    "name_argument",
     "setting_option",
     "setting_values",
     "with_settings",
@@ -79,6 +81,35 @@ READS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "storage": (str, _storage),
     "tracking_uri": (str, _tracking),
 }
+
+
+#: ``{field: check}`` run as the flag is parsed, before the command imports torch or starts
+#: Ray (``plan/names.py``); the same checks validate ``SweepConfig`` from Python.
+CHECKS: dict[str, Callable[[str], str]] = {
+    "name": names.check_name,
+    "storage": names.check_storage,
+    "tracking_uri": names.check_tracking_uri,
+    "warm_start": names.check_warm_start,
+}
+
+
+def checked(flag: str, check: Callable[[str], str]) -> Callable[[Any], Any]:
+    """A typer callback: ``check`` a given value, a mistake exits 2 naming ``flag``."""
+
+    def callback(value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            return check(value)
+        except ValueError as err:
+            raise names.flag_error(flag, err) from None
+
+    return callback
+
+
+def name_argument(help: str, flag: str = "NAME") -> Any:
+    """A command's sweep or study name argument, checked as it is parsed."""
+    return typer.Argument(help=help, callback=checked(flag, names.check_name))
 
 
 def _plain(annotation: Any) -> Any:
@@ -133,6 +164,7 @@ def setting_option(name: str, *, panel: bool = True) -> tuple[Any, Any]:
         help=field.description,
         show_default=shown,
         rich_help_panel=PANELS[flag.panel] if panel else None,
+        callback=checked(declarations[0].split("/")[0], CHECKS[name]) if name in CHECKS else None,
     )
     annotation = reads if own_default else reads | None
     return Annotated[annotation, option], default

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
 from ._app import AddressOption, ForceOption, app, console, join_cluster
 from ._help import examples
-from ._options import setting_values, with_settings
+from ._options import name_argument, setting_values, with_settings
 from .sweep import VerboseOption, saved_config
 
 #: The sweep settings ``ncsweep confirm`` takes (declared once, in ``plan/settings.py``).
@@ -32,7 +30,7 @@ CONFIRM_SETTINGS = (
 )
 @with_settings(*CONFIRM_SETTINGS)
 def confirm(
-    name: Annotated[str, typer.Argument(help="The sweep whose top configs to confirm.")],
+    name: Annotated[str, name_argument("The sweep whose top configs to confirm.")],
     address: AddressOption = None,
     verbose: VerboseOption = False,
     force: ForceOption = False,

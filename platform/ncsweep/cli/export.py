@@ -10,13 +10,14 @@ import typer
 from ..config import SpecError
 from ._app import StorageOption, TrackingOption, app, console, err_console
 from ._help import examples
+from ._options import name_argument
 
 
 @app.command(
     epilog=examples("ncsweep export NAME", "ncsweep export NAME --out best_configs/ --pareto")
 )
 def export(
-    name: Annotated[str, typer.Argument(help="The sweep to export.")],
+    name: Annotated[str, name_argument("The sweep to export.")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("best_configs"),
     storage: StorageOption = None,
     tracking_uri: TrackingOption = None,

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..plan.names import check_name
 from ._app import StorageOption, TrackingOption, app, console
 from ._help import examples
+from ._options import checked, name_argument
 
 
 @app.command(
@@ -18,14 +20,18 @@ from ._help import examples
     )
 )
 def report(
-    name: Annotated[str, typer.Argument(help="The sweep (its MLflow experiment name).")],
+    name: Annotated[str, name_argument("The sweep (its MLflow experiment name).")],
     out: Annotated[
         Path | None, typer.Option(help="HTML file to write (default: reports/NAME.html).")
     ] = None,
     tracking_uri: TrackingOption = None,
     storage: StorageOption = None,
     compare: Annotated[
-        str | None, typer.Option(help="Another sweep to put side by side with NAME.")
+        str | None,
+        typer.Option(
+            help="Another sweep to put side by side with NAME.",
+            callback=checked("--compare", check_name),
+        ),
     ] = None,
     dashboards: Annotated[
         Path | None,

@@ -7,8 +7,10 @@ from typing import Annotated
 
 import typer
 
+from ..plan.names import check_name
 from ._app import ForceOption, SetOption, StorageOption, TrackingOption, app, console
 from ._help import examples
+from ._options import checked, name_argument
 
 study_app = typer.Typer(
     help="Studies: the paper's claims measured by the platform.", no_args_is_help=True
@@ -44,7 +46,8 @@ def paper(
         str | None,
         typer.Option(
             help="Study name (MLflow experiment; default paper-<preset>-<digest of the "
-            "options>). Running a study again with the same name and storage resumes it."
+            "options>). Running a study again with the same name and storage resumes it.",
+            callback=checked("--name", check_name),
         ),
     ] = None,
     max_concurrent: Annotated[
@@ -62,7 +65,8 @@ def paper(
         str | None,
         typer.Option(
             help="Study the families at the confirmed winners of this sweep (its confirmation "
-            "stage), not at the search spaces' defaults; families default to the confirmed ones."
+            "stage), not at the search spaces' defaults; families default to the confirmed ones.",
+            callback=checked("--from-sweep", check_name),
         ),
     ] = None,
     force: ForceOption = False,
@@ -149,7 +153,7 @@ def paper(
     "table", epilog=examples("ncsweep study table NAME", "ncsweep study table NAME --out results/")
 )
 def table(
-    name: Annotated[str, typer.Argument(help="The study (its MLflow experiment).")],
+    name: Annotated[str, name_argument("The study (its MLflow experiment).")],
     out: Annotated[Path, typer.Option(help="Where <name>.md and <name>.json are written.")] = Path(
         "study_results"
     ),

@@ -11,9 +11,10 @@ import yaml
 from rich.markup import escape
 
 from ..config import SpecError
+from ..plan.names import check_name
 from ._app import OUTPUT, AddressOption, ForceOption, app, console, join_cluster
 from ._help import examples, families_help, names_help, registry_help
-from ._options import all_settings, setting_values, with_settings
+from ._options import all_settings, checked, name_argument, setting_values, with_settings
 
 VerboseOption = Annotated[
     bool,
@@ -74,6 +75,7 @@ def sweep(
         typer.Option(
             help="Print the leaderboard of sweep NAME (running or done) and exit.",
             rich_help_panel=OUTPUT,
+            callback=checked("--status", check_name),
         ),
     ] = None,
     print_config: Annotated[
@@ -217,7 +219,11 @@ def saved_config(
     config = load_state(default_storage(storage), name)
     given = {k: v for k, v in (given or {}).items() if v is not None}
     if given:
-        config = SweepConfig.model_validate({**config.model_dump(mode="json"), **given})
+        from ..plan.sweep_config import SAVED
+
+        config = SweepConfig.model_validate(
+            {**config.model_dump(mode="json"), **given}, context={SAVED: True}
+        )
     if shared:
         config = config.model_copy(update={"shared_storage": True})
     if tracking_uri:
@@ -259,7 +265,7 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
 )
 @with_settings("storage", "shared_storage", "tracking_uri", "time_budget", "gpu_hours")
 def resume_command(
-    name: Annotated[str, typer.Argument(help="The sweep to continue.")],
+    name: Annotated[str, name_argument("The sweep to continue.")],
     address: AddressOption = None,
     out: Annotated[
         Path, typer.Option(help="Where the best configs are exported.", rich_help_panel=OUTPUT)

@@ -174,6 +174,19 @@ class SweepSettings(BaseModel):
         "once x hours); then the sweep stops as resumable.",
     )
 
+    keep_checkpoints: Annotated[Literal["best", "final", "all"], Flag("output")] = Field(
+        "best",
+        description="Checkpoints a finished trial keeps once the sweep ends (and on resume): "
+        "best: the top candidates per family (top max(confirm-top, 1) by the objective, the "
+        "Pareto front, confirmation runs) keep their final one, other trials none; final: "
+        "every trial its final one; all: every checkpoint Tune kept.",
+    )
+    tensorboard: Annotated[bool, Flag("output")] = Field(
+        False,
+        description="Write Tune's TensorBoard event files in each trial folder (MLflow holds "
+        "every metric already).",
+    )
+
     @field_validator("time_budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:

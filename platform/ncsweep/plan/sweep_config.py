@@ -21,9 +21,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..defaults import DEFAULT_STORAGE, DEFAULT_TRACKING_URI, STORAGE_ENV, TRACKING_URI_ENV
+from .names import check_name, check_storage, check_tracking_uri, check_warm_start
 from .settings import Flag, SweepSettings, flag_of
 
 __all__ = ["SAVED", "SweepConfig", "SweepSettings", "sweep_config"]
@@ -111,6 +112,29 @@ class SweepConfig(SweepSettings):
 
             given["tracking_uri"] = resolve_tracking_uri(None)
         return given
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        return check_name(value)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        return check_storage(value)
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _tracking_scheme(cls, value: str) -> str:
+        return check_tracking_uri(value)
+
+    @field_validator("warm_start")
+    @classmethod
+    def _warm_source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # a resumed sweep's studies hold the warm points already: its source may be gone
+        if value is None or (info.context and info.context.get(SAVED)):
+            return value
+        return check_warm_start(value)
 
     @model_validator(mode="after")
     def _known_families(self, info: ValidationInfo) -> SweepConfig:

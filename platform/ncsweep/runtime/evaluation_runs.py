@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 TAG_CHECKPOINT = "ncsweep.checkpoint"
+# set on a run whose final checkpoint the sweep's keep_checkpoints removed (retention.py)
+TAG_PRUNED = "ncsweep.checkpoint_pruned"
 TAG_STUDY = "ncsweep.study"
 TAG_SEED = "ncsweep.seed"
 TAG_VARIANT = "ncsweep.variant"
@@ -118,6 +120,13 @@ def resolve_run(uri: str, ref: str) -> RunRef:
     spec = _spec_of(data, f"run {run_id} spec.yaml")
     tags = dict(run.tags)
     checkpoint = _checkpoint_uri(tags, spec)
+    if TAG_PRUNED in tags:
+        raise SpecError(
+            f"run {run_id}: its checkpoint was removed when its sweep ended "
+            f"({tags[TAG_PRUNED]}: only each family's top candidates keep theirs); train its "
+            "config again (ncsweep train --config, from ncsweep export) or run sweeps with "
+            "--keep-checkpoints final"
+        )
     if checkpoint is None:
         raise SpecError(
             f"run {run_id} ({run.status}) has no checkpoint (tag {TAG_CHECKPOINT}); only "

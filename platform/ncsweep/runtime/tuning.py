@@ -63,6 +63,7 @@ __all__ = [
     "open_parent",
     "reconcile_runs",
     "restore_or_build",
+    "result_loggers",
     "run_config",
     "run_in_parallel",
     "run_trials",
@@ -85,20 +86,40 @@ def open_parent(
     return experiment_id, parent
 
 
+def result_loggers(tensorboard: bool = False) -> list[tune.Callback]:
+    """Tune's per-trial result files: ``result.json`` and ``progress.csv`` (Tune's own
+    result reading needs them), TensorBoard event files only when asked for. Tune adds the
+    three itself unless ``TUNE_DISABLE_AUTO_CALLBACK_LOGGERS=1`` (Ray 2.60,
+    ``tune/utils/callback.py``), read in the driver when a run is fitted, restored ones too:
+    set here, so these explicit ones are the only ones."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    loggers: list[tune.Callback] = [CSVLoggerCallback(), JsonLoggerCallback()]
+    return [*loggers, TBXLoggerCallback()] if tensorboard else loggers
+
+
 def run_config(
-    name: str, storage: str, max_failures: int, keep: int, callbacks: list, verbose: int = 0
+    name: str,
+    storage: str,
+    max_failures: int,
+    keep: int,
+    callbacks: list,
+    verbose: int = 0,
+    tensorboard: bool = False,
 ) -> tune.RunConfig:
     """Tune's run settings: trials restart from their checkpoints after infrastructure
     failures (``max_failures``), keep ``keep`` checkpoints each (Tune also snapshots its
-    experiment state every that many checkpoints of a trial), count restarts and stop
-    when asked to in a thread (:class:`StopWhenAsked`)."""
+    experiment state every that many checkpoints of a trial), count restarts, stop
+    when asked to in a thread (:class:`StopWhenAsked`) and write TensorBoard files only
+    with ``tensorboard`` (:func:`result_loggers`)."""
     return tune.RunConfig(
         name=name,
         storage_path=storage,
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
         verbose=verbose,
-        callbacks=[*callbacks, RetryRecorder(), StopWhenAsked()],
+        callbacks=[*callbacks, *result_loggers(tensorboard), RetryRecorder(), StopWhenAsked()],
     )
 
 
@@ -111,6 +132,9 @@ def restore_or_build(path: str, trainable, build: Callable[[], tune.Tuner]) -> t
     """Tune's saved run at ``path`` (finished trials kept, running ones continued from their
     checkpoints, failed ones left failed), else ``build()``."""
     if tune.Tuner.can_restore(path):
+        # a run saved with explicit loggers must not get Tune's automatic ones on top (one
+        # saved before had only those: it goes on without result files, ncsweep reads none)
+        result_loggers()
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )

@@ -191,6 +191,7 @@ def confirmation_tuner(
                 cfg.max_failures,
                 keep,
                 [TuneFeed(family)],
+                tensorboard=cfg.tensorboard,
             ),
         )
 

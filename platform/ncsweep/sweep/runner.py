@@ -106,6 +106,7 @@ from .leaderboard import (
     rows_to_json,
 )
 from .resolve import resolve_plan
+from .retention import prune_sweep
 
 __all__ = [
     "SweepOutcome",
@@ -201,6 +202,7 @@ def _tuner(
                 cfg.max_failures,
                 family.keep_checkpoints,
                 [TuneFeed(family.family), StudySync(cfg.storage, cfg.name, family.family)],
+                tensorboard=cfg.tensorboard,
             ),
         )
 
@@ -409,8 +411,18 @@ def _run_families(
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
+        _prune(cfg, uri, console)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
+
+
+def _prune(cfg: SweepConfig, uri: str, console: Console) -> None:
+    """``keep_checkpoints`` applied (``sweep/retention.py``); a failure only says so: the
+    sweep's results are saved and a resume prunes again."""
+    try:
+        prune_sweep(cfg, uri, console)
+    except Exception as err:
+        console.print(f"[yellow]checkpoints not pruned[/] ({type(err).__name__}: {err})")
 
 
 def _context(cfg: SweepConfig, uri: str, experiment_id: str, parent: str) -> TrialContext:
@@ -553,6 +565,7 @@ def run_confirm(
         if confirmed.confirmed:
             log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
             print_confirmed(console, confirmed)
+        _prune(cfg, uri, console)
         finish_run(uri, parent, RunState.FINISHED)
 
 

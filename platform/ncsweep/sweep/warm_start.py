@@ -34,7 +34,7 @@ def best_specs(source: str, families: list[str], uri: str) -> dict[str, dict[str
     folder = Path(source)
     if folder.is_dir():
         files = {f: folder / f"{f}.yaml" for f in families}
-        found = {f: read_yaml(path) for f, path in files.items() if path.is_file()}
+        found = {f: _exported(path, f) for f, path in files.items() if path.is_file()}
     else:
         found = _from_sweep(source, families, uri)
     if not found:
@@ -44,6 +44,20 @@ def best_specs(source: str, families: list[str], uri: str) -> dict[str, dict[str
             f"{source!r} in the MLflow store)"
         )
     return found
+
+
+def _exported(path: Path, family: str) -> dict[str, Any]:
+    """The exported config at ``path``; a file that is not one (no ``loss.name``, or
+    another family's) is a SpecError, not a silent cold start."""
+    data = read_yaml(path)
+    loss = data.get("loss")
+    if not isinstance(loss, dict) or loss.get("name") != family:
+        found = loss.get("name") if isinstance(loss, dict) else None
+        raise SpecError(
+            f"--warm-start {path}: not an exported {family} config (its loss.name is "
+            f"{found!r}, expected {family!r}); use the files ncsweep export writes"
+        )
+    return data
 
 
 def _from_sweep(name: str, families: list[str], uri: str) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,21 @@ def _budget(data: SweepData, family: str) -> dict[str, float]:
     return out
 
 
+def _storage_mb(data: SweepData, family: str) -> str:
+    """MB the family's Tune runs (search and confirmation) hold in the sweep's storage
+    (``--keep-checkpoints`` prunes them when the sweep ends); "–" where unreadable."""
+    if not data.storage:
+        return "–"
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(f"{data.storage.rstrip('/')}/{data.name}")
+        folders = [f"{root}/{family}", f"{root}/{family}-confirm"]
+        return f"{sum(fs.du(f, total=True) for f in folders if fs.exists(f)) / 1e6:.1f}"
+    except Exception:  # storage gone or unreachable: the rest of the report still renders
+        return "–"
+
+
 def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f} %" if whole else "–"
 
@@ -80,6 +95,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
             "saved by ASHA",
             "CPU-h",
             "GPU-h",
+            "storage MB",
         ],
         [
             [
@@ -89,6 +105,7 @@ def render_header(panel, data: SweepData, page: PageContext) -> Fragment:
                 f"{b['saved']:,.0f} ({_pct(b['saved'], b['steps'] + b['saved'])})",
                 f"{b['cpu_h']:.3f}",
                 f"{b['gpu_h']:.3f}",
+                _storage_mb(data, f),
             ]
             for f, b in budgets.items()
         ],
