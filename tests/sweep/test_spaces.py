@@ -443,7 +443,7 @@ PRESET_MISTAKES = {
     ),
     "unknown objective": (
         _digits(sweep__objective="loss"),
-        ["sweep.objective", "accuracy, pareto, or eval/<suite>/<key>"],
+        ["sweep.objective", "accuracy, pareto, nc-at-accuracy, or eval/<suite>/<key>"],
     ),
     "unknown nc metric": (
         _digits(sweep__nc_metric="nc2"),
