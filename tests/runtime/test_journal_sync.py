@@ -33,12 +33,15 @@ class GatedMemoryFileSystem(MemoryFileSystem):
     entered = threading.Semaphore(0)
     gate = threading.Semaphore(0)
     puts: list[tuple[threading.Thread, bytes]] = []
+    refuse = False  # every upload fails at once
 
     @classmethod
     def _strip_protocol(cls, path):
         return super()._strip_protocol(str(path).removeprefix("gatedmem://"))
 
     def put_file(self, lpath, rpath, **kwargs):
+        if type(self).refuse:
+            raise PermissionError("refused by the test")
         with open(lpath, "rb") as handle:
             type(self).puts.append((threading.current_thread(), handle.read()))
         type(self).entered.release()
@@ -55,6 +58,7 @@ def gated():
     GatedMemoryFileSystem.entered = threading.Semaphore(0)
     GatedMemoryFileSystem.gate = threading.Semaphore(0)
     GatedMemoryFileSystem.puts = []
+    GatedMemoryFileSystem.refuse = False
     return GatedMemoryFileSystem
 
 
@@ -100,3 +104,16 @@ def test_uploads_leave_tunes_loop_free_coalesce_and_end_with_one_upload_of_the_l
     uploaded = [_values(data, tmp_path) for _, data in gated.puts]
     assert uploaded == [[0.1], [0.1, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4]]
     assert [t.value for t in load_study(storage, "s", "ce").trials] == [0.1, 0.2, 0.3, 0.4]
+
+
+def test_the_last_upload_failing_for_good_is_raised_on_tunes_loop(gated):
+    storage = "gatedmem://bucket/sweeps"
+    study = optuna.create_study(
+        storage=open_study_storage(storage, "s", "ce", restore=False), study_name="ce"
+    )
+    study.tell(study.ask({"lr": optuna.distributions.FloatDistribution(0.01, 1.0)}), 0.1)
+    gated.refuse = True
+    sync = StudySync(storage, "s", "ce")
+    sync.get_state()
+    with pytest.raises(PermissionError, match="refused by the test"):
+        sync.on_experiment_end(trials=[])
