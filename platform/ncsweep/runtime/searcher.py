@@ -32,6 +32,7 @@ from ..plan.constraints import Constraint, references, violation
 from ..plan.objectives import Objective
 from ..plan.settings import SweepSettings, startup_trials
 from ..train.core import STATUS_DONE, STATUS_FAILED
+from .journal import StudyReader  # re-exported: searchers pickled before it moved
 
 __all__ = [
     "SAMPLER_FACTORIES",
@@ -264,19 +265,6 @@ def build_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSamp
     """Sampler ``name`` (:data:`SAMPLER_FACTORIES`) seeded with ``seed`` for a family of
     ``trials`` trials."""
     return SAMPLER_FACTORIES[name](seed, startup_trials(trials))
-
-
-class StudyReader:
-    """Reads another family's study from this driver's working journal (picklable: Tune
-    saves the searcher with it)."""
-
-    def __init__(self, storage: str, name: str) -> None:
-        self.storage, self.name = storage, name
-
-    def __call__(self, family: str) -> optuna.Study | None:
-        from .journal import read_working_study
-
-        return read_working_study(self.storage, self.name, family)
 
 
 def build_searcher(
