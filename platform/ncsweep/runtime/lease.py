@@ -289,15 +289,16 @@ class Lease:
                 f"write-then-confirm (not a lock when writes take over {self.settle_s:.1f} s)"
             )
         for _ in range(3):  # a create or swap lost to another driver: read again
-            started = time.monotonic()
             current = store.read()
             if current is None:
                 self.generation, self._beat = 1, 0
+                started = time.monotonic()  # the lease time runs from the write's start
                 version = store.create(self._record())
             else:
                 data, seen = current
                 self.generation = self._takeover_generation(data, seen)
                 self._beat = 0
+                started = time.monotonic()
                 version = store.replace(self._record(), seen)
             if version is not None:
                 self._version, self._renewed = version, started
@@ -331,7 +332,7 @@ class Lease:
             why = "--force"
         if why is None:
             self._watch(parsed, seen)
-            why = f"its lease did not change for {self.stale_after_s + self.margin_s:.0f} s"
+            why = f"its lease did not change for {self.stale_after_s + self.margin_s:g} s"
         self.say(f"taking over the lease of sweep {self.name} from {parsed.describe()} ({why})")
         return parsed.generation + 1
 
@@ -342,7 +343,7 @@ class Lease:
         wait = self.stale_after_s + self.margin_s
         self.say(
             f"sweep {self.name} has a lease by {holder.describe()}: watching it for up to "
-            f"{wait:.0f} s (a holder renews every {self.heartbeat_s:.0f} s or so)"
+            f"{wait:g} s (a holder renews every {self.heartbeat_s:g} s or so)"
         )
         deadline = time.monotonic() + wait
         poll = max(0.05, min(self.heartbeat_s / 2, 2.0))
@@ -361,7 +362,7 @@ class Lease:
                     f"(lease {self.store.where}). One driver writes a sweep at a time: wait "
                     f"for it, stop it (ray job stop / Ctrl-C), or pass --force if you know it "
                     f"is gone (a lease that stops changing is taken over after "
-                    f"{wait:.0f} s)."
+                    f"{wait:g} s)."
                 )
 
     # -- keeping -----------------------------------------------------------------------
@@ -403,7 +404,7 @@ class Lease:
         poll = max(0.02, min(self.heartbeat_s / 4, 1.0))
         while not self._stop.wait(poll) and not self.lost.is_set():
             if time.monotonic() - self._renewed > self.stale_after_s:
-                self._lose(f"not renewed for {self.stale_after_s:.0f} s")
+                self._lose(f"not renewed for {self.stale_after_s:g} s")
                 return
 
     def _lose(self, why: str) -> None:
@@ -431,7 +432,7 @@ class Lease:
         if self.lost.is_set():
             reason = "it was lost"
         elif time.monotonic() - self._renewed > self.stale_after_s:
-            reason = f"it was not renewed for {self.stale_after_s:.0f} s"
+            reason = f"it was not renewed for {self.stale_after_s:g} s"
         else:
             try:
                 current = self.store.read()

@@ -286,12 +286,13 @@ def run_sweep(
     plan = resolve_plan(cfg, resume=resume)
     _say_plan(plan, console)
     require_reachable(plan.tracking_uri)
-    ensure_ray()
-    # before the lease: a refused storage leaves nothing behind in it
-    require_shared_storage(cfg.storage, cfg.shared_storage)
+    # before Ray starts and before the lease: a refused name leaves nothing behind
     require_own_name(plan.tracking_uri, cfg.name, TAG_SWEEP, "sweep", cfg.storage, "sweep")
     if not resume:
         refuse_existing(cfg)
+    ensure_ray()
+    # before the lease: a refused storage leaves nothing behind in it
+    require_shared_storage(cfg.storage, cfg.shared_storage)
     command = "resume" if resume else "sweep"
     with _lease(cfg, command, force, console):
         return _run_families(plan, console, out_dir, resume, verbose)
