@@ -4,11 +4,12 @@ Tune saves a run's state as ``experiment_state-<driver's local time>.json``, a n
 per driver session, and restores the newest name. A driver whose clock or time zone sorts
 differently therefore restored an older session, and the newer session's trials then
 looked orphaned. Here the driver records, after each ``fit()``, which file its session
-wrote (``ncsweep_state.json`` beside them: the file and the lease generation); a restore
-keeps the file written after the recorded one (the session that was killed before it could
-record), else the recorded one, and removes the others under the lease (:func:`current`)
-so that Tune finds exactly one. A folder with several unrecorded files (older ncsweep)
-keeps the one holding the most ended trials.
+wrote (``ncsweep_state.json`` beside them: the file and the lease generation) and removes
+the others. A restore (:func:`current`) keeps the file holding the most ended trials (ties:
+one written after the recorded file, i.e. by a session killed before it could record, which
+continued from the recorded state; then the recorded one) and removes the others under the
+lease, so that Tune finds exactly one. ``restore_or_build`` then refuses a state that lacks
+trials MLflow has as FINISHED.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["RECORD_FILE", "current", "recording", "state_trials"]
 
 RECORD_FILE = "ncsweep_state.json"
 _PATTERN = "experiment_state-*.json"
+_ENDED = ("TERMINATED", "ERROR")
 
 
 def _states(fs, path: str) -> set[str]:
@@ -57,37 +59,38 @@ def state_trials(folder: str, filename: str) -> list[tuple[str, dict, str]]:
     return trials
 
 
-def _most_ended(folder: str, names: set[str]) -> str:
-    def ended(name: str) -> tuple[int, str]:
-        try:
-            done = sum(
-                status in ("TERMINATED", "ERROR") for *_, status in state_trials(folder, name)
-            )
-        except Exception:  # unreadable: least preferred
-            done = -1
-        return done, name
+def _ended(folder: str, name: str) -> int:
+    """How many trials state file ``name`` holds as ended (-1: unreadable)."""
+    try:
+        return sum(status in _ENDED for *_, status in state_trials(folder, name))
+    except Exception:  # a file cut short by a killed driver: least preferred
+        return -1
 
-    return max(names, key=ended)
+
+def _remove_others(fs, path: str, folder: str, names: set[str], keep: str) -> None:
+    for name in sorted(names - {keep}):
+        fence(folder, f"removing Tune state {name}")
+        fs.rm(f"{path}/{name}")
 
 
 def current(folder: str) -> str | None:
-    """The state file a restore of Tune's run in ``folder`` must read (module docstring),
-    after removing the others (fenced: only the lease holder removes); None: no state."""
+    """The state file a restore of Tune's run in ``folder`` must read, after removing the
+    others (fenced: only the lease holder removes); None: no state.
+
+    The recorded file (the last session that ended) unless another holds more ended
+    trials, or as many: a session killed before it could record continued from the
+    recorded state, so it holds at least as much. Never the newest name by itself.
+    """
     fs, path = fsspec.core.url_to_fs(folder)
     names = _states(fs, path)
     if not names:
         return None
     recorded = _recorded(fs, path)
-    later = names - {recorded}
-    if recorded in names and not later:
-        chosen = recorded
-    elif len(later) == 1:
-        (chosen,) = later
+    if len(names) == 1:
+        (chosen,) = names
     else:
-        chosen = _most_ended(folder, later)
-    for name in sorted(names - {chosen}):
-        fence(folder, f"removing Tune state {name}")
-        fs.rm(f"{path}/{name}")
+        chosen = max(names, key=lambda name: (_ended(folder, name), name != recorded, name))
+    _remove_others(fs, path, folder, names, chosen)
     return chosen
 
 
@@ -106,3 +109,5 @@ def recording(folder: str) -> Iterator[None]:
             record = {"file": name, "generation": held_generation(folder)}
             fence(folder, "recording Tune's state")
             fs.pipe_file(f"{path}/{RECORD_FILE}", json.dumps(record).encode())
+            # only the current state stays: the next restore cannot pick an older one
+            _remove_others(fs, path, folder, _states(fs, path), name)

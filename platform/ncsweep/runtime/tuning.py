@@ -79,6 +79,16 @@ class SweepInterrupted(RuntimeError):
     """Tune returned before every trial ended (Ctrl-C, ``ray job stop``): resume it later."""
 
 
+@contextlib.contextmanager
+def _resumable_when_lost() -> Iterator[None]:
+    """A fenced step refused (``lease.LeaseLost``): another driver holds the sweep now, so
+    this one touches nothing more and ends as resumable."""
+    try:
+        yield
+    except LeaseLost as err:
+        raise SweepInterrupted(str(err)) from err
+
+
 def open_parent(
     uri: str,
     name: str,
@@ -143,7 +153,8 @@ def restore_or_build(
         SpecError: the state to restore lacks finished trials.
     """
     if tune.Tuner.can_restore(path):
-        chosen = tune_state.current(path)
+        with _resumable_when_lost():
+            chosen = tune_state.current(path)
         lacking = missing(tune_state.state_trials(path, chosen)) if missing and chosen else []
         if lacking:
             raise SpecError(
@@ -307,6 +318,7 @@ def run_trials(
     stop.in_fit = True
     try:
         with (
+            _resumable_when_lost(),
             tune_state.recording(folder),
             recording(
                 context.tracking_uri,
@@ -323,10 +335,8 @@ def run_trials(
             f"{stop.what} interrupted ({ended} of {trials} trials ended); {stop.hint}"
         )
     reconcile_runs(context, grid, stopped_by)
-    try:
+    with _resumable_when_lost():
         drop_orphans(context, grid, folder, train_storage, scope or {})
-    except LeaseLost as err:  # another driver holds the sweep now: touch nothing more
-        raise SweepInterrupted(str(err)) from err
     stop.check()
     return grid
 
