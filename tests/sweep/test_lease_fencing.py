@@ -150,8 +150,7 @@ def test_two_drivers_starting_at_once_on_a_slow_store_cannot_both_win(storage):
         who: times.lease(storage, "s", "sweep", Degraded(lease_store(_url(storage))), who)
         for who in ("a", "b")
     }
-    for lease in leases.values():
-        lease.store.delay = 0.2  # each write takes four times settle_s
+    leases["b"].store.delay = 0.5  # b's writes land ten times settle_s late, a's at once
     start = threading.Barrier(2)
 
     def run(who: str) -> None:
