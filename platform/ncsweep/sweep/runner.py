@@ -65,6 +65,7 @@ from ..runtime.trainer import ensure_ray
 from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
 from ..runtime.tuning import (
     GracefulStop,
+    SweepInterrupted,
     finished_missing,
     open_parent,
     restore_or_build,
@@ -294,8 +295,14 @@ def run_sweep(
     # before the lease: a refused storage leaves nothing behind in it
     require_shared_storage(cfg.storage, cfg.shared_storage)
     command = "resume" if resume else "sweep"
-    with _lease(cfg, command, force, console):
-        return _run_families(plan, console, out_dir, resume, verbose)
+    with _lease(cfg, command, force, console) as lease:
+        outcome = _run_families(plan, console, out_dir, resume, verbose)
+    if lease.lost.is_set():  # its results may be another driver's to finish: say so
+        raise SweepInterrupted(
+            f"sweep {cfg.name}: this driver lost its lease while it ran; "
+            f"continue with: {resume_command(cfg)}"
+        )
+    return outcome
 
 
 def _lease(cfg: SweepConfig, command: str, force: bool, console: Console) -> Lease:
