@@ -14,7 +14,10 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 
 One driver writes a sweep at a time: ``run_sweep`` holds the sweep's lease (``lease.py``)
 from before it writes anything until it returns, so a second ``sweep``/``resume`` of the
-same name is refused (exit 2) instead of reconciling the first one's trials away. A trial
+same name is refused (exit 2) instead of reconciling the first one's trials away; so is a
+name whose MLflow parent run belongs to another storage (``ownership.py``), and ``sweep``
+for a name that exists in its storage (``existing.py``: use ``resume``). A lost lease
+stops the sweep as resumable (``tuning.stop_active``). A trial
 that loses its node or actor is restarted by Tune from its last checkpoint, in the same
 MLflow run, up to ``max_failures`` times (``trial.conclude``, ``retries.py``); a
 deterministic failure is never retried.
