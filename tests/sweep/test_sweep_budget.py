@@ -80,8 +80,10 @@ def test_a_spent_time_budget_stops_the_sweep_resumably(
     monkeypatch.chdir(tmp_path)
     # 5 s: on this machine a ce trial takes ~2 s and Tune ~4 s to start its first one; with
     # two families they run at once (threads of one driver), each stopped by the budget
+    # one name per case: the cases share the MLflow server, a name belongs to one storage
+    name = f"budget-{len(families)}"
     config = _ce_sweep(
-        "budget",
+        name,
         tmp_path,
         mlflow_server,
         6,
@@ -95,18 +97,18 @@ def test_a_spent_time_budget_stops_the_sweep_resumably(
     with pytest.raises(SweepInterrupted):
         run_sweep(config, console, out_dir=tmp_path / "best")
     text = console.export_text()
-    assert "budget of 5 s spent" in text and "ncsweep resume budget" in text
-    experiment_id, parent = find_parent(mlflow_server, "budget")
+    assert "budget of 5 s spent" in text and f"ncsweep resume {name}" in text
+    experiment_id, parent = find_parent(mlflow_server, name)
     client = MlflowClient(mlflow_server)
     assert client.get_run(parent).info.status == RunState.KILLED
-    before = [r for r in collect_rows(mlflow_server, "budget") if r.status == RunState.FINISHED]
+    before = [r for r in collect_rows(mlflow_server, name) if r.status == RunState.FINISHED]
     assert len(before) < budget, "the budget did not stop the sweep"
 
     resumed = config.model_copy(update={"time_budget": None})
     run_sweep(resumed, Console(width=200), out_dir=tmp_path / "best", resume=True)
-    rows = collect_rows(mlflow_server, "budget")
+    rows = collect_rows(mlflow_server, name)
     assert sorted(r.status for r in rows) == [RunState.FINISHED] * budget
     assert len({(r.family, r.trial_id) for r in rows}) == budget
     assert client.get_run(parent).info.status == RunState.FINISHED
     for family in families:  # each study holds its trials once
-        assert len(load_study(config.storage, "budget", family).trials) == 6
+        assert len(load_study(config.storage, name, family).trials) == 6

@@ -126,6 +126,9 @@ class TrialContext:
     objectives: tuple[str, ...] = ()
     resources: dict[str, float] = field(default_factory=dict)
     key_format: str | None = None
+    # tags of every run its trials create: the storage and lease generation that own them
+    # (``ownership.py``; what ``drop_orphans`` may remove)
+    owner: tuple[tuple[str, str], ...] = ()
 
     def key(self, trial_id: str, config: dict[str, Any] | None) -> str:
         return self.key_format.format(**(config or {})) if self.key_format else trial_id
@@ -369,6 +372,7 @@ def train_trial(
         tags: the MLflow run's tags (besides those ``context.run_tags(key)`` finds it by).
         final_state: in-process training also saves its final state there.
     """
+    tags = {**dict(context.owner), **tags}
     if runs_in_trial(spec):
         outcome = _run_in_trial(spec, key, context, tags, final_state)
     else:

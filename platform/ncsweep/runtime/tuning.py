@@ -33,7 +33,7 @@ import fsspec
 from ray import tune
 from rich.console import Console
 
-from ..config import flatten
+from ..config import SpecError, flatten
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
@@ -49,9 +49,13 @@ from ..tracking import (
     log_text,
     open_store,
     provenance_tags,
+    set_tags,
     start_run,
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
+from . import tune_state
+from .lease import LeaseLost, fence
+from .ownership import TAG_STORAGE, owned_by, owner_tags
 from .retries import RetryRecorder, recording
 from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
 
@@ -60,6 +64,7 @@ __all__ = [
     "SweepInterrupted",
     "TrialContext",
     "drop_orphans",
+    "finished_missing",
     "open_parent",
     "reconcile_runs",
     "restore_or_build",
@@ -67,6 +72,7 @@ __all__ = [
     "run_config",
     "run_in_parallel",
     "run_trials",
+    "stop_active",
 ]
 
 
@@ -74,14 +80,35 @@ class SweepInterrupted(RuntimeError):
     """Tune returned before every trial ended (Ctrl-C, ``ray job stop``): resume it later."""
 
 
+@contextlib.contextmanager
+def _resumable_when_lost() -> Iterator[None]:
+    """A fenced step refused (``lease.LeaseLost``): another driver holds the sweep now, so
+    this one touches nothing more and ends as resumable."""
+    try:
+        yield
+    except LeaseLost as err:
+        raise SweepInterrupted(str(err)) from err
+
+
 def open_parent(
-    uri: str, name: str, group_tag: str, kind: str, params: dict[str, Any]
+    uri: str,
+    name: str,
+    group_tag: str,
+    kind: str,
+    params: dict[str, Any],
+    storage: str | None = None,
 ) -> tuple[str, str]:
     """The run's MLflow experiment and parent run (re-attached when it exists), with
-    ``params`` logged; returns ``(experiment_id, parent_run_id)``."""
+    ``params`` logged and, given ``storage``, tagged as that storage's (``ownership.py``);
+    returns ``(experiment_id, parent_run_id)``."""
     experiment_id = ensure_experiment(uri, name)
     tags = {group_tag: name, TAG_KIND: kind}
-    parent = start_run(uri, experiment_id, name, {**tags, **provenance_tags()}, reattach=tags)
+    owner = owner_tags(storage, name) if storage is not None else {}
+    parent = start_run(
+        uri, experiment_id, name, {**tags, **provenance_tags(), **owner}, reattach=tags
+    )
+    if owner:
+        set_tags(uri, parent, owner)  # a re-attached parent: now this lease generation's
     log_params(uri, parent, flatten(params))
     return experiment_id, parent
 
@@ -128,13 +155,38 @@ def tune_config(**options) -> tune.TuneConfig:
     return tune.TuneConfig(trial_dirname_creator=trial_folder_name, **options)
 
 
-def restore_or_build(path: str, trainable, build: Callable[[], tune.Tuner]) -> tune.Tuner:
+def restore_or_build(
+    path: str,
+    trainable,
+    build: Callable[[], tune.Tuner],
+    missing: Callable[[list[tuple[str, dict, str]]], list[str]] | None = None,
+) -> tune.Tuner:
     """Tune's saved run at ``path`` (finished trials kept, running ones continued from their
-    checkpoints, failed ones left failed), else ``build()``."""
+    checkpoints, failed ones left failed), else ``build()``. The state restored is chosen
+    by lineage, not by its file's clock (``tune_state.py``).
+
+    Args:
+        missing: given the state's trials ``(trial_id, config, status)``, the keys of
+            FINISHED runs they lack (:func:`finished_missing`): a restore that would drop
+            finished work is refused.
+
+    Raises:
+        SpecError: the state to restore lacks finished trials.
+    """
     if tune.Tuner.can_restore(path):
         # a run saved with explicit loggers must not get Tune's automatic ones on top (one
         # saved before had only those: it goes on without result files, ncsweep reads none)
         result_loggers()
+        with _resumable_when_lost():
+            chosen = tune_state.current(path)
+        lacking = missing(tune_state.state_trials(path, chosen)) if missing and chosen else []
+        if lacking:
+            raise SpecError(
+                f"Tune's state {path}/{chosen} lacks finished trials {', '.join(lacking)} "
+                f"that MLflow has: restoring it would drop their results (their folders "
+                f"and runs would look orphaned). Nothing was changed; restore the Tune "
+                f"state that has them, or start a sweep of another name"
+            )
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
@@ -142,6 +194,15 @@ def restore_or_build(path: str, trainable, build: Callable[[], tune.Tuner]) -> t
 
 
 _active_stop: GracefulStop | None = None  # the GracefulStop whose block runs
+
+
+def stop_active(why: str) -> None:
+    """Ask the running :class:`GracefulStop` block to stop as resumable (from any thread,
+    e.g. the lease's when this driver lost it); nothing when no block runs (the fenced
+    steps refuse then: ``lease.fence``)."""
+    stop = _active_stop
+    if stop is not None:
+        stop.request(why)
 
 
 class StopWhenAsked(tune.Callback):
@@ -280,10 +341,14 @@ def run_trials(
     stop.check()  # a budget spent between two Tune runs: do not start the next one
     stop.in_fit = True
     try:
-        with recording(
-            context.tracking_uri,
-            context.experiment_id,
-            lambda trial: context.run_tags(context.key(trial.trial_id, trial.config)),
+        with (
+            _resumable_when_lost(),
+            tune_state.recording(folder),
+            recording(
+                context.tracking_uri,
+                context.experiment_id,
+                lambda trial: context.run_tags(context.key(trial.trial_id, trial.config)),
+            ),
         ):
             grid = tuner.fit()
     finally:
@@ -294,7 +359,8 @@ def run_trials(
             f"{stop.what} interrupted ({ended} of {trials} trials ended); {stop.hint}"
         )
     reconcile_runs(context, grid, stopped_by)
-    drop_orphans(context, grid, folder, train_storage, scope or {})
+    with _resumable_when_lost():
+        drop_orphans(context, grid, folder, train_storage, scope or {})
     stop.check()
     return grid
 
@@ -364,6 +430,36 @@ def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
             finish_run(uri, run_id, RunState.KILLED, end_time_s=metrics.get("timestamp"))
 
 
+def _family_runs(context: TrialContext, scope: dict[str, str]) -> list:
+    """The trial runs of this Tune run (``scope``'s tags, its stage) among the name's."""
+    tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
+    stage = scope.get(TAG_STAGE, STAGE_SEARCH)
+    runs = open_store(context.tracking_uri).search_runs(
+        context.experiment_id, tags, max_results=10_000
+    )
+    return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
+
+
+def finished_missing(
+    context: TrialContext, scope: dict[str, str]
+) -> Callable[[list[tuple[str, dict, str]]], list[str]]:
+    """``restore_or_build``'s ``missing``: the keys of this storage's FINISHED runs (of
+    ``scope``) that the trials to restore lack."""
+    storage = dict(context.owner).get(TAG_STORAGE)
+
+    def missing(trials: list[tuple[str, dict, str]]) -> list[str]:
+        keys = {context.key(trial_id, config) for trial_id, config, _ in trials}
+        return sorted(
+            run.tags[TAG_TRIAL]
+            for run in _family_runs(context, scope)
+            if run.status == RunState.FINISHED
+            and run.tags.get(TAG_TRIAL) not in keys | {None}
+            and (storage is None or run.tags.get(TAG_STORAGE) in (storage, None))
+        )
+
+    return missing
+
+
 def drop_orphans(
     context: TrialContext, grid, folder: str, train_storage: str | None, scope: dict[str, str]
 ) -> None:
@@ -374,38 +470,53 @@ def drop_orphans(
     trial that the restored Tuner never had: Optuna never learns from it and a new trial
     takes its place, so its run is not part of the sweep (the leaderboard must not count
     it). One-worker trials start within a second of the previous one (reused actors), which
-    makes that window easy to hit. Only the lease holder calls this (``lease.py``): another
-    driver's live trials would look orphaned too. Only this Tune run's trials are
-    considered: their folders are in ``folder``, their runs carry the tags ``scope`` and
-    are of its stage (``ncsweep.stage``; a run or a scope without it is of the search: a
-    family's confirmation runs are not orphans of its search).
+    makes that window easy to hit. Only this Tune run's trials are considered: their
+    folders are in ``folder``, their runs carry the tags ``scope`` and are of its stage
+    (``ncsweep.stage``; a run or a scope without it is of the search: a family's
+    confirmation runs are not orphans of its search).
+
+    Nothing finished is removed, and nothing another storage owns: a run is deleted only
+    if it carries this sweep's storage tag (``ownership.py``) and never FINISHED; a
+    FINISHED run Tune does not know is tagged ``ncsweep.orphaned`` and kept, and so are its
+    folders. Each removal is fenced (``lease.fence``): a driver whose lease was taken
+    stops (:class:`lease.LeaseLost`) before it deletes anything.
     """
     uri = context.tracking_uri
     store = open_store(uri)
-    known_folders = {Path(result.path).name for result in grid}
+    storage = dict(context.owner).get(TAG_STORAGE)
     known_keys = {context.result_tags(result)[TAG_TRIAL] for result in grid}
+    known_folders = {Path(result.path).name for result in grid}
+    finished: set[str] = set()
+    orphans: set[str] = set()
+    for run in _family_runs(context, scope):
+        key = run.tags.get(TAG_TRIAL)
+        if not key or key in known_keys:
+            continue
+        if run.status == RunState.FINISHED:
+            finished.add(key)
+            if "ncsweep.orphaned" not in run.tags:
+                store.set_tag(run.run_id, "ncsweep.orphaned", "finished; not in Tune's state")
+            continue
+        if storage is None or not owned_by(run.tags, storage):
+            continue  # another storage's (or an untagged older) run: not this lease's
+        fence(folder, f"deleting run {run.run_id}")
+        orphans.add(key)
+        store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")
+        if run.status == RunState.RUNNING:
+            finish_run(uri, run.run_id, RunState.KILLED)
+        store.delete_run(run.run_id)
     fs, path = fsspec.core.url_to_fs(folder)
     fs.invalidate_cache()
-    orphans: set[str] = set()
     for entry in fs.ls(path, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         if entry["type"] == "directory" and name.startswith(TRIAL_PREFIX):
-            if name not in known_folders:
-                orphans.add(name.removeprefix(TRIAL_PREFIX))
+            key = name.removeprefix(TRIAL_PREFIX)
+            if name not in known_folders and key not in finished:
+                fence(folder, f"removing trial folder {name}")
+                orphans.add(key)
                 fs.rm(entry["name"], recursive=True)
-    tags = {context.group_tag: context.name, TAG_KIND: "train", **scope}
-    stage = scope.get(TAG_STAGE, STAGE_SEARCH)
-    for run in store.search_runs(context.experiment_id, tags, max_results=10_000):
-        key = run.tags.get(TAG_TRIAL)
-        if run.tags.get(TAG_STAGE, STAGE_SEARCH) != stage:
-            continue
-        if key and key not in known_keys:
-            orphans.add(key)
-            store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")
-            if run.status == RunState.RUNNING:
-                finish_run(uri, run.run_id, RunState.KILLED)
-            store.delete_run(run.run_id)
     for key in sorted(orphans) if train_storage else ():  # a Ray Train run is named by its key
         fs, path = fsspec.core.url_to_fs(f"{train_storage}/{key}")
         if fs.exists(path):
+            fence(folder, f"removing Ray Train run {key}")
             fs.rm(path, recursive=True)

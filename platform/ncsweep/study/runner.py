@@ -39,6 +39,7 @@ from ..plan.settings import SweepSettings
 from ..plan.state import load_yaml, save_yaml, sweep_dir
 from ..runtime.evaluation_runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..runtime.lease import Lease, console_notes
+from ..runtime.ownership import owner_tags, require_own_name
 from ..runtime.trainer import ensure_ray
 from ..runtime.trial import (
     TrialContext,
@@ -47,10 +48,12 @@ from ..runtime.trial import (
 )
 from ..runtime.tuning import (
     GracefulStop,
+    finished_missing,
     open_parent,
     restore_or_build,
     run_config,
     run_trials,
+    stop_active,
     tune_config,
 )
 from ..status import RunState
@@ -230,12 +233,21 @@ def run_study(
     """
     uri = resolve_tracking_uri(tracking_uri)
     require_reachable(uri)
-    with Lease(storage, name, "study", force=force, say=console_notes(console)):
+    require_own_name(uri, name, TAG_STUDY, "study", storage, "study")
+    lease = Lease(
+        storage,
+        name,
+        "study",
+        force=force,
+        say=console_notes(console),
+        on_lost=lambda holder: stop_active("this driver lost the study's lease"),
+    )
+    with lease:
         plan = _plan(settings, cells)
         resuming = _check_plan(uri, storage, name, plan)
         if not resuming:
             save_yaml(storage, name, STUDY_FILE, plan)
-        experiment_id, parent = open_parent(uri, name, TAG_STUDY, "study", settings)
+        experiment_id, parent = open_parent(uri, name, TAG_STUDY, "study", settings, storage)
         ensure_ray()
         concurrent = max_concurrent or _concurrency(cells)
         path = f"{sweep_dir(storage, name)}/cells"
@@ -253,6 +265,7 @@ def run_study(
             experiment_id=experiment_id,
             parent_run_id=parent,
             key_format="{cell}",
+            owner=tuple(owner_tags(storage, name).items()),
         )
         specs = {
             c.key: {"key": c.key, "seed": c.seed, "variant": c.variant, "spec": c.spec}
@@ -283,7 +296,9 @@ def run_study(
         )
         with GracefulStop(f"study {name}", uri, parent, hint, console) as stop:
             results = run_trials(
-                restore_or_build(path, trainable, build) if restore else build(),
+                restore_or_build(path, trainable, build, finished_missing(context, {}))
+                if restore
+                else build(),
                 context,
                 stop,
                 trials=len(cells),

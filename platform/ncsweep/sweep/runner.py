@@ -14,7 +14,10 @@ and a trial that was running continues from its Ray Train checkpoint in the same
 
 One driver writes a sweep at a time: ``run_sweep`` holds the sweep's lease (``lease.py``)
 from before it writes anything until it returns, so a second ``sweep``/``resume`` of the
-same name is refused (exit 2) instead of reconciling the first one's trials away. A trial
+same name is refused (exit 2) instead of reconciling the first one's trials away; so is a
+name whose MLflow parent run belongs to another storage (``ownership.py``), and ``sweep``
+for a name that exists in its storage (``existing.py``: use ``resume``). A lost lease
+stops the sweep as resumable (``tuning.stop_active``). A trial
 that loses its node or actor is restarted by Tune from its last checkpoint, in the same
 MLflow run, up to ``max_failures`` times (``trial.conclude``, ``retries.py``); a
 deterministic failure is never retried.
@@ -58,17 +61,21 @@ from ..runtime.journal import open_study_storage
 from ..runtime.journal_sync import StudySync
 from ..runtime.lease import Lease, console_notes
 from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
+from ..runtime.ownership import owner_tags, require_own_name
 from ..runtime.schedulers import build_scheduler
 from ..runtime.searcher import StudyReader, build_searcher
 from ..runtime.trainer import ensure_ray
 from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
 from ..runtime.tuning import (
     GracefulStop,
+    SweepInterrupted,
+    finished_missing,
     open_parent,
     restore_or_build,
     run_config,
     run_in_parallel,
     run_trials,
+    stop_active,
     tune_config,
 )
 from ..status import RunState
@@ -93,6 +100,7 @@ from .confirm_stage import (
     saved_choice,
 )
 from .confirmation import confirmed_results, print_confirmed, results_to_json
+from .existing import refuse_existing
 from .export import export_best, pareto_rows
 from .leaderboard import (
     best_per_family,
@@ -206,7 +214,8 @@ def _tuner(
             ),
         )
 
-    return restore_or_build(path, trainable, build)
+    missing = finished_missing(context, {TAG_FAMILY: family.family})
+    return restore_or_build(path, trainable, build, missing)
 
 
 def _in_parallel(cfg: SweepConfig) -> bool:
@@ -284,12 +293,34 @@ def run_sweep(
     plan = resolve_plan(cfg, resume=resume)
     _say_plan(plan, console)
     require_reachable(plan.tracking_uri)
+    # before Ray starts and before the lease: a refused name leaves nothing behind
+    require_own_name(plan.tracking_uri, cfg.name, TAG_SWEEP, "sweep", cfg.storage, "sweep")
+    if not resume:
+        refuse_existing(cfg)
     ensure_ray()
     # before the lease: a refused storage leaves nothing behind in it
     require_shared_storage(cfg.storage, cfg.shared_storage)
     command = "resume" if resume else "sweep"
-    with Lease(cfg.storage, cfg.name, command, force=force, say=console_notes(console)):
-        return _run_families(plan, console, out_dir, resume, verbose)
+    with _lease(cfg, command, force, console) as lease:
+        outcome = _run_families(plan, console, out_dir, resume, verbose)
+    if lease.lost.is_set():  # its results may be another driver's to finish: say so
+        raise SweepInterrupted(
+            f"sweep {cfg.name}: this driver lost its lease while it ran; "
+            f"continue with: {resume_command(cfg)}"
+        )
+    return outcome
+
+
+def _lease(cfg: SweepConfig, command: str, force: bool, console: Console) -> Lease:
+    """The sweep's lease; losing it stops the sweep as resumable (``GracefulStop``)."""
+    return Lease(
+        cfg.storage,
+        cfg.name,
+        command,
+        force=force,
+        say=console_notes(console),
+        on_lost=lambda holder: stop_active("this driver lost the sweep's lease"),
+    )
 
 
 def _say_plan(plan: SweepPlan, console: Console) -> None:
@@ -309,7 +340,7 @@ def _run_families(
         save_state(cfg)
     uri = plan.tracking_uri
     experiment_id, parent = open_parent(
-        uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json")
+        uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"), cfg.storage
     )
     objective = plan.objective
     set_tags(
@@ -436,6 +467,7 @@ def _context(cfg: SweepConfig, uri: str, experiment_id: str, parent: str) -> Tri
         nc_metric=cfg.nc_metric,
         objectives=tuple(cfg.resolved_objective.metrics),
         resources=dict(cfg.resources_per_worker),
+        owner=tuple(owner_tags(cfg.storage, cfg.name).items()),
     )
 
 
@@ -545,11 +577,14 @@ def run_confirm(
         )
     ensure_ray()
     require_shared_storage(cfg.storage, cfg.shared_storage)
-    with Lease(cfg.storage, cfg.name, "confirm", force=force, say=console_notes(console)):
+    require_own_name(uri, cfg.name, TAG_SWEEP, "sweep", cfg.storage, "confirm")
+    with _lease(cfg, "confirm", force, console):
         # this K and S become the sweep's: a later `ncsweep resume` continues the same stage
         stage = {"confirm_top": cfg.confirm_top, "confirm_seeds": cfg.confirm_seeds}
         save_state(load_state(cfg.storage, cfg.name).model_copy(update=stage))
-        _, parent = open_parent(uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"))
+        _, parent = open_parent(
+            uri, cfg.name, TAG_SWEEP, "sweep", cfg.model_dump(mode="json"), cfg.storage
+        )
         context = _context(cfg, uri, experiment_id, parent)
         max_concurrent = cfg.max_concurrent or default_concurrency(cfg)
         log = sweep_log_path(cfg.storage, cfg.name)
