@@ -15,6 +15,7 @@ import s3fs
 
 from ncsweep.runtime.lease import Lease, LeaseHeld, read_lease
 from ncsweep.runtime.lease_store import LocalStore, S3Store, lease_store
+from ncsweep.tracking import tracking_user
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
@@ -50,6 +51,7 @@ def test_a_held_lease_refuses_a_second_driver_naming_the_holder(storage):
         message = str(refused.value)
         assert f"pid {os.getpid()}" in message and socket.gethostname() in message
         assert "`ncsweep sweep`" in message and "generation 1" in message
+        assert holder.user == tracking_user() and f" by {holder.user} " in message
         assert "--force" in message
         assert not first.lost.is_set()
     assert read_lease(storage, "s") is None  # released: the next driver may run
