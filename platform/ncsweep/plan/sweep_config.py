@@ -137,9 +137,9 @@ class SweepConfig(SweepSettings):
         for c in self.constraints:
             if c.family not in (None, OWN_FAMILY, *self.families):
                 raise ValueError(
-                    f"constraint: {c.text!r} is relative to family {c.family}, which this sweep "
-                    f"does not search; allowed: {', '.join([OWN_FAMILY, *self.families])} "
-                    f"or a number"
+                    f"constraint (--constraint): {c.text!r} is relative to family {c.family}, "
+                    f"which this sweep does not search (families, --families); allowed: "
+                    f"{', '.join([OWN_FAMILY, *self.families])} or a number"
                 )
         return self
 
