@@ -5,7 +5,7 @@ section may set these) or of :class:`SweepConfig` (those plus which sweep: name,
 families, storage, tracking, search-space folder, ``--set`` overrides). A value comes from,
 first to last:
 
-1. the field's default (``sweep_settings.py`` for how it runs, below for which sweep),
+1. the field's default (``settings.py`` for how it runs, below for which sweep),
 2. the preset's ``sweep:`` section (``search_spaces/presets/<preset>.yaml``),
 3. the arguments given: CLI flags (``ncsweep sweep --trials 8``) or Python keywords
    (``SweepConfig(preset="cifar10", trials=8)``); ``None`` means "not given".
