@@ -76,6 +76,17 @@ CASES = [
         ["sweep", "--preset", "badobjective.yaml"],
         ["badobjective.yaml", "sweep.objective", "acc/<head>"],
     ),
+    # sweep: samplers and constraints
+    (["sweep", "--sampler", "nope"], ["--sampler", "'nope'", "tpe, random, qmc, gp, cmaes, nsga2"]),
+    (
+        ["sweep", "--sampler", "cmaes", "--objective", "pareto"],
+        ["--sampler", "cmaes is single-objective", "--objective", "tpe, random, qmc, gp, nsga2"],
+    ),
+    (["sweep", "--constraint", "val/acc1>ce"], ["--constraint", "'val/acc1>ce'", "METRIC>=BOUND"]),
+    (
+        ["sweep", "--families", "ce", "--constraint", "val/acc1>=nonl-0.5"],
+        ["--constraint", "family nonl", "--families", "allowed: family, ce or a number"],
+    ),
     # sweep: preset files and search-space folders
     (["sweep", "--preset", "binary.yaml"], ["binary.yaml", "not a text file"]),
     (["sweep", "--preset", "empty.yaml"], ["empty.yaml", "is empty"]),
@@ -141,6 +152,9 @@ def test_bad_input_exits_2_with_one_message_and_starts_nothing(argv, expected, w
         ["train", "--config", "binary.yaml"],
         # `sweep` imports torch, Ray and MLflow before it checks its input
         pytest.param(["sweep", "--max-concurrent", "0"], marks=pytest.mark.slow),
+        pytest.param(
+            ["sweep", "--sampler", "cmaes", "--objective", "pareto"], marks=pytest.mark.slow
+        ),
     ],
     ids=" ".join,
 )

@@ -106,3 +106,44 @@ def test_an_unknown_trial_without_its_parameters_is_left_untold():
     searcher.on_trial_result("ghost", {"val/acc1": 0.5, "training_iteration": 1})
     searcher.on_trial_complete("ghost", {"val/acc1": 0.5, "status": "done"})
     assert searcher._ot_study.get_trials() == []
+
+
+def test_a_trial_adopted_after_a_resume_is_told_with_its_constraints(tmp_path):
+    # as the adoption test above, under a constraint: "b" is adopted by number and must reach
+    # the study with its violation (a constrained sampler would otherwise count it feasible)
+    storage = optuna.storages.InMemoryStorage()
+    settings = SweepSettings(trials=4, constraint=["val/acc1>=0.85"])
+    first = build_searcher(settings, _space, 0, 2, storage, "pinned")
+    first.suggest("a")
+    first.save_to_dir(str(tmp_path), session_str="s")
+    limiter_state = first.get_state()
+    config_b = first.suggest("b")
+    resumed = build_searcher(settings, _space, 0, 2, storage, "pinned")
+    resumed.set_state(limiter_state)
+    resumed.restore_from_dir(str(tmp_path))
+    flat = {f"config/{k}": v for k, v in config_b.items()}
+    resumed.on_trial_result("b", {**flat, "training_iteration": 1})
+    assert isinstance(resumed.searcher._ot_trials["b"], int)  # adopted by number
+    resumed.on_trial_complete("b", {**flat, "val/acc1": 0.8, "status": "done"})
+    (done,) = [t for t in resumed.searcher._ot_study.get_trials() if t.state.is_finished()]
+    assert done.params == config_b and done.value == 0.8
+    assert done.constraints == {"val/acc1>=0.85": pytest.approx(0.05)}
+    assert done.user_attrs == {"val/acc1": 0.8}
+
+
+def test_a_constrained_trial_run_again_after_its_verdict_keeps_its_first_constraints(tmp_path):
+    backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
+    storage = optuna.storages.JournalStorage(backend)
+    settings = SweepSettings(trials=4, constraint=["val/acc1>=0.85"])
+    first = build_searcher(settings, _space, 0, 1, storage, "pinned")
+    first.suggest("t")
+    first.save_to_dir(str(tmp_path), session_str="s")  # Tune's last snapshot: "t" running
+    limiter_state = first.get_state()
+    first.on_trial_complete("t", {"val/acc1": 0.9, "status": "done"})
+    resumed = build_searcher(settings, _space, 0, 1, storage, "pinned")
+    resumed.set_state(limiter_state)
+    resumed.restore_from_dir(str(tmp_path))
+    resumed.on_trial_complete("t", {"val/acc1": 0.8, "status": "done"})  # no error
+    (trial,) = optuna.load_study(study_name="pinned", storage=storage).get_trials()
+    assert (trial.value, trial.user_attrs) == (0.9, {"val/acc1": 0.9})
+    assert trial.constraints == {"val/acc1>=0.85": pytest.approx(-0.05)}

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from rich.console import Console
 
 from ncsweep.config import SpecError
+from ncsweep.plan.constraints import parse_constraint
 from ncsweep.plan.state import load_state, save_state
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
@@ -82,6 +83,21 @@ def test_top_configs_are_the_leaderboards_and_the_pareto_front_comes_first(uri):
     assert [r.trial_id for r in confirmation_order(rows, "ce", "accuracy")] == ["b", "a", "c"]
     assert [r.trial_id for r in confirmation_order(rows, "ce", "pareto")] == ["b", "c", "a"]
     assert confirmation_order(rows, "nonl", "accuracy") == []
+
+
+def test_a_trial_that_breaks_a_constraint_is_never_confirmed(uri):
+    experiment = ensure_experiment(uri, "cf")
+    parent = start_run(uri, experiment, "cf", {TAG_SWEEP: "cf", TAG_KIND: "sweep"})
+    _run(uri, experiment, parent, "a", 0.90, 50)  # 2 points under b: infeasible
+    _run(uri, experiment, parent, "b", 0.92, 40)
+    _run(uri, experiment, parent, "c", 0.915, 10)  # within 1 point of b, fastest
+    _run(uri, experiment, parent, "d", 0.80, 5)  # would lead the pareto front unconstrained
+    within = [parse_constraint("val/acc1>=ce-1")]
+    rows = collect_rows(uri, "cf", objective="pareto", constraints=within)
+
+    assert [r.trial_id for r in rows if not r.feasible] == ["a", "d"]
+    assert [r.trial_id for r in confirmation_order(rows, "ce", "accuracy")] == ["b", "c"]
+    assert [r.trial_id for r in confirmation_order(rows, "ce", "pareto")] == ["b", "c"]
 
 
 def test_confirmation_seeds_follow_the_search_seed_and_old_sweeps_resume_without_a_stage(

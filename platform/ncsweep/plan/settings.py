@@ -241,8 +241,8 @@ class SweepSettings(BaseModel):
     def _sampler_fits_objective(self) -> SweepSettings:
         if self.objective == "pareto" and not SAMPLERS[self.sampler].multi_objective:
             raise ValueError(
-                f"sampler: {self.sampler} is single-objective; under objective pareto use one "
-                f"of {', '.join(multi_objective_samplers())}"
+                f"sampler (--sampler): {self.sampler} is single-objective; under objective "
+                f"pareto (--objective) allowed: {', '.join(multi_objective_samplers())}"
             )
         return self
 

@@ -5,7 +5,7 @@ section may set these) or of :class:`SweepConfig` (those plus which sweep: name,
 families, storage, tracking, search-space folder, ``--set`` overrides). A value comes from,
 first to last:
 
-1. the field's default (``sweep_settings.py`` for how it runs, below for which sweep),
+1. the field's default (``settings.py`` for how it runs, below for which sweep),
 2. the preset's ``sweep:`` section (``search_spaces/presets/<preset>.yaml``),
 3. the arguments given: CLI flags (``ncsweep sweep --trials 8``) or Python keywords
    (``SweepConfig(preset="cifar10", trials=8)``); ``None`` means "not given".
@@ -161,9 +161,9 @@ class SweepConfig(SweepSettings):
         for c in self.constraints:
             if c.family not in (None, OWN_FAMILY, *self.families):
                 raise ValueError(
-                    f"constraint: {c.text!r} is relative to family {c.family}, which this sweep "
-                    f"does not search; allowed: {', '.join([OWN_FAMILY, *self.families])} "
-                    f"or a number"
+                    f"constraint (--constraint): {c.text!r} is relative to family {c.family}, "
+                    f"which this sweep does not search (families, --families); allowed: "
+                    f"{', '.join([OWN_FAMILY, *self.families])} or a number"
                 )
         return self
 

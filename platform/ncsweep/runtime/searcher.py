@@ -146,24 +146,43 @@ class CompletedOnlyOptunaSearch(OptunaSearch):
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         return [(family, dict(t.user_attrs)) for t in done]
 
+    def _optuna_trial(self, trial_id: str) -> optuna.Trial | None:
+        """The study trial ``trial_id`` runs as an ``optuna.Trial``; one adopted by number
+        (:meth:`_adopt`) gets a handle on its study trial (``Trial(study, id)``, whose
+        only side effect is the sampler's ``before_trial``, a no-op for every sampler of
+        ``SAMPLER_FACTORIES``)."""
+        trial = self._ot_trials.get(trial_id)
+        if isinstance(trial, int):
+            # Ray's private _ot_study is typed None (as in _adopt); FrozenTrial keeps its
+            # storage id private and Optuna has no public "Trial by number"
+            study: optuna.Study = self._ot_study  # type: ignore[assignment]
+            numbered = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
+            return optuna.Trial(study, numbered[0]._trial_id) if numbered else None
+        return trial if isinstance(trial, optuna.Trial) else None
+
     def _constrain(self, trial_id: str, result: dict) -> None:
         """Record the finished trial's constrained metrics (user attributes) and each
-        known constraint's violation (``Trial.set_constraint``) before it is told. A trial
-        adopted by number (``_adopt``) has no ``Trial`` object here and is told
-        unconstrained."""
-        trial = self._ot_trials.get(trial_id)
-        if not self.constraints or not isinstance(trial, optuna.Trial):
+        known constraint's violation (``Trial.set_constraint``) before it is told, a trial
+        adopted after a resume included. A trial the study had already finished (class
+        docstring) keeps what its first verdict recorded."""
+        if not self.constraints:
+            return
+        trial = self._optuna_trial(trial_id)
+        if trial is None:
             return
         measured = {c.metric: result.get(c.metric) for c in self.constraints}
-        for metric, value in measured.items():
-            if isinstance(value, int | float) and math.isfinite(value):
-                trial.set_user_attr(metric, float(value))
         families = sorted({c.reference_family(self.family) or "" for c in self.constraints} - {""})
         trials = [t for f in families for t in self._reference_trials(f)]
         trials.append((self.family, measured))
         best = references(self.constraints, trials)
-        for key, value in violation(self.constraints, self.family, measured, best).items():
-            trial.set_constraint(key, value)
+        try:
+            for metric, value in measured.items():
+                if isinstance(value, int | float) and math.isfinite(value):
+                    trial.set_user_attr(metric, float(value))
+            for key, value in violation(self.constraints, self.family, measured, best).items():
+                trial.set_constraint(key, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
 
     def _tell(self, trial_id: str, result: dict | None, error: bool) -> None:
         if result is not None and not error:

@@ -61,13 +61,17 @@ def confirm_folder(storage: str, name: str, family: str) -> str:
 def confirmation_order(
     rows: list[TrialRow], family: str, objective: str | Objective = "accuracy"
 ) -> list[TrialRow]:
-    """The family's complete trials with a value of ``objective``, the one to confirm first
-    first: by the leaderboard's ranking (``leaderboard.rank_key``: the objective, then
-    accuracy, then fewer NC steps), so the first is the exported best; under ``pareto`` the
-    front members first (by accuracy), then the other trials."""
+    """The family's complete feasible trials with a value of ``objective``, the one to
+    confirm first first: by the leaderboard's ranking (``leaderboard.rank_key``: the
+    objective, then accuracy, then fewer NC steps), so the first is the exported best; under
+    ``pareto`` the front members first (by accuracy), then the other trials. A trial that
+    breaks a constraint (``rows`` as ``collect_rows`` judged them) is left out: the export
+    never writes it, so confirming it would spend runs on a config nobody gets."""
     goal = as_objective(objective)
     mine = [
-        r for r in rows if r.family == family and r.complete and goal.value(r.metrics) is not None
+        r
+        for r in rows
+        if r.family == family and r.complete and r.feasible and goal.value(r.metrics) is not None
     ]
     by_rank = sorted(mine, key=lambda r: rank_key(r, goal), reverse=True)
     if not goal.pareto:
