@@ -86,10 +86,15 @@ def open_parent(
 
 
 def run_config(
-    name: str, storage: str, max_failures: int, keep: int, callbacks: list, verbose: int = 0
+    name: str,
+    storage: str,
+    max_failures: int,
+    keep: int | None,
+    callbacks: list,
+    verbose: int = 0,
 ) -> tune.RunConfig:
     """Tune's run settings: trials restart from their checkpoints after infrastructure
-    failures (``max_failures``), keep ``keep`` checkpoints each (Tune also snapshots its
+    failures (``max_failures``), keep ``keep`` checkpoints each (None: all; Tune also snapshots its
     experiment state every that many checkpoints of a trial), count restarts and stop
     when asked to in a thread (:class:`StopWhenAsked`)."""
     return tune.RunConfig(
