@@ -20,7 +20,8 @@ perturbation is counted in ``evaluation`` (the counter each trial result carries
   ``TuneBOHB`` + ``HyperBandForBOHB``. Why: ``TuneBOHB`` replaces the searcher, i.e. the
   per-family Optuna study that is journalled beside the Tune state and resumed after a killed
   driver, the define-by-run conditional spaces, warm starts and constraints; it needs
-  ``hpbandster`` and ``ConfigSpace`` (unmaintained, not in the image) and
+  ``hpbandster`` and ``ConfigSpace`` (not installed; hpbandster's last release, 0.7.4, is
+  from 2019) and
   ``HyperBandForBOHB`` is synchronous (pauses, as above). BOHB's point is a model that
   learns from every budget: here a trial the brackets stop reaches Optuna as PRUNED with
   its intermediate ``val/acc1`` curve (``searcher.CompletedOnlyOptunaSearch``), and TPE ranks
@@ -45,6 +46,7 @@ by the scheduler it would lose its final evaluation, probes and verdict.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 from collections.abc import Callable
@@ -345,6 +347,8 @@ def check_fits(
     if not entry.population:
         return None
     name = settings.scheduler
+    if name == "pb2" and importlib.util.find_spec("sklearn") is None:
+        return "--scheduler pb2 needs scikit-learn (pip install scikit-learn); pbt does not"
     if not mutable_params(space):
         return (
             f"--scheduler {name}: {space.family} searches no learning rate, temperature or "
