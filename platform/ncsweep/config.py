@@ -9,6 +9,8 @@ An :class:`ExperimentSpec` has one section per concern::
     schedule: cosine with linear warm-up, or constant
     eval:     how often to evaluate, NC sample budget and threshold, SCL probes
     run:      steps/epochs, global batch, workers, checkpoints, seed, tracking
+    hyperparameter_schedule: optional; hyper-parameters changed at given steps (what a
+              population-based trial went through; ``ncsweep train`` replays it)
 
 Every model forbids unknown keys, so a typo fails before Ray starts. All user mistakes are
 raised as :class:`SpecError`, whose message names the file, the key and what is allowed.
@@ -42,6 +44,8 @@ __all__ = [
     "EvalSpec",
     "RunSpec",
     "ExperimentSpec",
+    "HyperparameterStep",
+    "hyperparameter_values",
     "load_spec",
     "parse_overrides",
     "apply_overrides",
@@ -233,6 +237,29 @@ class RunSpec(_Spec):
         return self
 
 
+#: Optimiser settings a running trial can change (no shape, no state layout depends on them).
+_MUTABLE_OPTIM = ("lr", "weight_decay")
+
+
+def hyperparameter_values(spec: ExperimentSpec) -> dict[str, float]:
+    """The spec's hyper-parameters a running trial can change, ``{dotted key: value}``:
+    ``optim.lr``, ``optim.weight_decay`` and every real-valued loss option (temperatures,
+    loss weights); integer, boolean and string options shape the run and stay fixed."""
+    values = {f"optim.{k}": float(getattr(spec.optim, k)) for k in _MUTABLE_OPTIM}
+    for key, value in spec.loss.kwargs().items():
+        if isinstance(value, float):
+            values[f"loss.{key}"] = value
+    return values
+
+
+class HyperparameterStep(_Spec):
+    """From optimizer step ``step`` on (after that step's evaluation), train with
+    ``overrides`` (``{dotted key: value}``, keys of :func:`hyperparameter_values`)."""
+
+    step: int = Field(gt=0)
+    overrides: dict[str, float] = Field(min_length=1)
+
+
 class ExperimentSpec(_Spec):
     data: DataSpec = Field(default_factory=DataSpec)
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -241,6 +268,42 @@ class ExperimentSpec(_Spec):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     run: RunSpec = Field(default_factory=RunSpec)
+    hyperparameter_schedule: list[HyperparameterStep] = Field(
+        default_factory=list,
+        description="hyper-parameter changes at optimizer steps, in increasing step order "
+        "(a population-based trial's mutations; the spec's own values hold until the first)",
+    )
+
+    @model_validator(mode="after")
+    def _schedule_changes_hyperparameters(self) -> ExperimentSpec:
+        allowed = hyperparameter_values(self)
+        steps = [entry.step for entry in self.hyperparameter_schedule]
+        if steps != sorted(set(steps)):
+            raise ValueError(f"hyperparameter_schedule: steps must increase, got {steps}")
+        data = self.model_dump(mode="json", exclude={"hyperparameter_schedule"})
+        for entry in self.hyperparameter_schedule:
+            unknown = sorted(set(entry.overrides) - set(allowed))
+            if unknown:
+                raise ValueError(
+                    f"hyperparameter_schedule step {entry.step}: {', '.join(unknown)} cannot "
+                    f"change during a run; allowed: {', '.join(allowed)}"
+                )
+            data = apply_overrides(data, list(entry.overrides.items()))
+            try:  # each step's values must be a valid spec (temperature > 0 ...)
+                ExperimentSpec.model_validate(data)
+            except ValidationError as err:
+                raise ValueError(
+                    f"hyperparameter_schedule step {entry.step}: "
+                    + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+                ) from None
+        return self
+
+    @model_serializer(mode="wrap")
+    def _without_empty_schedule(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if not out.get("hyperparameter_schedule"):
+            out.pop("hyperparameter_schedule", None)
+        return out
 
 
 # ---------------------------------------------------------------------------------------

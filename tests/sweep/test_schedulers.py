@@ -7,12 +7,32 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    AsyncHyperBandScheduler,
+    FIFOScheduler,
+    PopulationBasedTraining,
+    TrialScheduler,
+)
+from ray.tune.schedulers.pb2 import PB2
 
+from ncsweep.config import load_spec
 from ncsweep.metric_keys import EVALUATION
 from ncsweep.plan.objectives import ACCURACY, NC_STEPS, resolve_objective
 from ncsweep.plan.settings import SweepSettings
-from ncsweep.runtime.schedulers import ParetoASHA, build_scheduler, pareto_ranks
+from ncsweep.plan.spaces import load_space
+from ncsweep.runtime.schedulers import (
+    SCHEDULERS,
+    ParetoASHA,
+    build_scheduler,
+    check_fits,
+    checkpoints_to_keep,
+    hyperband_brackets,
+    mutable_params,
+    pareto_ranks,
+    population_search,
+)
+from ncsweep.runtime.trial import INACTIVE
 
 # At the first rung: two accurate trials that collapse slowly, one less accurate trial
 # whose geometry collapses in a fifth of the steps, one trial worse on both.
@@ -85,9 +105,84 @@ def test_pareto_ranks_peel_fronts():
         ("accuracy", "asha", ASHAScheduler),
         ("eval/probes/acc/probe", "asha", ASHAScheduler),
         ("pareto", "none", FIFOScheduler),
+        ("accuracy", "hyperband", AsyncHyperBandScheduler),
+        ("accuracy", "bohb", AsyncHyperBandScheduler),
+        ("accuracy", "pbt", PopulationBasedTraining),
+        ("accuracy", "pb2", PB2),
+        ("accuracy", "none", FIFOScheduler),
     ],
 )
 def test_the_scheduler_follows_the_objective(objective, scheduler, kind):
     settings = SweepSettings(objective=objective, scheduler=scheduler)
-    built = build_scheduler(settings, resolve_objective(objective), max_evals=8)
+    space = load_space("nonl")
+    built = build_scheduler(settings, resolve_objective(objective), max_evals=8, space=space)
     assert type(built) is kind
+
+
+def test_every_scheduler_the_cli_offers_is_registered():
+    choices = SweepSettings.model_fields["scheduler"].annotation
+    assert SCHEDULERS.names() == list(choices.__args__)
+
+
+def test_hyperband_runs_every_bracket():
+    assert hyperband_brackets(1, 3, 9) == 3  # brackets start at 1, 3 and 9 evaluations
+    assert hyperband_brackets(1, 3, 8) == 2 and hyperband_brackets(2, 2, 2) == 1
+    built = build_scheduler(
+        SweepSettings(scheduler="hyperband"), resolve_objective("accuracy"), max_evals=9
+    )
+    assert len(built._brackets) == 3
+
+
+def test_population_schedulers_mutate_lr_temperature_and_loss_weights_within_range():
+    space = load_space("nonl")
+    keys = [p.key for p in mutable_params(space)]
+    assert sorted(keys) == [
+        "loss.align_weight",
+        "loss.temperature",
+        "loss.unif_weight",
+        "optim.lr",
+    ]  # not weight decay, memory (conditional), anchor or batch size
+    pbt = build_scheduler(SweepSettings(scheduler="pbt"), resolve_objective("accuracy"), 8, space)
+    explored = pbt._custom_explore_fn({"optim.lr": 5.0, "loss.temperature": 0.001})
+    assert explored == {"optim.lr": 0.8, "loss.temperature": 0.05}  # the space's bounds
+    pb2 = build_scheduler(SweepSettings(scheduler="pb2"), resolve_objective("accuracy"), 8, space)
+    assert pb2._hyperparam_bounds["optim.lr"] == [0.05, 0.8]
+
+
+def test_the_population_is_drawn_from_the_space_with_inactive_conditionals():
+    generator, param_space = population_search(load_space("nonl"), 6, seed=3, max_concurrent=2)
+    points = generator._points_to_evaluate
+    assert len(points) == 6 and set(param_space) == set(points[0])
+    memories = [point["loss.memory"] for point in points]  # only where use_memory is on
+    assert INACTIVE in memories and any(isinstance(m, int) for m in memories)
+    again, _ = population_search(load_space("nonl"), 6, seed=3, max_concurrent=2)
+    assert again._points_to_evaluate == points  # seeded
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"scheduler": "pbt", "objective": "pareto"}, "ranks trials by val/acc1 alone"),
+        ({"scheduler": "hyperband", "objective": "pareto"}, "use asha"),
+    ],
+)
+def test_schedulers_that_rank_by_accuracy_refuse_the_pareto_objective(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SweepSettings(**settings)
+
+
+def test_population_schedulers_need_in_process_trials_and_aligned_checkpoints():
+    space = load_space("normface")
+    pbt = SweepSettings(scheduler="pbt", perturbation_interval=2)
+    spec = load_spec(None, ["loss.name=normface"])
+    assert check_fits(pbt, spec, True, space) is None
+    assert "trial process" in check_fits(pbt, spec, False, space)
+    every_5 = load_spec(None, ["loss.name=normface", "run.checkpoint_every=5"])
+    assert "set eval.eval_every" in check_fits(pbt, every_5, True, space)
+    aligned = load_spec(None, ["loss.name=normface", "run.checkpoint_every=6", "eval.eval_every=3"])
+    assert check_fits(pbt, aligned, True, space) is None  # 2 x 3 steps fall on every 6
+    off = load_spec(None, ["loss.name=normface", "run.checkpoint_every=4", "eval.eval_every=3"])
+    assert "does not fall on the checkpoints" in check_fits(pbt, off, True, space)
+    asha = SweepSettings(scheduler="asha")
+    assert check_fits(asha, spec, False, space) is None
+    assert checkpoints_to_keep(pbt, 2) is None and checkpoints_to_keep(asha, 2) == 2

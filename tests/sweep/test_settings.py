@@ -47,7 +47,7 @@ def test_the_cli_and_the_python_api_resolve_identically():
 
 def test_a_bad_setting_names_the_key_and_what_is_allowed():
     with pytest.raises(SpecError) as err:
-        sweep_config(preset="digits", trials=0, scheduler="hyperband", **WHERE)
+        sweep_config(preset="digits", trials=0, scheduler="median", **WHERE)
     text = str(err.value)
     assert "trials" in text and "scheduler" in text and "'asha'" in text
     with pytest.raises(SpecError, match="families: unknown \\['focal'\\]; allowed"):

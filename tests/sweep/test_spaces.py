@@ -251,7 +251,7 @@ def test_with_sweep_overrides_update_run_resources():
     assert p.sweep.workers_per_trial == 2 and p.sweep.trials == 3
     assert p.spec["run"]["workers"] == 2 and p.spec["run"]["gpus_per_worker"] == 0.5
     with pytest.raises(SpecError, match="sweep.scheduler"):
-        load_preset("digits").with_sweep(scheduler="hyperband")
+        load_preset("digits").with_sweep(scheduler="median")
 
 
 # --------------------------------------------------------------------------- validation
@@ -438,8 +438,8 @@ PRESET_MISTAKES = {
         ["spec.model.name", "vit", "convnet, mlp, resnet18_cifar, resnet50"],
     ),
     "unknown scheduler": (
-        _digits(sweep__scheduler="pbt"),
-        ["sweep.scheduler", "pbt", "'asha' or 'none'"],
+        _digits(sweep__scheduler="median"),
+        ["sweep.scheduler", "median", "'pb2' or 'none'"],
     ),
     "unknown objective": (
         _digits(sweep__objective="loss"),

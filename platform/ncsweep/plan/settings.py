@@ -17,7 +17,12 @@ from pydantic.fields import FieldInfo
 
 from .samplers import DEFAULT_SAMPLER, SAMPLERS, multi_objective_samplers
 
-__all__ = ["Flag", "SweepSettings", "flag_of", "parse_duration"]
+__all__ = ["Flag", "SchedulerName", "SweepSettings", "flag_of", "parse_duration"]
+
+#: ``--scheduler`` choices; ``runtime/schedulers.py`` registers one scheduler per name.
+SchedulerName = Literal["asha", "hyperband", "bohb", "pbt", "pb2", "none"]
+#: schedulers that rank trials by val/acc1 alone (ASHA has a Pareto variant)
+_ACCURACY_ONLY = ("hyperband", "bohb", "pbt", "pb2")
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -115,8 +120,17 @@ class SweepSettings(BaseModel):
         description="nc-at-accuracy: how many points (0.01) below the family's best val/acc1 "
         "a trial may be and still count.",
     )
-    scheduler: Annotated[Literal["asha", "none"], Flag("search")] = Field(
-        "asha", description="asha or none."
+    scheduler: Annotated[SchedulerName, Flag("search")] = Field(
+        "asha",
+        description="asha; hyperband (asynchronous, all brackets); bohb (TPE + HyperBand "
+        "brackets); pbt or pb2 (population-based: mutate lr, temperature and loss weights "
+        "of running trials from checkpoints); none. See docs/design.md.",
+    )
+    perturbation_interval: Annotated[int, Flag("search")] = Field(
+        1,
+        ge=1,
+        description="pbt/pb2: evaluations between perturbations (trials checkpoint at every "
+        "evaluation; with run.checkpoint_every the steps between must fall on checkpoints).",
     )
     grace_period: Annotated[int, Flag("search")] = Field(
         1, ge=1, description="Evaluations before ASHA may stop a trial."
@@ -191,6 +205,21 @@ class SweepSettings(BaseModel):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _scheduler_fits_search(self) -> SweepSettings:
+        if self.scheduler in _ACCURACY_ONLY and self.resolved_objective.pareto:
+            raise ValueError(
+                f"scheduler: {self.scheduler} ranks trials by val/acc1 alone; with objective "
+                "pareto use asha (it ranks by dominance) or none"
+            )
+        sampler = getattr(self, "sampler", "tpe")  # where the sampler is a setting
+        if self.scheduler == "bohb" and sampler != "tpe":
+            raise ValueError(
+                f"scheduler: bohb is TPE + HyperBand brackets; it needs sampler tpe, not "
+                f"{sampler} (use hyperband with other samplers)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gpu_hours_need_gpus(self) -> SweepSettings:

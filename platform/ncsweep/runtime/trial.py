@@ -64,6 +64,7 @@ from ..train.checkpoint import (
 from ..train.core import STATUS_FAILED, LogLineHooks, RunHooks, RunResult, TrainingCore, fit
 from .failures import InfrastructureFailure, is_infrastructure
 from .mlflow_hooks import MlflowHooks
+from .mutations import record_mutations
 from .trainer import (
     TrainOutcome,
     close_run,
@@ -76,6 +77,7 @@ from .trainer import (
 _log = logging.getLogger("ncsweep.sweep")
 
 __all__ = [
+    "INACTIVE",
     "SweepReportCallback",
     "TRIAL_PREFIX",
     "TrialContext",
@@ -95,6 +97,9 @@ __all__ = [
 
 
 TRIAL_PREFIX = "trial_"
+# A parameter a trial's config does not have (its condition is off): the value Tune's basic
+# generator needs for it (``schedulers.population_search``); the trial skips it.
+INACTIVE = "ncsweep:inactive"
 # A confirmation run's key: Tune's grid trial ids (``<5 hex>_00000``) repeat across Tune
 # runs started in the same instant (families in parallel), the confirmed run id does not.
 CONFIRMATION_KEY = "{confirms}-seed{seed}"
@@ -334,6 +339,7 @@ def _run_in_trial(
     try:
         core = TrainingCore(spec)
         resumed = restore_from_tune(core)
+        record_mutations(tracking, core)  # PBT/PB2 cloned a checkpoint with new values
         reporter = TuneReporter(context.nc_metric, context.objectives)
         hooks = [*default_hooks(spec), LogLineHooks(), mlflow_hooks, reporter]
         result = fit(core, hooks, resumed=resumed)
@@ -402,7 +408,8 @@ def run_trial(
     runs keep their checkpoints under ``train_storage``."""
     trial_id = tune.get_context().get_trial_id()
     # Optuna also reports the switches a conditional space sampled (keys without a dot).
-    data = apply_overrides(base_spec, [(k, v) for k, v in config.items() if "." in k])
+    pairs = [(k, v) for k, v in config.items() if "." in k and v != INACTIVE]
+    data = apply_overrides(base_spec, pairs)
     data["run"].update(
         name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
     )

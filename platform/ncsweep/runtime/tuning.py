@@ -130,15 +130,15 @@ def run_config(
     name: str,
     storage: str,
     max_failures: int,
-    keep: int,
+    keep: int | None,
     callbacks: list,
     verbose: int = 0,
     tensorboard: bool = False,
 ) -> tune.RunConfig:
     """Tune's run settings: trials restart from their checkpoints after infrastructure
-    failures (``max_failures``), keep ``keep`` checkpoints each (Tune also snapshots its
-    experiment state every that many checkpoints of a trial), count restarts, stop
-    when asked to in a thread (:class:`StopWhenAsked`) and write TensorBoard files only
+    failures (``max_failures``), keep ``keep`` checkpoints each (None: all; Tune also
+    snapshots its experiment state every that many checkpoints of a trial), count restarts,
+    stop when asked to in a thread (:class:`StopWhenAsked`) and write TensorBoard files only
     with ``tensorboard`` (:func:`result_loggers`)."""
     return tune.RunConfig(
         name=name,

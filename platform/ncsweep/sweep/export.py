@@ -3,7 +3,9 @@
 ``<out>/<family>.yaml`` is the best trial by the sweep's objective (``leaderboard``), its
 full spec plus a ``provenance`` section (which ``config.load_spec`` ignores): sweep, trial,
 MLflow run id, the objective (name, direction, value), metric values, seed, git commit,
-package versions. When the sweep has confirmation runs (``confirmation.py``), a confirmed
+package versions. A trial that population-based training mutated exports as a schedule:
+its start values and ``hyperparameter_schedule`` (``runtime/mutations.py``), which
+``ncsweep train --config`` replays. When the sweep has confirmation runs (``confirmation.py``), a confirmed
 family's file is its *confirmed winner* instead (best validation mean over seeds), and
 ``provenance.confirmation`` lists the seeds, the means with their 95 % intervals and the
 winner's-curse gap. In Pareto mode ``<out>/<family>_pareto.yaml`` lists the non-dominated
@@ -170,6 +172,12 @@ def export_best(
     for family, row in sorted(chosen.items()):
         document = trial_spec(uri, row.run_id)
         document["provenance"] = _provenance(uri, sweep, row, seed, goal)
+        if document.get("hyperparameter_schedule"):  # a population-based trial's lineage
+            document["provenance"]["schedule"] = (
+                "hyper-parameters change at the steps of hyperparameter_schedule (the "
+                "trial's PBT/PB2 mutations, pbt/mutations.json of its run); ncsweep train "
+                "--config replays them"
+            )
         if family in winners:
             document["provenance"]["confirmation"] = _confirmation(
                 confirmed.families[family], confirmed

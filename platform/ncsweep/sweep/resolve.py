@@ -13,13 +13,20 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..config import ExperimentSpec, apply_overrides, parse_overrides, spec_from_dict
+from ..config import (
+    ExperimentSpec,
+    SpecError,
+    apply_overrides,
+    parse_overrides,
+    spec_from_dict,
+)
 from ..plan.objectives import Objective, resolve_objective
 from ..plan.plan import FamilyPlan, SweepPlan, freeze
 from ..plan.preflight import check_spec
 from ..plan.presets import Preset, load_preset
 from ..plan.spaces import SearchSpace
 from ..plan.sweep_config import SweepConfig
+from ..runtime.schedulers import check_fits
 from ..runtime.trial import runs_in_trial, trial_resources
 from ..tracking import require_reachable, resolve_tracking_uri
 from ..train.core import planned_evaluations
@@ -84,8 +91,11 @@ def _family(
     values = space.sample(random.Random(config.seed)).items()
     sample = spec_from_dict(apply_overrides(base, list(values)), source)
     check_spec(sample, source=source)
+    problem = check_fits(config, sample, runs_in_trial(sample), space)
+    if problem:
+        raise SpecError(f"{source}: {problem}")
     max_evals = _evaluation_budget(space, base, config.seed)
-    if config.scheduler == "asha" and config.grace_period > max_evals:
+    if config.scheduler in ("asha", "hyperband", "bohb") and config.grace_period > max_evals:
         notes.append(
             f"note: ASHA grace period {config.grace_period} is more than the "
             f"{max_evals} evaluation(s) of a {family} trial; using {max_evals} "

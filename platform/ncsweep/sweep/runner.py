@@ -50,6 +50,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search import SearchAlgorithm, Searcher
 from rich.console import Console
 
 from ..config import SpecError
@@ -62,7 +63,12 @@ from ..runtime.journal_sync import StudySync
 from ..runtime.lease import Lease, console_notes
 from ..runtime.live import SweepView, TuneFeed, route_ray_output, sweep_log_path
 from ..runtime.ownership import owner_tags, require_own_name
-from ..runtime.schedulers import build_scheduler
+from ..runtime.schedulers import (
+    SCHEDULERS,
+    build_scheduler,
+    checkpoints_to_keep,
+    population_search,
+)
 from ..runtime.searcher import StudyReader, build_searcher
 from ..runtime.trainer import ensure_ray
 from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
@@ -180,20 +186,28 @@ def _tuner(
 
     def build() -> tune.Tuner:
         first = family.warm_point
-        searcher = build_searcher(
-            cfg,
-            family.space.suggest,
-            index,
-            max_concurrent,
-            study_storage,
-            family.family,
-            [dict(first)] if first else None,
-            objective=plan.objective,
-            read_study=StudyReader(cfg.storage, cfg.name),
-        )
-        scheduler = build_scheduler(cfg, plan.objective, family.max_evaluations)
+        param_space: dict[str, Any] = {}
+        searcher: SearchAlgorithm | Searcher
+        if SCHEDULERS.get(cfg.scheduler).population:  # Ray allows PBT no searcher
+            searcher, param_space = population_search(
+                family.space, cfg.trials, cfg.seed + index, max_concurrent
+            )
+        else:
+            searcher = build_searcher(
+                cfg,
+                family.space.suggest,
+                index,
+                max_concurrent,
+                study_storage,
+                family.family,
+                [dict(first)] if first else None,
+                objective=plan.objective,
+                read_study=StudyReader(cfg.storage, cfg.name),
+            )
+        scheduler = build_scheduler(cfg, plan.objective, family.max_evaluations, family.space)
         return tune.Tuner(
             trainable,
+            param_space=param_space,
             tune_config=tune_config(
                 search_alg=searcher,
                 scheduler=scheduler,
@@ -208,7 +222,7 @@ def _tuner(
                 family.family,
                 sweep_dir(cfg.storage, cfg.name),
                 cfg.max_failures,
-                family.keep_checkpoints,
+                checkpoints_to_keep(cfg, family.keep_checkpoints),
                 [TuneFeed(family.family), StudySync(cfg.storage, cfg.name, family.family)],
                 tensorboard=cfg.tensorboard,
             ),

@@ -41,7 +41,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from .. import metric_keys as keys
-from ..config import ExperimentSpec
+from ..config import ExperimentSpec, hyperparameter_values
 from ..data import create_dataset
 from ..geometry import NCProgress, nc_scores
 from ..losses import create_loss, evaluation_loss, loss_info
@@ -60,6 +60,7 @@ from .evaluation import (
     make_eval_loaders,
     split_nc,
 )
+from .hyperparameters import Lineage, apply_hyperparameters, planned_until, spec_with
 from .optimization import build_optimizer, build_scheduler
 from .sampling import ResumableDistributedSampler
 from .streaming import epoch_batches, is_stream, stream_loader, stream_steps_per_epoch, train_size
@@ -309,6 +310,9 @@ class TrainingCore:
             test=spec.eval.test,
         )
         self.progress = NCProgress(threshold=spec.eval.nc_threshold)
+        self.lineage = Lineage.of_spec(spec)
+        # the change a restore made (checkpoint trained with other values), for the caller
+        self.restored_change: dict[str, Any] | None = None
         self.history: list[tuple[int, dict[str, float]]] = []
         self.initial: dict[str, float] | None = None
         self.step = 0
@@ -377,6 +381,13 @@ class TrainingCore:
             "last_metrics": {
                 k: v for k, v in self.last_metrics.items() if isinstance(v, int | float | str)
             },
+            # what the next step trains with (a change planned at this step included)
+            "hyperparameters": {
+                **hyperparameter_values(self.spec),
+                **planned_until(self.spec, self.step, self.step),
+            },
+            "lineage": self.lineage.to_state(),
+            "run_name": self.spec.run.name or "",
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -394,6 +405,35 @@ class TrainingCore:
         self.progress = NCProgress(threshold=self.spec.eval.nc_threshold)
         for step, raw in self.history:  # replaying the history rebuilds NCProgress exactly
             self.progress.update(step, split_nc(raw, keys.NC_SCORE))
+        self._restore_hyperparameters(state)
+
+    def _restore_hyperparameters(self, state: dict[str, Any]) -> None:
+        """After a restore: the spec's schedule up to this step applies; where the values
+        differ from those the checkpoint trained with, that is a change at this step
+        (population-based training: ``hyperparameters.py``). The optimiser and loss
+        follow the spec either way (the checkpoint's optimiser holds its own rates)."""
+        planned = planned_until(self.spec, self.step)
+        if planned:
+            self.spec = spec_with(self.spec, planned)
+        current = hyperparameter_values(self.spec)
+        saved = {k: float(v) for k, v in state.get("hyperparameters", current).items()}
+        if "lineage" in state:  # checkpoints from before lineages lack it
+            self.lineage = Lineage.from_state(state["lineage"])
+        changed = {k: v for k, v in current.items() if k in saved and saved[k] != v}
+        self.restored_change = None
+        if changed:
+            previous = {k: saved[k] for k in changed}
+            source = str(state.get("run_name", ""))
+            self.lineage.record(self.step, changed, previous, self.spec.run.name or "", source)
+            self.restored_change = self.lineage.changes[-1]
+        apply_hyperparameters(self)
+
+    def advance_schedule(self) -> None:
+        """Apply the spec's schedule entry at ``self.step``, if any (after its evaluation)."""
+        due = planned_until(self.spec, self.step, self.step)
+        if due:
+            self.spec = spec_with(self.spec, due)
+            apply_hyperparameters(self)
 
     # -- steps and evaluations ---------------------------------------------------------
 
@@ -556,6 +596,7 @@ def fit(core: TrainingCore, hooks: Sequence[RunHooks] = (), resumed: bool = Fals
                 hook.on_checkpoint(core)
         if last:
             break
+        core.advance_schedule()
     return end(RunResult(STATUS_DONE, dict(core.last_metrics)))
 
 
