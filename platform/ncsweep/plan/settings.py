@@ -149,6 +149,15 @@ class SweepSettings(BaseModel):
         "once x hours); then the sweep stops as resumable.",
     )
 
+    simulate: Annotated[float | None, Flag("run")] = Field(
+        None,
+        ge=0,
+        description="Simulate the sweep to plan a cluster: every trial sleeps this many seconds "
+        "per optimizer step and logs synthetic learning curves (the real metric keys, cadence, "
+        "checkpoints, MLflow runs and driver path; no training, no torch in the trials); no "
+        "confirmation stage. E.g. --simulate 0.05 with ray.init(num_cpus=64) on a laptop.",
+    )
+
     @field_validator("time_budget", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
@@ -196,7 +205,7 @@ class SweepSettings(BaseModel):
     @property
     def confirms(self) -> bool:
         """Whether the sweep has a confirmation stage (``sweep/confirm_stage.py``)."""
-        return self.confirm_top > 0 and self.confirm_seeds > 0
+        return self.confirm_top > 0 and self.confirm_seeds > 0 and self.simulate is None
 
     @property
     def confirm_seed_list(self) -> list[int]:
