@@ -18,9 +18,10 @@ values, so a sampler has signal to follow. With quality ``q`` in (0, 1] (below),
 ``val/acc1(t) = c + (a - c)(1 - exp(-5 t / T))`` for chance ``c = 0.1``, final accuracy
 ``a = c + 0.85 q`` plus a seed offset of at most 0.01, step ``t`` of ``T``; each NC score
 ``s_m(t) = 100 (1 - exp(-r_m q t / T))`` with a per-metric rate ``r_m`` in [2, 8].
-``q = exp(-Σ_k (x_k - o_k)² / 2 - Σ_j p_j)`` over the numeric values ``x_k`` (log10 of
-positive ones) with a hidden optimum ``o_k`` per key and a penalty ``p_j`` in [0, 0.3] per
-categorical value; ``o_k`` and ``p_j`` come from a hash of the key (and value).
+``q = (0.15 + 0.85 mean_k (1 + cos(π (x_k - o_k) / 1.5)) / 2) exp(-Σ_j p_j)`` over the
+numeric values ``x_k`` (log10 of positive ones) with a hidden optimum ``o_k`` per key and a
+penalty ``p_j`` in [0, 0.3] per categorical value; ``o_k`` and ``p_j`` come from a hash of
+the key (and value). Bounded and smooth whatever a space's ranges: every key matters.
 """
 
 from __future__ import annotations
@@ -92,15 +93,17 @@ class SyntheticCurve:
 
     @classmethod
     def of(cls, config: dict[str, Any], seed: int, spec: ExperimentSpec) -> SyntheticCurve:
-        distance, penalty = 0.0, 0.0
+        closeness, penalty = [], 0.0
         for key in sorted(config):
             value = config[key]
             if isinstance(value, bool) or not isinstance(value, int | float):
                 penalty += 0.3 * _unit(key, str(value))
                 continue
             x = math.log10(value) if value > 0 else float(value)
-            distance += (x - (-2.5 + 3.0 * _unit(key))) ** 2
-        quality = math.exp(-distance / 2 - penalty)
+            optimum = -3.0 + 3.0 * _unit(key)
+            closeness.append((1 + math.cos(math.pi * (x - optimum) / 1.5)) / 2)
+        mean = sum(closeness) / len(closeness) if closeness else 1.0
+        quality = (0.15 + 0.85 * mean) * math.exp(-penalty)
         offset = 0.01 * (2 * _unit("seed", seed, spec.loss.name) - 1)
         total = steps_of(spec)
         return cls(quality, offset, total, spec.eval.val_nc, spec.loss.name == "scl")
