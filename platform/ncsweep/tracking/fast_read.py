@@ -205,7 +205,7 @@ def _rest_run(run: dict[str, Any]) -> RunRecord:
         experiment_id=info["experiment_id"],
         run_name=info.get("run_name", ""),
         status=info["status"],
-        start_ms=int(info["start_time"]) if "start_time" in info else None,
+        start_ms=int(info.get("start_time", 0)),
         end_ms=int(info["end_time"]) if "end_time" in info else None,
         params={p["key"]: p.get("value", "") for p in data.get("params", [])},
         tags={t["key"]: t.get("value", "") for t in data.get("tags", [])},
