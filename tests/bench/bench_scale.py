@@ -8,7 +8,7 @@ server on 127.0.0.1 (SQLite, one worker, as ``tests/services.py`` starts it), Ra
 ``num_cpus=--concurrent`` whatever the machine has. The driver is its own process
 (``--driver``), so its memory is its own.
 
-Measured: the driver's RSS every 2 s; trials/s over each successive 500 trials (from the
+Measured: the driver's RSS every 2 s; trials/s over each successive 500 trials (``--bin``) (from the
 MLflow child runs' start times: the rate at which trials start); Optuna's ``suggest`` time
 and Tune's experiment-state save time (``TuneController.checkpoint``), each call timed in the
 driver; the Optuna journal's and Tune's experiment state's sizes at the end; and
@@ -41,7 +41,6 @@ for _key, _value in {
     os.environ.setdefault(_key, _value)
 
 NAME = "scale"
-BIN = 500
 
 
 def driver(args: argparse.Namespace) -> None:
@@ -85,9 +84,11 @@ def driver(args: argparse.Namespace) -> None:
         storage=args.storage,
         tracking_uri=args.uri,
     )
-    with open(args.log, "w") as log:
-        run_sweep(cfg, Console(file=log, width=120), out_dir=args.exports)
-    Path(args.timings).write_text(json.dumps(timings))
+    try:
+        with open(args.log, "w") as log:
+            run_sweep(cfg, Console(file=log, width=120), out_dir=args.exports)
+    finally:  # an interrupted sweep's timings too
+        Path(args.timings).write_text(json.dumps(timings))
 
 
 def _sample_rss(pid: int, samples: list[tuple[float, float]], done: threading.Event) -> None:
@@ -133,8 +134,8 @@ def _user_wait(argv: list[str], uri: str, cwd: Path, repeats: int) -> list[float
     return times
 
 
-def _start_rates(uri: str) -> tuple[list[float], int, dict[str, int]]:
-    """Trials/s over each successive ``BIN`` trials by start time; runs; runs by status."""
+def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int]]:
+    """Trials/s over each successive ``bin_size`` trials by start time; runs; by status."""
     from ncsweep.sweep.leaderboard import find_parent
     from ncsweep.tracking import PARENT_TAG, open_store
 
@@ -142,9 +143,9 @@ def _start_rates(uri: str) -> tuple[list[float], int, dict[str, int]]:
     runs = open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent}, max_results=50_000)
     starts = sorted(run.start_ms / 1000 for run in runs)
     rates = []
-    for first in range(0, len(starts) - 1, BIN):
-        chunk = starts[first : first + BIN + 1]  # the next bin's first start closes this one
-        if len(chunk) > BIN // 2:
+    for first in range(0, len(starts) - 1, bin_size):
+        chunk = starts[first : first + bin_size + 1]  # the next bin's first start closes this one
+        if len(chunk) > bin_size // 2:
             rates.append((len(chunk) - 1) / max(chunk[-1] - chunk[0], 1e-9))
     statuses: dict[str, int] = {}
     for run in runs:
@@ -158,6 +159,7 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=64)
     parser.add_argument("--step-s", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--bin", type=int, default=500, help="trials per rate bin")
     parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "scale.json")
     parser.add_argument("--keep", type=Path, help="keep the sweep's files in this folder")
     for hidden in ("--driver", "--storage", "--uri", "--log", "--exports", "--timings"):
@@ -202,7 +204,7 @@ def main() -> None:
             if code != 0:
                 raise SystemExit(f"the driver failed ({code}); its log: {paths['log']}")
             timings = json.loads(Path(paths["timings"]).read_text())
-            rates, runs, statuses = _start_rates(uri)
+            rates, runs, statuses = start_rates(uri, args.bin)
             waits = {
                 "status": _user_wait(
                     ["sweep", "--status", NAME, "--storage", str(storage)], uri, root, args.repeats
@@ -257,7 +259,7 @@ def main() -> None:
     print(
         f"{args.trials} simulated trials, {args.concurrent} at once: {wall:.0f} s; runs {statuses}"
     )
-    print("trials/s by 500:", " ".join(f"{r:.2f}" for r in rates))
+    print(f"trials/s by {args.bin}:", " ".join(f"{r:.2f}" for r in rates))
     if result["last_over_first"] is not None:
         ratio = result["last_over_first"]
         print(f"last/first 500: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)")

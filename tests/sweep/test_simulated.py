@@ -17,9 +17,11 @@ from rich.console import Console
 
 from ncsweep import metric_keys as keys
 from ncsweep.geometry.descriptors import METRICS
+from ncsweep.plan.objectives import NC_STEPS, nc_steps
 from ncsweep.plan.presets import load_preset
 from ncsweep.plan.sweep_config import SweepConfig
 from ncsweep.runtime.simulated import SIMULATED_TAG, SyntheticCurve, simulated_spec
+from ncsweep.runtime.trial_context import TUNE_KEYS, tune_result
 from ncsweep.status import RunState
 from ncsweep.sweep import run_sweep
 from ncsweep.sweep.leaderboard import find_parent
@@ -100,3 +102,21 @@ def test_simulated_sweep_finishes_every_run_with_the_real_keys(
         assert run.tags[SIMULATED_TAG] == "0.001"
         assert run.metrics[keys.STEP] == run.metrics[keys.TOTAL_STEPS]
     assert len(list((tmp_path / "best").glob("*.yaml"))) == 1  # the family's export
+
+
+def test_tune_keeps_what_its_readers_read_not_every_metric():
+    spec = simulated_spec(_spec_dict(), "t")
+    curve = SyntheticCurve.of({"optim.lr": 0.1}, 0, spec)
+    metrics = {
+        **curve.evaluation(curve.total),
+        **curve.nc_iters(curve.total),
+        keys.EVALUATION: 10,
+        keys.STATUS: "done",
+        keys.STEP: curve.total,
+    }
+    result = tune_result(metrics, "mean", ("eval/probes/acc/probe",))
+    assert set(result) <= {*TUNE_KEYS, "eval/probes/acc/probe"}
+    assert result[keys.VAL_ACC1] == metrics[keys.VAL_ACC1] and result[keys.EVALUATION] == 10
+    assert result.get(NC_STEPS) == nc_steps(metrics, "mean")  # from the NC keys Tune no longer gets
+    assert result["eval/probes/acc/probe"] is None
+    assert len(metrics) > 4 * len(result)

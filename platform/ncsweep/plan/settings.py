@@ -155,7 +155,9 @@ class SweepSettings(BaseModel):
         description="Simulate the sweep to plan a cluster: every trial sleeps this many seconds "
         "per optimizer step and logs synthetic learning curves (the real metric keys, cadence, "
         "checkpoints, MLflow runs and driver path; no training, no torch in the trials); no "
-        "confirmation stage. E.g. --simulate 0.05 with ray.init(num_cpus=64) on a laptop.",
+        "confirmation stage. E.g. --simulate 0.05; 64 trials at once on a laptop: `ray start --head "
+        "--num-cpus 64`, then RAY_ADDRESS=127.0.0.1:6379 ncsweep sweep --simulate 0.05 "
+        "--max-concurrent 64 (tests/bench/bench_scale.py measures such a sweep).",
     )
 
     @field_validator("time_budget", mode="before")
