@@ -200,6 +200,16 @@ class SweepSettings(BaseModel):
         description="Write Tune's TensorBoard event files in each trial folder (MLflow holds "
         "every metric already).",
     )
+    simulate: Annotated[float | None, Flag("run")] = Field(
+        None,
+        ge=0,
+        description="Simulate the sweep to plan a cluster: every trial sleeps this many seconds "
+        "per optimizer step and logs synthetic learning curves (the real metric keys, cadence, "
+        "checkpoints, MLflow runs and driver path; no training, no torch in the trials); no "
+        "confirmation stage. E.g. --simulate 0.05; 64 trials at once on a laptop: `ray start --head "
+        "--num-cpus 64`, then RAY_ADDRESS=127.0.0.1:6379 ncsweep sweep --simulate 0.05 "
+        "--max-concurrent 64 (tests/bench/bench_scale.py measures such a sweep).",
+    )
 
     @field_validator("time_budget", mode="before")
     @classmethod
@@ -295,7 +305,7 @@ class SweepSettings(BaseModel):
     @property
     def confirms(self) -> bool:
         """Whether the sweep has a confirmation stage (``sweep/confirm_stage.py``)."""
-        return self.confirm_top > 0 and self.confirm_seeds > 0
+        return self.confirm_top > 0 and self.confirm_seeds > 0 and self.simulate is None
 
     @property
     def confirm_seed_list(self) -> list[int]:

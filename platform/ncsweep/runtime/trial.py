@@ -27,8 +27,6 @@ import copy
 import logging
 import tempfile
 import threading
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import fsspec
@@ -42,7 +40,7 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from ..config import ExperimentSpec, apply_overrides, spec_from_dict
 from ..evaluate.hook import default_hooks
 from ..metric_keys import STATUS
-from ..plan.objectives import ACCURACY, NC_STEPS, nc_steps
+from ..plan.objectives import ACCURACY
 from ..status import RunState
 from ..tracking import (
     STAGE_CONFIRM,
@@ -51,7 +49,6 @@ from ..tracking import (
     TAG_FAMILY,
     TAG_SEED,
     TAG_STAGE,
-    TAG_TRIAL,
     node_tags,
 )
 from ..train.checkpoint import (
@@ -73,6 +70,7 @@ from .trainer import (
     outcome_from_metrics,
     run_training,
 )
+from .trial_context import TRIAL_PREFIX, TrialContext, tune_result
 
 _log = logging.getLogger("ncsweep.sweep")
 
@@ -96,7 +94,6 @@ __all__ = [
 ]
 
 
-TRIAL_PREFIX = "trial_"
 # A parameter a trial's config does not have (its condition is off): the value Tune's basic
 # generator needs for it (``schedulers.population_search``); the trial skips it.
 INACTIVE = "ncsweep:inactive"
@@ -112,44 +109,6 @@ def trial_folder_name(trial: Any) -> str:
     return f"{TRIAL_PREFIX}{getattr(trial, 'trial_id', trial)}"
 
 
-@dataclass(frozen=True)
-class TrialContext:
-    """The fixed settings of every trial of one run (``tune.with_parameters``).
-
-    A trial's MLflow run is the child of ``parent_run_id`` tagged ``{group_tag: name,
-    ncsweep.trial_id: key}``; the key is the Tune trial id, or, with ``key_format``, that
-    template filled from the trial's config (a study names its cells ``"{cell}"``, the
-    confirmation stage its runs ``CONFIRMATION_KEY``).
-    """
-
-    name: str  # the sweep's or study's name (its MLflow experiment)
-    group_tag: str  # TAG_SWEEP or TAG_STUDY
-    tracking_uri: str
-    experiment_id: str
-    parent_run_id: str
-    nc_metric: str = "mean"
-    objectives: tuple[str, ...] = ()
-    resources: dict[str, float] = field(default_factory=dict)
-    key_format: str | None = None
-    # tags of every run its trials create: the storage and lease generation that own them
-    # (``ownership.py``; what ``drop_orphans`` may remove)
-    owner: tuple[tuple[str, str], ...] = ()
-
-    def key(self, trial_id: str, config: dict[str, Any] | None) -> str:
-        return self.key_format.format(**(config or {})) if self.key_format else trial_id
-
-    def run_tags(self, key: str) -> dict[str, str]:
-        """The tags that find (and re-attach) the trial's MLflow run."""
-        return {self.group_tag: self.name, TAG_TRIAL: key}
-
-    def result_tags(self, result) -> dict[str, str]:
-        """``run_tags`` of a Tune result (its trial folder is ``trial_<id>``)."""
-        trial_id = (result.metrics or {}).get("trial_id") or Path(result.path).name.removeprefix(
-            TRIAL_PREFIX
-        )
-        return self.run_tags(self.key(trial_id, result.config))
-
-
 def runs_in_trial(spec: ExperimentSpec) -> bool:
     """One CPU worker: train in the Tune trial process instead of through Ray Train."""
     return spec.run.workers == 1 and spec.run.gpus_per_worker == 0
@@ -161,26 +120,6 @@ def trial_resources(spec: ExperimentSpec) -> dict[str, float]:
     if runs_in_trial(spec):
         return {"cpu": spec.run.cpus_per_worker}
     return {"cpu": 0, "memory": 1}
-
-
-def tune_result(
-    metrics: dict[str, Any], nc_metric: str, objectives: tuple[str, ...] = ()
-) -> dict[str, Any] | None:
-    """What Tune sees of one report: evaluations only, with the sweep's NC objective.
-
-    A checkpoint-only or failure report has no accuracy, and Tune's strict metric check
-    would end the whole sweep on it (a failure reaches Tune as the trial's exception).
-    Each key of ``objectives`` is present: ``None`` where this report has no value (an
-    ``eval/<suite>/<key>`` before the suites ran at the end; ``plan/objectives.py``)."""
-    if ACCURACY not in metrics:
-        return None
-    result = dict(metrics)
-    value = nc_steps(result, nc_metric)
-    if value is not None:
-        result[NC_STEPS] = value
-    for key in objectives:
-        result.setdefault(key, None)
-    return result
 
 
 class SweepReportCallback(TuneReportCallback):

@@ -276,7 +276,11 @@ class ConfirmedResults:
 
 
 def _store(uri_or_store: str | TrackingStore) -> TrackingStore:
-    return uri_or_store if isinstance(uri_or_store, TrackingStore) else open_store(uri_or_store)
+    return (
+        uri_or_store
+        if isinstance(uri_or_store, TrackingStore)
+        else open_store(uri_or_store, read_only=True)
+    )
 
 
 def _sweep_runs(store: TrackingStore, sweep: str) -> tuple[RunRecord, list[RunRecord]]:

@@ -102,7 +102,7 @@ class TrialRow:
 
 def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     """(experiment id, parent run id) of sweep ``sweep``; SpecError if there is none."""
-    experiment = open_store(uri).get_experiment(sweep)
+    experiment = open_store(uri, read_only=True).get_experiment(sweep)
     parent = (
         find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
         if experiment
@@ -117,7 +117,7 @@ def sweep_objective(uri: str, sweep: str) -> str:
     """The objective sweep ``sweep`` ran with, from its parent run's params (``accuracy``
     for a sweep that did not record one)."""
     _, parent = find_parent(uri, sweep)
-    return open_store(uri).get_run(parent).params.get("objective", "accuracy")
+    return open_store(uri, read_only=True).get_run(parent).params.get("objective", "accuracy")
 
 
 def sweep_constraint_list(uri: str, sweep: str) -> list[Constraint]:
@@ -167,7 +167,7 @@ def child_runs(
     """The child runs of sweep run ``parent`` of ``stage`` (``ncsweep.stage``: the search's
     trials by default, where a run without the tag counts; ``confirm``: the confirmation
     runs; None: all), in one search (pages of 50,000)."""
-    runs = open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent})
+    runs = open_store(uri, read_only=True).search_runs(experiment_id, {PARENT_TAG: parent})
     if stage is None:
         return runs
     return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]

@@ -70,6 +70,7 @@ from ..runtime.schedulers import (
     population_search,
 )
 from ..runtime.searcher import StudyReader, build_searcher
+from ..runtime.simulated import run_simulated_trial
 from ..runtime.trainer import ensure_ray
 from ..runtime.trial import CONFIRMATION_KEY, TrialContext, run_trial
 from ..runtime.tuning import (
@@ -162,13 +163,18 @@ def _tuner(
     """Family number ``index``'s Tuner, restored when Tune saved it; ``max_concurrent``:
     trials at once."""
     cfg = plan.config
+    # --simulate: the same driver path, trials that sleep instead of training
+    body, simulated = (
+        (run_trial, {}) if cfg.simulate is None else (run_simulated_trial, {"step_s": cfg.simulate})
+    )
     trainable = trainable_object = tune.with_resources(
         tune.with_parameters(
-            run_trial,
+            body,
             context=context,
             base_spec=family.base_spec(),
             seed=cfg.seed,
             train_storage=_train_storage(cfg),
+            **simulated,
         ),
         dict(family.resources),
     )

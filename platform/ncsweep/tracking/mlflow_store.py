@@ -14,6 +14,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from . import mlflow_history
+from .fast_read import PAGE
+from .fast_read import run_filter as _filter
+from .fast_read import run_order as _order
 from .store import (
     ExperimentRecord,
     History,
@@ -25,8 +28,6 @@ from .store import (
 )
 
 __all__ = ["MlflowStore", "run_record"]
-
-_PAGE = 50_000  # the most runs MLflow returns in one search
 
 
 def run_record(run) -> RunRecord:
@@ -52,24 +53,6 @@ def _experiment_record(experiment) -> ExperimentRecord:
         tags=dict(experiment.tags),
         creation_ms=experiment.creation_time,
     )
-
-
-def _filter(tags: dict[str, str] | None, status: str | None) -> str:
-    terms = [f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items()]
-    if status is not None:
-        terms.append(f"attributes.status = '{status}'")
-    return " and ".join(terms)
-
-
-def _order(descending_by: str | None) -> list[str] | None:
-    if descending_by is None:
-        return None
-    if descending_by == "start_time":
-        return ["attributes.start_time DESC"]
-    kind, _, key = descending_by.partition(".")
-    if kind != "metrics" or not key:
-        raise ValueError(f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'")
-    return [f"metrics.`{key}` DESC"]
 
 
 class MlflowStore(TrackingStore):
@@ -129,7 +112,7 @@ class MlflowStore(TrackingStore):
                 [experiment_id],
                 filter_string=query,
                 order_by=order,
-                max_results=min(max_results - len(runs), _PAGE) if max_results else _PAGE,
+                max_results=min(max_results - len(runs), PAGE) if max_results else PAGE,
                 page_token=token,
             )
             runs.extend(run_record(run) for run in page)

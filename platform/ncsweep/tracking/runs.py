@@ -29,8 +29,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from mlflow import environment_variables
-
 from ..config import SpecError
 from ..defaults import tracking_uri_default
 from ..redact import redact, redact_text
@@ -121,6 +119,8 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
 
 
 def _file_store_allowed() -> bool:
+    from mlflow import environment_variables  # here: a read command need not import MLflow
+
     flag = getattr(environment_variables, "MLFLOW_ALLOW_FILE_STORE", None)
     return flag is None or bool(flag.get())  # MLflow before the flag allowed them
 
@@ -165,7 +165,7 @@ def ensure_experiment(uri: str, name: str, artifact_location: str | None = None)
 
 def find_run(uri: str, experiment_id: str, tags: dict[str, str]) -> str | None:
     """The newest run of the experiment carrying all ``tags``, or None."""
-    runs = open_store(uri).search_runs(
+    runs = open_store(uri, read_only=True).search_runs(
         experiment_id, tags, descending_by="start_time", max_results=1
     )
     return runs[0].run_id if runs else None

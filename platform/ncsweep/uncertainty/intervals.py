@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
 
 __all__ = [
     "UNITS",
@@ -128,6 +127,8 @@ def expanded_level(confidence: float, n: int, n_resamples: int, df: int | None =
         n_resamples: Bootstrap resamples (bounds how far out a tail can go).
         df: Degrees of freedom of the t quantile; default ``n - 1``.
     """
+    from scipy import stats  # here: scipy.stats takes seconds to import; most reads need none
+
     df = n - 1 if df is None else df
     quantile = math.sqrt(n / (n - 1)) * stats.t.ppf((1.0 + confidence) / 2.0, df)
     tail = max(float(stats.norm.sf(quantile)), 1.0 / (n_resamples + 1))
@@ -150,6 +151,8 @@ def _bootstrap(
     a jackknife with spread; when scipy returns NaN instead (a degenerate distribution) the
     percentile interval of the same resamples is used, and the method says so.
     """
+    from scipy import stats
+
     n = min(d.size for d in data)
     if n < 2:
         return point, point, "degenerate: fewer than 2 values", True

@@ -1,0 +1,282 @@
+"""Scale benchmark: a simulated sweep (``--simulate``) with 64 trials at once on local Ray.
+
+Usage: ``python tests/bench/bench_scale.py [--trials 1000|5000] [--concurrent 64]
+[--step-s 0.05] [--repeats 1] [--out bench_results/scale.json]`` (not collected by pytest;
+``make bench`` runs the default, 1,000 trials). The sweep is the real driver path
+(``runtime/simulated.py``): one family (ce) of the digits preset, TPE + ASHA, an MLflow
+server on 127.0.0.1 (SQLite, one worker, as ``tests/services.py`` starts it), Ray started with
+``num_cpus=--concurrent`` whatever the machine has. The driver is its own process
+(``--driver``), so its memory is its own.
+
+Measured: the driver's RSS every 2 s; trials/s over each successive 500 trials (``--bin``) (from the
+MLflow child runs' start times: the rate at which trials start); Optuna's ``suggest`` time
+and Tune's experiment-state save time (``TuneController.checkpoint``), each call timed in the
+driver; the Optuna journal's and Tune's experiment state's sizes at the end; and
+``ncsweep sweep --status``, ``ncsweep report`` and ``ncsweep export`` from command to exit
+(``--repeats`` each). Targets (issue 25): the last 500 trials start at least 80 % as fast
+as the first 500; driver RSS under 3 GB at 5,000 trials; ``report`` under 60 s and
+``--status`` under 5 s at 5,000 trials. Printed as a table and written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+for _key, _value in {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}.items():
+    os.environ.setdefault(_key, _value)
+
+NAME = "scale"
+
+
+def driver(args: argparse.Namespace) -> None:
+    """The sweep's driver (a process of its own): Ray with ``--concurrent`` CPUs, the sweep,
+    per-call timings of Optuna's suggest and Tune's state saves written to ``--timings``."""
+    import ray
+    from ray.tune.execution.tune_controller import TuneController
+    from ray.tune.search.optuna import OptunaSearch
+    from rich.console import Console
+
+    from ncsweep._environment import QUIET_ENV
+    from ncsweep.plan.sweep_config import SweepConfig
+    from ncsweep.runtime.cluster import connect_kwargs
+    from ncsweep.runtime.trainer import RAY_RUN_ENV
+    from ncsweep.sweep import run_sweep
+
+    timings: dict[str, list[float]] = {"suggest": [], "state_save": []}
+
+    def timed(owner, name: str, key: str) -> None:
+        original = getattr(owner, name)
+
+        def wrapper(*a, **kw):
+            start = time.perf_counter()
+            try:
+                return original(*a, **kw)
+            finally:
+                timings[key].append(time.perf_counter() - start)
+
+        setattr(owner, name, wrapper)
+
+    timed(OptunaSearch, "suggest", "suggest")
+    timed(TuneController, "checkpoint", "state_save")
+    ray.init(num_cpus=args.concurrent, **connect_kwargs(None, {**RAY_RUN_ENV, **QUIET_ENV}))
+    cfg = SweepConfig(
+        name=NAME,
+        preset="digits",
+        families=["ce"],
+        trials=args.trials,
+        max_concurrent=args.concurrent,
+        simulate=args.step_s,
+        storage=args.storage,
+        tracking_uri=args.uri,
+    )
+    try:
+        with open(args.log, "w") as log:
+            run_sweep(cfg, Console(file=log, width=120), out_dir=args.exports)
+    finally:  # an interrupted sweep's timings too
+        Path(args.timings).write_text(json.dumps(timings))
+
+
+def _sample_rss(pid: int, samples: list[tuple[float, float]], done: threading.Event) -> None:
+    import psutil
+
+    start = time.monotonic()
+    process = psutil.Process(pid)
+    while not done.wait(2.0):
+        try:
+            samples.append((time.monotonic() - start, process.memory_info().rss / 2**30))
+        except psutil.Error:
+            return
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    return {
+        "n": len(values),
+        "median": statistics.median(values),
+        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+        "max": ordered[-1],
+        "total": sum(values),
+    }
+
+
+def _files(root: Path, pattern: str) -> int:
+    return sum(p.stat().st_size for p in root.rglob(pattern) if p.is_file())
+
+
+def _user_wait(argv: list[str], uri: str, cwd: Path, repeats: int) -> list[float]:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "platform"), "NCSWEEP_TRACKING_URI": uri}
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "ncsweep.cli", *argv], cwd=cwd, env=env, capture_output=True
+        )
+        times.append(time.perf_counter() - start)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr.decode()[-2000:]}")
+    return times
+
+
+def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int]]:
+    """Trials/s over each successive ``bin_size`` trials by start time; runs; by status."""
+    from ncsweep.sweep.leaderboard import find_parent
+    from ncsweep.tracking import PARENT_TAG, open_store
+
+    experiment_id, parent = find_parent(uri, NAME)
+    runs = open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent}, max_results=50_000)
+    starts = sorted(run.start_ms / 1000 for run in runs)
+    rates = []
+    for first in range(0, len(starts) - 1, bin_size):
+        chunk = starts[first : first + bin_size + 1]  # the next bin's first start closes this one
+        if len(chunk) > bin_size // 2:
+            rates.append((len(chunk) - 1) / max(chunk[-1] - chunk[0], 1e-9))
+    statuses: dict[str, int] = {}
+    for run in runs:
+        statuses[run.status] = statuses.get(run.status, 0) + 1
+    return rates, len(runs), statuses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--concurrent", type=int, default=64)
+    parser.add_argument("--step-s", type=float, default=0.05)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--bin", type=int, default=500, help="trials per rate bin")
+    parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "scale.json")
+    parser.add_argument("--keep", type=Path, help="keep the sweep's files in this folder")
+    for hidden in ("--driver", "--storage", "--uri", "--log", "--exports", "--timings"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.driver:
+        driver(args)
+        return
+    from services import start_mlflow_server, stop
+
+    with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+        root = args.keep or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "mlflow").mkdir(exist_ok=True)
+        server, uri = start_mlflow_server(root / "mlflow")
+        storage = root / "ray"
+        paths = {k: str(root / f"{k}.out") for k in ("log", "timings")}
+        try:
+            command = [
+                sys.executable,
+                __file__,
+                "--driver=1",
+                f"--trials={args.trials}",
+                f"--concurrent={args.concurrent}",
+                f"--step-s={args.step_s}",
+                f"--storage={storage}",
+                f"--uri={uri}",
+                f"--exports={root / 'best'}",
+                *(f"--{k}={v}" for k, v in paths.items()),
+            ]
+            env = {**os.environ, "PYTHONPATH": str(REPO / "platform")}
+            samples: list[tuple[float, float]] = []
+            done = threading.Event()
+            start = time.perf_counter()
+            process = subprocess.Popen(command, env=env, cwd=root)
+            sampler = threading.Thread(target=_sample_rss, args=(process.pid, samples, done))
+            sampler.start()
+            code = process.wait()
+            wall = time.perf_counter() - start
+            done.set()
+            sampler.join()
+            if code != 0:
+                raise SystemExit(f"the driver failed ({code}); its log: {paths['log']}")
+            timings = json.loads(Path(paths["timings"]).read_text())
+            rates, runs, statuses = start_rates(uri, args.bin)
+            waits = {
+                "status": _user_wait(
+                    ["sweep", "--status", NAME, "--storage", str(storage)], uri, root, args.repeats
+                ),
+                "export": _user_wait(
+                    ["export", NAME, "--storage", str(storage), "--out", str(root / "exp")],
+                    uri,
+                    root,
+                    args.repeats,
+                ),
+                "report": _user_wait(
+                    [
+                        "report",
+                        NAME,
+                        "--storage",
+                        str(storage),
+                        "--out",
+                        str(root / "r.html"),
+                        "--dashboards",
+                        str(REPO / "dashboards"),
+                    ],
+                    uri,
+                    root,
+                    args.repeats,
+                ),
+            }
+        finally:
+            stop(server)
+        rss = [gb for _, gb in samples]
+        result = {
+            "trials": args.trials,
+            "concurrent": args.concurrent,
+            "step_s": args.step_s,
+            "wall_s": wall,
+            "runs": runs,
+            "statuses": statuses,
+            "trials_per_s_by_500": rates,
+            "last_over_first": rates[-1] / rates[0] if len(rates) > 1 else None,
+            "driver_rss_gb": {
+                "first": rss[:1],
+                "max": max(rss, default=0),
+                "samples": samples[::15],
+            },
+            "suggest_s": _spread(timings["suggest"]),
+            "state_save_s": _spread(timings["state_save"]),
+            "journal_bytes": _files(storage, "*journal*"),
+            "tune_state_bytes": _files(storage, "experiment_state*.json"),
+            "user_wait_s": {k: _spread(v) for k, v in waits.items()},
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(
+        f"{args.trials} simulated trials, {args.concurrent} at once: {wall:.0f} s; runs {statuses}"
+    )
+    print(f"trials/s by {args.bin}:", " ".join(f"{r:.2f}" for r in rates))
+    if result["last_over_first"] is not None:
+        ratio = result["last_over_first"]
+        print(f"last/first 500: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)")
+    print(f"driver RSS: max {result['driver_rss_gb']['max']:.2f} GB (target < 3 GB at 5,000)")
+    for key in ("suggest_s", "state_save_s"):
+        s = result[key]
+        if s:
+            print(
+                f"{key}: n={s['n']} median {s['median'] * 1e3:.1f} ms p99 {s['p99'] * 1e3:.1f} ms total {s['total']:.1f} s"
+            )
+    print(
+        f"journal {result['journal_bytes'] / 1e6:.2f} MB, Tune state {result['tune_state_bytes'] / 1e6:.2f} MB"
+    )
+    for verb, s in result["user_wait_s"].items():
+        print(f"{verb}: median {s['median']:.2f} s max {s['max']:.2f} s (n={s['n']})")
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
