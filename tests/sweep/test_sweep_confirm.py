@@ -181,6 +181,16 @@ def test_top_configs_run_again_over_seeds_as_children_the_searcher_never_sees(
         provenance = exported["provenance"]
         assert provenance["mlflow_run_id"] == result.winner.search_run_id, family
         assert provenance["confirmation"]["seeds"] == [1, 2], family
+        # the parent run carries the confirmed numbers, not only the search-best's
+        summary = client.get_run(parent).data
+        assert summary.tags[f"ncsweep.confirmed.{family}"] == result.winner.search_run_id
+        test_acc1 = result.test_acc1
+        assert test_acc1 is not None
+        assert summary.metrics[f"confirmed/{family}/test/acc1/mean"] == pytest.approx(
+            test_acc1.mean
+        )
+        low = summary.metrics[f"confirmed/{family}/val/acc1/low"]
+        assert low <= summary.metrics[f"confirmed/{family}/val/acc1/mean"]
     for family in ("ce", "nonl"):
         top = [r.run_id for r in confirmation_order(rows, family, "accuracy")[:2]]
         assert {(c, s) for f, c, s in pairs if f == family} == {

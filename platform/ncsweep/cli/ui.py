@@ -1,4 +1,4 @@
-"""`ncsweep ui [NAME]`: the MLflow UI on loopback, opened on a sweep's runs table."""
+"""`ncsweep ui [NAME]`: the MLflow UI on loopback, opened on a sweep's saved view."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from ._help import examples
 
 
 def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
-    """The runs table of sweep ``name`` (default: the newest experiment) under ``base``."""
+    """The sweep ``name``'s saved view "ncsweep leaderboard" (its runs table when the sweep
+    wrote none) of the newest experiment by default, in the UI under ``base``."""
     from ..config import SpecError
+    from ..sweep.ui_view import VIEW_KEY
     from ..tracking import experiment_runs_url, open_store
+    from ..tracking.ui_view import has_view, installed_ui_version, runs_view_url, ui_version
 
     store = open_store(uri)
     if name:
@@ -27,7 +30,12 @@ def sweep_runs_link(uri: str, name: str | None, base: str) -> str:
         experiment = store.newest_experiment()
         if experiment is None:
             return f"{base}/#/experiments"
-    return experiment_runs_url(base, experiment.experiment_id)
+    if not has_view(experiment.tags, VIEW_KEY):
+        return experiment_runs_url(base, experiment.experiment_id)
+    # `ncsweep ui` serves the MLflow installed here; a tracking server says its version
+    remote = uri.startswith(("http://", "https://"))
+    version = ui_version(base) if remote else installed_ui_version()
+    return runs_view_url(base, experiment.experiment_id, VIEW_KEY, version)
 
 
 @app.command(
@@ -46,7 +54,9 @@ def ui(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port (1-65535).")] = 5000,
 ) -> None:
     """Serve the MLflow UI for the tracking store (127.0.0.1 by default) and print the link
-    to the sweep's runs table. A tracking server already has its UI: only the link is printed."""
+    to the sweep's saved view "ncsweep leaderboard" (its trials, best first, with family,
+    objective, NC and searched-parameter columns). A tracking server already has its UI:
+    only the link is printed."""
     from ..tracking import resolve_tracking_uri, ui_base
 
     uri = resolve_tracking_uri(tracking_uri)

@@ -172,12 +172,14 @@ def open_run(
     reattach: dict[str, str] | None = None,
     extra_tags: dict[str, str] | None = None,
     resources: dict[str, float] | None = None,
+    title: str | None = None,
 ) -> dict[str, str]:
     """Create (or re-attach) the run's MLflow run with its tags, params and spec;
     returns ``{"uri", "run_id"}`` for the process that logs (rank 0).
 
     ``resources``: the custom Ray resources per worker, recorded with the CPUs and GPUs
-    each worker asks for in the tag ``ncsweep.resources`` (JSON).
+    each worker asks for in the tag ``ncsweep.resources`` (JSON). ``title``: the MLflow
+    run's name when it is not ``run_name`` (Ray Train's run name, which must stay the key).
     """
     uri = resolve_tracking_uri(tracking_uri)
     experiment_id = ensure_experiment(uri, spec.run.experiment)
@@ -193,7 +195,7 @@ def open_run(
         **(extra_tags or {}),
     }
     existing = find_run(uri, experiment_id, reattach) if reattach else None
-    run_id = start_run(uri, experiment_id, run_name, tags, parent_run_id, reattach)
+    run_id = start_run(uri, experiment_id, title or run_name, tags, parent_run_id, reattach)
     if existing is not None:  # a new run got its tags when it was created
         clear_failure(uri, run_id)  # a re-attached run starts this attempt without a verdict
         set_tags(uri, run_id, tags)
@@ -241,6 +243,7 @@ def run_training(
     callbacks: list | None = None,
     resources: dict[str, float] | None = None,
     retried: bool = False,
+    title: str | None = None,
 ) -> TrainOutcome:
     """Train one model on Ray Train, tracked as one MLflow run; never raises for run failures.
 
@@ -249,6 +252,7 @@ def run_training(
 
     Args:
         run_name: Ray Train run name and MLflow run name (a sweep passes the trial id).
+        title: the MLflow run's name instead (a sweep's ``<family>-<trial id>``).
         reattach: tags identifying an existing MLflow run to continue instead of a new one.
         resources: custom Ray resources per worker (see ``build_trainer``).
         retried: the caller retries infrastructure failures (a Tune trial): such a failure
@@ -256,7 +260,7 @@ def run_training(
             and comes back as ``outcome.infrastructure``; otherwise the run is FAILED.
     """
     tracking = open_run(
-        spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources
+        spec, run_name, tracking_uri, parent_run_id, reattach, extra_tags, resources, title
     )
     ensure_ray()
     trainer = build_trainer(

@@ -70,13 +70,14 @@ from .trainer import (
     outcome_from_metrics,
     run_training,
 )
-from .trial_context import TRIAL_PREFIX, TrialContext, tune_result
+from .trial_context import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, tune_result
 
 _log = logging.getLogger("ncsweep.sweep")
 
 __all__ = [
     "INACTIVE",
     "SweepReportCallback",
+    "REPORT_TIME_MS",
     "TRIAL_PREFIX",
     "TrialContext",
     "TuneReporter",
@@ -260,6 +261,7 @@ def _run_in_trial(
     context: TrialContext,
     tags: dict[str, str],
     final_state: str | None,
+    title: str | None = None,
 ) -> TrainOutcome:
     """One worker on CPU: the core runs in this Tune trial process (no Train controller, no
     worker process, torch imported once per reused actor). MLflow run as ``run_training``;
@@ -273,6 +275,7 @@ def _run_in_trial(
         context.run_tags(key),
         {**tags, **node_tags(0)},  # this process is the run's only worker
         context.resources or None,
+        title=title,
     )
     mlflow_hooks = MlflowHooks(tracking)
     try:
@@ -309,6 +312,7 @@ def train_trial(
     context: TrialContext,
     tags: dict[str, str],
     final_state: str | None = None,
+    title: str | None = None,
 ) -> None:
     """Train ``spec`` as trial ``key`` of ``context``'s run, in this process (one CPU worker)
     or through Ray Train, and end the Tune trial by the outcome (``conclude``).
@@ -316,14 +320,16 @@ def train_trial(
     Args:
         tags: the MLflow run's tags (besides those ``context.run_tags(key)`` finds it by).
         final_state: in-process training also saves its final state there.
+        title: the MLflow run's name (default ``key``; runs are found by tags, not by it).
     """
     tags = {**dict(context.owner), **tags}
     if runs_in_trial(spec):
-        outcome = _run_in_trial(spec, key, context, tags, final_state)
+        outcome = _run_in_trial(spec, key, context, tags, final_state, title)
     else:
         outcome = run_training(
             spec,
             run_name=key,
+            title=title,
             tracking_uri=context.tracking_uri,
             parent_run_id=context.parent_run_id,
             reattach=context.run_tags(key),
@@ -355,7 +361,8 @@ def run_trial(
     data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
     spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
     tags = {TAG_FAMILY: spec.loss.name, TAG_STAGE: STAGE_SEARCH}
-    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})
+    title = f"{spec.loss.name}-{trial_id}"  # what the MLflow UI lists: family and trial
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags}, title=title)
 
 
 def run_confirmation(
@@ -375,6 +382,7 @@ def run_confirmation(
     trial_id = context.key(tune.get_context().get_trial_id(), config)
     confirms, seed = str(config["confirms"]), int(config["seed"])
     data = copy.deepcopy(specs[confirms])
+    search_trial = data.get("run", {}).get("name") or confirms[:8]  # the search trial's id
     data.setdefault("run", {}).update(
         name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
     )
@@ -386,4 +394,5 @@ def run_confirmation(
         TAG_CONFIRMS: confirms,
         TAG_SEED: str(seed),
     }
-    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags})
+    title = f"{spec.loss.name}-{search_trial}-seed{seed}"
+    train_trial(spec, trial_id, context, {**context.run_tags(trial_id), **tags}, title=title)

@@ -7,6 +7,7 @@ that defines it is imported there: it stays free of torch and Ray Train, so a si
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,12 @@ from .. import metric_keys as keys
 from ..plan.objectives import ACCURACY, NC_STEPS, nc_steps
 from ..tracking import TAG_TRIAL
 
-__all__ = ["TRIAL_PREFIX", "TUNE_KEYS", "TrialContext", "tune_result"]
+__all__ = ["REPORT_TIME_MS", "TRIAL_PREFIX", "TUNE_KEYS", "TrialContext", "tune_result"]
 
 TRIAL_PREFIX = "trial_"
+# A report's own wall-clock time (ms): a stopped trial's run ends there to the millisecond
+# (Tune's ``timestamp`` is whole seconds, which can fall before the run's start).
+REPORT_TIME_MS = "report_time_ms"
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ def tune_result(
     if ACCURACY not in metrics:
         return None
     result = {key: metrics[key] for key in TUNE_KEYS if key in metrics}
+    result[REPORT_TIME_MS] = int(time.time() * 1000)
     value = nc_steps(metrics, nc_metric)
     if value is not None:
         result[NC_STEPS] = value

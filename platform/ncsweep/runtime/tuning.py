@@ -57,7 +57,7 @@ from . import tune_state
 from .lease import LeaseLost, fence
 from .ownership import TAG_STORAGE, owned_by, owner_tags
 from .retries import RetryRecorder, recording
-from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
+from .trial import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, trial_folder_name
 
 __all__ = [
     "GracefulStop",
@@ -105,7 +105,7 @@ def open_parent(
     tags = {group_tag: name, TAG_KIND: kind}
     owner = owner_tags(storage, name) if storage is not None else {}
     parent = start_run(
-        uri, experiment_id, name, {**tags, **provenance_tags(), **owner}, reattach=tags
+        uri, experiment_id, f"{kind} {name}", {**tags, **provenance_tags(), **owner}, reattach=tags
     )
     if owner:
         set_tags(uri, parent, owner)  # a re-attached parent: now this lease generation's
@@ -426,8 +426,10 @@ def reconcile_runs(context: TrialContext, grid, stopped_by: str) -> None:
         elif status != RunState.FINISHED:
             clear_failure(uri, run_id)
             store.set_tag(run_id, "ncsweep.stopped_early", stopped_by)
-            # Ended at its last result, not when the Tuner returned.
-            finish_run(uri, run_id, RunState.KILLED, end_time_s=metrics.get("timestamp"))
+            # Ended at its last result (the trial's own time in ms), not when the Tuner returned.
+            ended_ms = metrics.get(REPORT_TIME_MS)
+            ended = ended_ms / 1000 if ended_ms is not None else metrics.get("timestamp")
+            finish_run(uri, run_id, RunState.KILLED, end_time_s=ended)
 
 
 def _family_runs(context: TrialContext, scope: dict[str, str]) -> list:

@@ -102,6 +102,7 @@ __all__ = [
     "results_from_json",
     "results_to_json",
     "split_stages",
+    "summary_metrics",
 ]
 
 #: A tag or param ``random`` here says the trials were sampled at random (all of them iid).
@@ -695,6 +696,28 @@ def _clean(value: Any) -> Any:
     if isinstance(value, list):
         return [_clean(v) for v in value]
     return value
+
+
+def summary_metrics(results: ConfirmedResults) -> dict[str, float]:
+    """The confirmed winners' numbers as parent-run metrics, so the MLflow UI can compare
+    sweeps by what they confirmed rather than by their luckiest trial:
+    ``confirmed/<family>/<metric>/{mean,low,high}`` for the selection metric (validation),
+    ``test/acc1`` and the NC steps, where measured."""
+    out: dict[str, float] = {}
+    for family, result in results.families.items():
+        estimates = {
+            results.metric: result.winner.selection,
+            "test/acc1": result.test_acc1,
+            "nc_steps": result.nc_steps,
+        }
+        for name, estimate in estimates.items():
+            if estimate is None:
+                continue
+            for part in ("mean", "low", "high"):
+                value = getattr(estimate, part)
+                if math.isfinite(value):
+                    out[f"confirmed/{family}/{name}/{part}"] = value
+    return out
 
 
 def results_to_json(results: ConfirmedResults) -> str:

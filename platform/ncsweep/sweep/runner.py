@@ -106,7 +106,13 @@ from .confirm_stage import (
     confirmation_tuner,
     saved_choice,
 )
-from .confirmation import confirmed_results, print_confirmed, results_to_json
+from .confirmation import (
+    ConfirmedResults,
+    confirmed_results,
+    print_confirmed,
+    results_to_json,
+    summary_metrics,
+)
 from .existing import refuse_existing
 from .export import export_best, pareto_rows
 from .leaderboard import (
@@ -122,6 +128,7 @@ from .leaderboard import (
 )
 from .resolve import resolve_plan
 from .retention import prune_sweep
+from .ui_view import save_leaderboard_view
 
 __all__ = [
     "SweepOutcome",
@@ -283,6 +290,20 @@ def _record_best(uri: str, parent: str, objective, best: dict) -> None:
     if values:
         MetricLogger(uri, parent).log(values, step=0)
     set_tags(uri, parent, {f"ncsweep.best.{family}": row.run_id for family, row in best.items()})
+
+
+def _record_confirmed(uri: str, parent: str, confirmed: ConfirmedResults) -> None:
+    """On the parent run: ``confirmation.json``, the winners' ``confirmed/...`` metrics and
+    tag ``ncsweep.confirmed.<family>`` (the winning search trial's run id)."""
+    log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+    values = summary_metrics(confirmed)
+    if values:
+        MetricLogger(uri, parent).log(values, step=0)
+    set_tags(
+        uri,
+        parent,
+        {f"ncsweep.confirmed.{f}": r.winner.search_run_id for f, r in confirmed.families.items()},
+    )
 
 
 def resume_command(cfg: SweepConfig) -> str:
@@ -456,13 +477,14 @@ def _run_families(
         log_text(uri, parent, rows_to_csv(rows, objective), "leaderboard.csv")
         log_text(uri, parent, rows_to_json(rows), "leaderboard.json")
         if confirmed.confirmed:
-            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+            _record_confirmed(uri, parent, confirmed)
         open_store(uri).log_artifacts(parent, str(out_dir), "best_configs")
         _record_best(uri, parent, objective, best_per_family(rows, objective))
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
         _prune(cfg, uri, console)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
         return SweepOutcome(cfg.name, parent, rows, exported)
 
@@ -485,7 +507,11 @@ def _context(cfg: SweepConfig, uri: str, experiment_id: str, parent: str) -> Tri
         experiment_id=experiment_id,
         parent_run_id=parent,
         nc_metric=cfg.nc_metric,
-        objectives=tuple(cfg.resolved_objective.metrics),
+        # the constrained metrics too: Tune keeps only these besides TUNE_KEYS, and the
+        # searcher reads each constraint's value from Tune's result
+        objectives=tuple(
+            dict.fromkeys([*cfg.resolved_objective.metrics, *(c.metric for c in cfg.constraints)])
+        ),
         resources=dict(cfg.resources_per_worker),
         owner=tuple(owner_tags(cfg.storage, cfg.name).items()),
     )
@@ -618,9 +644,10 @@ def run_confirm(
             _confirm(plan, uri, context, stop, console, max_concurrent)
         confirmed = confirmed_results(uri, cfg.name, plan.objective)
         if confirmed.confirmed:
-            log_text(uri, parent, results_to_json(confirmed), "confirmation.json")
+            _record_confirmed(uri, parent, confirmed)
             print_confirmed(console, confirmed)
         _prune(cfg, uri, console)
+        save_leaderboard_view(plan, experiment_id, parent)
         finish_run(uri, parent, RunState.FINISHED)
 
 

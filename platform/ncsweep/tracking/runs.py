@@ -252,12 +252,17 @@ def finish_run(
     reason: str | None = None,
     end_time_s: float | None = None,
 ) -> None:
-    """Close a run as FINISHED, FAILED or KILLED; a failure reason becomes a tag.
-    ``end_time_s``: when it really ended (epoch seconds) if that was before now."""
+    """Close a run as FINISHED, FAILED or KILLED (also tag ``ncsweep.status``); a failure
+    reason becomes a tag. ``end_time_s``: when it really ended (epoch seconds, to the
+    millisecond) if that was before now; never before the run's start."""
     store = open_store(uri)
+    tags = {TAG_STATUS: status}
     if reason:
-        store.set_tag(run_id, TAG_FAILURE, redact_text(reason)[:5000])
-    end_time = int(end_time_s * 1000) if end_time_s is not None else None
+        tags[TAG_FAILURE] = redact_text(reason)[:5000]
+    store.log_batch(run_id, tags=tags)
+    end_time = None
+    if end_time_s is not None:
+        end_time = max(round(end_time_s * 1000), store.get_run(run_id).start_ms)
     store.end_run(run_id, status, end_time)
 
 
