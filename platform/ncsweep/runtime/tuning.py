@@ -39,6 +39,7 @@ from ..status import RunState
 from ..tracking import (
     STAGE_SEARCH,
     TAG_KIND,
+    TAG_ORPHANED,
     TAG_STAGE,
     TAG_TRIAL,
     clear_failure,
@@ -494,14 +495,14 @@ def drop_orphans(
             continue
         if run.status == RunState.FINISHED:
             finished.add(key)
-            if "ncsweep.orphaned" not in run.tags:
-                store.set_tag(run.run_id, "ncsweep.orphaned", "finished; not in Tune's state")
+            if TAG_ORPHANED not in run.tags:
+                store.set_tag(run.run_id, TAG_ORPHANED, "finished; not in Tune's state")
             continue
         if storage is None or not owned_by(run.tags, storage):
             continue  # another storage's (or an untagged older) run: not this lease's
         fence(folder, f"deleting run {run.run_id}")
         orphans.add(key)
-        store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")
+        store.set_tag(run.run_id, TAG_ORPHANED, "not in Tune's restored experiment state")
         if run.status == RunState.RUNNING:
             finish_run(uri, run.run_id, RunState.KILLED)
         store.delete_run(run.run_id)
