@@ -61,6 +61,7 @@ from .retries import RetryRecorder, recording
 from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
 
 __all__ = [
+    "FinishedMissing",
     "GracefulStop",
     "SweepInterrupted",
     "TrialContext",
@@ -160,34 +161,50 @@ def restore_or_build(
     path: str,
     trainable,
     build: Callable[[], tune.Tuner],
-    missing: Callable[[list[tuple[str, dict, str]]], list[str]] | None = None,
+    missing: FinishedMissing | None = None,
+    say: Callable[[str], None] = print,
 ) -> tune.Tuner:
     """Tune's saved run at ``path`` (finished trials kept, running ones continued from their
     checkpoints, failed ones left failed), else ``build()``. The state restored is chosen
     by lineage, not by its file's clock (``tune_state.py``).
 
     Args:
-        missing: given the state's trials ``(trial_id, config, status)``, the keys of
-            FINISHED runs they lack (:func:`finished_missing`): a restore that would drop
-            finished work is refused.
+        missing: the FINISHED runs the state's trials lack (:func:`finished_missing`). When
+            another state file holds any of them the restore is refused (it would drop
+            finished work that can be restored). When none does (a trial that finished
+            while Tune saved its state, just before the driver was killed), nothing better
+            exists: the restore goes on, and those runs are kept, tagged
+            ``ncsweep.orphaned`` (not results), which ``say`` reports in one line.
 
     Raises:
-        SpecError: the state to restore lacks finished trials.
+        SpecError: the state to restore lacks finished trials another state file holds.
     """
     if tune.Tuner.can_restore(path):
         # a run saved with explicit loggers must not get Tune's automatic ones on top (one
         # saved before had only those: it goes on without result files, ncsweep reads none)
         result_loggers()
         with _resumable_when_lost():
-            chosen = tune_state.current(path)
+            chosen, others = tune_state.candidates(path)
         lacking = missing(tune_state.state_trials(path, chosen)) if missing and chosen else []
-        if lacking:
-            raise SpecError(
-                f"Tune's state {path}/{chosen} lacks finished trials {', '.join(lacking)} "
-                f"that MLflow has: restoring it would drop their results (their folders "
-                f"and runs would look orphaned). Nothing was changed; restore the Tune "
-                f"state that has them, or start a sweep of another name"
+        if missing is not None and lacking:
+            holder = next((name for name in others if missing.held_by(path, name, lacking)), None)
+            if holder is not None:
+                raise SpecError(
+                    f"Tune's state {path}/{chosen} lacks finished trials "
+                    f"{', '.join(lacking)} that MLflow has and {path}/{holder} holds: "
+                    f"restoring it would drop their results. Nothing was changed; remove "
+                    f"the state file of the two that is wrong, or start a sweep of another "
+                    f"name"
+                )
+            missing.keep(lacking)
+            say(
+                f"{path}: finished trials {', '.join(lacking)} are in MLflow but in no Tune "
+                f"state (the driver stopped while Tune saved it): their runs are kept, "
+                f"tagged ncsweep.orphaned, and not counted as results"
             )
+        if chosen is not None:
+            with _resumable_when_lost():
+                tune_state.keep_only(path, chosen)
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
@@ -441,24 +458,50 @@ def _family_runs(context: TrialContext, scope: dict[str, str]) -> list:
     return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
 
 
-def finished_missing(
-    context: TrialContext, scope: dict[str, str]
-) -> Callable[[list[tuple[str, dict, str]]], list[str]]:
-    """``restore_or_build``'s ``missing``: the keys of this storage's FINISHED runs (of
-    ``scope``) that the trials to restore lack."""
-    storage = dict(context.owner).get(TAG_STORAGE)
+class FinishedMissing:
+    """``restore_or_build``'s ``missing``: called with the trials of a Tune state
+    ``(trial_id, config, status)``, the keys of this storage's FINISHED runs (of ``scope``)
+    they lack; runs already tagged ``ncsweep.orphaned`` are accounted for and not counted."""
 
-    def missing(trials: list[tuple[str, dict, str]]) -> list[str]:
-        keys = {context.key(trial_id, config) for trial_id, config, _ in trials}
-        return sorted(
-            run.tags[TAG_TRIAL]
-            for run in _family_runs(context, scope)
+    def __init__(self, context: TrialContext, scope: dict[str, str]):
+        self.context, self.scope = context, scope
+        self.storage = dict(context.owner).get(TAG_STORAGE)
+
+    def _finished(self) -> list:
+        return [
+            run
+            for run in _family_runs(self.context, self.scope)
             if run.status == RunState.FINISHED
-            and run.tags.get(TAG_TRIAL) not in keys | {None}
-            and (storage is None or run.tags.get(TAG_STORAGE) in (storage, None))
+            and TAG_ORPHANED not in run.tags
+            and run.tags.get(TAG_TRIAL) is not None
+            and (self.storage is None or run.tags.get(TAG_STORAGE) in (self.storage, None))
+        ]
+
+    def __call__(self, trials: list[tuple[str, dict, str]]) -> list[str]:
+        keys = {self.context.key(trial_id, config) for trial_id, config, _ in trials}
+        return sorted(
+            run.tags[TAG_TRIAL] for run in self._finished() if run.tags[TAG_TRIAL] not in keys
         )
 
-    return missing
+    def held_by(self, folder: str, name: str, lacking: list[str]) -> bool:
+        """Whether state file ``name`` in ``folder`` holds any of the keys ``lacking``."""
+        try:
+            trials = tune_state.state_trials(folder, name)
+        except Exception:  # a file cut short by a killed driver holds nothing restorable
+            return False
+        return bool(set(lacking) - set(self(trials)))
+
+    def keep(self, lacking: list[str]) -> None:
+        """Tag the FINISHED runs of keys ``lacking`` ``ncsweep.orphaned``: kept, no results."""
+        store = open_store(self.context.tracking_uri)
+        for run in self._finished():
+            if run.tags[TAG_TRIAL] in lacking:
+                store.set_tag(run.run_id, TAG_ORPHANED, "finished; in no Tune state")
+
+
+def finished_missing(context: TrialContext, scope: dict[str, str]) -> FinishedMissing:
+    """``restore_or_build``'s ``missing`` for the trial runs of ``scope`` (:class:`FinishedMissing`)."""
+    return FinishedMissing(context, scope)
 
 
 def drop_orphans(
