@@ -19,6 +19,7 @@ Trials restart after an infrastructure failure (``FailureConfig(max_failures)``,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -504,6 +505,18 @@ def finished_missing(context: TrialContext, scope: dict[str, str]) -> FinishedMi
     return FinishedMissing(context, scope)
 
 
+def _folder_key(context: TrialContext, fs, path: str, trial_id: str) -> str | None:
+    """The trial key of Tune's trial folder ``path`` (of Tune trial ``trial_id``): the id,
+    or with ``key_format`` (a study's ``{cell}``) the key of the config Tune wrote there
+    (``params.json``); None when that cannot be read (the folder is then kept)."""
+    if not context.key_format:
+        return trial_id
+    try:
+        return context.key(trial_id, json.loads(fs.cat_file(f"{path}/params.json")))
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
+
+
 def drop_orphans(
     context: TrialContext, grid, folder: str, train_storage: str | None, scope: dict[str, str]
 ) -> None:
@@ -522,7 +535,7 @@ def drop_orphans(
     Nothing finished is removed, and nothing another storage owns: a run is deleted only
     if it carries this sweep's storage tag (``ownership.py``) and never FINISHED; a
     FINISHED run Tune does not know is tagged ``ncsweep.orphaned`` and kept, and so are its
-    folders. Each removal is fenced (``lease.fence``): a driver whose lease was taken
+    folders (a folder ``trial_<Tune id>`` is matched by its trial key: :func:`_folder_key`). Each removal is fenced (``lease.fence``): a driver whose lease was taken
     stops (:class:`lease.LeaseLost`) before it deletes anything.
     """
     uri = context.tracking_uri
@@ -554,12 +567,15 @@ def drop_orphans(
     for entry in fs.ls(path, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         if entry["type"] == "directory" and name.startswith(TRIAL_PREFIX):
-            key = name.removeprefix(TRIAL_PREFIX)
-            if name not in known_folders and key not in finished:
+            if name in known_folders:
+                continue
+            key = _folder_key(context, fs, entry["name"], name.removeprefix(TRIAL_PREFIX))
+            if key is not None and key not in finished:
                 fence(folder, f"removing trial folder {name}")
                 orphans.add(key)
                 fs.rm(entry["name"], recursive=True)
-    for key in sorted(orphans) if train_storage else ():  # a Ray Train run is named by its key
+    # a Ray Train run is named by its key; a key Tune knows is a live trial's run
+    for key in sorted(orphans - known_keys) if train_storage else ():
         fs, path = fsspec.core.url_to_fs(f"{train_storage}/{key}")
         if fs.exists(path):
             fence(folder, f"removing Ray Train run {key}")
