@@ -38,6 +38,7 @@ from ncsweep.tracking import (
     PARENT_TAG,
     TAG_FAMILY,
     TAG_KIND,
+    TAG_ORPHANED,
     TAG_SWEEP,
     TAG_TRIAL,
     MetricPoint,
@@ -161,6 +162,24 @@ def test_the_winner_is_the_best_validation_mean_not_the_best_test_mean(uri):
     assert nonl.nc_steps.mean == pytest.approx(50.0)
     assert list(nonl.nc_scores) == [*PAPER_FIVE, "nc1"]  # the paper's five first
     assert len(PAPER_FIVE) == 5 and nonl.nc_scores["nc1"].mean == pytest.approx(96.0)
+
+
+def test_finished_runs_tagged_orphaned_are_kept_but_count_nowhere(uri):
+    # what drop_orphans leaves of runs a resumed driver's Tune state lacks: FINISHED, tagged
+    sweep, ids = _three_families(uri)
+    stray = sweep.trial("ce", "ce_9", 0.99)  # better than every ce trial on val
+    strays = sweep.confirm("ce", stray, val=0.99, test=0.99, steps=10)
+    for run_id in (stray, *strays):
+        sweep.store.set_tag(run_id, TAG_ORPHANED, "finished; not in Tune's state")
+    rows = collect_rows(uri, "cs")
+    assert stray not in {r.run_id for r in rows} and len(rows) == 5
+    ce = confirmed_results(uri, "cs").families["ce"]
+    assert ce.winner.search_run_id == ids["ce_best"] and ce.search_best_run_id == ids["ce_best"]
+    assert stray not in {c.search_run_id for c in ce.configs}
+    report = load_sweep(uri, "cs")
+    assert {t.row.run_id for t in report.trials} == {r.run_id for r in rows}
+    assert report.best["ce"].row.run_id == ids["ce_best"]
+    assert sweep.store.get_run(stray).status == "FINISHED"  # kept
 
 
 def test_winners_curse_is_the_search_best_value_minus_its_confirmed_mean(uri):

@@ -23,7 +23,7 @@ from ncsweep.runtime.tuning import finished_missing, open_parent, restore_or_bui
 from ncsweep.status import RunState
 from ncsweep.sweep import SweepConfig, run_sweep
 from ncsweep.sweep.leaderboard import find_parent
-from ncsweep.tracking import TAG_KIND, TAG_SWEEP, TAG_TRIAL, open_store
+from ncsweep.tracking import TAG_KIND, TAG_ORPHANED, TAG_SWEEP, TAG_TRIAL, open_store
 
 
 def _states(folder: Path) -> list[str]:
@@ -55,7 +55,7 @@ def test_a_restore_reads_the_current_state_not_the_newest_name(
         # An older session's state (one trial of two) written by a host whose clock runs
         # ahead: its name sorts after the current one, which is all Tune looks at.
         state = json.loads((folder / current).read_text())
-        state["trial_data"] = state["trial_data"][:1]
+        state["trial_data"], rest = state["trial_data"][:1], state["trial_data"][1:]
         older = "experiment_state-2099-01-01_00-00-00.json"
         (folder / older).write_text(json.dumps(state))
 
@@ -63,8 +63,9 @@ def test_a_restore_reads_the_current_state_not_the_newest_name(
         assert sorted(r.metrics["trial_id"] for r in restored) == ids  # nothing dropped
         assert older not in _states(folder)  # only the current state is kept
 
-        # MLflow has both trials FINISHED; a restore that can only find the older state
-        # is refused before anything is removed.
+        # MLflow has both trials FINISHED. The older state lacks one: its restore is refused,
+        # before anything is removed, while another state file holds that trial; when no
+        # state file does, it goes on and keeps that trial's run as orphaned.
         uri = mlflow_server
         experiment_id, parent = open_parent(uri, name, TAG_SWEEP, "sweep", {}, storage)
         store = open_store(uri)
@@ -79,12 +80,18 @@ def test_a_restore_reads_the_current_state_not_the_newest_name(
         (folder / older).write_text(json.dumps(state))
         [(kept, *_)] = tune_state.state_trials(str(folder), older)
         [lost] = set(ids) - {kept}
-        with pytest.raises(SpecError, match=f"lacks finished trials {lost} "):
+        holder = "experiment_state-2000-01-01_00-00-00.json"  # as many ended: not chosen
+        (folder / holder).write_text(json.dumps({**state, "trial_data": rest}))
+        with pytest.raises(SpecError, match=f"lacks finished trials {lost} .*/{holder} holds"):
             restore_or_build(str(folder), _trainable, build, finished_missing(context, {}))
-        assert _states(folder) == [older]
-        assert {r.status for r in store.search_runs(experiment_id, {TAG_KIND: "train"})} == {
-            RunState.FINISHED
-        }
+        assert _states(folder) == [holder, older]
+        (folder / holder).unlink()  # no state file holds it now: nothing better to restore
+        said: list[str] = []
+        restore_or_build(str(folder), _trainable, build, finished_missing(context, {}), said.append)
+        assert len(said) == 1 and lost in said[0] and "ncsweep.orphaned" in said[0]
+        runs = {r.tags[TAG_TRIAL]: r for r in store.search_runs(experiment_id, {TAG_KIND: "train"})}
+        assert {r.status for r in runs.values()} == {RunState.FINISHED}  # nothing deleted
+        assert TAG_ORPHANED in runs[lost].tags and TAG_ORPHANED not in runs[kept].tags
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

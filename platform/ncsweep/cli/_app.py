@@ -14,6 +14,7 @@ from rich.console import Console
 
 from .. import __version__
 from .._environment import configure_environment
+from ..runtime.lease import HEARTBEAT_S, STALE_AFTER_S
 from ._options import CLUSTER, OUTPUT, RUN, SEARCH, setting_option
 
 __all__ = [
@@ -97,8 +98,9 @@ ForceOption = Annotated[
     typer.Option(
         "--force",
         help="Take the lease of the sweep (or study) even though another driver holds it (only when you "
-        "know that driver is gone: a lease frees itself once its heartbeat is stale or its "
-        "process is gone from this host).",
+        "know that driver is gone: a waiting driver takes a lease over by itself once the "
+        f"lease's content has not changed for {STALE_AFTER_S + HEARTBEAT_S:g} s on the waiting "
+        "driver's own clock, or at once when its holder's process is gone from this host).",
         rich_help_panel=CLUSTER,
     ),
 ]

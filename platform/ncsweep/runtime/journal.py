@@ -17,6 +17,10 @@ driver storage is at most one save behind, and when the family ends. A save that
 storage outage does not end the sweep (Tune's own state upload only logs its failures
 too): the next save, seconds later, catches up; the last one waits out an outage of up to
 ``STORAGE_OUTAGE_S`` (``train/checkpoint.py``).
+
+Replacing or deleting the saved journal is fenced (``lease.fence``, right before the
+write): a driver that lost the sweep's lease raises ``lease.LeaseLost`` instead of
+overwriting the journal of the driver that holds it now.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from ..config import SpecError
 from ..plan.state import sweep_dir
+from .lease import fence
 
 __all__ = [
     "StudyReader",
@@ -106,6 +111,9 @@ def open_study_storage(storage: str, name: str, family: str, restore: bool) -> S
 
     ``restore``: Tune restores the sweep; the saved journal is fetched into the working
     copy. Otherwise a fresh study: any journal left by an earlier sweep of this name goes.
+
+    Raises:
+        LeaseLost: a journal to delete, and this process no longer holds the sweep's lease.
     """
     if restore:
         _fetch(storage, name, family)
@@ -113,6 +121,7 @@ def open_study_storage(storage: str, name: str, family: str, restore: bool) -> S
         _working_path(storage, name, family).unlink(missing_ok=True)
         fs, path = fsspec.core.url_to_fs(journal_url(storage, name, family))
         if fs.exists(path):
+            fence(journal_url(storage, name, family), f"deleting the Optuna study of {family}")
             fs.rm(path)
     return SweepJournal(storage, name, family)
 
@@ -137,7 +146,11 @@ def save_study(storage: str, name: str, family: str) -> None:
     The copy ends at the last complete line: Optuna may be appending in another thread
     (``StudySync`` saves in the background), and a half line saved would, once a resumed
     driver appends after it, make the journal unreadable (Optuna tolerates a broken line
-    only at the end)."""
+    only at the end).
+
+    Raises:
+        LeaseLost: this process no longer holds the sweep's lease (nothing is written).
+    """
     local = _working_path(storage, name, family)
     if not local.exists():
         return
@@ -147,6 +160,7 @@ def save_study(storage: str, name: str, family: str) -> None:
     with tempfile.TemporaryDirectory(dir=_working_dir()) as tmp:
         snapshot = Path(tmp) / local.name
         snapshot.write_bytes(data[: data.rfind(b"\n") + 1])
+        fence(journal_url(storage, name, family), f"replacing the Optuna study of {family}")
         fs.put(str(snapshot), path)
 
 

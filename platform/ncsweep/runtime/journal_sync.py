@@ -6,6 +6,10 @@ nor torch; this module is the Ray side, used by the sweep runner only.
 Uploads run in a thread of their own: Tune's callbacks run on the driver's loop, and a
 driver that does not answer for 60 s (a journal upload to a slow S3) makes Ray Train stop
 a healthy trial as if it had died.
+
+Each upload is fenced (``journal.save_study``): one refused because this driver lost the
+sweep's lease is logged, as a failed upload is, and the last one raises ``LeaseLost`` at
+once on Tune's loop (no outage to wait out), which ends the sweep resumable.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ray import tune
 
 from ..train.checkpoint import retry_storage
 from .journal import save_study
+from .lease import LeaseLost
 
 _log = logging.getLogger("ncsweep.sweep")
 
@@ -109,7 +114,17 @@ class StudySync(tune.Callback):
         save_study(self.storage, self.name, self.family)
 
     def _save_waiting(self) -> None:
-        retry_storage(self._save, self._what, errors=(Exception,))
+        lost: list[LeaseLost] = []
+
+        def save() -> None:
+            try:
+                self._save()
+            except LeaseLost as err:  # a refused fence, not an outage: never retried
+                lost.append(err)
+
+        retry_storage(save, self._what, errors=(Exception,))
+        if lost:
+            raise lost[0]
 
     @property
     def _what(self) -> str:

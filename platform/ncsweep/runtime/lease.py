@@ -42,7 +42,6 @@ from typing import Any
 
 from ..config import SpecError
 from ..plan.state import sweep_dir
-from ..tracking import tracking_user
 from .lease_store import LeaseStore, lease_store
 
 __all__ = [
@@ -269,6 +268,10 @@ class Lease:
         return self._store
 
     def _record(self) -> bytes:
+        # imported here: ``journal.py`` fences through this module and must stay free of
+        # mlflow (whose import is slow and writes under ``$HOME``)
+        from ..tracking import tracking_user
+
         holder = LeaseHolder(
             token=self.token,
             command=self.command,

@@ -8,8 +8,9 @@ wrote (``ncsweep_state.json`` beside them: the file and the lease generation) an
 the others. A restore (:func:`current`) keeps the file holding the most ended trials (ties:
 one written after the recorded file, i.e. by a session killed before it could record, which
 continued from the recorded state; then the recorded one) and removes the others under the
-lease, so that Tune finds exactly one. ``restore_or_build`` then refuses a state that lacks
-trials MLflow has as FINISHED.
+lease, so that Tune finds exactly one. ``restore_or_build`` refuses a state that lacks trials
+MLflow has as FINISHED when another state file holds them; when none does, it restores it
+and keeps those runs as orphaned.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import fsspec
 
 from .lease import fence, held_generation
 
-__all__ = ["RECORD_FILE", "current", "recording", "state_trials"]
+__all__ = ["RECORD_FILE", "candidates", "current", "keep_only", "recording", "state_trials"]
 
 RECORD_FILE = "ncsweep_state.json"
 _PATTERN = "experiment_state-*.json"
@@ -73,9 +74,9 @@ def _remove_others(fs, path: str, folder: str, names: set[str], keep: str) -> No
         fs.rm(f"{path}/{name}")
 
 
-def current(folder: str) -> str | None:
-    """The state file a restore of Tune's run in ``folder`` must read, after removing the
-    others (fenced: only the lease holder removes); None: no state.
+def candidates(folder: str) -> tuple[str | None, list[str]]:
+    """The state file a restore of Tune's run in ``folder`` must read (None: no state) and
+    the other state files there, removed by nothing yet.
 
     The recorded file (the last session that ended) unless another holds more ended
     trials, or as many: a session killed before it could record continued from the
@@ -84,13 +85,27 @@ def current(folder: str) -> str | None:
     fs, path = fsspec.core.url_to_fs(folder)
     names = _states(fs, path)
     if not names:
-        return None
+        return None, []
     recorded = _recorded(fs, path)
     if len(names) == 1:
         (chosen,) = names
     else:
         chosen = max(names, key=lambda name: (_ended(folder, name), name != recorded, name))
-    _remove_others(fs, path, folder, names, chosen)
+    return chosen, sorted(names - {chosen})
+
+
+def keep_only(folder: str, chosen: str) -> None:
+    """Remove every state file in ``folder`` but ``chosen`` (fenced: only the lease holder
+    removes), so that Tune restores ``chosen``."""
+    fs, path = fsspec.core.url_to_fs(folder)
+    _remove_others(fs, path, folder, _states(fs, path), chosen)
+
+
+def current(folder: str) -> str | None:
+    """:func:`candidates`' choice, after removing the others (:func:`keep_only`)."""
+    chosen, _ = candidates(folder)
+    if chosen is not None:
+        keep_only(folder, chosen)
     return chosen
 
 

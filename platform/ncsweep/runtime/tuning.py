@@ -19,6 +19,7 @@ Trials restart after an infrastructure failure (``FailureConfig(max_failures)``,
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -39,6 +40,7 @@ from ..status import RunState
 from ..tracking import (
     STAGE_SEARCH,
     TAG_KIND,
+    TAG_ORPHANED,
     TAG_STAGE,
     TAG_TRIAL,
     clear_failure,
@@ -60,6 +62,7 @@ from .retries import RetryRecorder, recording
 from .trial import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, trial_folder_name
 
 __all__ = [
+    "FinishedMissing",
     "GracefulStop",
     "SweepInterrupted",
     "TrialContext",
@@ -159,34 +162,50 @@ def restore_or_build(
     path: str,
     trainable,
     build: Callable[[], tune.Tuner],
-    missing: Callable[[list[tuple[str, dict, str]]], list[str]] | None = None,
+    missing: FinishedMissing | None = None,
+    say: Callable[[str], None] = print,
 ) -> tune.Tuner:
     """Tune's saved run at ``path`` (finished trials kept, running ones continued from their
     checkpoints, failed ones left failed), else ``build()``. The state restored is chosen
     by lineage, not by its file's clock (``tune_state.py``).
 
     Args:
-        missing: given the state's trials ``(trial_id, config, status)``, the keys of
-            FINISHED runs they lack (:func:`finished_missing`): a restore that would drop
-            finished work is refused.
+        missing: the FINISHED runs the state's trials lack (:func:`finished_missing`). When
+            another state file holds any of them the restore is refused (it would drop
+            finished work that can be restored). When none does (a trial that finished
+            while Tune saved its state, just before the driver was killed), nothing better
+            exists: the restore goes on, and those runs are kept, tagged
+            ``ncsweep.orphaned`` (not results), which ``say`` reports in one line.
 
     Raises:
-        SpecError: the state to restore lacks finished trials.
+        SpecError: the state to restore lacks finished trials another state file holds.
     """
     if tune.Tuner.can_restore(path):
         # a run saved with explicit loggers must not get Tune's automatic ones on top (one
         # saved before had only those: it goes on without result files, ncsweep reads none)
         result_loggers()
         with _resumable_when_lost():
-            chosen = tune_state.current(path)
+            chosen, others = tune_state.candidates(path)
         lacking = missing(tune_state.state_trials(path, chosen)) if missing and chosen else []
-        if lacking:
-            raise SpecError(
-                f"Tune's state {path}/{chosen} lacks finished trials {', '.join(lacking)} "
-                f"that MLflow has: restoring it would drop their results (their folders "
-                f"and runs would look orphaned). Nothing was changed; restore the Tune "
-                f"state that has them, or start a sweep of another name"
+        if missing is not None and lacking:
+            holder = next((name for name in others if missing.held_by(path, name, lacking)), None)
+            if holder is not None:
+                raise SpecError(
+                    f"Tune's state {path}/{chosen} lacks finished trials "
+                    f"{', '.join(lacking)} that MLflow has and {path}/{holder} holds: "
+                    f"restoring it would drop their results. Nothing was changed; remove "
+                    f"the state file of the two that is wrong, or start a sweep of another "
+                    f"name"
+                )
+            missing.keep(lacking)
+            say(
+                f"{path}: finished trials {', '.join(lacking)} are in MLflow but in no Tune "
+                f"state (the driver stopped while Tune saved it): their runs are kept, "
+                f"tagged ncsweep.orphaned, and not counted as results"
             )
+        if chosen is not None:
+            with _resumable_when_lost():
+                tune_state.keep_only(path, chosen)
         return tune.Tuner.restore(
             path, trainable, resume_unfinished=True, resume_errored=False, restart_errored=False
         )
@@ -442,24 +461,62 @@ def _family_runs(context: TrialContext, scope: dict[str, str]) -> list:
     return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
 
 
-def finished_missing(
-    context: TrialContext, scope: dict[str, str]
-) -> Callable[[list[tuple[str, dict, str]]], list[str]]:
-    """``restore_or_build``'s ``missing``: the keys of this storage's FINISHED runs (of
-    ``scope``) that the trials to restore lack."""
-    storage = dict(context.owner).get(TAG_STORAGE)
+class FinishedMissing:
+    """``restore_or_build``'s ``missing``: called with the trials of a Tune state
+    ``(trial_id, config, status)``, the keys of this storage's FINISHED runs (of ``scope``)
+    they lack; runs already tagged ``ncsweep.orphaned`` are accounted for and not counted."""
 
-    def missing(trials: list[tuple[str, dict, str]]) -> list[str]:
-        keys = {context.key(trial_id, config) for trial_id, config, _ in trials}
-        return sorted(
-            run.tags[TAG_TRIAL]
-            for run in _family_runs(context, scope)
+    def __init__(self, context: TrialContext, scope: dict[str, str]):
+        self.context, self.scope = context, scope
+        self.storage = dict(context.owner).get(TAG_STORAGE)
+
+    def _finished(self) -> list:
+        return [
+            run
+            for run in _family_runs(self.context, self.scope)
             if run.status == RunState.FINISHED
-            and run.tags.get(TAG_TRIAL) not in keys | {None}
-            and (storage is None or run.tags.get(TAG_STORAGE) in (storage, None))
+            and TAG_ORPHANED not in run.tags
+            and run.tags.get(TAG_TRIAL) is not None
+            and (self.storage is None or run.tags.get(TAG_STORAGE) in (self.storage, None))
+        ]
+
+    def __call__(self, trials: list[tuple[str, dict, str]]) -> list[str]:
+        keys = {self.context.key(trial_id, config) for trial_id, config, _ in trials}
+        return sorted(
+            run.tags[TAG_TRIAL] for run in self._finished() if run.tags[TAG_TRIAL] not in keys
         )
 
-    return missing
+    def held_by(self, folder: str, name: str, lacking: list[str]) -> bool:
+        """Whether state file ``name`` in ``folder`` holds any of the keys ``lacking``."""
+        try:
+            trials = tune_state.state_trials(folder, name)
+        except Exception:  # a file cut short by a killed driver holds nothing restorable
+            return False
+        return bool(set(lacking) - set(self(trials)))
+
+    def keep(self, lacking: list[str]) -> None:
+        """Tag the FINISHED runs of keys ``lacking`` ``ncsweep.orphaned``: kept, no results."""
+        store = open_store(self.context.tracking_uri)
+        for run in self._finished():
+            if run.tags[TAG_TRIAL] in lacking:
+                store.set_tag(run.run_id, TAG_ORPHANED, "finished; in no Tune state")
+
+
+def finished_missing(context: TrialContext, scope: dict[str, str]) -> FinishedMissing:
+    """``restore_or_build``'s ``missing`` for the trial runs of ``scope`` (:class:`FinishedMissing`)."""
+    return FinishedMissing(context, scope)
+
+
+def _folder_key(context: TrialContext, fs, path: str, trial_id: str) -> str | None:
+    """The trial key of Tune's trial folder ``path`` (of Tune trial ``trial_id``): the id,
+    or with ``key_format`` (a study's ``{cell}``) the key of the config Tune wrote there
+    (``params.json``); None when that cannot be read (the folder is then kept)."""
+    if not context.key_format:
+        return trial_id
+    try:
+        return context.key(trial_id, json.loads(fs.cat_file(f"{path}/params.json")))
+    except (OSError, ValueError, KeyError, IndexError):
+        return None
 
 
 def drop_orphans(
@@ -480,7 +537,7 @@ def drop_orphans(
     Nothing finished is removed, and nothing another storage owns: a run is deleted only
     if it carries this sweep's storage tag (``ownership.py``) and never FINISHED; a
     FINISHED run Tune does not know is tagged ``ncsweep.orphaned`` and kept, and so are its
-    folders. Each removal is fenced (``lease.fence``): a driver whose lease was taken
+    folders (a folder ``trial_<Tune id>`` is matched by its trial key: :func:`_folder_key`). Each removal is fenced (``lease.fence``): a driver whose lease was taken
     stops (:class:`lease.LeaseLost`) before it deletes anything.
     """
     uri = context.tracking_uri
@@ -496,14 +553,14 @@ def drop_orphans(
             continue
         if run.status == RunState.FINISHED:
             finished.add(key)
-            if "ncsweep.orphaned" not in run.tags:
-                store.set_tag(run.run_id, "ncsweep.orphaned", "finished; not in Tune's state")
+            if TAG_ORPHANED not in run.tags:
+                store.set_tag(run.run_id, TAG_ORPHANED, "finished; not in Tune's state")
             continue
         if storage is None or not owned_by(run.tags, storage):
             continue  # another storage's (or an untagged older) run: not this lease's
         fence(folder, f"deleting run {run.run_id}")
         orphans.add(key)
-        store.set_tag(run.run_id, "ncsweep.orphaned", "not in Tune's restored experiment state")
+        store.set_tag(run.run_id, TAG_ORPHANED, "not in Tune's restored experiment state")
         if run.status == RunState.RUNNING:
             finish_run(uri, run.run_id, RunState.KILLED)
         store.delete_run(run.run_id)
@@ -512,12 +569,15 @@ def drop_orphans(
     for entry in fs.ls(path, detail=True):
         name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
         if entry["type"] == "directory" and name.startswith(TRIAL_PREFIX):
-            key = name.removeprefix(TRIAL_PREFIX)
-            if name not in known_folders and key not in finished:
+            if name in known_folders:
+                continue
+            key = _folder_key(context, fs, entry["name"], name.removeprefix(TRIAL_PREFIX))
+            if key is not None and key not in finished:
                 fence(folder, f"removing trial folder {name}")
                 orphans.add(key)
                 fs.rm(entry["name"], recursive=True)
-    for key in sorted(orphans) if train_storage else ():  # a Ray Train run is named by its key
+    # a Ray Train run is named by its key; a key Tune knows is a live trial's run
+    for key in sorted(orphans - known_keys) if train_storage else ():
         fs, path = fsspec.core.url_to_fs(f"{train_storage}/{key}")
         if fs.exists(path):
             fence(folder, f"removing Ray Train run {key}")

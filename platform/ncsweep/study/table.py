@@ -30,7 +30,15 @@ from ..geometry.metrics import METRIC_NAMES
 from ..losses import families as registered_families
 from ..runtime.evaluation_runs import TAG_SEED, TAG_STUDY, TAG_VARIANT
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_KIND, MetricLogger, TrackingStore, open_store, set_tags
+from ..tracking import (
+    TAG_FAMILY,
+    TAG_KIND,
+    MetricLogger,
+    TrackingStore,
+    open_store,
+    set_tags,
+    sweep_results,
+)
 
 __all__ = ["collect_study", "family_order", "render_markdown", "study_json"]
 
@@ -107,8 +115,8 @@ def _compare_with_ce(uri: str, runs: list[dict]) -> None:
 def collect_study(uri: str, experiment_id: str, study: str) -> dict[str, Any]:
     """All numbers of the study table (JSON-ready)."""
     store = open_store(uri)
-    found = store.search_runs(
-        experiment_id, {TAG_STUDY: study, TAG_KIND: "train"}, max_results=5000
+    found = sweep_results(
+        store.search_runs(experiment_id, {TAG_STUDY: study, TAG_KIND: "train"}, max_results=5000)
     )
     # one row per run; its columns hold different types (str, int, a list, the metrics)
     runs: list[dict[str, Any]] = [

@@ -67,6 +67,7 @@ from ..tracking import (
     RunRecord,
     TrackingStore,
     open_store,
+    sweep_results,
 )
 from ..uncertainty import (
     Estimate,
@@ -286,7 +287,7 @@ def _store(uri_or_store: str | TrackingStore) -> TrackingStore:
 
 def _sweep_runs(store: TrackingStore, sweep: str) -> tuple[RunRecord, list[RunRecord]]:
     """The sweep's parent run (the newest with its tags, like ``leaderboard.find_parent``)
-    and every child run, whatever its stage."""
+    and every child run, whatever its stage, but those tagged ``ncsweep.orphaned``."""
     experiment = store.get_experiment(sweep)
     parents = (
         store.search_runs(experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
@@ -296,7 +297,8 @@ def _sweep_runs(store: TrackingStore, sweep: str) -> tuple[RunRecord, list[RunRe
     if experiment is None or not parents:
         raise SpecError(f"no MLflow sweep run named {sweep!r} at {store.uri}")
     parent = parents[0]
-    return parent, store.search_runs(experiment.experiment_id, {PARENT_TAG: parent.run_id})
+    children = store.search_runs(experiment.experiment_id, {PARENT_TAG: parent.run_id})
+    return parent, sweep_results(children)
 
 
 def split_stages(runs: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:

@@ -43,6 +43,7 @@ from ..tracking import (
     RunRecord,
     find_run,
     open_store,
+    sweep_results,
 )
 
 __all__ = [
@@ -162,12 +163,19 @@ def row_from_run(run: RunRecord, nc_metric: str = "mean") -> TrialRow:
 
 
 def child_runs(
-    uri: str, experiment_id: str, parent: str, stage: str | None = STAGE_SEARCH
+    uri: str,
+    experiment_id: str,
+    parent: str,
+    stage: str | None = STAGE_SEARCH,
+    orphans: bool = False,
 ) -> list[RunRecord]:
     """The child runs of sweep run ``parent`` of ``stage`` (``ncsweep.stage``: the search's
     trials by default, where a run without the tag counts; ``confirm``: the confirmation
-    runs; None: all), in one search (pages of 50,000)."""
+    runs; None: all), in one search (pages of 50,000). Runs tagged ``ncsweep.orphaned``
+    (kept, not the sweep's results: ``tracking.sweep_results``) only with ``orphans``."""
     runs = open_store(uri, read_only=True).search_runs(experiment_id, {PARENT_TAG: parent})
+    if not orphans:
+        runs = sweep_results(runs)
     if stage is None:
         return runs
     return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]

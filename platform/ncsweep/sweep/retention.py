@@ -44,7 +44,8 @@ def prune_sweep(cfg: SweepConfig, uri: str, console: Console | None = None) -> P
 
     Call it holding the sweep's lease once every Tune run of the sweep has returned."""
     experiment_id, parent = find_parent(uri, cfg.name)
-    runs = child_runs(uri, experiment_id, parent, stage=None)
+    # every run that owns a folder, orphans too: their checkpoints follow the same policy
+    runs = child_runs(uri, experiment_id, parent, stage=None, orphans=True)
     search = [r for r in runs if r.tags.get(TAG_STAGE, STAGE_SEARCH) == STAGE_SEARCH]
     rows = [row_from_run(r, cfg.nc_metric) for r in search]
     candidates = top_candidates(rows, list(cfg.families), cfg.confirm_top, cfg.resolved_objective)

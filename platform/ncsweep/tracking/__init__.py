@@ -27,6 +27,7 @@ from .runs import (
     TAG_FAMILY,
     TAG_INFRA_FAILURE,
     TAG_KIND,
+    TAG_ORPHANED,
     TAG_RETRIES,
     TAG_SEED,
     TAG_STAGE,
@@ -44,6 +45,7 @@ from .runs import (
     resolve_tracking_uri,
     set_tags,
     start_run,
+    sweep_results,
 )
 from .store import (
     ArtifactNotFound,
@@ -89,6 +91,7 @@ __all__ = [
     "TAG_RESOURCES",
     "TAG_SWEEP",
     "TAG_TRIAL",
+    "TAG_ORPHANED",
     "TAG_USER",
     "MetricLogger",
     "clear_failure",
@@ -100,6 +103,7 @@ __all__ = [
     "log_params",
     "log_text",
     "node_tags",
+    "sweep_results",
     "package_versions",
     "provenance_tags",
     "require_reachable",

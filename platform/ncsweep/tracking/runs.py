@@ -36,13 +36,15 @@ from ..status import RunState
 from .factory import open_store
 from .identity import TAG_USER, tracking_user
 from .links import EXPERIMENT_KIND_TAG, EXPERIMENT_KIND_TRAINING
-from .store import MetricPoint
+from .store import MetricPoint, RunRecord
 
 _log = logging.getLogger("ncsweep.tracking")
 
 __all__ = [
     "TAG_FAMILY",
     "TAG_TRIAL",
+    "TAG_ORPHANED",
+    "sweep_results",
     "TAG_SWEEP",
     "TAG_KIND",
     "TAG_FAILURE",
@@ -87,9 +89,19 @@ TAG_STATUS = "ncsweep.status"
 # One value per start_run call: MLflow's client retries a POST answered 504 (or dropped
 # after the server acted), so one call can create several runs; they share this key.
 TAG_CREATE_KEY = "ncsweep.create_key"
+# a trial run the Tune state a driver restored lacks (``runtime.tuning.drop_orphans``): kept
+# when FINISHED, deleted otherwise, never one of its sweep's or study's results
+TAG_ORPHANED = "ncsweep.orphaned"
 STAGE_SEARCH = "search"
 STAGE_CONFIRM = "confirm"
 PARENT_TAG = "mlflow.parentRunId"
+
+
+def sweep_results(runs: list[RunRecord]) -> list[RunRecord]:
+    """``runs`` without those tagged :data:`TAG_ORPHANED`: what reports, leaderboards and
+    confirmation count as a sweep's or study's trials."""
+    return [run for run in runs if TAG_ORPHANED not in run.tags]
+
 
 _MAX_PARAM_BATCH = 100
 _MAX_METRIC_BATCH = 1000
