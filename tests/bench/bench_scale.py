@@ -40,6 +40,8 @@ for _key, _value in {
 }.items():
     os.environ.setdefault(_key, _value)
 
+from cli_timing import time_cli  # noqa: E402
+
 NAME = "scale"
 
 
@@ -120,20 +122,6 @@ def _files(root: Path, pattern: str) -> int:
     return sum(p.stat().st_size for p in root.rglob(pattern) if p.is_file())
 
 
-def _user_wait(argv: list[str], uri: str, cwd: Path, repeats: int) -> list[float]:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "platform"), "NCSWEEP_TRACKING_URI": uri}
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "ncsweep.cli", *argv], cwd=cwd, env=env, capture_output=True
-        )
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(argv)} failed:\n{done.stderr.decode()[-2000:]}")
-    return times
-
-
 def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int]]:
     """Trials/s over each successive ``bin_size`` trials by start time; runs; by status."""
     from ncsweep.sweep.leaderboard import find_parent
@@ -206,16 +194,21 @@ def main() -> None:
             timings = json.loads(Path(paths["timings"]).read_text())
             rates, runs, statuses = start_rates(uri, args.bin)
             waits = {
-                "status": _user_wait(
-                    ["sweep", "--status", NAME, "--storage", str(storage)], uri, root, args.repeats
-                ),
-                "export": _user_wait(
-                    ["export", NAME, "--storage", str(storage), "--out", str(root / "exp")],
+                "status": time_cli(
+                    ["sweep", "--status", NAME, "--storage", str(storage)],
+                    REPO / "platform",
                     uri,
                     root,
                     args.repeats,
                 ),
-                "report": _user_wait(
+                "export": time_cli(
+                    ["export", NAME, "--storage", str(storage), "--out", str(root / "exp")],
+                    REPO / "platform",
+                    uri,
+                    root,
+                    args.repeats,
+                ),
+                "report": time_cli(
                     [
                         "report",
                         NAME,
@@ -226,6 +219,7 @@ def main() -> None:
                         "--dashboards",
                         str(REPO / "dashboards"),
                     ],
+                    REPO / "platform",
                     uri,
                     root,
                     args.repeats,

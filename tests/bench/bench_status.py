@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,23 +24,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "cli"))
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
+from cli_timing import time_cli  # noqa: E402
 from read_sweep import write_sweep  # noqa: E402
 
 NAME = "bench600"
-
-
-def _time(args: list[str], platform: Path, uri: str, cwd: Path, repeats: int) -> list[float]:
-    env = {**os.environ, "PYTHONPATH": str(platform), "NCSWEEP_TRACKING_URI": uri}
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "ncsweep.cli", *args], cwd=cwd, env=env, capture_output=True
-        )
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr.decode()[-2000:]}")
-    return times
 
 
 def main() -> None:
@@ -75,7 +61,7 @@ def main() -> None:
         medians: dict[tuple[str, str], float] = {}
         for verb, argv in commands.items():
             for label, platform in codes.items():
-                times = _time(argv, platform, uri, root, args.repeats)
+                times = time_cli(argv, platform, uri, root, args.repeats)
                 median = statistics.median(times)
                 medians[verb, label] = median
                 print(

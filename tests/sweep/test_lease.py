@@ -18,15 +18,6 @@ from ncsweep.runtime.lease_store import LocalStore, S3Store, lease_store
 from ncsweep.tracking import tracking_user
 
 
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def storage(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "ray")
-    endpoint = request.getfixturevalue("s3_server")
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("leases")
-    return "s3://leases/ray"
-
-
 def _quiet(**kw) -> dict:
     return {"settle_s": 0.05, "heartbeat_s": 0.1, "say": lambda text: None, **kw}
 

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import s3fs
 
 from ncsweep.runtime.lease import Lease, LeaseHeld, LeaseLost, read_lease
 from ncsweep.runtime.lease_store import lease_store
@@ -23,15 +22,6 @@ from ncsweep.runtime.trial import TrialContext
 from ncsweep.runtime.tuning import drop_orphans, open_parent
 from ncsweep.status import RunState
 from ncsweep.tracking import TAG_FAMILY, TAG_KIND, TAG_SWEEP, TAG_TRIAL, finish_run, open_store
-
-
-@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
-def storage(request, tmp_path):
-    if request.param == "local":
-        return str(tmp_path / "ray")
-    endpoint = request.getfixturevalue("s3_server")
-    s3fs.S3FileSystem(client_kwargs={"endpoint_url": endpoint}).mkdir("leases")
-    return "s3://leases/ray"
 
 
 class Degraded:

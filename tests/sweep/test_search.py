@@ -67,16 +67,10 @@ def test_a_trial_run_again_after_the_study_recorded_it_keeps_its_first_verdict(t
     assert [(t.state, t.value) for t in study.get_trials()] == [(TrialState.COMPLETE, 0.9)]
 
 
-@pytest.mark.parametrize("persistent", [True, False], ids=["journal", "in-memory"])
-def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(tmp_path, persistent):
-    # Tune uploads experiment state and searcher checkpoint separately: a driver killed in
-    # between leaves a restored trial "b" that the restored searcher never suggested.
-    if persistent:
-        backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
-        storage = optuna.storages.JournalStorage(backend)
-    else:
-        storage = optuna.storages.InMemoryStorage()
-    settings = SweepSettings(trials=4)
+def _resumed_without_b(settings: SweepSettings, storage, tmp_path):
+    """A searcher restored from a checkpoint taken after it suggested "a" and before "b",
+    to which "b" then reports its first result; returns it, b's config and b's
+    ``config/<key>`` result keys."""
     first = build_searcher(settings, _space, 0, 2, storage, "pinned")
     first.suggest("a")
     first.save_to_dir(str(tmp_path), session_str="s")  # what SearchGenerator.save_to_dir does
@@ -87,6 +81,20 @@ def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(tm
     resumed.restore_from_dir(str(tmp_path))
     flat = {f"config/{k}": v for k, v in config_b.items()}
     resumed.on_trial_result("b", {**flat, "training_iteration": 1})
+    return resumed, config_b, flat
+
+
+@pytest.mark.parametrize("persistent", [True, False], ids=["journal", "in-memory"])
+def test_a_trial_tune_restored_that_the_searcher_checkpoint_missed_is_adopted(tmp_path, persistent):
+    # Tune uploads experiment state and searcher checkpoint separately: a driver killed in
+    # between leaves a restored trial "b" that the restored searcher never suggested.
+    if persistent:
+        backend = optuna.storages.journal.JournalFileBackend(str(tmp_path / "journal.log"))
+        storage = optuna.storages.JournalStorage(backend)
+    else:
+        storage = optuna.storages.InMemoryStorage()
+    settings = SweepSettings(trials=4)
+    resumed, config_b, flat = _resumed_without_b(settings, storage, tmp_path)
     assert resumed.suggest("c") is None  # "a" and "b" run: the limit of 2 holds
     resumed.on_trial_complete("b", {**flat, "val/acc1": 0.8, "status": "done"})
     # the in-memory study travelled in the searcher's pickle: read the restored copy
@@ -113,16 +121,7 @@ def test_a_trial_adopted_after_a_resume_is_told_with_its_constraints(tmp_path):
     # the study with its violation (a constrained sampler would otherwise count it feasible)
     storage = optuna.storages.InMemoryStorage()
     settings = SweepSettings(trials=4, constraint=["val/acc1>=0.85"])
-    first = build_searcher(settings, _space, 0, 2, storage, "pinned")
-    first.suggest("a")
-    first.save_to_dir(str(tmp_path), session_str="s")
-    limiter_state = first.get_state()
-    config_b = first.suggest("b")
-    resumed = build_searcher(settings, _space, 0, 2, storage, "pinned")
-    resumed.set_state(limiter_state)
-    resumed.restore_from_dir(str(tmp_path))
-    flat = {f"config/{k}": v for k, v in config_b.items()}
-    resumed.on_trial_result("b", {**flat, "training_iteration": 1})
+    resumed, config_b, flat = _resumed_without_b(settings, storage, tmp_path)
     assert isinstance(resumed.searcher._ot_trials["b"], int)  # adopted by number
     resumed.on_trial_complete("b", {**flat, "val/acc1": 0.8, "status": "done"})
     (done,) = [t for t in resumed.searcher._ot_study.get_trials() if t.state.is_finished()]

@@ -9,12 +9,10 @@ simulated trial's module and spec never import torch; its curves are determinist
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from rich.console import Console
 
+from fresh_python import run_fresh
 from ncsweep import metric_keys as keys
 from ncsweep.geometry.descriptors import METRICS
 from ncsweep.plan.objectives import NC_STEPS, nc_steps
@@ -26,8 +24,6 @@ from ncsweep.status import RunState
 from ncsweep.sweep import run_sweep
 from ncsweep.sweep.leaderboard import find_parent
 from ncsweep.tracking import PARENT_TAG, open_store
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _spec_dict() -> dict:
@@ -43,14 +39,7 @@ def test_simulated_trial_imports_no_torch():
         "SyntheticCurve.of({'optim.lr': 0.1}, 0, spec).evaluation(5);"
         "print('torch' in sys.modules)"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO / "platform"), "PATH": "/usr/bin:/bin"},
-        check=True,
-    )
-    assert done.stdout.strip() == "False"
+    assert run_fresh(code) == "False"
 
 
 def test_curves_are_deterministic_and_carry_signal():

@@ -8,18 +8,13 @@ the fast path cannot serve (a missing database file) is MLflow's answer.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
+from fresh_python import run_fresh
 from ncsweep.status import RunState
 from ncsweep.tracking import MetricPoint, RunNotFound, open_store
 from ncsweep.tracking.fast_read import FastReadStore
 from ncsweep.tracking.mlflow_store import MlflowStore
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _fill(uri: str, name: str) -> str:
@@ -88,11 +83,4 @@ def test_leaderboard_reads_import_no_mlflow(tmp_path):
         "e = store.get_experiment('no-import'); assert len(store.search_runs(e.experiment_id)) == 3; "
         "print(sorted(m for m in ('mlflow', 'sqlalchemy', 'scipy.stats') if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={"PYTHONPATH": str(REPO / "platform"), "PATH": "/usr/bin:/bin"},
-        check=True,
-    )
-    assert done.stdout.strip() == "[]"
+    assert run_fresh(code) == "[]"

@@ -15,6 +15,7 @@ Importing this module imports neither torch, Ray nor MLflow.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -61,27 +62,35 @@ def _scheme(uri: str) -> str | None:
     return urlsplit(uri).scheme.split("+", 1)[0].lower()
 
 
-def check_tracking_uri(uri: str) -> str:
-    """``uri`` if its scheme is one of :data:`TRACKING_SCHEMES` (or it is a path)."""
+def _check_scheme(uri: str, schemes: Iterable[str], allowed: str) -> str:
+    """``uri`` if it is a path or its scheme is one of ``schemes``; else a ValueError that
+    lists what is ``allowed``."""
     scheme = _scheme(uri)
-    if scheme is not None and scheme not in TRACKING_SCHEMES:
+    if scheme is not None and scheme not in schemes:
         raise ValueError(
-            f"{redact_text(uri)}: scheme {scheme!r} is not supported; allowed: "
-            f"{', '.join(s + '://' for s in TRACKING_SCHEMES)} (e.g. sqlite:///mlflow.db, "
-            "http://host:5000, postgresql+psycopg2://user@host/db)"
+            f"{redact_text(uri)}: scheme {scheme!r} is not supported; allowed: {allowed}"
         )
     return uri
+
+
+def check_tracking_uri(uri: str) -> str:
+    """``uri`` if its scheme is one of :data:`TRACKING_SCHEMES` (or it is a path)."""
+    return _check_scheme(
+        uri,
+        TRACKING_SCHEMES,
+        f"{', '.join(s + '://' for s in TRACKING_SCHEMES)} (e.g. sqlite:///mlflow.db, "
+        "http://host:5000, postgresql+psycopg2://user@host/db)",
+    )
 
 
 def check_storage(uri: str) -> str:
     """``uri`` if it is a local path or uses one of :data:`STORAGE_SCHEMES`."""
-    scheme = _scheme(uri)
-    if scheme is not None and scheme not in STORAGE_SCHEMES:
-        raise ValueError(
-            f"{redact_text(uri)}: scheme {scheme!r} is not supported; allowed: a local path "
-            f"(or a shared mount) or {', '.join(s + '://bucket/prefix' for s in STORAGE_SCHEMES)}"
-        )
-    return uri
+    return _check_scheme(
+        uri,
+        STORAGE_SCHEMES,
+        "a local path (or a shared mount) or "
+        f"{', '.join(s + '://bucket/prefix' for s in STORAGE_SCHEMES)}",
+    )
 
 
 def _looks_like_path(source: str) -> bool:

@@ -39,7 +39,7 @@ from ray import tune
 from ray.tune import Checkpoint
 
 from .. import metric_keys as keys
-from ..config import ExperimentSpec, LossSpec, SpecError, apply_overrides, dump_spec, flatten
+from ..config import ExperimentSpec, LossSpec, SpecError, dump_spec, flatten
 from ..geometry.descriptors import METRICS
 from ..status import LoopStatus, RunState
 from ..tracking import (
@@ -56,7 +56,7 @@ from ..tracking import (
     provenance_tags,
     start_run,
 )
-from .trial_context import TrialContext, tune_result
+from .trial_context import TrialContext, trial_spec_data, tune_result
 
 __all__ = [
     "SIMULATED_TAG",
@@ -221,11 +221,7 @@ def run_simulated_trial(
     """Tune trainable of a simulated sweep family: ``run_trial``'s arguments (its spec is
     built the same way, ``simulated_spec``) and ``step_s``, the seconds each optimizer step sleeps."""
     trial_id = tune.get_context().get_trial_id()
-    data = apply_overrides(base_spec, [(k, v) for k, v in config.items() if "." in k])
-    data["run"].update(
-        name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
-    )
-    data.setdefault("eval", {})["test"] = False
+    data = trial_spec_data(config, context, base_spec, trial_id, seed, train_storage)
     spec = simulated_spec(data, f"sweep {context.name} simulated trial {trial_id}")
     curve = SyntheticCurve.of(config, seed, spec)
     total = curve.total

@@ -37,7 +37,7 @@ from ray.exceptions import RayActorError
 from ray.tune import Checkpoint
 from ray.tune.integration.ray_train import TuneReportCallback
 
-from ..config import ExperimentSpec, apply_overrides, spec_from_dict
+from ..config import ExperimentSpec, spec_from_dict
 from ..evaluate.hook import default_hooks
 from ..metric_keys import STATUS
 from ..plan.objectives import ACCURACY
@@ -70,7 +70,14 @@ from .trainer import (
     outcome_from_metrics,
     run_training,
 )
-from .trial_context import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, tune_result
+from .trial_context import (
+    INACTIVE,
+    REPORT_TIME_MS,
+    TRIAL_PREFIX,
+    TrialContext,
+    trial_spec_data,
+    tune_result,
+)
 
 _log = logging.getLogger("ncsweep.sweep")
 
@@ -95,9 +102,6 @@ __all__ = [
 ]
 
 
-# A parameter a trial's config does not have (its condition is off): the value Tune's basic
-# generator needs for it (``schedulers.population_search``); the trial skips it.
-INACTIVE = "ncsweep:inactive"
 # A confirmation run's key: Tune's grid trial ids (``<5 hex>_00000``) repeat across Tune
 # runs started in the same instant (families in parallel), the confirmed run id does not.
 CONFIRMATION_KEY = "{confirms}-seed{seed}"
@@ -352,13 +356,7 @@ def run_trial(
     applied over the family's ``base_spec``; every trial is seeded with ``seed``; Ray Train
     runs keep their checkpoints under ``train_storage``."""
     trial_id = tune.get_context().get_trial_id()
-    # Optuna also reports the switches a conditional space sampled (keys without a dot).
-    pairs = [(k, v) for k, v in config.items() if "." in k and v != INACTIVE]
-    data = apply_overrides(base_spec, pairs)
-    data["run"].update(
-        name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
-    )
-    data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
+    data = trial_spec_data(config, context, base_spec, trial_id, seed, train_storage)
     spec = spec_from_dict(data, f"sweep {context.name} trial {trial_id}")
     tags = {TAG_FAMILY: spec.loss.name, TAG_STAGE: STAGE_SEARCH}
     title = f"{spec.loss.name}-{trial_id}"  # what the MLflow UI lists: family and trial

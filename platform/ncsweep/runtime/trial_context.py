@@ -13,15 +13,27 @@ from pathlib import Path
 from typing import Any
 
 from .. import metric_keys as keys
+from ..config import apply_overrides
 from ..plan.objectives import ACCURACY, NC_STEPS, nc_steps
 from ..tracking import TAG_TRIAL
 
-__all__ = ["REPORT_TIME_MS", "TRIAL_PREFIX", "TUNE_KEYS", "TrialContext", "tune_result"]
+__all__ = [
+    "INACTIVE",
+    "REPORT_TIME_MS",
+    "TRIAL_PREFIX",
+    "TUNE_KEYS",
+    "TrialContext",
+    "trial_spec_data",
+    "tune_result",
+]
 
 TRIAL_PREFIX = "trial_"
 # A report's own wall-clock time (ms): a stopped trial's run ends there to the millisecond
 # (Tune's ``timestamp`` is whole seconds, which can fall before the run's start).
 REPORT_TIME_MS = "report_time_ms"
+# A parameter a trial's config does not have (its condition is off): the value Tune's basic
+# generator needs for it (``schedulers.population_search``); the trial skips it.
+INACTIVE = "ncsweep:inactive"
 
 
 @dataclass(frozen=True)
@@ -79,6 +91,27 @@ TUNE_KEYS = (
     keys.EPOCH,
     *keys.VAL_HEADLINE,
 )
+
+
+def trial_spec_data(
+    config: dict[str, Any],
+    context: TrialContext,
+    base_spec: dict[str, Any],
+    trial_id: str,
+    seed: int,
+    train_storage: str,
+) -> dict[str, Any]:
+    """A trial's spec as a dict: ``config``'s sampled ``{dotted spec key: value}`` over the
+    family's ``base_spec``, the run named ``trial_id`` in ``context.name``'s experiment,
+    seeded with ``seed``, its Ray Train checkpoints under ``train_storage``."""
+    # Optuna also reports the switches a conditional space sampled (keys without a dot).
+    pairs = [(k, v) for k, v in config.items() if "." in k and v != INACTIVE]
+    data = apply_overrides(base_spec, pairs)
+    data["run"].update(
+        name=trial_id, experiment=context.name, seed=seed, storage_path=train_storage
+    )
+    data.setdefault("eval", {})["test"] = False  # a trial never reads the test split
+    return data
 
 
 def tune_result(

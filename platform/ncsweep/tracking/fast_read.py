@@ -31,31 +31,19 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .store import ExperimentRecord, History, MetricPoint, RunNotFound, RunRecord, TrackingStore
+from .run_search import collect_pages, run_filter
+from .store import (
+    ExperimentRecord,
+    History,
+    MetricPoint,
+    RunNotFound,
+    RunRecord,
+    TrackingStore,
+    descending_metric,
+    newest_first,
+)
 
-__all__ = ["PAGE", "FastReadStore", "run_filter", "run_order", "serves"]
-
-PAGE = 50_000  # the most runs MLflow returns in one search
-
-
-def run_filter(tags: dict[str, str] | None, status: str | None) -> str:
-    """MLflow's filter string for runs with all ``tags`` (and ``status``)."""
-    terms = [f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items()]
-    if status is not None:
-        terms.append(f"attributes.status = '{status}'")
-    return " and ".join(terms)
-
-
-def run_order(descending_by: str | None) -> list[str] | None:
-    """MLflow's ``order_by`` for ``descending_by`` (``store.TrackingStore.search_runs``)."""
-    if descending_by is None:
-        return None
-    if descending_by == "start_time":
-        return ["attributes.start_time DESC"]
-    kind, _, key = descending_by.partition(".")
-    if kind != "metrics" or not key:
-        raise ValueError(f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'")
-    return [f"metrics.`{key}` DESC"]
+__all__ = ["FastReadStore", "serves"]
 
 
 def serves(uri: str) -> bool:
@@ -65,10 +53,6 @@ def serves(uri: str) -> bool:
 
 class _Unserved(Exception):
     """This read goes to MLflow's own client."""
-
-
-def _newest_first(runs: list[RunRecord]) -> list[RunRecord]:
-    return sorted(runs, key=lambda r: (-(r.start_ms or 0), r.run_id))
 
 
 class FastReadStore(TrackingStore):
@@ -112,15 +96,9 @@ class FastReadStore(TrackingStore):
         descending_by: str | None = None,
         max_results: int | None = None,
     ) -> list[RunRecord]:
-        if descending_by not in (None, "start_time"):
-            return self.full.search_runs(
-                experiment_id,
-                tags,
-                status=status,
-                descending_by=descending_by,
-                max_results=max_results,
-            )
         try:
+            if descending_metric(descending_by) is not None:
+                raise _Unserved
             runs = self._reader().search_runs(experiment_id, tags or {}, status, max_results)
         except _Unserved:
             return self.full.search_runs(
@@ -268,14 +246,13 @@ class _Rest:
     def search_runs(
         self, experiment_id: str, tags: dict[str, str], status: str | None, limit: int | None
     ) -> list[RunRecord]:
-        runs: list[RunRecord] = []
-        token = None
-        while True:
+
+        def fetch(size: int, token: str | None) -> tuple[list[RunRecord], str | None]:
             body: dict[str, Any] = {
                 "experiment_ids": [experiment_id],
                 "filter": run_filter(tags, status),
                 "run_view_type": "ACTIVE_ONLY",
-                "max_results": min(limit - len(runs), PAGE) if limit else PAGE,
+                "max_results": size,
                 "order_by": ["attributes.start_time DESC"],
             }
             if token:
@@ -283,10 +260,9 @@ class _Rest:
             page = self._call("runs/search", body=body)
             if page is None:
                 raise _Unserved
-            runs.extend(_rest_run(run) for run in page.get("runs", []))
-            token = page.get("next_page_token")
-            if not token or (limit and len(runs) >= limit):
-                return _newest_first(runs)
+            return [_rest_run(run) for run in page.get("runs", [])], page.get("next_page_token")
+
+        return newest_first(collect_pages(fetch, limit))
 
 
 class _Sqlite:
@@ -346,7 +322,7 @@ class _Sqlite:
         if status is not None:
             where.append("r.status = ?")
             args.append(status)
-        return _newest_first(self._runs(" and ".join(where), args, active_only=True))
+        return newest_first(self._runs(" and ".join(where), args, active_only=True))
 
     def _runs(self, where: str, args: list[Any], active_only: bool) -> list[RunRecord]:
         if active_only:

@@ -27,6 +27,8 @@ from .store import (
     RunRecord,
     TrackingError,
     TrackingStore,
+    descending_metric,
+    newest_first,
 )
 
 __all__ = ["MemoryStore", "drop_memory_store", "memory_store"]
@@ -168,15 +170,9 @@ class MemoryStore(TrackingStore):
                 and all(run.record.tags.get(k) == v for k, v in (tags or {}).items())
                 and (status is None or run.record.status == status)
             ]
-        # newest first, ties by run id (MLflow's natural order)
-        found.sort(key=lambda r: r.run_id)
-        found.sort(key=lambda r: r.start_ms, reverse=True)
-        if descending_by not in (None, "start_time"):
-            kind, _, key = descending_by.partition(".")
-            if kind != "metrics" or not key:
-                raise ValueError(
-                    f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'"
-                )
+        found = newest_first(found)
+        key = descending_metric(descending_by)
+        if key is not None:
             found.sort(key=lambda r: (key in r.metrics, r.metrics.get(key, 0.0)), reverse=True)
         return found[:max_results] if max_results else found
 

@@ -14,9 +14,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from . import mlflow_history
-from .fast_read import PAGE
-from .fast_read import run_filter as _filter
-from .fast_read import run_order as _order
+from .run_search import collect_pages
+from .run_search import run_filter as _filter
+from .run_search import run_order as _order
 from .store import (
     ExperimentRecord,
     History,
@@ -105,20 +105,18 @@ class MlflowStore(TrackingStore):
         max_results: int | None = None,
     ) -> list[RunRecord]:
         query, order = _filter(tags, status), _order(descending_by)
-        runs: list[RunRecord] = []
-        token = None
-        while True:
+
+        def fetch(size: int, token: str | None) -> tuple[list[RunRecord], str | None]:
             page = self.client.search_runs(
                 [experiment_id],
                 filter_string=query,
                 order_by=order,
-                max_results=min(max_results - len(runs), PAGE) if max_results else PAGE,
+                max_results=size,
                 page_token=token,
             )
-            runs.extend(run_record(run) for run in page)
-            token = page.token
-            if not token or (max_results and len(runs) >= max_results):
-                return runs
+            return [run_record(run) for run in page], page.token
+
+        return collect_pages(fetch, max_results)
 
     def set_status(self, run_id: str, status: str) -> None:
         self.client.update_run(run_id, status=status)

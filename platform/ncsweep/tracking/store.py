@@ -35,6 +35,8 @@ __all__ = [
     "RunRecord",
     "TrackingError",
     "TrackingStore",
+    "descending_metric",
+    "newest_first",
 ]
 
 History = dict[str, dict[str, list[tuple[int, float]]]]
@@ -87,6 +89,22 @@ class RunRecord:
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+
+
+def newest_first(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """``runs`` in search order: start time descending, then run id (MLflow's natural order)."""
+    return sorted(runs, key=lambda r: (-(r.start_ms or 0), r.run_id))
+
+
+def descending_metric(descending_by: str | None) -> str | None:
+    """The metric key of ``descending_by="metrics.<key>"``; None for the default order
+    (None or ``"start_time"``); a ValueError naming the allowed values otherwise."""
+    if descending_by in (None, "start_time"):
+        return None
+    kind, _, key = descending_by.partition(".")
+    if kind != "metrics" or not key:
+        raise ValueError(f"descending_by={descending_by!r}: 'start_time' or 'metrics.<key>'")
+    return key
 
 
 class TrackingStore(abc.ABC):
