@@ -276,6 +276,8 @@ class ExperimentSpec(_Spec):
 
     @model_validator(mode="after")
     def _schedule_changes_hyperparameters(self) -> ExperimentSpec:
+        if not self.hyperparameter_schedule:  # the loss options' registry imports torch
+            return self
         allowed = hyperparameter_values(self)
         steps = [entry.step for entry in self.hyperparameter_schedule]
         if steps != sorted(set(steps)):

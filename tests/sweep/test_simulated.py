@@ -19,7 +19,7 @@ from ncsweep.plan.objectives import NC_STEPS, nc_steps
 from ncsweep.plan.presets import load_preset
 from ncsweep.plan.sweep_config import SweepConfig
 from ncsweep.runtime.simulated import SIMULATED_TAG, SyntheticCurve, simulated_spec
-from ncsweep.runtime.trial_context import TUNE_KEYS, tune_result
+from ncsweep.runtime.trial_context import REPORT_TIME_MS, TUNE_KEYS, tune_result
 from ncsweep.status import RunState
 from ncsweep.sweep import run_sweep
 from ncsweep.sweep.leaderboard import find_parent
@@ -104,7 +104,9 @@ def test_tune_keeps_what_its_readers_read_not_every_metric():
         keys.STEP: curve.total,
     }
     result = tune_result(metrics, "mean", ("eval/probes/acc/probe",))
-    assert set(result) <= {*TUNE_KEYS, "eval/probes/acc/probe"}
+    # and the report's own time, where a stopped trial's run ends
+    assert set(result) <= {*TUNE_KEYS, REPORT_TIME_MS, "eval/probes/acc/probe"}
+    assert isinstance(result[REPORT_TIME_MS], int)
     assert result[keys.VAL_ACC1] == metrics[keys.VAL_ACC1] and result[keys.EVALUATION] == 10
     assert result.get(NC_STEPS) == nc_steps(metrics, "mean")  # from the NC keys Tune no longer gets
     assert result["eval/probes/acc/probe"] is None
