@@ -125,7 +125,7 @@ def sweep_constraint_list(uri: str, sweep: str) -> list[Constraint]:
     """The constraints sweep ``sweep`` ran with, from its parent run's params (its
     ``constraint`` list, and the ``nc-at-accuracy`` objective's floor)."""
     _, parent = find_parent(uri, sweep)
-    params = open_store(uri).get_run(parent).params
+    params = open_store(uri, read_only=True).get_run(parent).params
     # MLflow stores the list param as its Python repr
     texts = ast.literal_eval(params.get("constraint", "[]") or "[]")
     return sweep_constraints(
