@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
     model_serializer,
@@ -132,8 +133,8 @@ class LossSpec(_Spec):
         return {"name": name, **({"module": module} if module else {}), **checked}
 
     @model_serializer(mode="wrap")
-    def _without_empty_module(self, handler: Any) -> dict[str, Any]:
-        out = handler(self)
+    def _without_empty_module(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
         if out.get("module") is None:
             out.pop("module", None)
         return out
@@ -301,8 +302,8 @@ class ExperimentSpec(_Spec):
         return self
 
     @model_serializer(mode="wrap")
-    def _without_empty_schedule(self, handler: Any) -> dict[str, Any]:
-        out = handler(self)
+    def _without_empty_schedule(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
         if not out.get("hyperparameter_schedule"):
             out.pop("hyperparameter_schedule", None)
         return out

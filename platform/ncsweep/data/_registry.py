@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..registry import Registry, options_from_signature
 from .bundle import DataBundle, DatasetNotFoundError
@@ -40,6 +40,7 @@ __all__ = [
 _COMMON = ("root", "views", "augment", "seed")
 _ON_DEVICE = "on_device"  # optional common parameter: the builder supports augment_on=device
 AUGMENT_ON = ("auto", "device", "loader")
+_Builder = TypeVar("_Builder", bound=Callable[..., DataBundle])
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ DATASETS: Registry[_Entry] = Registry("dataset")
 
 def register_dataset(
     name: str, *, remote_paths: Sequence[str] = (), streams: bool = False
-) -> Callable:
+) -> Callable[[_Builder], _Builder]:
     """Register a dataset builder under ``name``.
 
     Args:
@@ -65,7 +66,7 @@ def register_dataset(
             root is passed unchanged, never copied into the cache.
     """
 
-    def decorator(build: Callable[..., DataBundle]) -> Callable[..., DataBundle]:
+    def decorator(build: _Builder) -> _Builder:
         params = inspect.signature(build).parameters
         missing = [p for p in _COMMON if p not in params]
         if missing:
@@ -123,7 +124,7 @@ def create_dataset(
     views: int = 1,
     augment: bool = True,
     augment_on: str = "loader",
-    imbalance: dict | None = None,
+    imbalance: dict[str, Any] | None = None,
     seed: int = 0,
     cache_dir: str | None = None,
     **options: Any,
@@ -165,8 +166,8 @@ def create_dataset(
     options = DATASETS.validate_options(name, options).given()
     if isinstance(views, bool) or not isinstance(views, int) or views < 1:
         raise ValueError(f"views must be an integer >= 1, got {views!r}")
-    imbalance = validate_imbalance(imbalance)
-    if entry.streams and imbalance is not None:
+    long_tail = validate_imbalance(imbalance)
+    if entry.streams and long_tail is not None:
         raise ValueError(
             f"dataset {name!r} is streamed from shards and cannot be long-tailed on the fly; "
             "drop data.imbalance, or write shards from a long-tailed ImageFolder"
@@ -179,6 +180,6 @@ def create_dataset(
         options[_ON_DEVICE] = True
     bundle = entry.build(root=root, views=views, augment=augment, seed=seed, **options)
     bundle.name = name
-    if imbalance is not None:
-        bundle = apply_imbalance(bundle, seed=seed, **imbalance)
+    if long_tail is not None:
+        bundle = apply_imbalance(bundle, seed=seed, **long_tail)
     return bundle

@@ -35,8 +35,8 @@ class UnsafePickleError(ValueError):
 _PLAIN_DTYPE_KINDS = "biuf"
 
 
-def _plain_dtype(spec: Any, *args: Any) -> np.dtype:
-    dtype = np.dtype(spec, *args)
+def _plain_dtype(spec: Any, *args: Any) -> np.dtype[np.generic]:
+    dtype: np.dtype[np.generic] = np.dtype(spec, *args)
     if dtype.kind not in _PLAIN_DTYPE_KINDS or dtype.fields is not None:
         raise UnsafePickleError(f"array dtype {dtype!s} is not a plain numeric dtype")
     return dtype

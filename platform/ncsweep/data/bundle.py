@@ -7,7 +7,12 @@ from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-__all__ = ["DataBundle", "DatasetNotFoundError"]
+__all__ = ["DataBundle", "DatasetNotFoundError", "Sample"]
+
+#: One sample ``(x, y)``: ``x`` the image as the split's transform leaves it (a C×H×W or
+#: V×C×H×W tensor for every registered builder; a PIL image for an ``ImageArrayDataset``
+#: without a transform), ``y`` the int class index.
+Sample = tuple[object, int]
 
 
 class DatasetNotFoundError(ValueError):
@@ -43,18 +48,18 @@ class DataBundle:
     ``train_eval`` streams the train samples in their written order.
     """
 
-    train: Dataset
-    train_eval: Dataset
-    val: Dataset
+    train: Dataset[Sample]
+    train_eval: Dataset[Sample]
+    val: Dataset[Sample]
     num_classes: int
     input_shape: tuple[int, int, int]
     class_counts: list[int]
     name: str
-    test: Dataset | None = None
+    test: Dataset[Sample] | None = None
     no_test_reason: str | None = None
     val_from_train: bool = True
 
-    def require_test(self) -> Dataset:
+    def require_test(self) -> Dataset[Sample]:
         """``test``, or a ``ValueError`` saying why this dataset has none."""
         if self.test is None:
             raise ValueError(

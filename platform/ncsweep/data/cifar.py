@@ -21,11 +21,12 @@ training loop augments whole batches on its device, with the same distributions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from PIL import Image
 from torch.utils.data import Dataset
 
@@ -35,7 +36,12 @@ from ncsweep.data.augment import BatchPipeline
 from ncsweep.data.in_memory import device_bundle
 from ncsweep.data.remote import default_cache_dir
 from ncsweep.data.splits import check_fraction, stratified_split
-from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS, cifar_transforms
+from ncsweep.data.transforms import (
+    CIFAR10_STATS,
+    CIFAR100_STATS,
+    ImageTransform,
+    cifar_transforms,
+)
 
 __all__ = ["ImageArrayDataset", "build_cifar10", "build_cifar100", "load_cifar"]
 
@@ -50,14 +56,14 @@ _LAYOUTS = {
 }
 
 
-class ImageArrayDataset(Dataset):
+class ImageArrayDataset(Dataset[tuple[torch.Tensor | Image.Image, int]]):
     """uint8 images N×H×W×C in memory, returned through PIL and ``transform``.
 
     ``dataset[i]`` -> ``(transform(PIL image), int label)``; ``targets`` is the N labels.
     """
 
     def __init__(
-        self, data: np.ndarray, targets: Sequence[int], transform: Callable | None
+        self, data: NDArray[np.uint8], targets: Sequence[int], transform: ImageTransform | None
     ) -> None:
         self.data = data
         self.targets = torch.as_tensor(np.asarray(targets), dtype=torch.long)
@@ -66,7 +72,7 @@ class ImageArrayDataset(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor | Image.Image, int]:
         img = Image.fromarray(self.data[index])
         x = self.transform(img) if self.transform is not None else img
         return x, int(self.targets[index])
@@ -136,7 +142,7 @@ def _batch(path: Path) -> tuple[np.ndarray, list[int]]:
 
 def _build(
     name: str,
-    stats,
+    stats: tuple[Sequence[float], Sequence[float]],
     *,
     root: str | None,
     views: int,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from sklearn.datasets import load_digits
 
 from ncsweep.data._registry import DataBundle, register_dataset
@@ -79,16 +80,25 @@ def build_digits(
 
 
 def _device_digits(
-    train_x, train_y, val_x, val_y, test_x, test_y, *, views: int, augment: bool
+    train_x: NDArray[np.float32],
+    train_y: NDArray[np.int64],
+    val_x: NDArray[np.float32],
+    val_y: NDArray[np.int64],
+    test_x: NDArray[np.float32],
+    test_y: NDArray[np.int64],
+    *,
+    views: int,
+    augment: bool,
 ) -> DataBundle:
-    """uint8 0…16 pixels; the pipeline shifts (as ``RandomShift(1)``) and normalises with the
+    """Images N×8×8 float32 in [0, 1], labels N int64 (``digits_splits``) held as
+    uint8 0…16 pixels; the pipeline shifts (as ``RandomShift(1)``) and normalises with the
     train split's statistics, rescaled from [0, 1] to the 0…255 units ``Normalize`` reads."""
     mean, std = float(train_x.mean()), max(float(train_x.std(ddof=1)), 1e-8)
     scale = 16.0 / 255.0
     ops: list[BatchOp] = [RandomCrop((8, 8), (1, 1, 1, 1), fill=0)] if augment else []
     ops.append(Normalize([mean * scale], [std * scale]))
 
-    def raw(x: np.ndarray) -> torch.Tensor:
+    def raw(x: NDArray[np.float32]) -> torch.Tensor:
         return torch.from_numpy(np.rint(x * 16.0).astype(np.uint8))
 
     return device_bundle(

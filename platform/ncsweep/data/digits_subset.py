@@ -11,16 +11,23 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from torch.utils.data import Dataset
 
 from ncsweep.data._registry import DataBundle, register_dataset
+from ncsweep.data.bundle import Sample
 from ncsweep.data.digits import build_digits
 from ncsweep.data.in_memory import TensorImageDataset
 
 __all__ = ["build_digits_subset", "select_classes"]
 
 
-def select_classes(dataset: TensorImageDataset, classes: list[int]) -> TensorImageDataset:
-    """The samples whose label is in ``classes``, relabelled by position in ``classes``."""
+def select_classes(dataset: Dataset[Sample] | None, classes: list[int]) -> TensorImageDataset:
+    """The samples whose label is in ``classes``, relabelled by position in ``classes``.
+
+    ``dataset`` is a split of ``build_digits``: always a ``TensorImageDataset``.
+    """
+    if not isinstance(dataset, TensorImageDataset):
+        raise TypeError(f"select_classes needs a TensorImageDataset, got {type(dataset).__name__}")
     mapping = torch.full((int(dataset.targets.max()) + 1,), -1, dtype=torch.long)
     mapping[torch.as_tensor(classes)] = torch.arange(len(classes))
     keep = torch.nonzero(mapping[dataset.targets] >= 0).flatten()

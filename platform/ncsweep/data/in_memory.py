@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch.utils.data import Dataset
 
-from ncsweep.data.bundle import DataBundle
+from ncsweep.data.bundle import DataBundle, Sample
 from ncsweep.data.transforms import RandomShift
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 
-class TensorImageDataset(Dataset):
+class TensorImageDataset(Dataset[tuple[torch.Tensor, int]]):
     """Images and labels held as tensors.
 
     Args:
@@ -137,10 +137,10 @@ class TensorImageDataset(Dataset):
         return TensorImageDataset(self.images, self._targets, pipeline=fixed)
 
 
-class LabelledSubset(Dataset):
+class LabelledSubset(Dataset[Sample]):
     """``torch.utils.data.Subset`` that keeps a ``targets`` attribute for its samples."""
 
-    def __init__(self, dataset: Dataset, indices: Sequence[int] | torch.Tensor) -> None:
+    def __init__(self, dataset: Dataset[Sample], indices: Sequence[int] | torch.Tensor) -> None:
         self.dataset = dataset
         self.indices = torch.as_tensor(indices, dtype=torch.long)
         self.targets = targets_of(dataset)[self.indices]
@@ -148,11 +148,11 @@ class LabelledSubset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> Sample:
         return self.dataset[int(self.indices[index])]
 
 
-def targets_of(dataset: Dataset) -> torch.Tensor:
+def targets_of(dataset: Dataset[Sample]) -> torch.Tensor:
     """The labels of a dataset with a ``targets`` attribute, as a long tensor."""
     targets = getattr(dataset, "targets", None)
     if targets is None:
@@ -160,10 +160,13 @@ def targets_of(dataset: Dataset) -> torch.Tensor:
     return torch.as_tensor(targets, dtype=torch.long)
 
 
-def subset(dataset: Dataset, indices: torch.Tensor) -> Dataset:
+def subset(dataset: Dataset[Sample], indices: torch.Tensor) -> Dataset[Sample]:
     """``dataset.subset(indices)`` when it has one (keeps batched fetching), else a wrapper."""
     own = getattr(dataset, "subset", None)
-    return own(indices) if callable(own) else LabelledSubset(dataset, indices)
+    if not callable(own):
+        return LabelledSubset(dataset, indices)
+    picked: Dataset[Sample] = own(indices)
+    return picked
 
 
 def in_memory_bundle(

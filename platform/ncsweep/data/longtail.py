@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, TypedDict
 
 import torch
 
@@ -24,6 +25,7 @@ from ncsweep.data.in_memory import subset, targets_of
 
 __all__ = [
     "PROFILES",
+    "Imbalance",
     "apply_imbalance",
     "long_tail_counts",
     "long_tail_indices",
@@ -34,7 +36,14 @@ PROFILES = ("exp", "step")
 _KEYS = ("ratio", "profile")
 
 
-def validate_imbalance(imbalance: dict | None) -> dict | None:
+class Imbalance(TypedDict):
+    """A checked ``data.imbalance``: the long tail's ratio in (0, 1] and its profile."""
+
+    ratio: float
+    profile: str
+
+
+def validate_imbalance(imbalance: dict[str, Any] | None) -> Imbalance | None:
     """Check ``{"ratio": r, "profile": "exp" | "step"}``; ``None`` stays ``None``.
 
     ``profile`` defaults to ``"exp"``. Raises ``ValueError`` naming the allowed values.

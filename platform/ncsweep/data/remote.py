@@ -17,9 +17,15 @@ import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ncsweep.data.bundle import DatasetNotFoundError
 from ncsweep.redact import redact_text
+
+if TYPE_CHECKING:
+    # fsspec ships no annotations (pyproject's ignore_missing_imports): the name documents
+    # what is returned, mypy sees it as Any
+    from fsspec import AbstractFileSystem
 
 __all__ = ["UnsafeKeyError", "default_cache_dir", "filesystem", "is_remote", "materialize"]
 
@@ -69,7 +75,7 @@ def _shown_endpoint() -> str:
     return redact_text(endpoint) if endpoint else "the default AWS endpoint"
 
 
-def _filesystem():
+def _filesystem() -> AbstractFileSystem:
     import s3fs
 
     endpoint = _endpoint()
@@ -79,7 +85,7 @@ def _filesystem():
     return s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True)
 
 
-def filesystem(url: str):
+def filesystem(url: str) -> tuple[AbstractFileSystem, str]:
     """``(fsspec filesystem, path)`` for a local path, ``file://`` or ``s3://`` URL.
 
     ``s3://`` gets the endpoint of the environment (as :func:`materialize` does); anything
@@ -104,7 +110,7 @@ def _unreadable(uri: str, err: Exception) -> DatasetNotFoundError:
 
 
 def materialize(
-    uri: str, paths: Sequence[str], *, cache_dir: str | os.PathLike | None = None
+    uri: str, paths: Sequence[str], *, cache_dir: str | os.PathLike[str] | None = None
 ) -> str:
     """Mirror ``uri/<path>`` for each of ``paths`` into the cache; return the local root.
 

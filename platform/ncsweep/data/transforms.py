@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from PIL import Image
 from torchvision import transforms as T
 
 __all__ = [
     "CIFAR10_STATS",
     "CIFAR100_STATS",
     "IMAGENET_STATS",
+    "ImageTransform",
     "MultiView",
     "RandomShift",
     "cifar_transforms",
@@ -25,6 +27,12 @@ __all__ = [
 CIFAR10_STATS = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 CIFAR100_STATS = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+#: A per-sample transform: a PIL image (or a uint8 C×H×W tensor) -> a float C×H×W tensor
+#: (V×C×H×W under ``MultiView``).
+ImageTransform = Callable[[Image.Image | torch.Tensor], torch.Tensor]
+#: One step of a torchvision pipeline before ``ToTensor``: image in, image out.
+_Step = Callable[[Image.Image | torch.Tensor], Image.Image | torch.Tensor]
 
 
 class RandomShift:
@@ -67,18 +75,23 @@ class RandomShift:
 class MultiView:
     """Apply ``transform`` ``views`` times independently and stack: one image -> V×C×H×W."""
 
-    def __init__(self, transform: Callable, views: int) -> None:
+    def __init__(self, transform: ImageTransform, views: int) -> None:
         self.transform = transform
         self.views = views
 
-    def __call__(self, img):
+    def __call__(self, img: Image.Image | torch.Tensor) -> torch.Tensor:
         return torch.stack([self.transform(img) for _ in range(self.views)])
 
     def __repr__(self) -> str:
         return f"MultiView({self.transform!r}, views={self.views})"
 
 
-def _train_pipeline(augmentation: list, stats, views: int, to_tensor=None) -> Callable:
+def _train_pipeline(
+    augmentation: list[_Step],
+    stats: tuple[Sequence[float], Sequence[float]],
+    views: int,
+    to_tensor: ImageTransform | None = None,
+) -> ImageTransform:
     to_tensor = to_tensor or T.ToTensor()
     single = T.Compose([*augmentation, to_tensor, T.Normalize(*stats)])
     return single if views == 1 else MultiView(single, views)
@@ -86,7 +99,7 @@ def _train_pipeline(augmentation: list, stats, views: int, to_tensor=None) -> Ca
 
 def cifar_transforms(
     stats: tuple[Sequence[float], Sequence[float]], *, views: int, augment: bool, size: int = 32
-) -> tuple[Callable, Callable]:
+) -> tuple[ImageTransform, ImageTransform]:
     """(train, eval) transforms for 32×32 PIL images.
 
     One view: RandomCrop(32, padding=4) + horizontal flip. Several views (SupCon):
@@ -94,7 +107,7 @@ def cifar_transforms(
     RandomGrayscale(0.2). Both end with ToTensor + Normalize(stats).
     """
     if not augment:
-        aug: list = []
+        aug: list[_Step] = []
     elif views == 1:
         aug = [T.RandomCrop(size, padding=4), T.RandomHorizontalFlip()]
     else:
@@ -110,7 +123,7 @@ def cifar_transforms(
 
 def imagenet_transforms(
     *, views: int, augment: bool, size: int = 224, resize: int = 256, from_tensor: bool = False
-) -> tuple[Callable, Callable]:
+) -> tuple[ImageTransform, ImageTransform]:
     """(train, eval) transforms for ImageNet-style PIL images.
 
     Train: RandomResizedCrop(size) + flip (several views add SupCon's colour augmentation,
@@ -119,7 +132,7 @@ def imagenet_transforms(
     the input is a uint8 C×H×W tensor (decoded on the GPU), scaled to [0, 1] instead of
     ToTensor, so the whole pipeline runs on the tensor's device.
     """
-    center = [T.Resize(resize), T.CenterCrop(size)]
+    center: list[_Step] = [T.Resize(resize), T.CenterCrop(size)]
     if not augment:
         aug = center
     elif views == 1:
