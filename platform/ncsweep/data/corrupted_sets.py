@@ -18,6 +18,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -48,7 +49,11 @@ class CleanSource:
     to_input: Callable[[np.ndarray], torch.Tensor]
 
 
-def _digits(root, seed, options, split) -> CleanSource:
+#: builder(root, seed, options, split) of a dataset's clean train or test split
+_CleanBuilder = Callable[[str | None, int, dict[str, Any], str], CleanSource]
+
+
+def _digits(root: str | None, seed: int, options: dict[str, Any], split: str) -> CleanSource:
     from ncsweep.data.digits import digits_splits
 
     train, _, test = digits_splits(seed, options.get("val_fraction", 0.2))
@@ -62,8 +67,8 @@ def _digits(root, seed, options, split) -> CleanSource:
     return CleanSource(np.round(x * 255).astype(np.uint8)[..., None], y, to_input)
 
 
-def _cifar(name: str):
-    def build(root, seed, options, split) -> CleanSource:
+def _cifar(name: str) -> _CleanBuilder:
+    def build(root: str | None, seed: int, options: dict[str, Any], split: str) -> CleanSource:
         from ncsweep.data.cifar import load_cifar
         from ncsweep.data.transforms import CIFAR10_STATS, CIFAR100_STATS
 
@@ -84,7 +89,7 @@ def _cifar(name: str):
 
 
 # dataset name -> builder(root, seed, options, split) of its clean train or test split
-CLEAN_SOURCES: dict[str, Callable[..., CleanSource]] = {
+CLEAN_SOURCES: dict[str, _CleanBuilder] = {
     "digits": _digits,
     "cifar10": _cifar("cifar10"),
     "cifar100": _cifar("cifar100"),
@@ -92,7 +97,12 @@ CLEAN_SOURCES: dict[str, Callable[..., CleanSource]] = {
 
 
 def clean_source(
-    name: str, *, root: str | None, seed: int, options: dict | None = None, split: str = "test"
+    name: str,
+    *,
+    root: str | None,
+    seed: int,
+    options: dict[str, Any] | None = None,
+    split: str = "test",
 ) -> CleanSource:
     """The clean ``test`` or ``train`` split of dataset ``name`` (see :data:`CLEAN_SOURCES`):
     the dataset's test split (digits: its fixed held-out part, CIFAR: the official test
@@ -119,7 +129,7 @@ def generated_set(
     base = Path(cache_dir or default_cache_dir().parent / "corruptions").expanduser()
     path = base / f"{digest}-{name}-{severity}-{seed}-v{_VERSION}.npy"
     if path.is_file():
-        cached = np.load(path)
+        cached: np.ndarray = np.load(path)
         if cached.shape == source.images.shape:
             return cached
     out = corrupt_images(source.images, name, severity, seed)

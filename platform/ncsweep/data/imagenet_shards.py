@@ -14,9 +14,11 @@ numbers are wanted.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ncsweep.data._registry import DataBundle, DatasetNotFoundError, register_dataset
 from ncsweep.data.shards import HOW, ShardedImageDataset, read_index, resolve_decode
-from ncsweep.data.transforms import imagenet_transforms
+from ncsweep.data.transforms import ImageTransform, imagenet_transforms
 
 __all__ = ["NO_TEST", "build_imagenet_shards"]
 
@@ -61,7 +63,9 @@ def build_imagenet_shards(
         from_tensor=device != "cpu",
     )
 
-    def split(index: dict, transform, shuffle: bool) -> ShardedImageDataset:
+    def split(
+        index: dict[str, Any], transform: ImageTransform, shuffle: bool
+    ) -> ShardedImageDataset:
         return ShardedImageDataset(
             root,
             index["split"],
