@@ -110,4 +110,8 @@ def test_tune_keeps_what_its_readers_read_not_every_metric():
     assert result[keys.VAL_ACC1] == metrics[keys.VAL_ACC1] and result[keys.EVALUATION] == 10
     assert result.get(NC_STEPS) == nc_steps(metrics, "mean")  # from the NC keys Tune no longer gets
     assert result["eval/probes/acc/probe"] is None
+    # a pareto sweep's objectives name the NC steps themselves: the computed value stays
+    counted = {**metrics, keys.TOTAL_STEPS: curve.total}
+    pareto = tune_result(counted, "mean", (keys.VAL_ACC1, NC_STEPS))
+    assert pareto[NC_STEPS] == nc_steps(counted, "mean") is not None
     assert len(metrics) > 4 * len(result)

@@ -131,6 +131,6 @@ def tune_result(
     value = nc_steps(metrics, nc_metric)
     if value is not None:
         result[NC_STEPS] = value
-    for key in objectives:
-        result[key] = metrics.get(key)
+    for key in objectives:  # the NC objective computed above stays
+        result.setdefault(key, metrics.get(key))
     return result
