@@ -46,7 +46,7 @@ def require_own_name(
 ) -> bool:
     """Whether MLflow at ``uri`` has a parent run of ``name`` (a ``kind`` run); raise
     SpecError (exit 2) when it belongs to another storage, naming both."""
-    store = open_store(uri)
+    store = open_store(uri, read_only=True)  # creates nothing: a refused sweep leaves no trace
     experiment = store.get_experiment(name)
     if experiment is None:
         return False

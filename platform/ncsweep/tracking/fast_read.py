@@ -289,6 +289,8 @@ class _Sqlite:
             connection.close()
 
     def get_experiment(self, name: str) -> ExperimentRecord | None:
+        if not self.path.exists():  # holds nothing; a read must not create it (MLflow would)
+            return None
         rows = self._query(
             "select experiment_id, name, lifecycle_stage, creation_time from experiments "
             "where name = ?",
