@@ -121,6 +121,8 @@ def test_killed_driver_resumes_from_s3_without_losing_or_repeating_trials(
             "eval.val_nc=false",
             "--confirm-top",
             "0",  # the search's resume (test_sweep_confirm.py resumes a confirmation)
+            "--keep-checkpoints",
+            "final",  # every trial's checkpoints are checked below (retention: test_retention)
             *common,
         ],
         env=env,
