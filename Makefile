@@ -16,6 +16,9 @@ export DO_NOT_TRACK := 1
 .PHONY: venv test test-fast lint bench sweep clean
 
 FAST_TIER := not (ray or mlflow or s3 or browser or cluster or slow)
+# Two xdist workers: most of a test's time is one process waiting for another (a Ray trial,
+# a CLI subprocess, a server), so two share a 2-core machine well; PYTEST_WORKERS=0 runs serially.
+PYTEST_WORKERS ?= 2
 
 venv: $(STAMP)
 
@@ -27,7 +30,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	sh tests/system_deps.sh
-	$(BIN)/python -m pytest tests --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "$(FAST_TIER)" --durations=25 $(PYTEST_ARGS)

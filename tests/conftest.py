@@ -51,12 +51,25 @@ STARTS = {
 }
 
 
+#: Folders whose tests share package- or session-scoped services of their own (the
+#: two-node cluster; the report's tiny sweep and UI server): one xdist worker runs each.
+SHARED_SERVICES = ("cluster", "report")
+
+
+def _xdist_group(item: pytest.Item) -> str:
+    """``make test`` runs on two xdist workers with ``--dist loadgroup``: a file's tests stay
+    on one worker (its module fixtures start once), and so do the folders above."""
+    folder = item.path.parent.name
+    return folder if folder in SHARED_SERVICES else str(item.path)
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
 def pytest_collection_modifyitems(items):
     # fixturenames is the closure: fixtures used through other fixtures are in it
     for item in items:
         for name in sorted({m for f in item.fixturenames for m in STARTS.get(f, ())}):
             item.add_marker(name)
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
 
 
 class _UnmarkedStartGuard:
