@@ -30,7 +30,8 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	sh tests/system_deps.sh
-	$(BIN)/python -m pytest tests -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m "not serial" -n $(PYTEST_WORKERS) --dist loadgroup --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests -m serial $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "$(FAST_TIER)" --durations=25 $(PYTEST_ARGS)

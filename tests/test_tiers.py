@@ -83,7 +83,8 @@ def fast_tier_expression() -> str:
 
 def tier_markers() -> set[str]:
     pytest_options = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["pytest"]
-    return {m.split(":")[0] for m in pytest_options["ini_options"]["markers"]}
+    declared = {m.split(":")[0] for m in pytest_options["ini_options"]["markers"]}
+    return declared - {"serial"}  # where a test runs (outside xdist), not what it starts
 
 
 def test_the_fast_tier_deselects_every_declared_marker():

@@ -131,6 +131,9 @@ def _files_under(*folders: Path) -> list[str]:
     return [str(p) for folder in folders for p in folder.rglob("*") if p.is_file()]
 
 
+# Its DataLoader workers never delivered a batch inside an xdist worker (forked or spawned;
+# alone or not: 600 s), while the same test passes in a plain pytest process: not yet explained.
+@pytest.mark.serial
 def test_streaming_from_s3_writes_nothing_to_local_disk(
     image_folder, bucket, tmp_path, monkeypatch
 ):

@@ -31,12 +31,15 @@ MUTATIONS_ARTIFACT = "pbt/mutations.json"
 
 
 def record_mutations(tracking: dict[str, str], core: TrainingCore) -> bool:
-    """Record ``core``'s restore-time change, if it made one (module docstring); True if so."""
-    change = core.restored_change
-    if change is None:
-        return False
-    uri, run_id = tracking["uri"], tracking["run_id"]
+    """Record ``core``'s lineage of changes (module docstring) when its restore made one or
+    brought one along: a trial that a resumed driver restarts from a mutated checkpoint has
+    just re-logged its first ``spec.yaml`` (``trainer.open_run``), which this replaces again.
+    True if there was anything to record."""
     changes = core.lineage.changes
+    if not changes:
+        return False
+    change = core.restored_change or changes[-1]
+    uri, run_id = tracking["uri"], tracking["run_id"]
     log_text(uri, run_id, json.dumps(changes, indent=1, sort_keys=True), MUTATIONS_ARTIFACT)
     replay = spec_from_dict(core.lineage.replay_spec(core.spec), "the trial's lineage")
     log_text(uri, run_id, dump_spec(replay), "spec.yaml")
