@@ -223,7 +223,7 @@ class SweepSettings(BaseModel):
                 f"scheduler: {self.scheduler} ranks trials by val/acc1 alone; with objective "
                 "pareto use asha (it ranks by dominance) or none"
             )
-        sampler = getattr(self, "sampler", "tpe")  # where the sampler is a setting
+        sampler = self.sampler
         if self.scheduler == "bohb" and sampler != "tpe":
             raise ValueError(
                 f"scheduler: bohb is TPE + HyperBand brackets; it needs sampler tpe, not "

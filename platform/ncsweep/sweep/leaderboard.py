@@ -125,6 +125,11 @@ def sweep_constraint_list(uri: str, sweep: str) -> list[Constraint]:
     """The constraints sweep ``sweep`` ran with, from its parent run's params (its
     ``constraint`` list, and the ``nc-at-accuracy`` objective's floor)."""
     _, parent = find_parent(uri, sweep)
+    return _parent_constraints(uri, parent)
+
+
+def _parent_constraints(uri: str, parent: str) -> list[Constraint]:
+    """:func:`sweep_constraint_list` of the sweep whose parent run is ``parent``."""
     params = open_store(uri, read_only=True).get_run(parent).params
     # MLflow stores the list param as its Python repr
     texts = ast.literal_eval(params.get("constraint", "[]") or "[]")
@@ -203,7 +208,7 @@ def collect_rows(
     parent run), by family and best first by ``objective``."""
     experiment_id, parent = find_parent(uri, sweep)
     rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
-    judge(rows, sweep_constraint_list(uri, sweep) if constraints is None else constraints)
+    judge(rows, _parent_constraints(uri, parent) if constraints is None else constraints)
     goal = as_objective(objective)
     return sorted(rows, key=lambda r: (r.family, tuple(-v for v in rank_key(r, goal)), r.trial_id))
 
