@@ -38,7 +38,11 @@ def test_python_dash_m_ncsweep_is_the_command():
 
 def test_shell_completion_is_offered():
     assert "--install-completion" in ncsweep("--help").stdout
-    done = ncsweep("--show-completion", "bash")
+    # --show-completion takes no value: it names the shell it runs under (the nearest shell
+    # among its parent processes), so run it from bash; `; exit` keeps bash from exec'ing
+    # python in its place, which would leave whatever shell started pytest (sh, under make).
+    command = f"{sys.executable} -m ncsweep --show-completion; exit $?"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "COMP_WORDS" in done.stdout and "complete " in done.stdout
 
