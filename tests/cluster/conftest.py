@@ -195,6 +195,7 @@ class Cluster:
     processes: list = field(default_factory=list)
     worker_cmd: list = field(default_factory=list)
     worker: subprocess.Popen | None = None
+    lost_nodes: set = field(default_factory=set)
 
     def nodes(self) -> list[dict]:
         """Alive nodes from the state API: node_id, node_ip, resources_total, is_head_node."""
@@ -220,14 +221,59 @@ class Cluster:
     def kill_worker(self) -> None:
         """Lose node 2 at once (SIGKILL to its raylet, its workers and everything else
         ``ray start`` started): what a dead machine or a spot reclaim without notice does."""
+        self.lost_nodes.add(self.worker_node_id())
         _stop(self.worker, signal.SIGKILL)
         self.processes.remove(self.worker)
         self.worker = None
 
     def start_worker(self) -> None:
-        """Node 2 (again): joins the head, declares ``worker_node``; waits until alive."""
+        """Node 2 (again): joins the head, declares ``worker_node``; waits until alive (a
+        new node: the GCS lists a killed one as alive until its health checks fail)."""
         log = self.root / "worker.log"
-        self.worker = _launch(self, self.worker_cmd, log, lambda: len(self.nodes()) == 2, "node 2")
+
+        def joined() -> bool:
+            return any(
+                WORKER_RESOURCE in n.get("resources_total", {})
+                and n["node_id"] not in self.lost_nodes
+                for n in self.nodes()
+            )
+
+        self.worker = _launch(self, self.worker_cmd, log, joined, "node 2")
+
+    def wait_on_job(self, submission_id: str, check, what: str, timeout: float):
+        """Poll ``check()`` (exceptions count as not yet) until it returns something truthy
+        while job ``submission_id`` runs; fail at once if the job ends first, or after
+        ``timeout``, with what a person needs to see why: the job's status and log tail,
+        the alive nodes and the head's and node 2's logs."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                value = check()
+            except Exception:  # the sweep's experiment or runs do not exist yet
+                value = None
+            if value:
+                return value
+            status = self.job("status", submission_id, timeout=120).stdout
+            ended = any(word in status for word in ("SUCCEEDED", "FAILED", "STOPPED"))
+            if ended or time.time() > deadline:
+                why = "the job ended" if ended else f"not seen in {timeout:.0f} s"
+                pytest.fail(f"{what}: {why}\n{self.diagnosis(submission_id)}")
+            time.sleep(2)
+
+    def diagnosis(self, submission_id: str) -> str:
+        """Job status, its log tail, alive nodes, and the nodes' ``ray start`` logs."""
+        status = self.job("status", submission_id, timeout=120)
+        logs = self.job("logs", submission_id, timeout=120).stdout[-6000:]
+        try:
+            nodes = [(n["node_id"][:8], n.get("resources_total")) for n in self.nodes()]
+        except Exception as error:  # the state API is what may be broken
+            nodes = [repr(error)]
+        return (
+            f"--- ray job status {submission_id}:\n{status.stdout}{status.stderr[-2000:]}\n"
+            f"--- job logs (tail):\n{logs}\n--- alive nodes: {nodes}\n"
+            f"--- head.log:\n{_tail(self.root / 'head.log', 2000)}\n"
+            f"--- worker.log:\n{_tail(self.root / 'worker.log', 2000)}"
+        )
 
     def job(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
         """``ray job ARGS`` against this cluster (the client sends the token)."""

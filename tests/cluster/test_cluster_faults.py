@@ -127,7 +127,9 @@ def test_a_second_driver_is_refused_naming_the_first_job_and_deletes_nothing(
         runs = _children(mlflow_pg, "twice")
         return [r for r in runs if client.get_metric_history(r.info.run_id, "val/acc1")]
 
-    _wait_for(a_trial_evaluating, "a trial of the first driver evaluating", 480)
+    two_node_cluster.wait_on_job(
+        "sweep-first", a_trial_evaluating, "a trial of the first driver evaluating", 480
+    )
     holder = read_lease(storage, "twice")
     assert holder is not None and holder.ray_job == "sweep-first", holder
 

@@ -194,19 +194,16 @@ def test_job_stop_then_resume_job_runs_every_trial_once(
     submitted = _submit(two_node_cluster, "sweep-stop", sweep, wait=False)
     assert submitted.returncode == 0, submitted.stderr[-3000:]
 
-    deadline = time.time() + 600
-    finished_before: dict[str, str] = {}
-    while not finished_before:
-        assert time.time() < deadline, "no trial finished in time"
-        time.sleep(1)
-        try:
-            finished_before = {
-                r.data.tags["ncsweep.trial_id"]: r.info.run_id
-                for r in _children(mlflow_pg, "stopme")
-                if r.info.status == "FINISHED"
-            }
-        except Exception:  # the experiment or the parent run does not exist yet
-            pass
+    def finished_trials() -> dict[str, str]:
+        return {
+            r.data.tags["ncsweep.trial_id"]: r.info.run_id
+            for r in _children(mlflow_pg, "stopme")
+            if r.info.status == "FINISHED"
+        }
+
+    finished_before = two_node_cluster.wait_on_job(
+        "sweep-stop", finished_trials, "a finished trial", 480
+    )
     stopped = two_node_cluster.job("stop", "sweep-stop", timeout=300)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
     logs = two_node_cluster.job("logs", "sweep-stop").stdout
