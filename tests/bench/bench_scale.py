@@ -13,7 +13,9 @@ MLflow child runs' start times: the rate at which trials start); Optuna's ``sugg
 and Tune's experiment-state save time (``TuneController.checkpoint``), each call timed in the
 driver; the Optuna journal's and Tune's experiment state's sizes at the end; and
 ``ncsweep sweep --status``, ``ncsweep report`` and ``ncsweep export`` from command to exit
-(``--repeats`` each). Targets (issue 25): the last 500 trials start at least 80 % as fast
+(``--repeats`` each): as after the sweep (its run snapshot, ``sweep/records.py``) and, for
+``--status`` and ``report``, as while it runs (no snapshot: one search of every run); and
+the seconds from the last trial's end to the driver's exit. Targets (issue 25): the last 500 trials start at least 80 % as fast
 as the first 500; driver RSS under 3 GB at 5,000 trials; ``report`` under 60 s and
 ``--status`` under 5 s at 5,000 trials. Printed as a table and written as JSON.
 """
@@ -122,8 +124,9 @@ def _files(root: Path, pattern: str) -> int:
     return sum(p.stat().st_size for p in root.rglob(pattern) if p.is_file())
 
 
-def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int]]:
-    """Trials/s over each successive ``bin_size`` trials by start time; runs; by status."""
+def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int], float]:
+    """Trials/s over each successive ``bin_size`` trials by start time; runs; by status;
+    when the last run ended (epoch s)."""
     from ncsweep.sweep.leaderboard import find_parent
     from ncsweep.tracking import PARENT_TAG, open_store
 
@@ -138,7 +141,8 @@ def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[s
     statuses: dict[str, int] = {}
     for run in runs:
         statuses[run.status] = statuses.get(run.status, 0) + 1
-    return rates, len(runs), statuses
+    last_end = max((run.end_ms or 0) / 1000 for run in runs) if runs else 0.0
+    return rates, len(runs), statuses, last_end
 
 
 def main() -> None:
@@ -186,16 +190,26 @@ def main() -> None:
             sampler = threading.Thread(target=_sample_rss, args=(process.pid, samples, done))
             sampler.start()
             code = process.wait()
+            exited = time.time()
             wall = time.perf_counter() - start
             done.set()
             sampler.join()
             if code != 0:
                 raise SystemExit(f"the driver failed ({code}); its log: {paths['log']}")
             timings = json.loads(Path(paths["timings"]).read_text())
-            rates, runs, statuses = start_rates(uri, args.bin)
+            rates, runs, statuses, last_end = start_rates(uri, args.bin)
+            elsewhere = ["--storage", str(root / "no-snapshot-here")]
             waits = {
                 "status": time_cli(
                     ["sweep", "--status", NAME, "--storage", str(storage)],
+                    REPO / "platform",
+                    uri,
+                    root,
+                    args.repeats,
+                ),
+                # as while the sweep runs: no snapshot, one search of every run
+                "status_from_mlflow": time_cli(
+                    ["sweep", "--status", NAME, *elsewhere, "--tracking-uri", uri],
                     REPO / "platform",
                     uri,
                     root,
@@ -224,6 +238,14 @@ def main() -> None:
                     root,
                     args.repeats,
                 ),
+                "report_from_mlflow": time_cli(
+                    ["report", NAME, *elsewhere, "--out", str(root / "r2.html")]
+                    + ["--dashboards", str(REPO / "dashboards")],
+                    REPO / "platform",
+                    uri,
+                    root,
+                    args.repeats,
+                ),
             }
         finally:
             stop(server)
@@ -233,6 +255,8 @@ def main() -> None:
             "concurrent": args.concurrent,
             "step_s": args.step_s,
             "wall_s": wall,
+            # the driver's end of sweep (verdicts, leaderboard, exports, pruning, snapshot)
+            "after_last_trial_s": exited - last_end,
             "runs": runs,
             "statuses": statuses,
             "trials_per_s_by_500": rates,
@@ -254,6 +278,7 @@ def main() -> None:
         f"{args.trials} simulated trials, {args.concurrent} at once: {wall:.0f} s; runs {statuses}"
     )
     print(f"trials/s by {args.bin}:", " ".join(f"{r:.2f}" for r in rates))
+    print(f"driver exit {result['after_last_trial_s']:.0f} s after the last trial ended")
     if result["last_over_first"] is not None:
         ratio = result["last_over_first"]
         print(f"last/first 500: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)")

@@ -1,7 +1,8 @@
 """Which search to use: each sampler x scheduler on the digits preset, over seeds.
 
 Usage: ``python tests/bench/bench_search.py [--families ce,nonl] [--samplers tpe,random,...]
-[--schedulers asha,none] [--seeds 5] [--trials 12] [--epochs 3] [--out FILE.json]``.
+[--schedulers asha,none,...] [--pairs all|one-factor] [--seeds 5] [--trials 12] [--epochs 3]
+[--out FILE.json]``.
 Not collected by pytest (``make bench`` runs it). Every run is a real ``run_sweep`` (Ray Tune,
 Optuna, MLflow on SQLite), one family at a time, seeds ``0 .. seeds-1``.
 
@@ -12,8 +13,7 @@ stopped counting the steps it ran: ``bench_sweep._completion_curve``) at which i
 best complete trial first reached the target; a run that never reached it is censored at
 its total trial-steps and counted in ``reached``. Reported per method: median and spread
 (min–max) over seeds, and the ratio of medians to the first method (the default, tpe+asha)
-measured in the same run. Schedulers are a parameter: add ``hyperband`` etc. once the
-settings accept them.
+measured in the same run).
 """
 
 from __future__ import annotations
@@ -106,6 +106,18 @@ def summarise(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def methods_of(samplers: list[str], schedulers: list[str], pairs: str) -> list[tuple[str, str]]:
+    """The (sampler, scheduler) pairs to run, the first of each list first."""
+    if pairs == "all":
+        return [(s, h) for s in samplers for h in schedulers]
+    first_sampler, first_scheduler = samplers[0], schedulers[0]
+    return (
+        [(first_sampler, first_scheduler)]
+        + [(s, first_scheduler) for s in samplers[1:]]
+        + [(first_sampler, h) for h in schedulers[1:]]
+    )
+
+
 def table(rows: list[dict], title: str) -> Table:
     out = Table(title=title)
     for column in (
@@ -137,16 +149,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", default="ce,normface,nonl,ntce,scl")
     parser.add_argument("--samplers", default="tpe,random,qmc,gp,cmaes,nsga2")
-    parser.add_argument("--schedulers", default="asha,none")
+    parser.add_argument("--schedulers", default="asha,hyperband,bohb,pbt,pb2,none")
+    parser.add_argument(
+        "--pairs",
+        choices=("all", "one-factor"),
+        default="all",
+        help="all: every sampler x scheduler; one-factor: the first pair (the default), "
+        "each other sampler with the first scheduler, each other scheduler with the first "
+        "sampler (a run 1 + (S-1) + (H-1) pairs long instead of S x H)",
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     families = args.families.split(",")
-    methods = [
-        (s, h) for s in args.samplers.split(",") for h in args.schedulers.split(",")
-    ]  # the first is the baseline of the ratios
+    samplers, schedulers = args.samplers.split(","), args.schedulers.split(",")
+    methods = methods_of(samplers, schedulers, args.pairs)  # the first: the ratios' baseline
     init_ray()
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:

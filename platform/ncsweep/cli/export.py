@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from ..config import SpecError
 from ._app import StorageOption, TrackingOption, app, console, err_console
 from ._help import examples
 from ._options import name_argument
@@ -33,25 +32,16 @@ def export(
     A family with confirmation runs exports its confirmed winner: the best validation mean
     over seeds.
     """
-    from ..defaults import default_storage
-    from ..sweep import collect_rows, export_best, load_state
-    from ..sweep.leaderboard import sweep_objective
-
-    state = None
-    try:
-        state = load_state(default_storage(storage), name)
-    except SpecError:
-        if not tracking_uri:
-            raise
-    uri = tracking_uri or (state.tracking_uri if state else "")  # no state: a URI was given
-    nc_metric = state.nc_metric if state else "mean"
-    objective = state.objective if state else sweep_objective(uri, name)
-    rows = collect_rows(uri, name, nc_metric, objective)
-    want_pareto = pareto if pareto is not None else objective == "pareto"
-    seed = state.seed if state else 0
+    from ..sweep import collect_rows, export_best
     from ..sweep.confirmation import confirmed_results
+    from ..sweep.records import read_named_sweep
 
-    confirmed = confirmed_results(uri, name, objective)
+    sweep = read_named_sweep(name, storage, tracking_uri)
+    uri, objective, records = sweep.uri, sweep.objective, sweep.records
+    rows = collect_rows(uri, name, sweep.nc_metric, objective, records=records)
+    want_pareto = pareto if pareto is not None else objective == "pareto"
+    seed = sweep.state.seed if sweep.state else 0
+    confirmed = confirmed_results(uri, name, objective, records=records)
     written = export_best(
         uri, name, rows, out, seed, pareto=want_pareto, objective=objective, confirmed=confirmed
     )

@@ -237,24 +237,16 @@ def saved_config(
 
 
 def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> None:
-    from ..defaults import default_storage
-    from ..plan.state import load_state
-    from ..sweep.leaderboard import collect_rows, leaderboard_table, nc_steps_table, sweep_objective
+    from ..sweep.confirmation import confirmed_results, print_confirmed
+    from ..sweep.leaderboard import collect_rows, leaderboard_table, nc_steps_table
+    from ..sweep.records import read_named_sweep
 
-    try:
-        state = load_state(default_storage(storage), name)
-    except SpecError:
-        if not tracking_uri:
-            raise
-        state = None
-    uri = tracking_uri or (state.tracking_uri if state else "")  # no state: a URI was given
-    objective = state.objective if state else sweep_objective(uri, name)
-    rows = collect_rows(uri, name, state.nc_metric if state else "mean", objective)
+    sweep = read_named_sweep(name, storage, tracking_uri)
+    objective, records = sweep.objective, sweep.records
+    rows = collect_rows(sweep.uri, name, sweep.nc_metric, objective, records=records)
     console.print(leaderboard_table(rows, f"Leaderboard: {name}", objective))
     console.print(nc_steps_table(rows, objective=objective))
-    from ..sweep.confirmation import confirmed_results, print_confirmed
-
-    confirmed = confirmed_results(uri, name, objective)
+    confirmed = confirmed_results(sweep.uri, name, objective, records=records)
     if confirmed.confirmed:  # a sweep without confirmation runs prints what it always did
         print_confirmed(console, confirmed)
 

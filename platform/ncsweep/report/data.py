@@ -1,7 +1,7 @@
 """Everything a report shows about one sweep, read from MLflow in a handful of requests.
 
-One search for the children (pages of 50,000), one read of the parent, one artifact per
-family (its search space), and metric histories in bulk (``TrackingStore.metric_histories``),
+One read of the sweep's runs (``sweep/records.py``: its snapshot for a finished sweep, else
+one search for the children), one artifact per family (its search space), and metric histories in bulk (``TrackingStore.metric_histories``),
 fetched lazily for the runs and keys a panel asks for and cached.
 """
 
@@ -16,10 +16,12 @@ from typing import Any
 import yaml
 
 from ..config import SpecError
+from ..defaults import default_storage
 from ..plan.objectives import NC_STEPS
 from ..plan.spaces import Param, parse_distribution
 from ..status import RunState, TrialOutcome
-from ..sweep.leaderboard import TrialRow, best_per_family, child_runs, find_parent, row_from_run
+from ..sweep.leaderboard import TrialRow, best_per_family, row_from_run
+from ..sweep.records import SweepRecords, read_sweep
 from ..tracking import (
     TAG_FAILURE,
     History,
@@ -93,6 +95,8 @@ class SweepData:
     trials: list[Trial]
     spaces: dict[str, list[Param]]
     storage: str | None = None
+    #: the sweep's runs as read (confirmation panels read them again from here)
+    records: SweepRecords | None = None
     _histories: History = field(default_factory=dict)
 
     @property
@@ -172,13 +176,16 @@ def _spaces(store: TrackingStore, parent_id: str, families: list[str]) -> dict[s
 
 def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
     """Read sweep ``name`` (running or done); a SpecError if MLflow has no such sweep."""
-    experiment_id, parent_id = find_parent(uri, name)
+    # the snapshot is looked for in the default storage too: one written for another
+    # sweep or server never matches this sweep's parent run (records.py)
+    records = read_sweep(uri, name, storage or default_storage(None))
+    experiment_id, parent = records.experiment_id, records.parent
+    parent_id = parent.run_id
     store = open_store(uri)
-    parent = store.get_run(parent_id)
     config = _parse_config(parent.params)
     nc_metric = str(config.get("nc_metric", "mean"))
     trials = []
-    for run in child_runs(uri, experiment_id, parent_id):
+    for run in records.children():
         row = row_from_run(run, nc_metric)
         trials.append(
             Trial(
@@ -202,6 +209,7 @@ def load_sweep(uri: str, name: str, storage: str | None = None) -> SweepData:
         trials=trials,
         spaces={},
         storage=storage or config.get("storage"),
+        records=records,
     )
     data.spaces = _spaces(store, parent_id, data.families)
     return data

@@ -148,6 +148,7 @@ def prune_checkpoints(
             if run is not None and checkpoint == final and store is not None:
                 if TAG_PRUNED not in run.tags:
                     store.set_tag(run.run_id, TAG_PRUNED, f"keep_checkpoints={policy}")
+                    run.tags[TAG_PRUNED] = f"keep_checkpoints={policy}"  # the caller's copy
     fs.invalidate_cache()
     outcome.after = {top: folder_bytes(fs, f"{root}/{top}") for top in sorted(tops)}
     return outcome

@@ -49,25 +49,19 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from .. import metric_keys as keys
-from ..config import SpecError
 from ..plan.objectives import NC_STEPS, Objective, as_objective
 from ..plan.settings import startup_trials as n_startup_trials
 from ..status import RunState
 from ..tracking import (
-    PARENT_TAG,
     STAGE_CONFIRM,
     STAGE_SEARCH,
     TAG_CONFIRMS,
     TAG_FAMILY,
-    TAG_KIND,
     TAG_SEED,
     TAG_STAGE,
-    TAG_SWEEP,
     TAG_TRIAL,
     RunRecord,
     TrackingStore,
-    open_store,
-    sweep_results,
 )
 from ..uncertainty import (
     Estimate,
@@ -78,6 +72,7 @@ from ..uncertainty import (
     verdict,
 )
 from .leaderboard import PAPER_FIVE, best_per_family, row_from_run
+from .records import SweepRecords, read_sweep
 
 __all__ = [
     "COMPARED",
@@ -275,30 +270,6 @@ class ConfirmedResults:
 
 
 # --- reading --------------------------------------------------------------------------
-
-
-def _store(uri_or_store: str | TrackingStore) -> TrackingStore:
-    return (
-        uri_or_store
-        if isinstance(uri_or_store, TrackingStore)
-        else open_store(uri_or_store, read_only=True)
-    )
-
-
-def _sweep_runs(store: TrackingStore, sweep: str) -> tuple[RunRecord, list[RunRecord]]:
-    """The sweep's parent run (the newest with its tags, like ``leaderboard.find_parent``)
-    and every child run, whatever its stage, but those tagged ``ncsweep.orphaned``."""
-    experiment = store.get_experiment(sweep)
-    parents = (
-        store.search_runs(experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
-        if experiment
-        else []
-    )
-    if experiment is None or not parents:
-        raise SpecError(f"no MLflow sweep run named {sweep!r} at {store.uri}")
-    parent = parents[0]
-    children = store.search_runs(experiment.experiment_id, {PARENT_TAG: parent.run_id})
-    return parent, sweep_results(children)
 
 
 def split_stages(runs: list[RunRecord]) -> tuple[list[RunRecord], list[RunRecord]]:
@@ -529,6 +500,7 @@ def confirmed_results(
     sweep: str,
     objective: str | Objective | None = None,
     reference: str = REFERENCE,
+    records: SweepRecords | None = None,
 ) -> ConfirmedResults:
     """The confirmation stage of sweep ``sweep``, with intervals (module docstring).
 
@@ -541,6 +513,7 @@ def confirmed_results(
         sweep: The sweep's name.
         objective: The sweep's objective; None reads it from the parent run's params.
         reference: The family others are compared with first.
+        records: The sweep's runs, when the caller has read them (``records.read_sweep``).
 
     Returns:
         :class:`ConfirmedResults`; ``families`` empty when no confirmation run finished.
@@ -548,8 +521,8 @@ def confirmed_results(
     Raises:
         SpecError: no sweep of that name in the store.
     """
-    store = _store(uri_or_store)
-    parent, children = _sweep_runs(store, sweep)
+    records = records or read_sweep(uri_or_store, sweep)
+    parent, children = records.parent, records.children(stage=None)
     goal = as_objective(objective or parent.params.get("objective") or "accuracy")
     nc_metric = parent.params.get("nc_metric") or "mean"
     search, confirm = split_stages(children)

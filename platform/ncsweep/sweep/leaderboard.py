@@ -37,14 +37,13 @@ from ..tracking import (
     STAGE_SEARCH,
     TAG_FAMILY,
     TAG_KIND,
-    TAG_STAGE,
     TAG_SWEEP,
     TAG_TRIAL,
     RunRecord,
     find_run,
     open_store,
-    sweep_results,
 )
+from .records import SweepRecords, read_sweep, select_runs
 
 __all__ = [
     "TrialRow",
@@ -125,12 +124,11 @@ def sweep_constraint_list(uri: str, sweep: str) -> list[Constraint]:
     """The constraints sweep ``sweep`` ran with, from its parent run's params (its
     ``constraint`` list, and the ``nc-at-accuracy`` objective's floor)."""
     _, parent = find_parent(uri, sweep)
-    return _parent_constraints(uri, parent)
+    return _parent_constraints(open_store(uri, read_only=True).get_run(parent).params)
 
 
-def _parent_constraints(uri: str, parent: str) -> list[Constraint]:
-    """:func:`sweep_constraint_list` of the sweep whose parent run is ``parent``."""
-    params = open_store(uri, read_only=True).get_run(parent).params
+def _parent_constraints(params: dict[str, str]) -> list[Constraint]:
+    """:func:`sweep_constraint_list` from the sweep's parent run's ``params``."""
     # MLflow stores the list param as its Python repr
     texts = ast.literal_eval(params.get("constraint", "[]") or "[]")
     return sweep_constraints(
@@ -179,11 +177,7 @@ def child_runs(
     runs; None: all), in one search (pages of 50,000). Runs tagged ``ncsweep.orphaned``
     (kept, not the sweep's results: ``tracking.sweep_results``) only with ``orphans``."""
     runs = open_store(uri, read_only=True).search_runs(experiment_id, {PARENT_TAG: parent})
-    if not orphans:
-        runs = sweep_results(runs)
-    if stage is None:
-        return runs
-    return [run for run in runs if run.tags.get(TAG_STAGE, STAGE_SEARCH) == stage]
+    return select_runs(runs, stage, orphans)
 
 
 def rank_key(row: TrialRow, objective: Objective) -> tuple[bool, float, float, float]:
@@ -203,12 +197,14 @@ def collect_rows(
     nc_metric: str = "mean",
     objective: str | Objective = "accuracy",
     constraints: list[Constraint] | None = None,
+    records: SweepRecords | None = None,
 ) -> list[TrialRow]:
     """Every trial's row, judged by ``constraints`` (default: the sweep's own, from its
-    parent run), by family and best first by ``objective``."""
-    experiment_id, parent = find_parent(uri, sweep)
-    rows = [row_from_run(run, nc_metric) for run in child_runs(uri, experiment_id, parent)]
-    judge(rows, _parent_constraints(uri, parent) if constraints is None else constraints)
+    parent run), by family and best first by ``objective``; from ``records`` when the
+    caller has read the sweep already (``records.read_sweep``)."""
+    records = records or read_sweep(uri, sweep)
+    rows = [row_from_run(run, nc_metric) for run in records.children()]
+    judge(rows, _parent_constraints(records.parent.params) if constraints is None else constraints)
     goal = as_objective(objective)
     return sorted(rows, key=lambda r: (r.family, tuple(-v for v in rank_key(r, goal)), r.trial_id))
 

@@ -19,7 +19,8 @@ from ..runtime.retention import Pruned, prune_checkpoints
 from ..tracking import STAGE_CONFIRM, STAGE_SEARCH, TAG_STAGE
 from .confirm_stage import confirmation_order
 from .export import pareto_rows
-from .leaderboard import TrialRow, child_runs, find_parent, row_from_run
+from .leaderboard import TrialRow, row_from_run
+from .records import SweepRecords, read_sweep
 
 __all__ = ["prune_sweep", "top_candidates"]
 
@@ -39,13 +40,20 @@ def top_candidates(
     return keep
 
 
-def prune_sweep(cfg: SweepConfig, uri: str, console: Console | None = None) -> Pruned:
+def prune_sweep(
+    cfg: SweepConfig,
+    uri: str,
+    console: Console | None = None,
+    records: SweepRecords | None = None,
+) -> Pruned:
     """Apply ``cfg.keep_checkpoints`` to sweep ``cfg.name``'s storage; says what it freed.
+    ``records``: the sweep's runs when the caller has read them (the tags this adds are
+    added to them too, so a snapshot of them stays true).
 
     Call it holding the sweep's lease once every Tune run of the sweep has returned."""
-    experiment_id, parent = find_parent(uri, cfg.name)
+    records = records or read_sweep(uri, cfg.name)
     # every run that owns a folder, orphans too: their checkpoints follow the same policy
-    runs = child_runs(uri, experiment_id, parent, stage=None, orphans=True)
+    runs = records.children(stage=None, orphans=True)
     search = [r for r in runs if r.tags.get(TAG_STAGE, STAGE_SEARCH) == STAGE_SEARCH]
     rows = [row_from_run(r, cfg.nc_metric) for r in search]
     candidates = top_candidates(rows, list(cfg.families), cfg.confirm_top, cfg.resolved_objective)

@@ -126,6 +126,7 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
+from .records import SweepRecords, read_sweep, save_snapshot
 from .resolve import resolve_plan
 from .retention import prune_sweep
 from .ui_view import save_leaderboard_view
@@ -452,7 +453,8 @@ def _run_families(
             console.print(f"search: {time.monotonic() - started:.0f} s", highlight=False)
             restarts += _confirm(plan, uri, context, stop, console, max_concurrent)
 
-        rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective)
+        records = read_sweep(uri, cfg.name)  # the one read of every run at the end
+        rows = collect_rows(uri, cfg.name, cfg.nc_metric, objective, records=records)
         console.print(leaderboard_table(rows, f"Leaderboard: {cfg.name}", objective))
         console.print(nc_steps_table(rows, objective=objective))
         if objective.pareto:
@@ -463,7 +465,7 @@ def _run_families(
                 f"from its last checkpoint in its own MLflow run (tag {TAG_RETRIES})",
                 highlight=False,
             )
-        confirmed = confirmed_results(uri, cfg.name, objective)
+        confirmed = confirmed_results(uri, cfg.name, objective, records=records)
         exported = export_best(
             uri,
             cfg.name,
@@ -483,17 +485,31 @@ def _run_families(
         set_tags(uri, parent, {"ncsweep.trials": len(rows)})
         if confirmed.confirmed:
             print_confirmed(console, confirmed)
-        _prune(cfg, uri, console)
+        _prune(cfg, uri, console, records)
         save_leaderboard_view(plan, experiment_id, parent)
-        finish_run(uri, parent, RunState.FINISHED)
+        _finish(cfg, uri, records, console)
         return SweepOutcome(cfg.name, parent, rows, exported)
 
 
-def _prune(cfg: SweepConfig, uri: str, console: Console) -> None:
+def _finish(cfg: SweepConfig, uri: str, records: SweepRecords, console: Console) -> None:
+    """End the parent run, then snapshot its runs for later reads (``records.py``); a
+    snapshot that cannot be written only costs those reads a search."""
+    finish_run(uri, records.parent.run_id, RunState.FINISHED)
+    try:
+        ended = open_store(uri, read_only=True).get_run(records.parent.run_id).end_ms
+        if ended is not None:
+            save_snapshot(cfg.storage, cfg.name, records, ended)
+    except Exception as err:
+        console.print(f"[yellow]no run snapshot written[/] ({type(err).__name__}: {err})")
+
+
+def _prune(
+    cfg: SweepConfig, uri: str, console: Console, records: SweepRecords | None = None
+) -> None:
     """``keep_checkpoints`` applied (``sweep/retention.py``); a failure only says so: the
     sweep's results are saved and a resume prunes again."""
     try:
-        prune_sweep(cfg, uri, console)
+        prune_sweep(cfg, uri, console, records)
     except Exception as err:
         console.print(f"[yellow]checkpoints not pruned[/] ({type(err).__name__}: {err})")
 
@@ -642,13 +658,14 @@ def run_confirm(
             stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
         ):
             _confirm(plan, uri, context, stop, console, max_concurrent)
-        confirmed = confirmed_results(uri, cfg.name, plan.objective)
+        records = read_sweep(uri, cfg.name)
+        confirmed = confirmed_results(uri, cfg.name, plan.objective, records=records)
         if confirmed.confirmed:
             _record_confirmed(uri, parent, confirmed)
             print_confirmed(console, confirmed)
-        _prune(cfg, uri, console)
+        _prune(cfg, uri, console, records)
         save_leaderboard_view(plan, experiment_id, parent)
-        finish_run(uri, parent, RunState.FINISHED)
+        _finish(cfg, uri, records, console)
 
 
 def confirm_command(cfg: SweepConfig) -> str:

@@ -263,18 +263,23 @@ def finish_run(
     status: str = RunState.FINISHED,
     reason: str | None = None,
     end_time_s: float | None = None,
+    *,
+    tags: dict[str, str] | None = None,
+    start_ms: int | None = None,
 ) -> None:
-    """Close a run as FINISHED, FAILED or KILLED (also tag ``ncsweep.status``); a failure
-    reason becomes a tag. ``end_time_s``: when it really ended (epoch seconds, to the
-    millisecond) if that was before now; never before the run's start."""
+    """Close a run as FINISHED, FAILED or KILLED (also tag ``ncsweep.status``, and ``tags``);
+    a failure reason becomes a tag. ``end_time_s``: when it really ended (epoch seconds, to
+    the millisecond) if that was before now; never before the run's start (``start_ms``,
+    read from the run when not given)."""
     store = open_store(uri)
-    tags = {TAG_STATUS: status}
+    written = {**(tags or {}), TAG_STATUS: status}
     if reason:
-        tags[TAG_FAILURE] = redact_text(reason)[:5000]
-    store.log_batch(run_id, tags=tags)
+        written[TAG_FAILURE] = redact_text(reason)[:5000]
+    store.log_batch(run_id, tags=written)
     end_time = None
     if end_time_s is not None:
-        end_time = max(round(end_time_s * 1000), store.get_run(run_id).start_ms)
+        start = start_ms if start_ms is not None else store.get_run(run_id).start_ms
+        end_time = max(round(end_time_s * 1000), start)
     store.end_run(run_id, status, end_time)
 
 

@@ -180,6 +180,7 @@ def render_confirmation(panel, data: SweepData, page: PageContext) -> Fragment:
         data.name,
         str(data.config.get("objective") or "accuracy"),
         reference=str(panel.options.get("reference") or "ce"),
+        records=data.records,
     )
     html, plots, rows = "", 0, 0
     if results.confirmed:
