@@ -281,7 +281,9 @@ def main() -> None:
     print(f"driver exit {result['after_last_trial_s']:.0f} s after the last trial ended")
     if result["last_over_first"] is not None:
         ratio = result["last_over_first"]
-        print(f"last/first 500: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)")
+        print(
+            f"last/first {args.bin}: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)"
+        )
     print(f"driver RSS: max {result['driver_rss_gb']['max']:.2f} GB (target < 3 GB at 5,000)")
     for key in ("suggest_s", "state_save_s"):
         s = result[key]
