@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,7 +65,7 @@ def test_run_creation_records_the_user_mlflow_authenticates(monkeypatch):
 
 
 def test_bob_cannot_touch_alices_runs_and_reads_them_only_when_granted(
-    mlflow_auth_server, monkeypatch
+    mlflow_auth_server, monkeypatch, tmp_path
 ):
     server = mlflow_auth_server
     uri = server.uri
@@ -97,6 +99,20 @@ def test_bob_cannot_touch_alices_runs_and_reads_them_only_when_granted(
     _refused(lambda: store.set_tag(child, "bob.was.here", "1"))
     _refused(lambda: MetricLogger(uri, child).log({"val/acc1": 0.0}, step=2))
     _refused(lambda: start_run(uri, experiment, "bob-trial", {TAG_KIND: "train"}))
+    # ncsweep's commands say so, exit 2, no traceback, no password
+    for verb in (["sweep", "--status", "alice-sweep"], ["export", "alice-sweep"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "ncsweep", *verb, "--tracking-uri", uri]
+            + ["--storage", str(tmp_path / "no-state")],
+            env=dict(os.environ),  # Bob's credentials, set above
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        said = " ".join(done.stderr.split())
+        assert done.returncode == 2, done.stderr[-3000:]
+        assert "turned user 'bob' away (no permission)" in said and "Traceback" not in said
+        assert BOB_PASSWORD not in done.stdout + done.stderr
 
     # READ granted by the admin through the auth REST API: Bob reads, and only reads
     _as(monkeypatch, server.admin, server.admin_password)

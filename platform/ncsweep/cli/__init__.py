@@ -43,6 +43,12 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print("interrupted")
         sys.exit(130)
     except Exception as err:
+        from ..tracking.identity import refusal
+
+        refused = refusal(err)
+        if refused:  # credentials or permissions: the user's to fix
+            err_console.print(f"[red]error:[/] {refused}", highlight=False)
+            sys.exit(2)
         from ..runtime.tuning import SweepInterrupted
 
         if not isinstance(err, SweepInterrupted):
