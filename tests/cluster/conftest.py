@@ -240,25 +240,38 @@ class Cluster:
 
         self.worker = _launch(self, self.worker_cmd, log, joined, "node 2")
 
-    def wait_on_job(self, submission_id: str, check, what: str, timeout: float):
-        """Poll ``check()`` (exceptions count as not yet) until it returns something truthy
-        while job ``submission_id`` runs; fail at once if the job ends first, or after
-        ``timeout``, with what a person needs to see why: the job's status and log tail,
-        the alive nodes and the head's and node 2's logs."""
-        deadline = time.time() + timeout
-        while True:
+    def wait(self, check, what: str, timeout: float, ended=None, details=None):
+        """Poll ``check()`` (exceptions count as not yet) until it returns something
+        truthy; fail at once when ``ended()`` says why waiting is pointless (what was
+        waited on has ended), or after ``timeout``; the failure adds ``details()``."""
+
+        def checked():
             try:
-                value = check()
+                return check()
             except Exception:  # the sweep's experiment or runs do not exist yet
-                value = None
-            if value:
-                return value
+                return None
+
+        deadline = time.time() + timeout
+        while not (value := checked()):
+            why = ended() if ended is not None else None
+            if why and (value := checked()):  # it happened just before the end
+                break
+            if why or time.time() > deadline:
+                why = why or f"not seen in {timeout:.0f} s"
+                pytest.fail(f"{what}: {why}\n{details() if details else ''}")
+            time.sleep(2)
+        return value
+
+    def wait_on_job(self, submission_id: str, check, what: str, timeout: float):
+        """:meth:`wait` while job ``submission_id`` runs, failing with what a person needs
+        to see why: the job's status and log tail, the alive nodes, the nodes' logs."""
+
+        def job_ended() -> str | None:
             status = self.job("status", submission_id, timeout=120).stdout
             ended = any(word in status for word in ("SUCCEEDED", "FAILED", "STOPPED"))
-            if ended or time.time() > deadline:
-                why = "the job ended" if ended else f"not seen in {timeout:.0f} s"
-                pytest.fail(f"{what}: {why}\n{self.diagnosis(submission_id)}")
-            time.sleep(2)
+            return f"job {submission_id} ended first" if ended else None
+
+        return self.wait(check, what, timeout, job_ended, lambda: self.diagnosis(submission_id))
 
     def diagnosis(self, submission_id: str) -> str:
         """Job status, its log tail, alive nodes, and the nodes' ``ray start`` logs."""

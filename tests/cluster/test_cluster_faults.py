@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from mlflow.tracking import MlflowClient
 
 from ncsweep.runtime.lease import read_lease
@@ -30,20 +29,15 @@ def _children(uri: str, sweep: str):
     )
 
 
-def _wait_for(check, what: str, timeout: float, log=None):
-    """Poll ``check()`` (exceptions count as not yet) until it returns something truthy."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            value = check()
-        except Exception:  # the sweep's experiment or runs do not exist yet
-            value = None
-        if value:
-            return value
-        if log is not None and log.poll() is not None:
-            pytest.fail(f"the sweep ended while waiting for {what}:\n{log.stdout.read()[-4000:]}")
-        time.sleep(1)
-    pytest.fail(f"{what}: not seen in {timeout:.0f} s")
+def _driver_ended(driver: subprocess.Popen):
+    """``Cluster.wait``'s ``ended`` for a driver process: its output once it has exited."""
+
+    def ended() -> str | None:
+        if driver.poll() is None:
+            return None
+        return f"the sweep ended first:\n{driver.stdout.read()[-4000:]}"
+
+    return ended
 
 
 def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
@@ -77,7 +71,9 @@ def test_lost_node_mid_trial_finishes_on_the_head_from_its_checkpoint(
                 if on_worker and len(client.get_metric_history(run.info.run_id, "val/acc1")) > 1:
                     return run
 
-        victim = _wait_for(training_on_node_2, "a trial evaluating on node 2", 300, driver)
+        victim = two_node_cluster.wait(
+            training_on_node_2, "a trial evaluating on node 2", 300, _driver_ended(driver)
+        )
         evaluated = len(client.get_metric_history(victim.info.run_id, "val/acc1"))
         killed_at = time.time()
         two_node_cluster.kill_worker()
@@ -145,7 +141,8 @@ def test_a_second_driver_is_refused_naming_the_first_job_and_deletes_nothing(
     status = two_node_cluster.job("status", "sweep-second").stdout
     assert "exit code 2" in status.lower(), status
 
-    _wait_for(
+    two_node_cluster.wait_on_job(
+        "sweep-first",
         lambda: "succeeded" in two_node_cluster.job("status", "sweep-first").stdout.lower(),
         "the first sweep to succeed",
         600,
