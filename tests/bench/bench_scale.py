@@ -1,10 +1,12 @@
 """Scale benchmark: a simulated sweep (``--simulate``) with 64 trials at once on local Ray.
 
 Usage: ``python tests/bench/bench_scale.py [--trials 1000|5000] [--concurrent 64]
-[--step-s 0.05] [--repeats 1] [--out bench_results/scale.json]`` (not collected by pytest;
+[--step-s 0.3] [--server postgres|sqlite] [--repeats 1] [--out bench_results/scale.json]`` (not collected by pytest;
 ``make bench`` runs the default, 1,000 trials). The sweep is the real driver path
 (``runtime/simulated.py``): one family (ce) of the digits preset, TPE + ASHA, an MLflow
-server on 127.0.0.1 (SQLite, one worker, as ``tests/services.py`` starts it), Ray started with
+server on 127.0.0.1 (``--server postgres``: the cluster's, PostgreSQL via ``pgserver``, S3
+artifacts on moto, ``cluster/mlflow/serve.sh``; ``sqlite``: one worker on a SQLite file, as
+``tests/services.py`` starts it), Ray started with
 ``num_cpus=--concurrent`` whatever the machine has. The driver is its own process
 (``--driver``), so its memory is its own.
 
@@ -145,28 +147,56 @@ def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[s
     return rates, len(runs), statuses, last_end
 
 
+def start_tracking(kind: str, root: Path) -> tuple[list[subprocess.Popen], str]:
+    """The tracking server the sweep logs to (``--server``): its processes and URI."""
+    from services import start_mlflow_server, start_moto_server
+
+    if kind == "sqlite":
+        (root / "mlflow").mkdir(exist_ok=True)
+        server, uri = start_mlflow_server(root / "mlflow")
+        return [server], uri
+    from bench_mlflow_load import start_mlflow, start_postgres
+
+    started = start_postgres(Path(tempfile.mkdtemp(prefix="ncscalepg", dir="/tmp")))
+    if isinstance(started, str):
+        raise SystemExit(f"PostgreSQL could not be started ({started}); try --server sqlite")
+    postgres, pg_uri = started
+    moto, s3_port = start_moto_server(root)
+    server, uri = start_mlflow(root, pg_uri, s3_port)
+    return [server, moto, postgres], uri
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--concurrent", type=int, default=64)
-    parser.add_argument("--step-s", type=float, default=0.05)
+    # long enough that 64 trials do run at once: trials at 0.12 s a step ended faster than
+    # this 2-core machine started new ones (about 31 at once)
+    parser.add_argument("--step-s", type=float, default=0.3)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--bin", type=int, default=500, help="trials per rate bin")
     parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "scale.json")
     parser.add_argument("--keep", type=Path, help="keep the sweep's files in this folder")
+    parser.add_argument(
+        "--server",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="postgres: what cluster/ runs (PostgreSQL, S3 artifacts, cluster/mlflow/serve.sh); "
+        "sqlite: the tests' one-worker SQLite server (at 64 at once its connection pool "
+        "runs out: requests fail and trials are retried)",
+    )
     for hidden in ("--driver", "--storage", "--uri", "--log", "--exports", "--timings"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.driver:
         driver(args)
         return
-    from services import start_mlflow_server, stop
+    from services import stop
 
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         root = args.keep or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        (root / "mlflow").mkdir(exist_ok=True)
-        server, uri = start_mlflow_server(root / "mlflow")
+        servers, uri = start_tracking(args.server, root)
         storage = root / "ray"
         paths = {k: str(root / f"{k}.out") for k in ("log", "timings")}
         try:
@@ -248,7 +278,8 @@ def main() -> None:
                 ),
             }
         finally:
-            stop(server)
+            for server in servers:
+                stop(server)
         rss = [gb for _, gb in samples]
         result = {
             "trials": args.trials,
