@@ -26,6 +26,9 @@ FILES = {
     "badobjective.yaml": b"sweep:\n  objective: eval/probes/acc/nope\n",
 }
 
+DOWN_AT = "127.0.0.1:9"  # the discard port: nothing listens there
+DOWN = f"http://{DOWN_AT}"
+
 CASES = [
     # train --config: every kind of bad file
     (["train", "--config", "binary.yaml"], ["binary.yaml", "not a text file"]),
@@ -110,6 +113,10 @@ CASES = [
     (["ui", "--port", "-1"], ["--port", "greater than or equal to 1"]),
     (["ui", "--port", "70000"], ["--port", "less than or equal to 65535"]),
     (["ui", "--port", "abc"], ["--port", "as an integer"]),
+    # read commands: a tracking server that is not there is said at once
+    (["sweep", "--status", "x", "--tracking-uri", DOWN], ["no MLflow server answers", DOWN_AT]),
+    (["export", "x", "--tracking-uri", DOWN], ["no MLflow server answers", DOWN_AT]),
+    (["report", "x", "--tracking-uri", DOWN], ["no MLflow server answers", DOWN_AT]),
 ]
 
 

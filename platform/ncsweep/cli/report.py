@@ -42,10 +42,11 @@ def report(
     convergence against CE, the search, evaluations, every trial."""
     from ..defaults import default_storage
     from ..report import build_report, load_dashboards
-    from ..tracking import resolve_tracking_uri
+    from ..tracking import require_reachable, resolve_tracking_uri
 
     boards = load_dashboards(dashboards)  # validated before MLflow is read
     uri = resolve_tracking_uri(tracking_uri)
+    require_reachable(uri)
     result = build_report(
         uri,
         name,

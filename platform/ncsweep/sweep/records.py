@@ -39,6 +39,7 @@ from ..tracking import (
     RunRecord,
     TrackingStore,
     open_store,
+    require_reachable,
     sweep_results,
 )
 
@@ -147,6 +148,7 @@ def read_named_sweep(name: str, storage: str | None, tracking_uri: str | None) -
             raise
         state = None
     uri = tracking_uri or (state.tracking_uri if state else "")
+    require_reachable(uri)  # a server that is not there: said at once, not after MLflow's retries
     return NamedSweep(state, uri, read_sweep(uri, name, where))
 
 
