@@ -123,3 +123,15 @@ def test_nc_at_accuracy_minimises_steps_under_the_family_accuracy_floor():
     study = optuna.load_study(study_name="ce", storage=storage)
     assert study.directions == [optuna.study.StudyDirection.MINIMIZE]
     assert study.best_trial.value == 200  # Optuna's best is the best feasible trial
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLER_FACTORIES))
+def test_every_sampler_survives_the_pickle_ray_tune_makes_of_its_searcher(sampler):
+    """``tune.Tuner`` pickles the searcher (NSGA-II's thread lock once made
+    ``--sampler nsga2`` fail before any trial); the copy still samples."""
+    import ray.cloudpickle as cloudpickle
+
+    copy = cloudpickle.loads(cloudpickle.dumps(SAMPLER_FACTORIES[sampler](0, 2)))
+    study = optuna.create_study(sampler=copy)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=3)
+    assert len(study.trials) == 3

@@ -18,6 +18,7 @@ memory and Tune's searcher checkpoint carries it.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -240,6 +241,21 @@ def _quiet(factory: Callable[..., optuna.samplers.BaseSampler]):
     return build
 
 
+class _PicklableNSGAII(optuna.samplers.NSGAIISampler):
+    """NSGA-II that survives a pickle: Ray Tune pickles the searcher with the Tuner, and
+    Optuna 5's genetic samplers hold a ``threading.Lock`` (``_thread_lock``), which does
+    not pickle; the copy gets a lock of its own."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_thread_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.Lock()
+
+
 def _random(seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
@@ -274,9 +290,7 @@ SAMPLER_FACTORIES: dict[str, Callable[[int, int], optuna.samplers.BaseSampler]] 
         independent_sampler=_random(seed),
         warn_independent_sampling=False,
     ),
-    "nsga2": lambda seed, startup: _quiet(optuna.samplers.NSGAIISampler)(
-        seed=seed, population_size=startup
-    ),
+    "nsga2": lambda seed, startup: _quiet(_PicklableNSGAII)(seed=seed, population_size=startup),
 }
 
 
