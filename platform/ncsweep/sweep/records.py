@@ -101,7 +101,9 @@ def read_sweep(
     )
     experiment = store.get_experiment(sweep)
     parents = (
-        store.search_runs(experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})[:1]
+        store.search_runs(
+            experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"}, max_results=1
+        )
         if experiment
         else []
     )
