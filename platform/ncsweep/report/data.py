@@ -1,7 +1,8 @@
 """Everything a report shows about one sweep, read from MLflow in a handful of requests.
 
 One read of the sweep's runs (``sweep/records.py``: its snapshot for a finished sweep, else
-one search for the children), one artifact per family (its search space), and metric histories in bulk (``TrackingStore.metric_histories``),
+one search for the children), one artifact per family (its search space), and metric
+histories in bulk (``TrackingStore.metric_histories``),
 fetched lazily for the runs and keys a panel asks for and cached.
 """
 

@@ -27,7 +27,6 @@ from rich.console import JustifyMethod
 from rich.table import Table
 
 from .. import metric_keys as keys
-from ..config import SpecError
 from ..geometry.descriptors import paper_five
 from ..plan.constraints import Constraint, references, sweep_constraints, violation
 from ..plan.objectives import ACCURACY, NC_STEPS, Objective, as_objective, nc_steps
@@ -36,14 +35,11 @@ from ..tracking import (
     PARENT_TAG,
     STAGE_SEARCH,
     TAG_FAMILY,
-    TAG_KIND,
-    TAG_SWEEP,
     TAG_TRIAL,
     RunRecord,
-    find_run,
     open_store,
 )
-from .records import SweepRecords, read_sweep, select_runs
+from .records import SweepRecords, parent_run, read_sweep, select_runs
 
 __all__ = [
     "TrialRow",
@@ -102,15 +98,8 @@ class TrialRow:
 
 def find_parent(uri: str, sweep: str) -> tuple[str, str]:
     """(experiment id, parent run id) of sweep ``sweep``; SpecError if there is none."""
-    experiment = open_store(uri, read_only=True).get_experiment(sweep)
-    parent = (
-        find_run(uri, experiment.experiment_id, {TAG_SWEEP: sweep, TAG_KIND: "sweep"})
-        if experiment
-        else None
-    )
-    if experiment is None or parent is None:
-        raise SpecError(f"no MLflow sweep run named {sweep!r} at {uri}")
-    return experiment.experiment_id, parent
+    experiment_id, parent = parent_run(open_store(uri, read_only=True), sweep)
+    return experiment_id, parent.run_id
 
 
 def sweep_objective(uri: str, sweep: str) -> str:

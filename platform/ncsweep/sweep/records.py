@@ -47,6 +47,7 @@ __all__ = [
     "SNAPSHOT_FILE",
     "NamedSweep",
     "SweepRecords",
+    "parent_run",
     "read_named_sweep",
     "read_sweep",
     "save_snapshot",
@@ -99,6 +100,17 @@ def read_sweep(
         if isinstance(uri_or_store, TrackingStore)
         else open_store(uri_or_store, read_only=True)
     )
+    experiment_id, parent = parent_run(store, sweep)
+    runs = _snapshot_runs(storage, sweep, parent) if storage else None
+    if runs is not None:
+        return SweepRecords(experiment_id, parent, runs, from_snapshot=True)
+    runs = store.search_runs(experiment_id, {PARENT_TAG: parent.run_id})
+    return SweepRecords(experiment_id, parent, runs)
+
+
+def parent_run(store: TrackingStore, sweep: str) -> tuple[str, RunRecord]:
+    """(experiment id, parent run) of sweep ``sweep``: the newest run tagged as the sweep
+    in its experiment; SpecError if there is none."""
     experiment = store.get_experiment(sweep)
     parents = (
         store.search_runs(
@@ -109,12 +121,7 @@ def read_sweep(
     )
     if experiment is None or not parents:
         raise SpecError(f"no MLflow sweep run named {sweep!r} at {store.uri}")
-    parent = parents[0]
-    runs = _snapshot_runs(storage, sweep, parent) if storage else None
-    if runs is not None:
-        return SweepRecords(experiment.experiment_id, parent, runs, from_snapshot=True)
-    runs = store.search_runs(experiment.experiment_id, {PARENT_TAG: parent.run_id})
-    return SweepRecords(experiment.experiment_id, parent, runs)
+    return experiment.experiment_id, parents[0]
 
 
 @dataclass
