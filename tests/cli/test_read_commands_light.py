@@ -69,7 +69,7 @@ def _run(args: list[str], cwd: Path, uri: str) -> tuple[dict, str]:
 @pytest.mark.parametrize(
     ("verb", "expected"),
     [
-        (["sweep", "--status", NAME], ["Leaderboard: light", "ce", "nonl"]),
+        (["sweep", "--status", NAME], ["Leaderboard: light", "ce", "nonl", "runs read from"]),
         (["export", NAME, "--out", "{root}/best"], ["wrote", "ce.yaml", "nonl.yaml"]),
         (["report", NAME, "--out", "{root}/report.html"], ["Report:", "report.html"]),
         (["ui", NAME], ["MLflow UI for", "#/experiments/"]),

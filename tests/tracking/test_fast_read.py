@@ -53,6 +53,13 @@ def _compare(uri: str, name: str) -> None:
             fast.search_runs(experiment, tags, status=status, max_results=limit),
             full.search_runs(experiment, tags, status=status, max_results=limit),
         )
+    ends = sorted(run.end_ms for run in full.search_runs(experiment) if run.end_ms)
+    for since in (ends[0], ends[-1], ends[-1] + 1):  # every ended run, the last, none
+        _same(
+            fast.search_runs(experiment, ended_since=since),
+            full.search_runs(experiment, ended_since=since),
+        )
+        assert len(full.search_runs(experiment, ended_since=since)) == sum(e >= since for e in ends)
     for run in full.search_runs(experiment):
         _same(fast.get_run(run.run_id), full.get_run(run.run_id))
     with pytest.raises(RunNotFound):

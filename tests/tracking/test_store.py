@@ -172,6 +172,9 @@ def test_search_by_tags_status_and_order(uri, experiment):
     assert [r.run_id for r in finished] == [children[0]]
     assert store.get_run(children[0]).end_ms == 1234
     assert store.get_run(children[1]).end_ms is not None
+    ended = store.search_runs(experiment, {PARENT_TAG: parent}, ended_since=1235)
+    assert [r.run_id for r in ended] == [children[1]]  # ended now; children[0] at 1234
+    assert len(store.search_runs(experiment, {PARENT_TAG: parent}, ended_since=1234)) == 2
 
     store.delete_run(children[2])
     left = store.search_runs(experiment, {PARENT_TAG: parent})

@@ -249,6 +249,7 @@ def _print_status(name: str, storage: str | None, tracking_uri: str | None) -> N
     confirmed = confirmed_results(sweep.uri, name, objective, records=records)
     if confirmed.confirmed:  # a sweep without confirmation runs prints what it always did
         print_confirmed(console, confirmed)
+    console.print(f"[dim]{len(records.runs)} runs read from {records.source()}[/]")
 
 
 @app.command(

@@ -126,7 +126,7 @@ from .leaderboard import (
     rows_to_csv,
     rows_to_json,
 )
-from .records import SweepRecords, read_sweep, save_snapshot
+from .records import LiveSnapshot, SweepRecords, read_sweep, save_snapshot
 from .resolve import resolve_plan
 from .retention import prune_sweep
 from .ui_view import save_leaderboard_view
@@ -432,6 +432,7 @@ def _run_families(
         with (
             GracefulStop(f"sweep {cfg.name}", uri, parent, hint, console) as stop,
             stop.deadline(budget, f"budget of {budget or 0:.0f} s spent"),
+            LiveSnapshot(cfg.storage, cfg.name, uri) as live,
         ):
             started = time.monotonic()
             with SweepView(
@@ -440,7 +441,10 @@ def _run_families(
                 if resume:
                     view.seed_rows(collect_rows(uri, cfg.name, cfg.nc_metric, objective))
                 runs = (
-                    _family_run(plan, index, family, context, stop, max_concurrent)
+                    _then(
+                        _family_run(plan, index, family, context, stop, max_concurrent),
+                        live.read_all,
+                    )
                     for index, family in enumerate(plan.families.values())
                 )
                 if _in_parallel(cfg):
@@ -489,6 +493,17 @@ def _run_families(
         save_leaderboard_view(plan, experiment_id, parent)
         _finish(cfg, uri, records, console)
         return SweepOutcome(cfg.name, parent, rows, exported)
+
+
+def _then(job: Callable[[], Any], after: Callable[[], None]) -> Callable[[], Any]:
+    """``job``, then ``after`` once it returned."""
+
+    def run() -> Any:
+        result = job()
+        after()
+        return result
+
+    return run
 
 
 def _finish(cfg: SweepConfig, uri: str, records: SweepRecords, console: Console) -> None:

@@ -93,18 +93,22 @@ class FastReadStore(TrackingStore):
         tags: dict[str, str] | None = None,
         *,
         status: str | None = None,
+        ended_since: int | None = None,
         descending_by: str | None = None,
         max_results: int | None = None,
     ) -> list[RunRecord]:
         try:
             if descending_metric(descending_by) is not None:
                 raise _Unserved
-            runs = self._reader().search_runs(experiment_id, tags or {}, status, max_results)
+            runs = self._reader().search_runs(
+                experiment_id, tags or {}, status, ended_since, max_results
+            )
         except _Unserved:
             return self.full.search_runs(
                 experiment_id,
                 tags,
                 status=status,
+                ended_since=ended_since,
                 descending_by=descending_by,
                 max_results=max_results,
             )
@@ -244,13 +248,18 @@ class _Rest:
         return _rest_run(found["run"]) if found else None
 
     def search_runs(
-        self, experiment_id: str, tags: dict[str, str], status: str | None, limit: int | None
+        self,
+        experiment_id: str,
+        tags: dict[str, str],
+        status: str | None,
+        ended_since: int | None,
+        limit: int | None,
     ) -> list[RunRecord]:
 
         def fetch(size: int, token: str | None) -> tuple[list[RunRecord], str | None]:
             body: dict[str, Any] = {
                 "experiment_ids": [experiment_id],
-                "filter": run_filter(tags, status),
+                "filter": run_filter(tags, status, ended_since),
                 "run_view_type": "ACTIVE_ONLY",
                 "max_results": size,
                 "order_by": ["attributes.start_time DESC"],
@@ -311,7 +320,12 @@ class _Sqlite:
         return runs[0] if runs else None
 
     def search_runs(
-        self, experiment_id: str, tags: dict[str, str], status: str | None, limit: int | None
+        self,
+        experiment_id: str,
+        tags: dict[str, str],
+        status: str | None,
+        ended_since: int | None,
+        limit: int | None,
     ) -> list[RunRecord]:
         where = ["r.experiment_id = ?"]
         args: list[Any] = [int(experiment_id)]
@@ -324,6 +338,9 @@ class _Sqlite:
         if status is not None:
             where.append("r.status = ?")
             args.append(status)
+        if ended_since is not None:
+            where.append("r.end_time >= ?")
+            args.append(int(ended_since))
         return newest_first(self._runs(" and ".join(where), args, active_only=True))
 
     def _runs(self, where: str, args: list[Any], active_only: bool) -> list[RunRecord]:

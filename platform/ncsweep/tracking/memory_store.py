@@ -158,6 +158,7 @@ class MemoryStore(TrackingStore):
         tags: dict[str, str] | None = None,
         *,
         status: str | None = None,
+        ended_since: int | None = None,
         descending_by: str | None = None,
         max_results: int | None = None,
     ) -> list[RunRecord]:
@@ -169,6 +170,7 @@ class MemoryStore(TrackingStore):
                 and run.record.experiment_id == experiment_id
                 and all(run.record.tags.get(k) == v for k, v in (tags or {}).items())
                 and (status is None or run.record.status == status)
+                and (ended_since is None or (run.record.end_ms or -1) >= ended_since)
             ]
         found = newest_first(found)
         key = descending_metric(descending_by)

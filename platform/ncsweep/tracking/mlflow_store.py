@@ -101,10 +101,11 @@ class MlflowStore(TrackingStore):
         tags: dict[str, str] | None = None,
         *,
         status: str | None = None,
+        ended_since: int | None = None,
         descending_by: str | None = None,
         max_results: int | None = None,
     ) -> list[RunRecord]:
-        query, order = _filter(tags, status), _order(descending_by)
+        query, order = _filter(tags, status, ended_since), _order(descending_by)
 
         def fetch(size: int, token: str | None) -> tuple[list[RunRecord], str | None]:
             page = self.client.search_runs(

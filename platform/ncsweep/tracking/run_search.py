@@ -13,11 +13,16 @@ __all__ = ["PAGE", "collect_pages", "run_filter", "run_order"]
 PAGE = 50_000  # the most runs MLflow returns in one search
 
 
-def run_filter(tags: dict[str, str] | None, status: str | None) -> str:
-    """MLflow's filter string for runs with all ``tags`` (and ``status``)."""
+def run_filter(
+    tags: dict[str, str] | None, status: str | None, ended_since: int | None = None
+) -> str:
+    """MLflow's filter string for runs with all ``tags`` (and ``status``, and an end time
+    at or after ``ended_since`` ms)."""
     terms = [f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items()]
     if status is not None:
         terms.append(f"attributes.status = '{status}'")
+    if ended_since is not None:
+        terms.append(f"attributes.end_time >= {int(ended_since)}")
     return " and ".join(terms)
 
 

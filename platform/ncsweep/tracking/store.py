@@ -149,12 +149,13 @@ class TrackingStore(abc.ABC):
         tags: dict[str, str] | None = None,
         *,
         status: str | None = None,
+        ended_since: int | None = None,
         descending_by: str | None = None,
         max_results: int | None = None,
     ) -> list[RunRecord]:
         """Active runs of the experiment whose tags equal all of ``tags`` (and whose status
-        is ``status``), newest first or by ``descending_by="metrics.<key>"``; all of them
-        unless ``max_results``."""
+        is ``status``, and that ended at or after ``ended_since`` ms), newest first or by
+        ``descending_by="metrics.<key>"``; all of them unless ``max_results``."""
 
     @abc.abstractmethod
     def set_status(self, run_id: str, status: str) -> None:
