@@ -1,5 +1,5 @@
 """ASHA end to end: weak trials stopped in evaluation units, told to Optuna as pruned, their
-CPUs freed, kept off the Pareto front, their MLflow runs KILLED when they stopped."""
+CPUs freed, kept off the Pareto front, their MLflow runs KILLED as Tune stopped them."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from ncsweep.plan.spaces import search_spaces_dir
+from ncsweep.runtime import early_stops, tuning
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.export import pareto_rows
@@ -38,6 +39,14 @@ def test_asha_stops_weak_trials_counted_in_evaluations(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # the sweep writes reports/ where it runs
+    # what the verdicts after fit() still had to close (early_stops closes them at the stop)
+    closed_after_fit: list[bool] = []
+
+    def close_after_fit(*args, **kwargs) -> bool:
+        closed_after_fit.append(early_stops.close_stopped(*args, **kwargs))
+        return closed_after_fit[-1]
+
+    monkeypatch.setattr(tuning, "close_stopped", close_after_fit)
     storage = str(tmp_path / "ray")
     config = SweepConfig(
         name="asha",
@@ -82,6 +91,8 @@ def test_asha_stops_weak_trials_counted_in_evaluations(
             assert max(evaluations) < planned
     dead = [r for r in stopped if float(r.data.params["optim.lr"]) < 1e-6]
     assert dead and all(r.data.metrics["val/acc1"] < 0.5 for r in dead)
+    # Closed when Tune stopped it, not after fit(): the verdicts then had nothing to write.
+    assert len(closed_after_fit) == len(stopped) and not any(closed_after_fit)
     # A stopped run ended when it stopped, before the next trial started (one at a time).
     for run, following in zip(children, children[1:], strict=False):
         if run in stopped:

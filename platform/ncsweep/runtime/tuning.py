@@ -39,7 +39,6 @@ from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
     STAGE_SEARCH,
-    TAG_FAILURE,
     TAG_KIND,
     TAG_ORPHANED,
     TAG_STAGE,
@@ -56,10 +55,11 @@ from ..tracking import (
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
 from . import tune_state
+from .early_stops import StoppedRunCloser, close_stopped, closing_stopped
 from .lease import LeaseLost, fence
 from .ownership import TAG_STORAGE, owned_by, owner_tags
 from .retries import RetryRecorder, recording
-from .trial import REPORT_TIME_MS, TRIAL_PREFIX, TrialContext, trial_folder_name
+from .trial import TRIAL_PREFIX, TrialContext, trial_folder_name
 
 __all__ = [
     "FinishedMissing",
@@ -149,7 +149,13 @@ def run_config(
         failure_config=tune.FailureConfig(max_failures=max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep),
         verbose=verbose,
-        callbacks=[*callbacks, *result_loggers(tensorboard), RetryRecorder(), StopWhenAsked()],
+        callbacks=[
+            *callbacks,
+            *result_loggers(tensorboard),
+            RetryRecorder(),
+            StoppedRunCloser(),
+            StopWhenAsked(),
+        ],
     )
 
 
@@ -368,6 +374,7 @@ def run_trials(
                 context.experiment_id,
                 lambda trial: context.run_tags(context.key(trial.trial_id, trial.config)),
             ),
+            closing_stopped(context, stopped_by),
         ):
             grid = tuner.fit()
     finally:
@@ -417,9 +424,10 @@ def reconcile_runs(
     """Give each trial's MLflow run the verdict Tune reached.
 
     A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
-    its actor; its run is left RUNNING, or FAILED by the actor's death: it becomes KILLED
-    with ``ncsweep.stopped_early``. A trial Tune saw fail (infrastructure failures beyond
-    its retries) or that reported a deterministic failure is FAILED with its reason.
+    its actor; its run, left RUNNING or FAILED by the actor's death, becomes KILLED with
+    ``ncsweep.stopped_early`` (most were closed as Tune stopped them: ``early_stops.py``).
+    A trial Tune saw fail (infrastructure failures beyond its retries) or that reported a
+    deterministic failure is FAILED with its reason.
 
     The runs are read in one search (``scope``: as :func:`run_trials` has it) and only a run
     whose verdict changes is written to: a trial that closed its own run costs nothing, one
@@ -450,20 +458,8 @@ def reconcile_runs(
         elif metrics.get(STATUS) == STATUS_DONE:
             if status == RunState.RUNNING:  # trained to the end; its actor ended first
                 finish_run(uri, run_id, RunState.FINISHED)
-        elif status != RunState.FINISHED:
-            if TAG_FAILURE in run.tags:  # the actor's death is not the trial's failure
-                store.delete_tag(run_id, TAG_FAILURE)
-            # Ended at its last result (the trial's own time in ms), not when the Tuner returned.
-            ended_ms = metrics.get(REPORT_TIME_MS)
-            ended = ended_ms / 1000 if ended_ms is not None else metrics.get("timestamp")
-            finish_run(
-                uri,
-                run_id,
-                RunState.KILLED,
-                end_time_s=ended,
-                tags={"ncsweep.stopped_early": stopped_by},
-                start_ms=run.start_ms,
-            )
+        else:
+            close_stopped(store, uri, run, metrics, stopped_by)
 
 
 def _family_runs(context: TrialContext, scope: dict[str, str]) -> list:
