@@ -16,8 +16,10 @@ and Tune's experiment-state save time (``TuneController.checkpoint``), each call
 driver; the Optuna journal's and Tune's experiment state's sizes at the end; and
 ``ncsweep sweep --status``, ``ncsweep report`` and ``ncsweep export`` from command to exit
 (``--repeats`` each): as after the sweep (its run snapshot, ``sweep/records.py``) and, for
-``--status`` and ``report``, as while it runs (no snapshot: one search of every run); and
-the seconds from the last trial's end to the driver's exit. Targets (issue 25): the last 500 trials start at least 80 % as fast
+``--status`` and ``report``, without any snapshot (one search of every run); ``--status``
+also while the sweep runs, every ``--status-every`` seconds (the driver's live snapshot
+and what changed since), with the trials started by then; and the seconds from the last
+trial's end to the driver's exit. Targets (issue 25): the last 500 trials start at least 80 % as fast
 as the first 500; driver RSS under 3 GB at 5,000 trials; ``report`` under 60 s and
 ``--status`` under 5 s at 5,000 trials. Printed as a table and written as JSON.
 """
@@ -122,13 +124,29 @@ def _spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def _status_while_running(
+    argv: list[str], uri: str, cwd: Path, every_s: float, done: threading.Event, out: list
+) -> None:
+    """Time ``ncsweep sweep --status`` every ``every_s`` until ``done``: (epoch s, seconds)."""
+    while not done.wait(every_s):
+        started = time.time()
+        try:
+            seconds = time_cli(argv, REPO / "platform", uri, cwd, 1)[0]
+        except SystemExit as err:  # e.g. asked before the driver opened its parent run
+            print(f"--status while running: {err}", file=sys.stderr)
+            continue
+        out.append((started, seconds))
+
+
 def _files(root: Path, pattern: str) -> int:
     return sum(p.stat().st_size for p in root.rglob(pattern) if p.is_file())
 
 
-def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[str, int], float]:
+def start_rates(
+    uri: str, bin_size: int = 500
+) -> tuple[list[float], int, dict[str, int], float, list[float]]:
     """Trials/s over each successive ``bin_size`` trials by start time; runs; by status;
-    when the last run ended (epoch s)."""
+    when the last run ended; every run's start (epoch s)."""
     from ncsweep.sweep.leaderboard import find_parent
     from ncsweep.tracking import PARENT_TAG, open_store
 
@@ -144,7 +162,7 @@ def start_rates(uri: str, bin_size: int = 500) -> tuple[list[float], int, dict[s
     for run in runs:
         statuses[run.status] = statuses.get(run.status, 0) + 1
     last_end = max((run.end_ms or 0) / 1000 for run in runs) if runs else 0.0
-    return rates, len(runs), statuses, last_end
+    return rates, len(runs), statuses, last_end, starts
 
 
 def start_tracking(kind: str, root: Path) -> tuple[list[subprocess.Popen], str]:
@@ -174,6 +192,9 @@ def main() -> None:
     # this 2-core machine started new ones (about 31 at once)
     parser.add_argument("--step-s", type=float, default=0.3)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--status-every", type=float, default=300.0, help="time --status while it runs (s)"
+    )
     parser.add_argument("--bin", type=int, default=500, help="trials per rate bin")
     parser.add_argument("--out", type=Path, default=REPO / "bench_results" / "scale.json")
     parser.add_argument("--keep", type=Path, help="keep the sweep's files in this folder")
@@ -219,15 +240,27 @@ def main() -> None:
             process = subprocess.Popen(command, env=env, cwd=root)
             sampler = threading.Thread(target=_sample_rss, args=(process.pid, samples, done))
             sampler.start()
+            running: list[tuple[float, float]] = []
+            status_argv = ["sweep", "--status", NAME, "--storage", str(storage)]
+            asker = threading.Thread(
+                target=_status_while_running,
+                args=(status_argv, uri, root, args.status_every, done, running),
+            )
+            asker.start()
             code = process.wait()
             exited = time.time()
             wall = time.perf_counter() - start
             done.set()
             sampler.join()
+            asker.join()
             if code != 0:
                 raise SystemExit(f"the driver failed ({code}); its log: {paths['log']}")
             timings = json.loads(Path(paths["timings"]).read_text())
-            rates, runs, statuses, last_end = start_rates(uri, args.bin)
+            rates, runs, statuses, last_end, starts = start_rates(uri, args.bin)
+            while_running = [
+                {"trials_started": sum(t <= at for t in starts), "seconds": seconds}
+                for at, seconds in running
+            ]
             elsewhere = ["--storage", str(root / "no-snapshot-here")]
             waits = {
                 "status": time_cli(
@@ -302,6 +335,7 @@ def main() -> None:
             "journal_bytes": _files(storage, "*journal*"),
             "tune_state_bytes": _files(storage, "experiment_state*.json"),
             "user_wait_s": {k: _spread(v) for k, v in waits.items()},
+            "status_while_running": while_running,
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
@@ -327,6 +361,8 @@ def main() -> None:
     )
     for verb, s in result["user_wait_s"].items():
         print(f"{verb}: median {s['median']:.2f} s max {s['max']:.2f} s (n={s['n']})")
+    for asked in while_running:
+        print(f"--status while running, {asked['trials_started']} trials: {asked['seconds']:.2f} s")
     print(f"written: {args.out}")
 
 
