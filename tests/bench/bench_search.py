@@ -161,17 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON written after every sweep; run again with the same --out and settings "
+        "to go on where it stopped (its sweeps are not run twice)",
+    )
     args = parser.parse_args(argv)
     families = args.families.split(",")
     samplers, schedulers = args.samplers.split(","), args.schedulers.split(",")
     methods = methods_of(samplers, schedulers, args.pairs)  # the first: the ratios' baseline
+    out = Path(args.out) if args.out else None
+    runs = _earlier_runs(out, args.trials, args.epochs)
+    done = {(r["family"], r["sampler"], r["scheduler"], r["seed"]) for r in runs}
     init_ray()
-    runs = []
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
         for family in families:
             for seed in range(args.seeds):
                 for sampler, scheduler in methods:
+                    if (family, sampler, scheduler, seed) in done:
+                        continue
                     curve = run_one(
                         family, sampler, scheduler, seed, args.trials, args.epochs, Path(tmp)
                     )
@@ -188,18 +197,35 @@ def main(argv: list[str] | None = None) -> int:
                         f"{family} {sampler}+{scheduler} seed {seed}: "
                         f"{len(curve)} trials, {curve[-1]['cum_steps'] if curve else 0} steps"
                     )
-    rows = summarise(runs)
+                    if out is not None:
+                        _save(out, args, runs)
     settings = (
         f"digits, {args.trials} trials, {args.epochs} epochs, seeds 0..{args.seeds - 1}, "
         f"target = best any run - 0.5 points"
     )
-    console.print(table(rows, f"Trial-steps to within 0.5 points of the best ({settings})"))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(
-            json.dumps({"settings": vars(args), "rows": rows, "runs": runs}, indent=2)
-        )
+    console.print(
+        table(summarise(runs), f"Trial-steps to within 0.5 points of the best ({settings})")
+    )
     return 0
+
+
+def _earlier_runs(out: Path | None, trials: int, epochs: int) -> list[dict]:
+    """The runs an earlier, interrupted benchmark wrote to ``out`` with these settings."""
+    if out is None or not out.is_file():
+        return []
+    earlier = json.loads(out.read_text())
+    theirs = {k: earlier["settings"][k] for k in ("trials", "epochs")}
+    if theirs != {"trials": trials, "epochs": epochs}:
+        raise SystemExit(f"{out} holds a run with {theirs}: pass another --out")
+    console.print(f"{out}: going on after its {len(earlier['runs'])} sweeps")
+    return earlier["runs"]
+
+
+def _save(out: Path, args: argparse.Namespace, runs: list[dict]) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = {"settings": vars(args), "rows": summarise(runs), "runs": runs}
+    out.with_suffix(".tmp").write_text(json.dumps(written, indent=2))
+    out.with_suffix(".tmp").replace(out)  # whole, or the earlier file
 
 
 if __name__ == "__main__":
