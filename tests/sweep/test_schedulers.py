@@ -4,8 +4,10 @@ accuracy alone stops it."""
 
 from __future__ import annotations
 
+import random
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from ray.tune.schedulers import (
     ASHAScheduler,
@@ -15,12 +17,14 @@ from ray.tune.schedulers import (
     TrialScheduler,
 )
 from ray.tune.schedulers.pb2 import PB2
+from ray.tune.schedulers.pbt import _explore
 
 from ncsweep.config import load_spec
 from ncsweep.metric_keys import EVALUATION
 from ncsweep.plan.objectives import ACCURACY, NC_STEPS, resolve_objective
 from ncsweep.plan.settings import SweepSettings
 from ncsweep.plan.spaces import load_space
+from ncsweep.runtime.decision_seeds import SeededDecisions, decision_seed
 from ncsweep.runtime.schedulers import (
     SCHEDULERS,
     ParetoASHA,
@@ -116,7 +120,8 @@ def test_the_scheduler_follows_the_objective(objective, scheduler, kind):
     settings = SweepSettings(objective=objective, scheduler=scheduler)
     space = load_space("nonl")
     built = build_scheduler(settings, resolve_objective(objective), max_evals=8, space=space)
-    assert type(built) is kind
+    # Ray's class itself, or with its random decisions seeded
+    assert type(built) is kind or type(built).__bases__ == (SeededDecisions, kind)
 
 
 def test_every_scheduler_the_cli_offers_is_registered():
@@ -186,3 +191,45 @@ def test_population_schedulers_need_in_process_trials_and_aligned_checkpoints():
     asha = SweepSettings(scheduler="asha")
     assert check_fits(asha, spec, False, space) is None
     assert checkpoints_to_keep(pbt, 2) is None and checkpoints_to_keep(asha, 2) == 2
+
+
+def test_a_decision_draws_the_same_numbers_for_the_same_key_and_leaves_the_rest_alone():
+    random.seed(1)
+    np.random.seed(1)
+    untouched = (random.random(), np.random.rand())
+    random.seed(1)
+    np.random.seed(1)
+
+    def draws(*key) -> tuple:
+        with decision_seed(*key):
+            return random.random(), random.choice(range(1000)), np.random.rand()
+
+    first = draws("0:nonl", "00003", "result", 4)
+    assert (random.random(), np.random.rand()) == untouched  # the driver's own draws
+    assert draws("0:nonl", "00003", "result", 4) == first
+    for other in (("0:nonl", "00003", "result", 5), ("1:nonl", "00003", "result", 4)):
+        assert draws(*other) != first
+    # PBT's own perturbation (Ray's code, Python's random) follows the seed
+    mutations = {"optim.lr": lambda: random.uniform(0.05, 0.8)}
+
+    def perturbed(key: str) -> dict:
+        with decision_seed(key):
+            return _explore({"optim.lr": 0.1}, mutations, 0.5, (1.2, 0.8), None)[0]
+
+    assert [perturbed("0") for _ in range(3)] == [perturbed("0")] * 3
+    assert len({perturbed(str(seed))["optim.lr"] for seed in range(20)}) > 2
+
+
+def test_hyperband_puts_trials_in_the_same_brackets_for_the_same_seed():
+    def brackets(seed: int, family: str) -> list[int]:
+        settings = SweepSettings(scheduler="hyperband", seed=seed)
+        space = load_space(family)
+        built = build_scheduler(settings, resolve_objective("accuracy"), 9, space)
+        trials = [SimpleNamespace(trial_id=f"ab12c_{n:05d}") for n in range(30)]
+        for trial in trials:
+            built.on_trial_add(None, trial)
+        return [built._brackets.index(built._trial_info[t.trial_id]) for t in trials]
+
+    first = brackets(0, "nonl")
+    assert brackets(0, "nonl") == first and len(set(first)) == 3  # every bracket used
+    assert brackets(1, "nonl") != first and brackets(0, "ce") != first

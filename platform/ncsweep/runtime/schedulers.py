@@ -40,6 +40,9 @@ perturbation is counted in ``evaluation`` (the counter each trial result carries
   never from the one PBT hands over (:func:`check_fits`).
 - ``none``: every trial runs to the end.
 
+The random draws of ``hyperband``, ``bohb``, ``pbt`` and ``pb2`` (brackets, clones,
+perturbations) are seeded by the sweep's ``--seed`` and family (``decision_seeds.py``).
+
 ``stop_last_trials=False`` everywhere: a trial that reaches ``max_t`` ends by itself; stopped
 by the scheduler it would lose its final evaluation, probes and verdict.
 """
@@ -70,6 +73,7 @@ from ..plan.objectives import ACCURACY, NC_STEPS, Objective
 from ..plan.settings import SchedulerName, SweepSettings
 from ..plan.spaces import Param, SearchSpace
 from ..registry import Registry
+from .decision_seeds import SeededDecisions
 from .trial import INACTIVE
 
 __all__ = [
@@ -215,6 +219,11 @@ class Build:
     def grace(self) -> int:
         return min(self.settings.grace_period, self.max_evals)
 
+    @property
+    def decision_seed(self) -> str:
+        """What seeds the scheduler's random decisions: the sweep's seed and family."""
+        return f"{self.settings.seed}:{self.space.family if self.space else ''}"
+
 
 @dataclass(frozen=True)
 class SchedulerEntry:
@@ -239,9 +248,22 @@ def _asha(b: Build) -> TrialScheduler:
     )
 
 
+class _SeededHyperBand(SeededDecisions, AsyncHyperBandScheduler):
+    """Brackets drawn with the sweep's seed (``decision_seeds.py``)."""
+
+
+class _SeededPBT(SeededDecisions, PopulationBasedTraining):
+    """Clones and perturbations drawn with the sweep's seed (``decision_seeds.py``)."""
+
+
+class _SeededPB2(SeededDecisions, PB2):
+    """Clones and GP starting points drawn with the sweep's seed (``decision_seeds.py``)."""
+
+
 def _hyperband(b: Build) -> TrialScheduler:
     eta = b.settings.reduction_factor
-    return AsyncHyperBandScheduler(
+    return _SeededHyperBand(
+        seed=b.decision_seed,
         time_attr=EVALUATION,
         metric=ACCURACY,
         mode="max",
@@ -270,14 +292,20 @@ def _population_options(b: Build) -> tuple[dict[str, Any], list[Param]]:
 
 def _pbt(b: Build) -> TrialScheduler:
     options, params = _population_options(b)
-    return PopulationBasedTraining(
-        hyperparam_mutations={p.key: _domain(p) for p in params}, **options
+    return _SeededPBT(
+        hyperparam_mutations={p.key: _domain(p) for p in params},
+        seed=b.decision_seed,
+        **options,
     )
 
 
 def _pb2(b: Build) -> TrialScheduler:
     options, params = _population_options(b)
-    return PB2(hyperparam_bounds={p.key: list(p.bounds()) for p in params}, **options)
+    return _SeededPB2(
+        hyperparam_bounds={p.key: list(p.bounds()) for p in params},
+        seed=b.decision_seed,
+        **options,
+    )
 
 
 SCHEDULERS: Registry[SchedulerEntry] = Registry("scheduler", sort=False)
