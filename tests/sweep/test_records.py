@@ -129,11 +129,17 @@ def test_a_running_sweeps_snapshot_is_read_with_what_changed_since(uri, tmp_path
     finish_run(uri, running, "FINISHED")
     new = _trial(uri, experiment, parent, "nonl", "nonl_1", 0.6, status="RUNNING")
 
+    # and one that was running ends with an end time long before (stopped long after its
+    # last report): neither search of what changed finds it, it is read by itself
+    late = _trial(uri, experiment, parent, "ce", "ce_3", 0.4, status="RUNNING")
+    LiveSnapshot(storage, "lb", uri).write()
+    store.end_run(late, "KILLED", end_ms=1)
+
     fresh, everything = read_sweep(uri, "lb", storage), read_sweep(uri, "lb")
     assert fresh.from_snapshot and not everything.from_snapshot
     assert "running driver's snapshot" in fresh.source() and "MLflow" in everything.source()
     _same_runs(fresh, everything)
-    assert {r.run_id for r in fresh.runs} == {done, running, new}
+    assert {r.run_id for r in fresh.runs} == {done, running, new, late}
     assert collect_rows(uri, "lb", records=fresh) == collect_rows(uri, "lb", records=everything)
 
     # what it reads again is what runs or ended lately: a run that ended long before the

@@ -50,6 +50,7 @@ from ..tracking import (
     TAG_KIND,
     TAG_STAGE,
     TAG_SWEEP,
+    RunNotFound,
     RunRecord,
     TrackingStore,
     open_store,
@@ -152,15 +153,26 @@ def read_sweep(
 
 def refresh(store: TrackingStore, records: SweepRecords, read_ms: int) -> SweepRecords:
     """``records``, read at ``read_ms``, as they are now: the runs running now and those
-    that ended since shortly before ``read_ms`` read again, new ones added (two searches)."""
-    by_id = {run.run_id: run for run in records.runs}
+    that ended since shortly before ``read_ms`` read again, new ones added (two searches);
+    a run running then that neither search finds (ended with an older end time: a trial
+    stopped long after its last report) is read by itself."""
     tags = {PARENT_TAG: records.parent.run_id}
     since = read_ms - _CLOCK_SLACK_MS
-    for run in [
-        *store.search_runs(records.experiment_id, tags, status=RunState.RUNNING),
-        *store.search_runs(records.experiment_id, tags, ended_since=since),
-    ]:
-        by_id[run.run_id] = run
+    fresh = {
+        run.run_id: run
+        for run in [
+            *store.search_runs(records.experiment_id, tags, status=RunState.RUNNING),
+            *store.search_runs(records.experiment_id, tags, ended_since=since),
+        ]
+    }
+    by_id = {run.run_id: run for run in records.runs}
+    for run_id, run in list(by_id.items()):
+        if run.status == RunState.RUNNING and run_id not in fresh:
+            try:
+                fresh[run_id] = store.get_run(run_id)
+            except RunNotFound:
+                del by_id[run_id]
+    by_id.update(fresh)
     return replace(records, runs=newest_first(by_id.values()))
 
 
