@@ -121,6 +121,7 @@ def _same_runs(a: SweepRecords, b: SweepRecords) -> None:
 
 def test_a_running_sweeps_snapshot_is_read_with_what_changed_since(uri, tmp_path):
     experiment, parent, (done, running) = _running_sweep(uri)
+    late = _trial(uri, experiment, parent, "ce", "ce_3", 0.4, status="RUNNING")
     storage, store = str(tmp_path), open_store(uri)
     LiveSnapshot(storage, "lb", uri).write()
     assert (tmp_path / "lb" / SNAPSHOT_FILE).is_file()
@@ -128,11 +129,8 @@ def test_a_running_sweeps_snapshot_is_read_with_what_changed_since(uri, tmp_path
     store.log_batch(running, metrics=[MetricPoint("val/acc1", 0.9, 0, 10)])
     finish_run(uri, running, "FINISHED")
     new = _trial(uri, experiment, parent, "nonl", "nonl_1", 0.6, status="RUNNING")
-
-    # and one that was running ends with an end time long before (stopped long after its
-    # last report): neither search of what changed finds it, it is read by itself
-    late = _trial(uri, experiment, parent, "ce", "ce_3", 0.4, status="RUNNING")
-    LiveSnapshot(storage, "lb", uri).write()
+    # and one ends with an end time long before (a trial stopped long after its last
+    # report): neither search of what changed finds it, so it is read by itself
     store.end_run(late, "KILLED", end_ms=1)
 
     fresh, everything = read_sweep(uri, "lb", storage), read_sweep(uri, "lb")
