@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from ..tracking import (
     open_store,
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
+from .thread_target import ThreadTarget
 from .trial_context import REPORT_TIME_MS, TrialContext
 
 __all__ = ["TAG_STOPPED_EARLY", "StoppedRunCloser", "close_stopped", "closing_stopped"]
@@ -102,20 +102,18 @@ class _Target:
             _log.warning("could not close the run of stopped trial %s: %s", trial_id, err)
 
 
-_local = threading.local()  # .target: the _Target of this thread's Tune run
+_target: ThreadTarget[_Target] = ThreadTarget()  # this thread's Tune run's
 
 
 @contextlib.contextmanager
 def closing_stopped(context: TrialContext, stopped_by: str) -> Iterator[None]:
     """Close the runs of trials ``stopped_by`` stops while the block runs; on leaving it,
     wait until the closes asked for are done."""
-    previous = getattr(_local, "target", None)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="close-stopped") as closing:
-        _local.target = _Target(context, stopped_by, closing)
-        try:
-            yield
-        finally:
-            _local.target = previous
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="close-stopped") as closing,
+        _target.setting(_Target(context, stopped_by, closing)),
+    ):
+        yield
 
 
 class StoppedRunCloser(tune.Callback):
@@ -125,7 +123,7 @@ class StoppedRunCloser(tune.Callback):
         return {}
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        target = getattr(_local, "target", None)
+        target = _target.get()
         metrics = dict(trial.last_result or {})
         if target is not None and stopped_early(metrics):
             target.closing.submit(target.close, trial.trial_id, dict(trial.config), metrics)

@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
 
 from ..tracking import TAG_RETRIES, find_run, open_store, set_tags
+from .thread_target import ThreadTarget
 
 __all__ = ["RetryRecorder", "recording"]
 
@@ -38,21 +38,15 @@ class _Target:
     run_tags: Callable[[Any], dict[str, str]]  # Tune trial -> tags that find its MLflow run
 
 
-_local = threading.local()  # .target: the _Target of this thread's Tune run
+_target: ThreadTarget[_Target] = ThreadTarget()  # this thread's Tune run's
 
 
-@contextlib.contextmanager
 def recording(
     uri: str, experiment_id: str, run_tags: Callable[[Any], dict[str, str]]
-) -> Iterator[None]:
+) -> contextlib.AbstractContextManager:
     """Record restarts in ``uri`` while the block runs; ``run_tags(trial)`` finds a trial's
     run from Tune's ``Trial`` (its ``trial_id`` and ``config``)."""
-    previous = getattr(_local, "target", None)
-    _local.target = _Target(uri, experiment_id, run_tags)
-    try:
-        yield
-    finally:
-        _local.target = previous
+    return _target.setting(_Target(uri, experiment_id, run_tags))
 
 
 class RetryRecorder(tune.Callback):
@@ -62,7 +56,7 @@ class RetryRecorder(tune.Callback):
         return {}
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
-        target = getattr(_local, "target", None)
+        target = _target.get()
         if target is None:
             return
         try:
