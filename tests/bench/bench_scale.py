@@ -10,8 +10,9 @@ artifacts on moto, ``cluster/mlflow/serve.sh``; ``sqlite``: one worker on a SQLi
 ``num_cpus=--concurrent`` whatever the machine has. The driver is its own process
 (``--driver``), so its memory is its own.
 
-Measured: the driver's RSS every 2 s; trials/s over each successive 500 trials (``--bin``) (from the
-MLflow child runs' start times: the rate at which trials start); Optuna's ``suggest`` time
+Measured: the driver's RSS every 2 s; over each successive 500 trials (``--bin``), from the
+MLflow child runs' start and end times, the rate at which trials start, their mean length,
+how many ran at once and how soon a freed slot got its next trial (:func:`driver_bins`); Optuna's ``suggest`` time
 and Tune's experiment-state save time (``TuneController.checkpoint``), each call timed in the
 driver; the Optuna journal's and Tune's experiment state's sizes at the end; and
 ``ncsweep sweep --status``, ``ncsweep report`` and ``ncsweep export`` from command to exit
@@ -138,31 +139,59 @@ def _status_while_running(
         out.append((started, seconds))
 
 
+def _last_over_first(bins: list[dict[str, float]], key: str) -> float | None:
+    return bins[-1][key] / bins[0][key] if len(bins) > 1 and bins[0][key] else None
+
+
 def _files(root: Path, pattern: str) -> int:
     return sum(p.stat().st_size for p in root.rglob(pattern) if p.is_file())
 
 
-def start_rates(
-    uri: str, bin_size: int = 500
-) -> tuple[list[float], int, dict[str, int], float, list[float]]:
-    """Trials/s over each successive ``bin_size`` trials by start time; runs; by status;
-    when the last run ended; every run's start (epoch s)."""
+def driver_bins(
+    spans: list[tuple[float, float | None]], bin_size: int, concurrent: int
+) -> list[dict[str, float]]:
+    """Per successive ``bin_size`` trials by start time, from each trial's (start, end)
+    (epoch s; end None: still running): ``start_rate`` (trials/s), ``mean_trial_s``, ``at_once``
+    (trials running, averaged over the bin's time) and ``refill_s`` (median seconds from a
+    trial's end to the start that took its place: with ``concurrent`` at once, the k-th
+    start follows the (k - concurrent)-th end). The start rate is at_once / trial length
+    (Little's law): it falls when the search keeps trials longer (ASHA stopping fewer), with
+    the driver as quick as before; ``at_once`` and ``refill_s`` are the driver's share."""
+    starts = sorted(start for start, _ in spans)
+    last = max((end or start for start, end in spans), default=0.0)
+    ends = sorted(end for _, end in spans if end is not None)
+    bins = []
+    for first in range(0, len(starts) - 1, bin_size):
+        chunk = starts[first : first + bin_size + 1]  # the next bin's first start closes this one
+        if len(chunk) <= bin_size // 2:
+            continue
+        low, high = chunk[0], chunk[-1]
+        window = max(high - low, 1e-9)
+        running = sum(max(0.0, min(end or last, high) - max(start, low)) for start, end in spans)
+        mine = [(start, end) for start, end in spans if low <= start < high and end is not None]
+        refills = [
+            starts[k] - ends[k - concurrent]
+            for k in range(max(first, concurrent), first + len(chunk) - 1)
+            if k - concurrent < len(ends)
+        ]
+        bins.append(
+            {
+                "start_rate": (len(chunk) - 1) / window,
+                "mean_trial_s": statistics.mean(e - s for s, e in mine) if mine else 0.0,
+                "at_once": running / window,
+                "refill_s": statistics.median(refills) if refills else 0.0,
+            }
+        )
+    return bins
+
+
+def sweep_runs(uri: str) -> list:
+    """The sweep's child runs, as MLflow has them."""
     from ncsweep.sweep.leaderboard import find_parent
     from ncsweep.tracking import PARENT_TAG, open_store
 
     experiment_id, parent = find_parent(uri, NAME)
-    runs = open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent}, max_results=50_000)
-    starts = sorted(run.start_ms / 1000 for run in runs)
-    rates = []
-    for first in range(0, len(starts) - 1, bin_size):
-        chunk = starts[first : first + bin_size + 1]  # the next bin's first start closes this one
-        if len(chunk) > bin_size // 2:
-            rates.append((len(chunk) - 1) / max(chunk[-1] - chunk[0], 1e-9))
-    statuses: dict[str, int] = {}
-    for run in runs:
-        statuses[run.status] = statuses.get(run.status, 0) + 1
-    last_end = max((run.end_ms or 0) / 1000 for run in runs) if runs else 0.0
-    return rates, len(runs), statuses, last_end, starts
+    return open_store(uri).search_runs(experiment_id, {PARENT_TAG: parent}, max_results=50_000)
 
 
 def start_tracking(kind: str, root: Path) -> tuple[list[subprocess.Popen], str]:
@@ -256,7 +285,14 @@ def main() -> None:
             if code != 0:
                 raise SystemExit(f"the driver failed ({code}); its log: {paths['log']}")
             timings = json.loads(Path(paths["timings"]).read_text())
-            rates, runs, statuses, last_end, starts = start_rates(uri, args.bin)
+            runs = sweep_runs(uri)
+            spans = [(r.start_ms / 1000, r.end_ms / 1000 if r.end_ms else None) for r in runs]
+            bins = driver_bins(spans, args.bin, args.concurrent)
+            starts = [start for start, _ in spans]
+            last_end = max((end or 0.0 for _, end in spans), default=0.0)
+            statuses: dict[str, int] = {}
+            for run in runs:
+                statuses[run.status] = statuses.get(run.status, 0) + 1
             while_running = [
                 {"trials_started": sum(t <= at for t in starts), "seconds": seconds}
                 for at, seconds in running
@@ -321,10 +357,11 @@ def main() -> None:
             "wall_s": wall,
             # the driver's end of sweep (verdicts, leaderboard, exports, pruning, snapshot)
             "after_last_trial_s": exited - last_end,
-            "runs": runs,
+            "runs": len(runs),
             "statuses": statuses,
-            "trials_per_s_by_500": rates,
-            "last_over_first": rates[-1] / rates[0] if len(rates) > 1 else None,
+            "by_bin": bins,
+            "last_over_first": _last_over_first(bins, "start_rate"),
+            "at_once_last_over_first": _last_over_first(bins, "at_once"),
             "driver_rss_gb": {
                 "first": rss[:1],
                 "max": max(rss, default=0),
@@ -342,13 +379,21 @@ def main() -> None:
     print(
         f"{args.trials} simulated trials, {args.concurrent} at once: {wall:.0f} s; runs {statuses}"
     )
-    print(f"trials/s by {args.bin}:", " ".join(f"{r:.2f}" for r in rates))
+    for key, label in (
+        ("start_rate", "trials/s"),
+        ("mean_trial_s", "mean trial s"),
+        ("at_once", "at once"),
+        ("refill_s", "refill s (median)"),
+    ):
+        print(f"{label} by {args.bin}:", " ".join(f"{b[key]:.2f}" for b in bins))
     print(f"driver exit {result['after_last_trial_s']:.0f} s after the last trial ended")
     if result["last_over_first"] is not None:
         ratio = result["last_over_first"]
         print(
             f"last/first {args.bin}: {ratio:.2f} ({'meets' if ratio >= 0.8 else 'MISSES'} >= 0.8)"
         )
+    if result["at_once_last_over_first"] is not None:
+        print(f"at once, last/first {args.bin}: {result['at_once_last_over_first']:.2f}")
     print(f"driver RSS: max {result['driver_rss_gb']['max']:.2f} GB (target < 3 GB at 5,000)")
     for key in ("suggest_s", "state_save_s"):
         s = result[key]
