@@ -179,3 +179,12 @@ def test_the_driver_writes_its_snapshot_while_it_runs_and_only_with_a_lease(uri,
         time.sleep(0.5)
         live.write()
     assert not path.exists()
+
+
+def test_nothing_is_written_once_the_driver_left_the_block(uri, tmp_path):
+    _running_sweep(uri)
+    path = tmp_path / "lb" / SNAPSHOT_FILE
+    with LiveSnapshot(str(tmp_path), "lb", uri, every_s=3600) as live:
+        pass
+    live.write()  # a read that was in flight when the block ended
+    assert not path.exists()

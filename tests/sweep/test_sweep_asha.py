@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from rich.console import Console
 
 from ncsweep.plan.spaces import search_spaces_dir
-from ncsweep.runtime import early_stops, tuning
+from ncsweep.runtime import completed_trials, tuning
 from ncsweep.runtime.journal import load_study
 from ncsweep.sweep import SweepConfig, collect_rows, run_sweep
 from ncsweep.sweep.export import pareto_rows
@@ -39,14 +39,16 @@ def test_asha_stops_weak_trials_counted_in_evaluations(
     ray_session, mlflow_server, tmp_path, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)  # the sweep writes reports/ where it runs
-    # what the verdicts after fit() still had to close (early_stops closes them at the stop)
-    closed_after_fit: list[bool] = []
+    # what the verdicts after fit() still had to write (completed_trials writes it as Tune
+    # completes each trial)
+    written_after_fit: dict[str, list[bool]] = {"close_stopped": [], "record_checkpoint": []}
+    for name, writes in written_after_fit.items():
 
-    def close_after_fit(*args, **kwargs) -> bool:
-        closed_after_fit.append(early_stops.close_stopped(*args, **kwargs))
-        return closed_after_fit[-1]
+        def counted(*args, _write=getattr(completed_trials, name), _log=writes, **kwargs):
+            _log.append(_write(*args, **kwargs))
+            return _log[-1]
 
-    monkeypatch.setattr(tuning, "close_stopped", close_after_fit)
+        monkeypatch.setattr(tuning, name, counted)
     storage = str(tmp_path / "ray")
     config = SweepConfig(
         name="asha",
@@ -92,7 +94,8 @@ def test_asha_stops_weak_trials_counted_in_evaluations(
     dead = [r for r in stopped if float(r.data.params["optim.lr"]) < 1e-6]
     assert dead and all(r.data.metrics["val/acc1"] < 0.5 for r in dead)
     # Closed when Tune stopped it, not after fit(): the verdicts then had nothing to write.
-    assert len(closed_after_fit) == len(stopped) and not any(closed_after_fit)
+    assert len(written_after_fit["close_stopped"]) == len(stopped)
+    assert not any(written_after_fit["close_stopped"] + written_after_fit["record_checkpoint"])
     # A stopped run ended when it stopped, before the next trial started (one at a time).
     for run, following in zip(children, children[1:], strict=False):
         if run in stopped:

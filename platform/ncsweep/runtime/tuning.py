@@ -47,15 +47,14 @@ from ..tracking import (
     ensure_experiment,
     finish_run,
     log_params,
-    log_text,
     open_store,
     provenance_tags,
     set_tags,
     start_run,
 )
 from ..train.core import STATUS_DONE, STATUS_FAILED
-from . import tune_state
-from .early_stops import StoppedRunCloser, close_stopped, closing_stopped
+from . import completed_trials, tune_state
+from .completed_trials import TrialRecorder, close_stopped, record_checkpoint
 from .lease import LeaseLost, fence
 from .ownership import TAG_STORAGE, owned_by, owner_tags
 from .retries import RetryRecorder, recording
@@ -153,7 +152,7 @@ def run_config(
             *callbacks,
             *result_loggers(tensorboard),
             RetryRecorder(),
-            StoppedRunCloser(),
+            TrialRecorder(),
             StopWhenAsked(),
         ],
     )
@@ -374,7 +373,7 @@ def run_trials(
                 context.experiment_id,
                 lambda trial: context.run_tags(context.key(trial.trial_id, trial.config)),
             ),
-            closing_stopped(context, stopped_by),
+            completed_trials.recording(context, stopped_by),
         ):
             grid = tuner.fit()
     finally:
@@ -425,7 +424,8 @@ def reconcile_runs(
 
     A trial stopped early (by ``stopped_by``, e.g. ASHA) ends inside ``fit()`` when Tune ends
     its actor; its run, left RUNNING or FAILED by the actor's death, becomes KILLED with
-    ``ncsweep.stopped_early`` (most were closed as Tune stopped them: ``early_stops.py``).
+    ``ncsweep.stopped_early``. Most runs got their verdict and checkpoint as Tune completed
+    their trials (``completed_trials.py``); what is missing is written here.
     A trial Tune saw fail (infrastructure failures beyond its retries) or that reported a
     deterministic failure is FAILED with its reason.
 
@@ -444,10 +444,9 @@ def reconcile_runs(
         if run is None:
             continue
         run_id, status = run.run_id, run.status
-        if result.error is None and result.checkpoint and "ncsweep.checkpoint" not in run.tags:
+        if result.error is None and result.checkpoint:
             # A trial trained in its own process: its checkpoints are Tune's.
-            store.set_tag(run_id, "ncsweep.checkpoint", result.checkpoint.path)
-            log_text(uri, run_id, result.checkpoint.path + "\n", "checkpoint_location.txt")
+            record_checkpoint(store, uri, run, result.checkpoint.path)
         if result.error is not None:
             if status == RunState.RUNNING:
                 reason = str(result.error).strip().splitlines()[-1][:1000]
