@@ -25,6 +25,7 @@ from ..sweep.leaderboard import TrialRow, best_per_family, row_from_run
 from ..sweep.records import SweepRecords, read_sweep
 from ..tracking import (
     TAG_FAILURE,
+    TAG_STOPPED_EARLY,
     History,
     TrackingStore,
     experiment_runs_url,
@@ -47,7 +48,7 @@ def trial_status(row: TrialRow, tags: dict[str, str]) -> TrialOutcome:
         return TrialOutcome.RUNNING
     if row.complete:
         return TrialOutcome.FINISHED
-    if "ncsweep.stopped_early" in tags or row.status == RunState.FINISHED:
+    if TAG_STOPPED_EARLY in tags or row.status == RunState.FINISHED:
         return TrialOutcome.STOPPED_EARLY
     return TrialOutcome.KILLED
 

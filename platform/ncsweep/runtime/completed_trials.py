@@ -34,8 +34,10 @@ from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
     PARENT_TAG,
+    TAG_CHECKPOINT,
     TAG_FAILURE,
     TAG_KIND,
+    TAG_STOPPED_EARLY,
     RunRecord,
     TrackingStore,
     finish_run,
@@ -47,16 +49,12 @@ from .thread_target import ThreadTarget
 from .trial_context import REPORT_TIME_MS, TrialContext
 
 __all__ = [
-    "TAG_STOPPED_EARLY",
     "TrialRecorder",
     "close_stopped",
     "record_checkpoint",
     "recording",
     "stopped_early",
 ]
-
-TAG_STOPPED_EARLY = "ncsweep.stopped_early"  # value: the scheduler that stopped the trial
-TAG_CHECKPOINT = "ncsweep.checkpoint"
 
 _log = logging.getLogger("ncsweep.sweep")
 

@@ -22,7 +22,7 @@ from .. import metric_keys as keys
 from ..config import ExperimentSpec, SpecError, read_yaml, spec_from_dict
 from ..losses import loss_info
 from ..status import RunState
-from ..tracking import TAG_FAMILY, TAG_SWEEP, RunNotFound, TrackingError, open_store
+from ..tracking import TAG_CHECKPOINT, TAG_FAMILY, TAG_SWEEP, RunNotFound, TrackingError, open_store
 from ..train.checkpoint import STATE_FILE
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "TAG_VARIANT",
 ]
 
-TAG_CHECKPOINT = "ncsweep.checkpoint"
 # set on a run whose final checkpoint the sweep's keep_checkpoints removed (retention.py)
 TAG_PRUNED = "ncsweep.checkpoint_pruned"
 TAG_STUDY = "ncsweep.study"

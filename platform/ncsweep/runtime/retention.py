@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import fsspec
 
 from ..status import RunState
-from ..tracking import TAG_TRIAL, RunRecord, open_store
-from .evaluation_runs import TAG_CHECKPOINT, TAG_PRUNED
+from ..tracking import TAG_CHECKPOINT, TAG_TRIAL, RunRecord, open_store
+from .evaluation_runs import TAG_PRUNED
 from .trial import TRIAL_PREFIX
 
 __all__ = [

@@ -23,6 +23,7 @@ from ..defaults import default_storage
 from ..metric_keys import STATUS
 from ..status import RunState
 from ..tracking import (
+    TAG_CHECKPOINT,
     TAG_FAMILY,
     TAG_INFRA_FAILURE,
     TAG_KIND,
@@ -208,7 +209,7 @@ def close_run(tracking: dict[str, str], outcome: TrainOutcome) -> TrainOutcome:
     """Record the outcome Ray returned (status, reason, checkpoint location) in MLflow."""
     uri, run_id = tracking["uri"], tracking["run_id"]
     if outcome.checkpoint:
-        set_tags(uri, run_id, {"ncsweep.checkpoint": outcome.checkpoint})
+        set_tags(uri, run_id, {TAG_CHECKPOINT: outcome.checkpoint})
         log_text(uri, run_id, outcome.checkpoint + "\n", "checkpoint_location.txt")
     finish_run(uri, run_id, outcome.status, outcome.failure_reason)
     return outcome

@@ -47,7 +47,9 @@ __all__ = [
     "sweep_results",
     "TAG_SWEEP",
     "TAG_KIND",
+    "TAG_CHECKPOINT",
     "TAG_FAILURE",
+    "TAG_STOPPED_EARLY",
     "TAG_INFRA_FAILURE",
     "TAG_RETRIES",
     "TAG_STAGE",
@@ -76,6 +78,8 @@ TAG_TRIAL = "ncsweep.trial_id"
 TAG_SWEEP = "ncsweep.sweep"
 TAG_KIND = "ncsweep.kind"
 TAG_FAILURE = "ncsweep.failure_reason"
+TAG_CHECKPOINT = "ncsweep.checkpoint"  # where the run's last checkpoint is
+TAG_STOPPED_EARLY = "ncsweep.stopped_early"  # value: the scheduler that stopped the trial
 # a trial that lost its node or actor: the last such reason, and how often Tune restarted it
 TAG_INFRA_FAILURE = "ncsweep.infrastructure_failure"
 TAG_RETRIES = "ncsweep.retries"
