@@ -22,12 +22,20 @@ interface whatever ``MASTER_ADDR`` says (neither the libuv nor the legacy backen
 bind address). It lives as long as the run; block the port range at the host firewall if
 that matters. The gloo connections themselves are on loopback.
 
+Ray 2.60 turns token authentication on for a new local instance when ``RAY_AUTH_MODE`` is
+unset (``ray.init`` writes ``~/.ray/auth_token`` and the instance's servers ask for it) and
+says so in a WARNING on the driver's stderr, the first line a user of ``make sweep`` would
+read. The instance keeps that default; only that one notice is dropped
+(:class:`_QuietAuthDefault`). ``RAY_AUTH_MODE=disabled`` (the user's choice) still opts out,
+and Ray's warning that an instance runs *without* a token still shows.
+
 Connecting to an existing cluster (``RAY_ADDRESS``) changes none of this: its operator
 decides what it binds to (``ray start --node-ip-address``, ``--dashboard-host``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -42,6 +50,24 @@ LOCAL_RAY_ENV = {
 """Environment of the processes of a local instance (they inherit the driver's)."""
 
 
+#: Ray's logger of its token-authentication setup (``ray._private.authentication``).
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _QuietAuthDefault(logging.Filter):
+    """Drops Ray's notice that a new local instance uses token auth by default (its secure
+    default, which ncsweep keeps); every other record of that logger passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")
+
+
+def _quiet_auth_default() -> None:
+    logger = logging.getLogger(_AUTH_LOGGER)
+    if not any(isinstance(f, _QuietAuthDefault) for f in logger.filters):
+        logger.addFilter(_QuietAuthDefault())
+
+
 def local_ray_options() -> dict[str, Any]:
     """``ray.init`` keyword arguments for a local instance, after setting :data:`LOCAL_RAY_ENV`.
 
@@ -51,6 +77,7 @@ def local_ray_options() -> dict[str, Any]:
         os.environ.setdefault(key, value)
     if os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "0":
         single_node_mode_after_import()  # a driver that imported Ray before this call
+    _quiet_auth_default()
     return {
         # The dashboard serves Ray's state API: without it Ray Train's placement-group
         # cleaner cannot see a dead controller, and a trial stopped early keeps its CPUs.
