@@ -224,3 +224,36 @@ def test_drop_orphans_keeps_finished_runs_and_others_and_stops_without_the_lease
         assert (folder / "trial_run2").is_dir()
         assert store.get_run(finished).status == RunState.FINISHED
     finish_run(mlflow_server, parent)
+
+
+def test_a_storage_outage_shorter_than_the_lease_time_keeps_the_lease(storage):
+    """A failed renewal is tried again within a tenth of a heartbeat: heartbeats at 2 s, the
+    lease time 5 s, the storage down from the lease's start for 4.2 s. Retrying only at each
+    heartbeat (2 s, 4 s fail; 6 s is after 5 s) would lose it."""
+    notes: list[str] = []
+    failing = Degraded(lease_store(_url(storage)))
+    times = {"stale_after_s": 5.0, "heartbeat_s": 2.0, "settle_s": 0.05}
+    lost = threading.Event()
+    lease = Lease(
+        storage,
+        "s",
+        "sweep",
+        store=failing,
+        say=notes.append,
+        on_lost=lambda h: lost.set(),
+        **times,
+    )
+    lease.acquire()
+    try:
+        failing.broken = True
+        time.sleep(4.2)
+        failing.broken = False
+        time.sleep(1.5)  # past the lease time counted from the last renewal before it
+        assert not lost.is_set(), notes
+        lease.verify("deleting runs")
+        assert read_lease(storage, "s").token == lease.token
+        failed = [n for n in notes if n.startswith("lease heartbeat")]
+        assert len(failed) == 1, notes  # one note for the outage, not one per retry
+        assert any("renewed again after" in n for n in notes), notes
+    finally:
+        lease.release()

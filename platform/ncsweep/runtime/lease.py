@@ -21,7 +21,9 @@ refused (:class:`LeaseHeld`, exit 2). If nothing changes for ``stale_after_s +
 margin_s`` on the watcher's own monotonic clock, the holder is gone and the watcher takes
 over by compare-and-swap on the content it watched. The holder, on its own monotonic clock,
 gives up (``lost``, ``on_lost``) when it has not renewed for ``stale_after_s``, i.e. before
-anyone may take over; a failed read or write counts as a failed renewal. A half-written or
+anyone may take over; a failed read or write counts as a failed renewal, and a failed
+renewal is tried again every ``heartbeat_s / 10`` (not at the next heartbeat), so an outage
+of the storage shorter than ``stale_after_s`` minus one heartbeat keeps the lease. A half-written or
 unparsable lease file is held by an unknown holder, watched the same way, and reported.
 Shortcuts: a holder on this host whose pid is gone is taken over at once; ``force`` takes
 a live lease (the holder's next renewal fails and it stops).
@@ -375,13 +377,21 @@ class Lease:
     # -- keeping -----------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s) and not self.lost.is_set():
+        wait, failing_since = self.heartbeat_s, None
+        while not self._stop.wait(wait) and not self.lost.is_set():
             started = time.monotonic()
             self._beat += 1
             try:
                 version = self.store.replace(self._record(), self._version)
             except Exception as err:  # a failed renewal: the watchdog counts the time
-                self.say(f"lease heartbeat of sweep {self.name} failed ({err}); retrying")
+                if failing_since is None:
+                    failing_since = started
+                    self.say(
+                        f"lease heartbeat of sweep {self.name} failed ({err}); retrying every "
+                        f"{self.heartbeat_s / 10:g} s (the lease is given up after "
+                        f"{self.stale_after_s:g} s without a renewal)"
+                    )
+                wait = self.heartbeat_s / 10  # the storage may be back in a moment
                 continue
             if version is None:
                 version = self._own_version()  # a write that failed late may have landed
@@ -390,6 +400,12 @@ class Lease:
                 return
             if not self.lost.is_set():
                 self._version, self._renewed = version, started
+                if failing_since is not None:
+                    self.say(
+                        f"lease of sweep {self.name} renewed again after "
+                        f"{time.monotonic() - failing_since:.0f} s of failed heartbeats"
+                    )
+            wait, failing_since = self.heartbeat_s, None
 
     def _own_version(self) -> str | None:
         """The lease's version if it holds this driver's token and generation, else None."""
