@@ -12,9 +12,10 @@ import time
 
 import pytest
 import s3fs
+from botocore.exceptions import BotoCoreError
 
 from ncsweep.runtime.lease import Lease, LeaseHeld, read_lease
-from ncsweep.runtime.lease_store import LocalStore, S3Store, lease_store
+from ncsweep.runtime.lease_store import LocalStore, S3Store, lease_filesystem, lease_store
 from ncsweep.tracking import tracking_user
 
 
@@ -127,3 +128,35 @@ def test_the_heartbeat_keeps_a_long_running_holder_fresh(storage):
         first = read_lease(storage, "s").beat
         time.sleep(1.0)
         assert read_lease(storage, "s").beat > first
+
+
+def test_an_s3_lease_call_tries_once_so_the_heartbeat_owns_the_retries(monkeypatch):
+    """A port that accepts and drops every connection: the lease's S3 client tries a call
+    once (aiohttp may reconnect once: two connections at most); with s3fs's and botocore's
+    own retries the same call connected 30 times over 25 s here and kept a heartbeat busy
+    after an outage had ended."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    connections = []
+
+    def drop() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            connections.append(client)
+            client.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
+    for key, value in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}.items():
+        monkeypatch.setenv(key, value)
+    fs, path = lease_filesystem("s3://sweeps/s/lease.json")
+    try:
+        with pytest.raises((OSError, BotoCoreError)):  # the connection was closed
+            S3Store(fs, path).replace(b"{}", "etag")
+    finally:
+        listener.close()
+    assert 1 <= len(connections) <= 2

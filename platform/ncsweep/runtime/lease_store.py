@@ -16,6 +16,13 @@ record holds a token and a counter, so two writes never have the same content).
   conditions): the fallback. Write, wait ``settle_s``, read back, and hold only if the
   write is still there. Not a lock: two writers slower than ``settle_s`` can both win, and
   a late write can land over a newer one. The lease says so when it falls back.
+
+An S3 lease call is tried once, with short timeouts (:data:`S3_OPTIONS`): the lease's
+heartbeat retries a failed renewal itself, every tenth of a heartbeat, and counts a renewal
+from when its write started. With s3fs's and botocore's own retries (each with backoff; 60 s
+timeouts) one call to a port that dropped every connection made 30 connections over 25 s,
+and in an outage such a call was still retrying after it had ended: the lease was given up
+while that call was about to land.
 """
 
 from __future__ import annotations
@@ -32,7 +39,26 @@ from typing import Protocol
 import fsspec
 from fsspec.asyn import sync
 
-__all__ = ["ConfirmStore", "LeaseStore", "LocalStore", "S3Store", "lease_store"]
+__all__ = [
+    "S3_OPTIONS",
+    "ConfirmStore",
+    "LeaseStore",
+    "LocalStore",
+    "S3Store",
+    "lease_filesystem",
+    "lease_store",
+]
+
+#: s3fs options of the lease's own S3 client (module docstring): one try per call (with
+#: ``S3FileSystem.retries = 1``, a class attribute s3fs does not take as an option).
+S3_OPTIONS = {
+    "skip_instance_cache": True,
+    "config_kwargs": {
+        "retries": {"mode": "standard", "total_max_attempts": 1},
+        "connect_timeout": 5,
+        "read_timeout": 10,
+    },
+}
 
 
 class LeaseStore(Protocol):
@@ -238,9 +264,18 @@ class ConfirmStore:
             self.fs.rm(self.path)
 
 
+def lease_filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """``(filesystem, path)`` of a lease file's URL; ``s3://`` gets :data:`S3_OPTIONS`."""
+    if not url.startswith("s3://"):
+        return fsspec.core.url_to_fs(url)
+    fs, path = fsspec.core.url_to_fs(url, **S3_OPTIONS)
+    fs.retries = 1  # s3fs's own retry loop (its instance is this call's alone)
+    return fs, path
+
+
 def lease_store(url: str, settle_s: float = 1.0) -> LeaseStore:
     """The store of the lease file at ``url`` (module docstring), probed once on S3."""
-    fs, path = fsspec.core.url_to_fs(url)
+    fs, path = lease_filesystem(url)
     protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
     if "file" in protocols or "local" in protocols:
         return LocalStore(path)
