@@ -58,6 +58,8 @@ SAMPLERS: dict[str, SamplerInfo] = {
     ),
 }
 
+#: The default; with ``asha``, what tests/bench/bench_search.py found no method to beat (README,
+#: "Samplers, constraints and nc-at-accuracy").
 DEFAULT_SAMPLER = "tpe"
 
 

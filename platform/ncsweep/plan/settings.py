@@ -121,7 +121,7 @@ class SweepSettings(BaseModel):
         "a trial may be and still count.",
     )
     scheduler: Annotated[SchedulerName, Flag("search")] = Field(
-        "asha",
+        "asha",  # with tpe, the default bench_search.py found nothing to beat (README)
         description="asha; hyperband (asynchronous, all brackets); bohb (TPE + HyperBand "
         "brackets); pbt or pb2 (population-based: mutate lr, temperature and loss weights "
         "of running trials from checkpoints); none. See docs/design.md.",
