@@ -6,11 +6,15 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
+    "dropping_port",
     "free_port",
     "start_mlflow_server",
     "start_moto_server",
@@ -23,6 +27,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def dropping_port() -> Iterator[tuple[int, list[int]]]:
+    """A port on 127.0.0.1 that accepts every connection and closes it unanswered (a server
+    that went away mid-request); yields ``(port, connections)``, one entry per connection."""
+    connections: list[int] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(64)
+
+        def drop() -> None:
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:  # the port was closed
+                    return
+                connections.append(1)
+                connection.close()
+
+        threading.Thread(target=drop, daemon=True).start()
+        yield server.getsockname()[1], connections
 
 
 def start_mlflow_server(

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError
 from ncsweep.runtime.lease import Lease, LeaseHeld, read_lease
 from ncsweep.runtime.lease_store import LocalStore, S3Store, lease_filesystem, lease_store
 from ncsweep.tracking import tracking_user
+from services import dropping_port
 
 
 def _quiet(**kw) -> dict:
@@ -135,28 +136,11 @@ def test_an_s3_lease_call_tries_once_so_the_heartbeat_owns_the_retries(monkeypat
     once (aiohttp may reconnect once: two connections at most); with s3fs's and botocore's
     own retries the same call connected 30 times over 25 s here and kept a heartbeat busy
     after an outage had ended."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    connections = []
-
-    def drop() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            connections.append(client)
-            client.close()
-
-    threading.Thread(target=drop, daemon=True).start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    for key, value in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}.items():
-        monkeypatch.setenv(key, value)
-    fs, path = lease_filesystem("s3://sweeps/s/lease.json")
-    try:
+    with dropping_port() as (port, connections):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+        for key, value in {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}.items():
+            monkeypatch.setenv(key, value)
+        fs, path = lease_filesystem("s3://sweeps/s/lease.json")
         with pytest.raises((OSError, BotoCoreError)):  # the connection was closed
             S3Store(fs, path).replace(b"{}", "etag")
-    finally:
-        listener.close()
     assert 1 <= len(connections) <= 2

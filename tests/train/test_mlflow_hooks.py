@@ -4,8 +4,6 @@ tracking server that is gone, the run fails after one write's retries."""
 
 from __future__ import annotations
 
-import socket
-import threading
 from types import SimpleNamespace
 
 import pytest
@@ -16,6 +14,7 @@ from ncsweep.runtime.mlflow_hooks import MlflowHooks
 from ncsweep.runtime.trainer import open_run
 from ncsweep.train import RunHooks, TrainingCore, fit
 from ncsweep.train.checkpoint import save_state
+from services import dropping_port
 
 
 def _steps(uri: str, run_id: str, key: str) -> list[int]:
@@ -93,22 +92,7 @@ def test_a_gone_tracking_server_fails_the_run_after_one_writes_retries(monkeypat
     # every connection is dropped unanswered; MLflow tries each request twice
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
-    attempts = []
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(64)
-
-        def drop() -> None:
-            while True:
-                try:
-                    connection, _ = server.accept()
-                except OSError:
-                    return
-                attempts.append(1)
-                connection.close()
-
-        threading.Thread(target=drop, daemon=True).start()
-        port = server.getsockname()[1]
+    with dropping_port() as (port, attempts):
         hooks = MlflowHooks({"uri": f"http://127.0.0.1:{port}", "run_id": "0" * 32})
         with pytest.raises(Exception, match="127.0.0.1"):  # noqa: PT011 - MLflow's own type
             for step in range(1, 21):  # evaluations queue faster than a write fails
