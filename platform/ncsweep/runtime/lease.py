@@ -23,8 +23,9 @@ over by compare-and-swap on the content it watched. The holder, on its own monot
 gives up (``lost``, ``on_lost``) when it has not renewed for ``stale_after_s``, i.e. before
 anyone may take over; a failed read or write counts as a failed renewal, and a failed
 renewal is tried again every ``heartbeat_s / 10`` (not at the next heartbeat), so an outage
-of the storage shorter than ``stale_after_s`` minus one heartbeat keeps the lease. A half-written or
-unparsable lease file is held by an unknown holder, watched the same way, and reported.
+of the storage shorter than about ``stale_after_s`` minus one heartbeat keeps the lease. A
+half-written or unparsable lease file is held by an unknown holder, watched the same way,
+and reported.
 Shortcuts: a holder on this host whose pid is gone is taken over at once; ``force`` takes
 a live lease (the holder's next renewal fails and it stops).
 """
